@@ -1,0 +1,73 @@
+#include "address.hh"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <cstring>
+
+#include "wire.hh"
+
+namespace peerdex {
+
+Address Address::from_sockaddr(const sockaddr* sa)
+{
+    Address a;
+    if (sa == nullptr)
+        return a;
+    if (sa->sa_family == AF_INET) {
+        const auto* in = reinterpret_cast<const sockaddr_in*>(sa);
+        a.family = 4;
+        std::memcpy(a.bytes, &in->sin_addr, 4);
+    } else if (sa->sa_family == AF_INET6) {
+        const auto* in6 = reinterpret_cast<const sockaddr_in6*>(sa);
+        if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) {
+            a.family = 4;
+            std::memcpy(a.bytes, in6->sin6_addr.s6_addr + 12, 4);
+        } else {
+            a.family = 6;
+            std::memcpy(a.bytes, in6->sin6_addr.s6_addr, 16);
+        }
+    }
+    return a;
+}
+
+void Address::append_to(std::string& out) const
+{
+    if (family == 4) {
+        // Hot in LIST_USERS: format by hand instead of inet_ntop.
+        char buf[16];
+        std::size_t n = 0;
+        for (int i = 0; i < 4; ++i) {
+            if (i)
+                buf[n++] = '.';
+            n += format_decimal(bytes[i], buf + n);
+        }
+        out.append(buf, n);
+    } else if (family == 6) {
+        char buf[INET6_ADDRSTRLEN];
+        if (inet_ntop(AF_INET6, bytes, buf, sizeof buf))
+            out.append(buf);
+    }
+}
+
+std::string Address::str() const
+{
+    std::string s;
+    append_to(s);
+    return s;
+}
+
+std::string endpoint_string(const sockaddr* sa)
+{
+    const Address a = Address::from_sockaddr(sa);
+    std::uint16_t port = 0;
+    if (sa && sa->sa_family == AF_INET)
+        port = ntohs(reinterpret_cast<const sockaddr_in*>(sa)->sin_port);
+    else if (sa && sa->sa_family == AF_INET6)
+        port = ntohs(reinterpret_cast<const sockaddr_in6*>(sa)->sin6_port);
+    std::string s = a.family == 6 ? "[" + a.str() + "]" : a.str();
+    return s + ":" + std::to_string(port);
+}
+
+}  // namespace peerdex

@@ -1,0 +1,25 @@
+// A peer's IP address kept in 17 bytes and printed the way PROTOCOL.md §1 wants:
+// IPv4 dotted quad (also for IPv4-mapped IPv6), IPv6 in its textual form.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+struct sockaddr;
+
+namespace peerdex {
+
+struct Address {
+    std::uint8_t family = 0;  // 4 or 6; 0 = unknown
+    std::uint8_t bytes[16] = {};
+
+    static Address from_sockaddr(const sockaddr* sa);
+    // Appends the textual form (no NUL).
+    void append_to(std::string& out) const;
+    std::string str() const;
+};
+
+// "IP:PORT", or "[IP]:PORT" for IPv6, for console lines.
+std::string endpoint_string(const sockaddr* sa);
+
+}  // namespace peerdex

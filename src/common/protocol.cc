@@ -1,0 +1,83 @@
+#include "protocol.hh"
+
+#include "wire.hh"
+
+namespace peerdex {
+
+namespace {
+
+using K = FieldKind;
+
+// Indexed by Op; the generic error codes are those of PROTOCOL.md §1's table.
+constexpr OpSpec kSpecs[] = {
+    {"HELLO", 2, 1, {K::version}},
+    {"REGISTER", 2, 1, {K::user}},
+    {"UNREGISTER", 2, 1, {K::user}},
+    {"CONNECT", 3, 2, {K::user, K::port}},
+    {"PUBLISH", 4, 3, {K::user, K::path, K::description}},
+    {"DELETE", 4, 2, {K::user, K::path}},
+    {"LIST_USERS", 3, 1, {K::user}},
+    {"LIST_CONTENT", 4, 2, {K::user, K::user}},
+    {"DISCONNECT", 3, 1, {K::user}},
+    {"GET_USER_INFO", 4, 2, {K::user, K::user}},
+};
+
+// The longest decimal port we read before calling it malformed ("065535").
+constexpr std::size_t kMaxPortBytes = 8;
+constexpr std::size_t kMaxVersionBytes = 32;
+
+bool has_space(std::string_view s)
+{
+    return s.find(' ') != std::string_view::npos;
+}
+
+}  // namespace
+
+const OpSpec& spec(Op op)
+{
+    return kSpecs[static_cast<std::size_t>(op)];
+}
+
+std::optional<Op> op_from_name(std::string_view name)
+{
+    for (std::size_t i = 0; i < std::size(kSpecs); ++i)
+        if (kSpecs[i].name == name)
+            return static_cast<Op>(i);
+    return std::nullopt;
+}
+
+std::size_t field_cap(FieldKind kind)
+{
+    switch (kind) {
+    case K::port:
+        return kMaxPortBytes;
+    case K::version:
+        return kMaxVersionBytes;
+    case K::user:
+    case K::path:
+    case K::description:
+        return kMaxFieldBytes;
+    }
+    return kMaxFieldBytes;
+}
+
+bool field_valid(FieldKind kind, std::string_view v)
+{
+    if (v.size() > field_cap(kind) || has_control_bytes(v))
+        return false;
+    switch (kind) {
+    case K::user:
+        return !v.empty() && !has_space(v) && !is_timestamp(v);
+    case K::path:
+        return !v.empty() && !has_space(v);
+    case K::description:
+        return true;
+    case K::port:
+        return parse_port(v).has_value();
+    case K::version:
+        return !v.empty();
+    }
+    return false;
+}
+
+}  // namespace peerdex

@@ -1,0 +1,150 @@
+// peerdex-tracker: the central index of peerdex (see peerdex-tracker(8)).
+#include <getopt.h>
+#include <sys/resource.h>
+#include <uv.h>
+
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+#include "console.hh"
+#include "server.hh"
+#include "wire.hh"
+
+namespace {
+
+constexpr std::uint64_t kMaxIdleTimeoutS = 24 * 3600;
+
+void usage(FILE* out)
+{
+    std::fprintf(out,
+                 "Usage: peerdex-tracker [options]\n"
+                 "The central index of peerdex: users, their peer endpoints and their published files.\n"
+                 "\n"
+                 "  -p, --port PORT        TCP port to listen on (default %u; 0 picks a free one)\n"
+                 "  -l, --listen ADDR      address to listen on (default: every IPv6 and IPv4 address)\n"
+                 "      --max-conns N      most client connections at once (default: from the fd limit,\n"
+                 "                         at most 10000); further clients wait in the backlog\n"
+                 "      --idle-timeout S   close a connection that makes no progress for S seconds (default 30)\n"
+                 "  -q, --quiet            print only the init line and errors\n"
+                 "  -v, --verbose          also print refused and malformed requests with the peer address\n"
+                 "  -h, --help             show this help\n"
+                 "  -V, --version          show the version\n"
+                 "\n"
+                 "SIGINT or SIGTERM stops accepting, finishes pending replies and exits 0.\n"
+                 "See peerdex-tracker(8) and peerdex-protocol(7).\n",
+                 peerdex::kDefaultTrackerPort);
+}
+
+[[noreturn]] void bad_option(const char* what, const char* value)
+{
+    std::fprintf(stderr, "peerdex-tracker: invalid %s '%s' (try --help)\n", what, value);
+    std::exit(2);
+}
+
+std::uint64_t number_option(const char* what, const char* value, std::uint64_t min, std::uint64_t max)
+{
+    auto v = peerdex::parse_decimal(value, max);
+    if (!v || *v < min)
+        bad_option(what, value);
+    return *v;
+}
+
+void raise_fd_limit()
+{
+    rlimit rl{};
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
+}  // namespace
+
+int main(int argc, char** argv)
+{
+    enum { opt_max_conns = 256, opt_idle_timeout };
+    static const option long_options[] = {
+        {"port", required_argument, nullptr, 'p'},
+        {"listen", required_argument, nullptr, 'l'},
+        {"max-conns", required_argument, nullptr, opt_max_conns},
+        {"idle-timeout", required_argument, nullptr, opt_idle_timeout},
+        {"quiet", no_argument, nullptr, 'q'},
+        {"verbose", no_argument, nullptr, 'v'},
+        {"help", no_argument, nullptr, 'h'},
+        {"version", no_argument, nullptr, 'V'},
+        {nullptr, 0, nullptr, 0},
+    };
+    peerdex::TrackerOptions options;
+    auto verbosity = peerdex::Verbosity::normal;
+    int c;
+    while ((c = getopt_long(argc, argv, "p:l:qvhV", long_options, nullptr)) != -1) {
+        switch (c) {
+        case 'p':
+            options.port = static_cast<std::uint16_t>(number_option("port", optarg, 0, 65535));
+            break;
+        case 'l':
+            options.listen_addr = optarg;
+            break;
+        case opt_max_conns:
+            options.max_conns = number_option("--max-conns", optarg, 1, 1000000);
+            break;
+        case opt_idle_timeout:
+            options.idle_timeout_ms = 1000 * number_option("--idle-timeout", optarg, 1, kMaxIdleTimeoutS);
+            break;
+        case 'q':
+            verbosity = peerdex::Verbosity::quiet;
+            break;
+        case 'v':
+            verbosity = peerdex::Verbosity::verbose;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        case 'V':
+            std::printf("peerdex-tracker %s\n", PEERDEX_VERSION);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        std::fprintf(stderr, "peerdex-tracker: unexpected argument '%s' (try --help)\n", argv[optind]);
+        return 2;
+    }
+
+    std::signal(SIGPIPE, SIG_IGN);  // a peer that vanishes mid-write must not kill the tracker
+    raise_fd_limit();
+    peerdex::Console::init(verbosity);
+
+    uv_loop_t* loop = uv_default_loop();
+    peerdex::TrackerServer server(loop, options);
+    if (server.start() != 0)
+        return 1;
+
+    uv_signal_t signals[2];
+    const int signums[2] = {SIGINT, SIGTERM};
+    for (int i = 0; i < 2; ++i) {
+        uv_signal_init(loop, &signals[i]);
+        signals[i].data = &server;
+        uv_signal_start(
+            &signals[i],
+            [](uv_signal_t* h, int) {
+                static_cast<peerdex::TrackerServer*>(h->data)->stop();
+            },
+            signums[i]);
+    }
+    // Signal handles must not keep the loop alive once the server has closed everything.
+    for (auto& s : signals)
+        uv_unref(reinterpret_cast<uv_handle_t*>(&s));
+
+    uv_run(loop, UV_RUN_DEFAULT);
+    for (auto& s : signals)
+        uv_close(reinterpret_cast<uv_handle_t*>(&s), nullptr);
+    uv_run(loop, UV_RUN_DEFAULT);
+    peerdex::Console::flush();
+    uv_loop_close(loop);
+    return 0;
+}

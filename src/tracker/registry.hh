@@ -1,0 +1,194 @@
+// The tracker's index (PROTOCOL.md §1): users, their connection endpoint and their
+// publications in insertion order. Pure data, no I/O: every operation is O(1) except
+// UNREGISTER (O(publications of that user)) and the list cursors (O(entries)).
+//
+// Large LIST_USERS / LIST_CONTENT replies are streamed in chunks. To stream a consistent
+// snapshot without copying the list, every list node carries the generation in which it
+// was added and removed; while a paused cursor needs an older generation, removed nodes
+// stay linked (as "zombies") and are freed once no cursor can still see them.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include "address.hh"
+
+namespace peerdex {
+
+class Registry;
+
+namespace detail {
+
+struct Link {
+    Link* prev = nullptr;
+    Link* next = nullptr;
+    std::uint64_t born = 0;  // generation of insertion
+    std::uint64_t died = 0;  // generation of removal, 0 while live
+
+    bool visible_at(std::uint64_t gen) const { return born <= gen && (died == 0 || died > gen); }
+};
+
+// Owning intrusive list in insertion order; erase() frees the node.
+template <class Node>
+class OwningList {
+public:
+    OwningList() = default;
+    OwningList(const OwningList&) = delete;
+    OwningList& operator=(const OwningList&) = delete;
+    ~OwningList()
+    {
+        while (head_)
+            erase(static_cast<Node*>(head_));
+    }
+
+    Node* push_back(std::unique_ptr<Node> owned)
+    {
+        Node* n = owned.release();
+        n->prev = tail_;
+        n->next = nullptr;
+        (tail_ ? tail_->next : head_) = n;
+        tail_ = n;
+        return n;
+    }
+    void erase(Node* n)
+    {
+        (n->prev ? n->prev->next : head_) = n->next;
+        (n->next ? n->next->prev : tail_) = n->prev;
+        std::unique_ptr<Node> drop(n);
+    }
+    const Link* head() const { return head_; }
+
+private:
+    Link* head_ = nullptr;
+    Link* tail_ = nullptr;
+};
+
+struct User;
+
+struct Connection : Link {
+    const User* user = nullptr;
+    Address ip;
+    std::uint16_t port = 0;
+};
+
+struct Publication : Link {
+    std::string path;
+    std::string description;
+};
+
+struct User {
+    std::string name;
+    Connection* connection = nullptr;  // owned by Registry::connected_
+    OwningList<Publication> publications;
+    std::size_t publication_count = 0;
+};
+
+struct PublicationKey {
+    const User* user;
+    std::string_view path;
+    bool operator==(const PublicationKey& o) const { return user == o.user && path == o.path; }
+};
+
+struct PublicationKeyHash {
+    std::size_t operator()(const PublicationKey& k) const
+    {
+        return std::hash<std::string_view>()(k.path) ^ (reinterpret_cast<std::uintptr_t>(k.user) >> 4);
+    }
+};
+
+}  // namespace detail
+
+// Streams the entries of one list reply (after the code and the count, which the
+// caller encodes) as they were when the cursor was made.
+class ListCursor {
+public:
+    ListCursor() = default;
+    ListCursor(ListCursor&& o) noexcept { *this = std::move(o); }
+    ListCursor& operator=(ListCursor&& o) noexcept;
+    ~ListCursor() { release(); }
+
+    bool active() const { return registry_ != nullptr; }
+    std::size_t count() const { return count_; }
+    // Appends entries until `out` holds at least `limit` bytes or the list ends.
+    // Returns true when the list is complete (the cursor is then released).
+    bool fill(std::string& out, std::size_t limit);
+
+private:
+    friend class Registry;
+    enum class Kind : std::uint8_t { users, content };
+
+    void release();
+
+    Registry* registry_ = nullptr;
+    const detail::Link* pos_ = nullptr;
+    std::uint64_t gen_ = 0;
+    std::size_t count_ = 0;
+    std::size_t remaining_ = 0;
+    Kind kind_ = Kind::users;
+    bool pinned_ = false;
+};
+
+class Registry {
+public:
+    Registry() = default;
+    Registry(const Registry&) = delete;
+    Registry& operator=(const Registry&) = delete;
+    ~Registry();
+
+    // Each returns the result code of PROTOCOL.md §1 (never the generic error code:
+    // malformed requests are refused before they reach the registry).
+    std::uint8_t register_user(std::string_view user);
+    std::uint8_t unregister_user(std::string_view user);
+    std::uint8_t connect(std::string_view user, const Address& ip, std::uint16_t port);
+    std::uint8_t publish(std::string_view user, std::string_view path, std::string_view description);
+    std::uint8_t remove(std::string_view user, std::string_view path);
+    std::uint8_t disconnect(std::string_view user);
+    // On 0 the cursor is ready: its count() goes on the wire, then fill().
+    std::uint8_t list_users(std::string_view requester, ListCursor& cursor);
+    std::uint8_t list_content(std::string_view requester, std::string_view target, ListCursor& cursor);
+    // On 0 appends `ip·port·` to out.
+    std::uint8_t get_user_info(std::string_view requester, std::string_view target, std::string& out);
+
+    std::size_t user_count() const { return users_.size(); }
+    std::size_t connected_count() const { return connected_count_; }
+    std::size_t publication_count() const { return publications_.size(); }
+    // Removed nodes still held for paused cursors.
+    std::size_t retained_count() const { return zombies_.size(); }
+
+private:
+    friend class ListCursor;
+    using User = detail::User;
+
+    struct Zombie {
+        std::uint64_t died;
+        detail::Connection* connection = nullptr;
+        detail::Publication* publication = nullptr;
+        User* owner = nullptr;              // of `publication`
+        std::unique_ptr<User> user;         // an unregistered user and its publications
+    };
+
+    User* find(std::string_view name) const;
+    // The requester checks shared by every operation: 0 ok, 1 missing, 2 not connected.
+    std::uint8_t check_requester(std::string_view name, User*& user) const;
+    void drop_connection(User& user);
+    void drop_publication(User& user, detail::Publication* pub);
+    void pin(std::uint64_t gen);
+    void unpin(std::uint64_t gen);
+    void purge();
+
+    std::unordered_map<std::string_view, std::unique_ptr<User>> users_;
+    std::unordered_map<detail::PublicationKey, detail::Publication*, detail::PublicationKeyHash> publications_;
+    detail::OwningList<detail::Connection> connected_;
+    std::size_t connected_count_ = 0;
+    std::uint64_t gen_ = 0;
+    std::map<std::uint64_t, std::uint32_t> pinned_;  // generation -> paused cursors
+    std::deque<Zombie> zombies_;                      // in order of `died`
+};
+
+}  // namespace peerdex

@@ -1,0 +1,218 @@
+"""Shared helpers of the integration tests: start the real binaries on ephemeral
+loopback ports and speak the raw wire protocol (PROTOCOL.md) to them."""
+
+import os
+import re
+import select
+import signal
+import socket
+import subprocess
+import threading
+import time
+
+TS = "22/11/2026 22:38:16"
+HOST = "127.0.0.1"
+TIMEOUT = 15.0
+
+
+def enc(*fields):
+    """NUL-terminated fields; str or bytes."""
+    return b"".join((f if isinstance(f, bytes) else str(f).encode()) + b"\0" for f in fields)
+
+
+def read_all(sock, timeout=TIMEOUT):
+    """Reads until the peer closes; fails the test on a timeout."""
+    sock.settimeout(timeout)
+    data = bytearray()
+    while True:
+        chunk = sock.recv(1 << 16)
+        if not chunk:
+            return bytes(data)
+        data += chunk
+
+
+class Reader:
+    """Incremental reader of replies on a persistent (HELLO) connection."""
+
+    def __init__(self, sock, timeout=TIMEOUT):
+        self.sock = sock
+        self.buf = bytearray()
+        self.pos = 0
+        if sock is not None:
+            sock.settimeout(timeout)
+
+    def _fill(self):
+        if self.sock is None:
+            raise AssertionError("truncated reply: %r" % bytes(self.buf[:200]))
+        chunk = self.sock.recv(1 << 16)
+        if not chunk:
+            raise EOFError("connection closed by the tracker")
+        del self.buf[: self.pos]
+        self.pos = 0
+        self.buf += chunk
+
+    def byte(self):
+        while self.pos >= len(self.buf):
+            self._fill()
+        self.pos += 1
+        return self.buf[self.pos - 1]
+
+    def field(self):
+        while True:
+            i = self.buf.find(b"\0", self.pos)
+            if i >= 0:
+                break
+            self._fill()
+        f = bytes(self.buf[self.pos:i])
+        self.pos = i + 1
+        return f.decode()
+
+    def rest(self):
+        return bytes(self.buf[self.pos:])
+
+    def list_reply(self, per_entry):
+        code = self.byte()
+        if code != 0:
+            return code, None
+        n = int(self.field())
+        return 0, [tuple(self.field() for _ in range(per_entry)) for _ in range(n)]
+
+
+def parse_list(reply, per_entry):
+    """(code, entries) of a complete canonical list reply."""
+    r = Reader(None)
+    r.buf = bytearray(reply)
+    code, entries = r.list_reply(per_entry)
+    assert not r.rest(), "trailing bytes after list reply: %r" % r.rest()[:50]
+    return code, entries
+
+
+class Daemon:
+    """A running binary whose first stdout line is its readiness signal."""
+
+    def __init__(self, argv, ready_pattern, env=None):
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, env=env)
+        self.lines = []
+        self.errors = []
+        self._cond = threading.Condition()
+        first = self._readline_with_timeout(self.proc.stdout, TIMEOUT)
+        m = re.search(ready_pattern, first)
+        if not m:
+            self.proc.kill()
+            self.proc.wait()
+            raise RuntimeError("%s did not start: %r %r" % (argv[0], first, self.proc.stderr.read()))
+        self.match = m
+        self.lines.append(first)
+        self._threads = [threading.Thread(target=self._drain, args=(self.proc.stdout, self.lines), daemon=True),
+                         threading.Thread(target=self._drain, args=(self.proc.stderr, self.errors), daemon=True)]
+        for th in self._threads:
+            th.start()
+
+    @staticmethod
+    def _readline_with_timeout(stream, timeout):
+        ready, _, _ = select.select([stream], [], [], timeout)
+        if not ready:
+            raise RuntimeError("no readiness line within %ss" % timeout)
+        return stream.readline().decode(errors="replace").rstrip("\n")
+
+    def _drain(self, stream, into):
+        for raw in stream:
+            with self._cond:
+                into.append(raw.decode(errors="replace").rstrip("\n"))
+                self._cond.notify_all()
+
+    def wait_for(self, pattern, timeout=TIMEOUT, stream="stdout"):
+        """Waits until a console line matches; returns it."""
+        into = self.lines if stream == "stdout" else self.errors
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                for line in into:
+                    if re.search(pattern, line):
+                        return line
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError("no %s line matching %r in %r" % (stream, pattern, into[-20:]))
+                self._cond.wait(left)
+
+    def send_signal(self, sig):
+        self.proc.send_signal(sig)
+
+    def stop(self, sig=signal.SIGTERM, timeout=TIMEOUT):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise
+        finally:
+            self._close_pipes()
+
+    def _close_pipes(self):
+        for th in self._threads:
+            th.join(TIMEOUT)
+        self.proc.stdout.close()
+        self.proc.stderr.close()
+
+    def alive(self):
+        return self.proc.poll() is None
+
+
+class Tracker(Daemon):
+    def __init__(self, *args, listen=HOST):
+        argv = [os.environ["PEERDEX_TRACKER"], "-p", "0"] + (["-l", listen] if listen else []) + list(args)
+        super().__init__(argv, r"^s> init server (\S+):(\d+)$")
+        self.port = int(self.match.group(2))
+        self.host = listen if listen and listen not in ("::", "0.0.0.0") else HOST
+
+    def connect(self, host=None):
+        return socket.create_connection((host or self.host, self.port), timeout=TIMEOUT)
+
+    def raw(self, data, host=None):
+        """One canonical exchange: send bytes, read until the tracker closes."""
+        with self.connect(host) as s:
+            s.sendall(data)
+            return read_all(s)
+
+    def op(self, *fields, ts=True):
+        """One canonical operation; returns the whole reply."""
+        first, rest = fields[0], fields[1:]
+        return self.raw(enc(first, *((TS,) if ts else ()), *rest))
+
+    def code(self, *fields, ts=True):
+        reply = self.op(*fields, ts=ts)
+        assert len(reply) >= 1, "no reply to %r" % (fields,)
+        return reply[0]
+
+    def hello(self):
+        s = self.connect()
+        s.sendall(enc("HELLO", "peerdex/1"))
+        r = Reader(s)
+        assert r.byte() == 0 and r.field() == "peerdex/1"
+        return s, r
+
+    def user(self, name, port=4000):
+        """Registers and connects a user; returns nothing, fails on error."""
+        assert self.code("REGISTER", name) == 0
+        assert self.code("CONNECT", name, port) == 0
+
+    def state(self, observer):
+        """Everything the registry shows to a connected observer: users and contents."""
+        code, users = parse_list(self.op("LIST_USERS", observer), 3)
+        assert code == 0, code
+        contents = {}
+        for name, _, _ in users:
+            code, paths = parse_list(self.op("LIST_CONTENT", observer, name), 1)
+            assert code == 0, code
+            contents[name] = paths
+        return users, contents
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.alive():
+            self.stop(signal.SIGKILL)

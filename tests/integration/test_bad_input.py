@@ -1,0 +1,168 @@
+"""Bad input gets what PROTOCOL.md §1 says and never changes the registry; slow,
+silent and flooding clients cannot stall the tracker or exhaust its descriptors."""
+
+import os
+import socket
+import threading
+import time
+import unittest
+
+from harness import TS, Tracker, enc, read_all
+
+LONG = "x" * 256
+
+
+class BadInput(unittest.TestCase):
+    def setUp(self):
+        self.t = Tracker("-v", "--idle-timeout", "2")
+        # A registry with something in it, to see that nothing changes.
+        self.t.user("watch", 4242)
+        self.t.user("bob", 5353)
+        self.assertEqual(self.t.code("PUBLISH", "bob", "/b", "bob's file"), 0)
+        self.assertEqual(self.t.code("REGISTER", "offline"), 0)
+        self.before = self.t.state("watch")
+
+    def tearDown(self):
+        self.assertEqual(self.t.stop(), 0)
+
+    def assert_unchanged(self):
+        self.assertEqual(self.t.state("watch"), self.before)
+        self.assertEqual(self.t.code("REGISTER", "offline"), 1)  # still there, still offline
+        self.assertEqual(self.t.code("CONNECT", "offline", 1), 0)
+        self.assertEqual(self.t.code("DISCONNECT", "offline"), 0)
+
+    def check(self, data, want):
+        with self.subTest(data=data[:60]):
+            self.assertEqual(self.t.raw(data), want)
+            self.assert_unchanged()
+
+    def test_over_long_fields(self):
+        self.check(enc("REGISTER", LONG), b"\x02")
+        self.check(enc("REGISTER", TS, LONG), b"\x02")
+        self.check(enc("UNREGISTER", LONG), b"\x02")
+        self.check(enc("CONNECT", LONG, 80), b"\x03")
+        self.check(enc("CONNECT", "offline", "1" * 300), b"\x03")
+        self.check(enc("PUBLISH", "bob", LONG, "d"), b"\x04")
+        self.check(enc("PUBLISH", "bob", "/new", LONG), b"\x04")
+        self.check(enc("DELETE", "bob", LONG), b"\x04")
+        self.check(enc("LIST_USERS", LONG), b"\x03")
+        self.check(enc("LIST_CONTENT", "watch", LONG), b"\x04")
+        self.check(enc("DISCONNECT", LONG), b"\x03")
+        self.check(enc("GET_USER_INFO", "watch", LONG), b"\x04")
+        # A megabyte with no NUL: refused at the cap, not buffered.
+        self.check(b"UNREGISTER\0" + b"y" * (1 << 20), b"\x02")
+
+    def test_unknown_or_over_long_operation_is_closed_without_reply(self):
+        for op in (b"BOGUS", b"register", b"GET_FILE", b"", b"A" * 5000, b"\xff\xfe"):
+            self.check(op + b"\0bob\0", b"")
+
+    def test_missing_nul_then_eof(self):
+        for partial, want in ((b"UNREGISTER\0bob", b"\x02"), (b"CONNECT\0offline\x0012", b"\x03"),
+                              (b"PUBLISH\0bob\0/x\0no end", b"\x04"), (b"DELETE\0" + TS.encode(), b"\x04"),
+                              (b"LIST_USERS", b""), (b"REGIS", b"")):
+            with self.subTest(partial=partial):
+                with self.t.connect() as s:
+                    s.sendall(partial)
+                    s.shutdown(socket.SHUT_WR)
+                    self.assertEqual(read_all(s), want)
+                self.assert_unchanged()
+
+    def test_control_bytes(self):
+        for bad in ("a\x01b", "tab\there", "nl\n", "del\x7f", "\x1b[31m"):
+            self.check(enc("REGISTER", bad), b"\x02")
+            self.check(enc("PUBLISH", "bob", "/p" + bad, "d"), b"\x04")
+            self.check(enc("PUBLISH", "bob", "/p", "desc" + bad), b"\x04")
+            self.check(enc("UNREGISTER", "bob" + bad), b"\x02")
+
+    def test_bad_ports(self):
+        for port in ("0", "65536", "99999", "-1", "+80", " 80", "80 ", "0x50", "eighty", "", "8o"):
+            self.check(enc("CONNECT", "offline", port), b"\x03")
+
+    def test_empty_and_spaced_names(self):
+        self.check(enc("REGISTER", ""), b"\x02")
+        self.check(enc("REGISTER", TS, ""), b"\x02")
+        self.check(enc("REGISTER", "two words"), b"\x02")
+        self.check(enc("PUBLISH", "bob", "", "d"), b"\x04")
+        self.check(enc("PUBLISH", "bob", "/with space", "d"), b"\x04")
+        self.check(enc("LIST_CONTENT", "", "bob"), b"\x04")
+        self.check(enc("GET_USER_INFO", "watch", ""), b"\x04")
+
+    def test_timestamp_shaped_names(self):
+        self.check(enc("REGISTER", TS, "01/01/2000 00:00:00"), b"\x02")
+        self.check(enc("UNREGISTER", TS, "31/12/1999 23:59:59"), b"\x02")
+        self.check(enc("LIST_CONTENT", TS, "watch", "01/01/2000 00:00:00"), b"\x04")
+
+    def test_one_byte_per_second_does_not_stall_others(self):
+        # A request dribbled one byte per second: it makes progress, so it is served,
+        # and nobody else waits for it.
+        data = enc("REGISTER", "slow")
+        result = {}
+
+        def slow():
+            with self.t.connect() as s:
+                for b in data:
+                    s.send(bytes([b]))
+                    time.sleep(1.0)
+                result["reply"] = read_all(s)
+
+        th = threading.Thread(target=slow)
+        th.start()
+        served = 0
+        started = time.monotonic()
+        while th.is_alive():
+            self.assertEqual(self.t.code("LIST_USERS", "watch"), 0)
+            served += 1
+        th.join()
+        self.assertGreater(time.monotonic() - started, len(data) - 2)
+        self.assertEqual(result["reply"], b"\x00")
+        self.assertGreater(served, 100)
+
+    def test_silent_client_is_closed_by_idle_timeout(self):
+        with self.t.connect() as silent, self.t.connect() as half:
+            half.sendall(b"REGISTER\0half")  # starts a request, never finishes it
+            # Others are served meanwhile.
+            self.assert_unchanged()
+            started = time.monotonic()
+            self.assertEqual(read_all(silent, timeout=10), b"")
+            self.assertEqual(read_all(half, timeout=10), b"")
+            self.assertLess(time.monotonic() - started, 8)
+        self.t.wait_for(r"idle timeout", stream="stderr")
+        self.assert_unchanged()
+
+    def test_refused_requests_are_reported_with_the_peer_address(self):
+        self.check(enc("REGISTER", "a b"), b"\x02")
+        self.t.wait_for(r"malformed REGISTER request from 127\.0\.0\.1:\d+", stream="stderr")
+        self.assertEqual(self.t.code("REGISTER", "watch"), 1)
+        self.t.wait_for(r"REGISTER from 127\.0\.0\.1:\d+ refused with code 1", stream="stderr")
+
+
+class Flood(unittest.TestCase):
+    def test_connection_flood_is_bounded_and_recovers(self):
+        with Tracker("--max-conns", "50", "--idle-timeout", "1") as t:
+            fd_dir = "/proc/%d/fd" % t.proc.pid
+            base_fds = len(os.listdir(fd_dir))
+            # At the limit libuv holds one more accepted socket, parked until a slot frees.
+            bound = base_fds + 50 + 1
+            flood = [t.connect() for _ in range(400)]  # silent; the backlog holds the rest
+            try:
+                time.sleep(0.2)
+                self.assertLessEqual(len(os.listdir(fd_dir)), bound)
+                # A real client gets through once the silent ones time out.
+                started = time.monotonic()
+                self.assertEqual(t.code("REGISTER", "patient"), 0)
+                self.assertLess(time.monotonic() - started, 15)
+                self.assertLessEqual(len(os.listdir(fd_dir)), bound)
+            finally:
+                for s in flood:
+                    s.close()
+            # Every flooder was eventually accepted and closed; nothing leaked.
+            deadline = time.monotonic() + 15
+            while len(os.listdir(fd_dir)) > base_fds and time.monotonic() < deadline:
+                time.sleep(0.1)
+            self.assertEqual(len(os.listdir(fd_dir)), base_fds)
+            self.assertEqual(t.code("REGISTER", "patient"), 1)
+            self.assertEqual(t.stop(), 0)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

@@ -1,0 +1,193 @@
+#include "request.hh"
+
+#include <gtest/gtest.h>
+
+#include <vector>
+
+namespace peerdex {
+namespace {
+
+std::string wire(std::initializer_list<std::string_view> fields)
+{
+    std::string s;
+    for (auto f : fields) {
+        s.append(f);
+        s.push_back('\0');
+    }
+    return s;
+}
+
+struct Outcome {
+    RequestParser::Result result;
+    Op op;
+    bool has_ts;
+    std::string ts;
+    std::vector<std::string> fields;
+};
+
+// Feeds every chunk, collecting every outcome other than need_more.
+std::vector<Outcome> parse(const std::vector<std::string>& chunks)
+{
+    RequestParser parser;
+    std::vector<Outcome> out;
+    for (const auto& c : chunks) {
+        const char* p = c.data();
+        const char* end = p + c.size();
+        while (p < end) {
+            auto r = parser.feed(p, end);
+            if (r == RequestParser::Result::need_more)
+                continue;
+            Outcome o{r, parser.op(), false, {}, {}};
+            if (r == RequestParser::Result::request) {
+                const Request& q = parser.request();
+                o.has_ts = q.has_timestamp;
+                o.ts = q.timestamp;
+                for (int i = 0; i < spec(q.op).field_count; ++i)
+                    o.fields.push_back(q.fields[i]);
+            }
+            out.push_back(o);
+            if (r != RequestParser::Result::request)
+                return out;
+        }
+    }
+    return out;
+}
+
+const char* kTs = "22/11/2026 22:38:16";
+
+TEST(RequestParser, EveryOperationWithAndWithoutTimestamp)
+{
+    struct Case {
+        std::vector<std::string_view> fields;
+        Op op;
+    } cases[] = {
+        {{"HELLO", "peerdex/1"}, Op::hello},
+        {{"REGISTER", "alice"}, Op::register_user},
+        {{"UNREGISTER", "alice"}, Op::unregister_user},
+        {{"CONNECT", "alice", "4000"}, Op::connect},
+        {{"PUBLISH", "alice", "/f", "a description"}, Op::publish},
+        {{"DELETE", "alice", "/f"}, Op::remove},
+        {{"LIST_USERS", "alice"}, Op::list_users},
+        {{"LIST_CONTENT", "alice", "bob"}, Op::list_content},
+        {{"DISCONNECT", "alice"}, Op::disconnect},
+        {{"GET_USER_INFO", "alice", "bob"}, Op::get_user_info},
+    };
+    for (const auto& c : cases) {
+        for (bool with_ts : {false, true}) {
+            std::string in;
+            for (std::size_t i = 0; i < c.fields.size(); ++i) {
+                in += wire({c.fields[i]});
+                if (i == 0 && with_ts)
+                    in += wire({kTs});
+            }
+            auto got = parse({in});
+            ASSERT_EQ(got.size(), 1u) << c.fields[0];
+            EXPECT_EQ(got[0].result, RequestParser::Result::request) << c.fields[0];
+            EXPECT_EQ(got[0].op, c.op);
+            EXPECT_EQ(got[0].has_ts, with_ts);
+            if (with_ts) {
+                EXPECT_EQ(got[0].ts, kTs);
+            }
+            EXPECT_EQ(got[0].fields, std::vector<std::string>(c.fields.begin() + 1, c.fields.end()));
+        }
+    }
+}
+
+TEST(RequestParser, SplitAtEveryByteBoundaryAndBatched)
+{
+    const std::string in = wire({"PUBLISH", kTs, "alice", "/x/y", "d e"}) + wire({"LIST_USERS", "alice"}) +
+                           wire({"CONNECT", "alice", "65535"});
+    for (std::size_t a = 0; a <= in.size(); ++a) {
+        for (std::size_t b = a; b <= in.size(); b += 7) {
+            auto got = parse({in.substr(0, a), in.substr(a, b - a), in.substr(b)});
+            ASSERT_EQ(got.size(), 3u) << a << "," << b;
+            EXPECT_EQ(got[0].op, Op::publish);
+            EXPECT_TRUE(got[0].has_ts);
+            EXPECT_EQ(got[0].fields, (std::vector<std::string>{"alice", "/x/y", "d e"}));
+            EXPECT_EQ(got[1].op, Op::list_users);
+            EXPECT_FALSE(got[1].has_ts);
+            EXPECT_EQ(got[2].fields, (std::vector<std::string>{"alice", "65535"}));
+        }
+    }
+}
+
+TEST(RequestParser, UnknownOperations)
+{
+    for (const std::string& op : std::vector<std::string>{"BOGUS", "register", "", "GET_FILE", "REGISTERX", std::string(100, 'A')}) {
+        auto got = parse({op + std::string(1, '\0') + "alice" + std::string(1, '\0')});
+        ASSERT_EQ(got.size(), 1u) << op;
+        EXPECT_EQ(got[0].result, RequestParser::Result::unknown_op) << op;
+    }
+}
+
+TEST(RequestParser, MalformedFieldsGetTheGenericError)
+{
+    const std::string long_name(256, 'a');
+    const std::vector<std::vector<std::string_view>> bad = {
+        {"REGISTER", ""},
+        {"REGISTER", long_name},
+        {"REGISTER", "al ice"},
+        {"REGISTER", "tab\tname"},
+        {"REGISTER", "del\x7f"},
+        {"REGISTER", kTs, kTs},  // a name shaped like a timestamp
+        {"CONNECT", "alice", "0"},
+        {"CONNECT", "alice", "65536"},
+        {"CONNECT", "alice", "12ab"},
+        {"CONNECT", "alice", "-1"},
+        {"CONNECT", "alice", ""},
+        {"CONNECT", "alice", "000000065535"},
+        {"PUBLISH", "alice", "", "d"},
+        {"PUBLISH", "alice", "/a b", "d"},
+        {"PUBLISH", "alice", "/a", "line\nbreak"},
+        {"PUBLISH", "alice", "/a", long_name},
+        {"DELETE", "alice", long_name},
+        {"LIST_CONTENT", "alice", ""},
+        {"GET_USER_INFO", "alice", "\x01"},
+    };
+    for (const auto& fields : bad) {
+        std::string in;
+        for (auto f : fields)
+            in += wire({f});
+        auto got = parse({in});
+        ASSERT_EQ(got.size(), 1u) << fields[0] << " " << fields.back();
+        EXPECT_EQ(got[0].result, RequestParser::Result::malformed) << fields[0] << " " << fields.back();
+        EXPECT_EQ(op_name(got[0].op), fields[0]);
+    }
+}
+
+TEST(RequestParser, GenericErrorCodesFollowTheProtocolTable)
+{
+    EXPECT_EQ(spec(Op::register_user).generic_error, 2);
+    EXPECT_EQ(spec(Op::unregister_user).generic_error, 2);
+    EXPECT_EQ(spec(Op::connect).generic_error, 3);
+    EXPECT_EQ(spec(Op::publish).generic_error, 4);
+    EXPECT_EQ(spec(Op::remove).generic_error, 4);
+    EXPECT_EQ(spec(Op::list_users).generic_error, 3);
+    EXPECT_EQ(spec(Op::list_content).generic_error, 4);
+    EXPECT_EQ(spec(Op::disconnect).generic_error, 3);
+    EXPECT_EQ(spec(Op::get_user_info).generic_error, 4);
+}
+
+TEST(RequestParser, LongestValidFieldsPass)
+{
+    const std::string name(255, 'n');
+    auto got = parse({wire({"PUBLISH", kTs, name, name, name})});
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_EQ(got[0].result, RequestParser::Result::request);
+    EXPECT_EQ(got[0].fields, (std::vector<std::string>{name, name, name}));
+}
+
+TEST(RequestParser, InProgressAndOpKnown)
+{
+    RequestParser parser;
+    std::string in = wire({"REGISTER"});
+    const char* p = in.data();
+    EXPECT_FALSE(parser.in_progress());
+    EXPECT_EQ(parser.feed(p, in.data() + in.size()), RequestParser::Result::need_more);
+    EXPECT_TRUE(parser.in_progress());
+    EXPECT_TRUE(parser.op_known());
+    EXPECT_EQ(parser.op(), Op::register_user);
+}
+
+}  // namespace
+}  // namespace peerdex

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs the Debian packages peerdex needs to build, run and test, when missing.
+# Idempotent: does nothing (not even apt-get update) when everything is there.
+set -euo pipefail
+
+packages=(
+  g++ pkg-config meson ninja-build python3
+  libuv1-dev          # the event loop of every daemon
+  libgtest-dev        # unit tests
+  mandoc              # man page lint (test suite 'man')
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "setup: installing ${missing[*]}" >&2
+if [ "$(id -u)" -ne 0 ]; then
+  echo "setup: run as root to install packages (or install them yourself): ${missing[*]}" >&2
+  exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
