@@ -1,6 +1,7 @@
 """Shared helpers of the integration tests: start the real binaries on ephemeral
 loopback ports and speak the raw wire protocol (PROTOCOL.md) to them."""
 
+import atexit
 import os
 import re
 import select
@@ -87,12 +88,25 @@ def parse_list(reply, per_entry):
     return code, entries
 
 
+_spawned = []
+
+
+@atexit.register
+def _kill_leftovers():
+    """A failed test must not leave daemons running."""
+    for proc in _spawned:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
 class Daemon:
     """A running binary whose first stdout line is its readiness signal."""
 
     def __init__(self, argv, ready_pattern, env=None):
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, env=env)
+        _spawned.append(self.proc)
         self.lines = []
         self.errors = []
         self._cond = threading.Condition()

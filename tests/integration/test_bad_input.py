@@ -136,6 +136,48 @@ class BadInput(unittest.TestCase):
         self.t.wait_for(r"REGISTER from 127\.0\.0\.1:\d+ refused with code 1", stream="stderr")
 
 
+class NeverReads(unittest.TestCase):
+    def test_pipelining_client_that_never_reads_holds_bounded_memory(self):
+        with Tracker("-q") as t:
+            s, r = t.hello()
+            batch = b"".join(enc("REGISTER", "u%03d" % i) + enc("CONNECT", "u%03d" % i, 4000) for i in range(200))
+            s.sendall(batch)
+            for _ in range(400):
+                self.assertEqual(r.byte(), 0)
+            rss_before = rss(t.proc.pid)
+            # Up to 64 MB of requests for a 4 KB list each (16 GB of replies), never
+            # reading a reply: the tracker must stop reading once its output is capped,
+            # leaving only what the kernel buffers hold.
+            s.setblocking(False)
+            request = enc("LIST_USERS", "u000") * 1000
+            sent = 0
+            blocked_since = None
+            while sent < (64 << 20):
+                try:
+                    sent += s.send(request)
+                    blocked_since = None
+                except BlockingIOError:
+                    blocked_since = blocked_since or time.monotonic()
+                    if time.monotonic() - blocked_since > 1.0:
+                        break
+                    time.sleep(0.01)
+            self.assertLess(sent, 32 << 20, "the tracker kept reading without limit")
+            growth = rss(t.proc.pid) - rss_before
+            self.assertLess(growth, 16 << 20, "RSS grew by %d bytes" % growth)
+            # Everybody else is still served.
+            self.assertEqual(t.code("LIST_USERS", "u001"), 0)
+            s.close()
+            self.assertEqual(t.stop(), 0)
+
+
+def rss(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS")
+
+
 class Flood(unittest.TestCase):
     def test_connection_flood_is_bounded_and_recovers(self):
         with Tracker("--max-conns", "50", "--idle-timeout", "1") as t:
