@@ -6,6 +6,9 @@ set -euo pipefail
 packages=(
   g++ pkg-config meson ninja-build python3
   libuv1-dev          # the event loop of every daemon
+  libtirpc-dev        # ONC-RPC/XDR of the operation log
+  rpcsvc-proto        # rpcgen, run at build time on rpc/oplog.x
+  rpcbind             # the course's way to find the log server (tests of LOG_RPC_IP)
   libgtest-dev        # unit tests
   mandoc              # man page lint (test suite 'man')
 )

@@ -36,6 +36,17 @@ void Console::line(const char* fmt, ...)
     dirty_ = true;
 }
 
+void Console::info(const char* fmt, ...)
+{
+    if (!normal())
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    std::vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    std::fputc('\n', stderr);
+}
+
 void Console::debug(const char* fmt, ...)
 {
     if (!verbose())

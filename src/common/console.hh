@@ -19,6 +19,8 @@ public:
     static void line(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
     // A start-up line on stdout that -q keeps: it tells where the daemon listens.
     static void banner(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+    // An informational message on stderr (suppressed by -q).
+    static void info(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
     // A diagnostic for -v on stderr.
     static void debug(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
     // An error on stderr, always shown.

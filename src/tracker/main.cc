@@ -6,15 +6,19 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <memory>
 #include <string>
 
 #include "console.hh"
+#include "oplog.hh"
 #include "server.hh"
 #include "wire.hh"
 
 namespace {
 
 constexpr std::uint64_t kMaxIdleTimeoutS = 24 * 3600;
+// At SIGTERM the operation log gets this long to deliver its backlog.
+constexpr std::uint64_t kOplogFlushMs = 2000;
 
 void usage(FILE* out)
 {
@@ -27,12 +31,17 @@ void usage(FILE* out)
                  "      --max-conns N      most client connections at once (default: from the fd limit,\n"
                  "                         at most 10000); further clients wait in the backlog\n"
                  "      --idle-timeout S   close a connection that makes no progress for S seconds (default 30)\n"
+                 "      --log HOST:PORT    send every operation to peerdex-logd at HOST:PORT (no rpcbind);\n"
+                 "                         without it, LOG_RPC_IP=HOST finds peerdex-logd through rpcbind\n"
+                 "      --log-queue N      entries kept while the log server is slow or down (default 100000);\n"
+                 "                         beyond that the oldest are dropped and counted\n"
                  "  -q, --quiet            print only the init line and errors\n"
                  "  -v, --verbose          also print refused and malformed requests with the peer address\n"
                  "  -h, --help             show this help\n"
                  "  -V, --version          show the version\n"
                  "\n"
-                 "SIGINT or SIGTERM stops accepting, finishes pending replies and exits 0.\n"
+                 "SIGINT or SIGTERM stops accepting, finishes pending replies, flushes the operation log\n"
+                 "(at most 2 s) and exits 0. SIGUSR1 prints the operation log's counters.\n"
                  "See peerdex-tracker(8) and peerdex-protocol(7).\n",
                  peerdex::kDefaultTrackerPort);
 }
@@ -64,12 +73,14 @@ void raise_fd_limit()
 
 int main(int argc, char** argv)
 {
-    enum { opt_max_conns = 256, opt_idle_timeout };
+    enum { opt_max_conns = 256, opt_idle_timeout, opt_log, opt_log_queue };
     static const option long_options[] = {
         {"port", required_argument, nullptr, 'p'},
         {"listen", required_argument, nullptr, 'l'},
         {"max-conns", required_argument, nullptr, opt_max_conns},
         {"idle-timeout", required_argument, nullptr, opt_idle_timeout},
+        {"log", required_argument, nullptr, opt_log},
+        {"log-queue", required_argument, nullptr, opt_log_queue},
         {"quiet", no_argument, nullptr, 'q'},
         {"verbose", no_argument, nullptr, 'v'},
         {"help", no_argument, nullptr, 'h'},
@@ -77,6 +88,8 @@ int main(int argc, char** argv)
         {nullptr, 0, nullptr, 0},
     };
     peerdex::TrackerOptions options;
+    std::string log_spec;
+    std::size_t log_queue = peerdex::OplogForwarder::kDefaultQueue;
     auto verbosity = peerdex::Verbosity::normal;
     int c;
     while ((c = getopt_long(argc, argv, "p:l:qvhV", long_options, nullptr)) != -1) {
@@ -92,6 +105,12 @@ int main(int argc, char** argv)
             break;
         case opt_idle_timeout:
             options.idle_timeout_ms = 1000 * number_option("--idle-timeout", optarg, 1, kMaxIdleTimeoutS);
+            break;
+        case opt_log:
+            log_spec = optarg;
+            break;
+        case opt_log_queue:
+            log_queue = number_option("--log-queue", optarg, 1, 100000000);
             break;
         case 'q':
             verbosity = peerdex::Verbosity::quiet;
@@ -119,20 +138,54 @@ int main(int argc, char** argv)
     raise_fd_limit();
     peerdex::Console::init(verbosity);
 
+    // Where the operation log goes: --log (direct), else LOG_RPC_IP (rpcbind), else nowhere.
+    peerdex::OplogTarget target;
+    std::string error;
+    const char* rpc_ip = std::getenv("LOG_RPC_IP");
+    bool logging = false;
+    if (!log_spec.empty())
+        logging = peerdex::parse_log_target(log_spec, target, error);
+    else if (rpc_ip && *rpc_ip)
+        logging = peerdex::rpcbind_log_target(rpc_ip, target, error);
+    if (!error.empty()) {
+        std::fprintf(stderr, "peerdex-tracker: %s\n", error.c_str());
+        return 2;
+    }
+
     uv_loop_t* loop = uv_default_loop();
     peerdex::TrackerServer server(loop, options);
     if (server.start() != 0)
         return 1;
+    std::unique_ptr<peerdex::OplogForwarder> oplog;
+    if (logging) {
+        oplog = std::make_unique<peerdex::OplogForwarder>(loop, target, log_queue);
+        oplog->start();
+        server.set_oplog(oplog.get());
+    } else {
+        peerdex::Console::info("s> oplog: no log server configured (--log HOST:PORT or LOG_RPC_IP): logging off");
+    }
 
-    uv_signal_t signals[2];
-    const int signums[2] = {SIGINT, SIGTERM};
-    for (int i = 0; i < 2; ++i) {
+    struct Context {
+        peerdex::TrackerServer* server;
+        peerdex::OplogForwarder* oplog;
+    } context{&server, oplog.get()};
+    uv_signal_t signals[3];
+    const int signums[3] = {SIGINT, SIGTERM, SIGUSR1};
+    for (int i = 0; i < 3; ++i) {
         uv_signal_init(loop, &signals[i]);
-        signals[i].data = &server;
+        signals[i].data = &context;
         uv_signal_start(
             &signals[i],
-            [](uv_signal_t* h, int) {
-                static_cast<peerdex::TrackerServer*>(h->data)->stop();
+            [](uv_signal_t* h, int signum) {
+                auto* ctx = static_cast<Context*>(h->data);
+                if (signum == SIGUSR1) {
+                    if (ctx->oplog)
+                        ctx->oplog->print_stats();
+                    return;
+                }
+                ctx->server->stop();
+                if (ctx->oplog)
+                    ctx->oplog->stop(kOplogFlushMs);
             },
             signums[i]);
     }

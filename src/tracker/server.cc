@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "console.hh"
+#include "oplog.hh"
 #include "request.hh"
 
 namespace peerdex {
@@ -86,7 +87,7 @@ public:
     Session* dl_prev = nullptr;  // DeadlineList links
     Session* dl_next = nullptr;
     std::uint64_t dl_stamp = 0;
-    DeadlineList* dl_owner = nullptr;
+    void* dl_owner = nullptr;
 
 private:
     enum class State { open, closing, lingering, closed };
@@ -124,33 +125,6 @@ private:
     bool reading_ = false;
     bool eof_ = false;
 };
-
-// ---- DeadlineList ---------------------------------------------------------------------
-
-void DeadlineList::touch(Session* s, std::uint64_t now)
-{
-    if (s->dl_owner)
-        s->dl_owner->remove(s);
-    s->dl_owner = this;
-    s->dl_stamp = now;
-    s->dl_prev = tail_;
-    s->dl_next = nullptr;
-    (tail_ ? tail_->dl_next : head_) = s;
-    tail_ = s;
-}
-
-void DeadlineList::remove(Session* s)
-{
-    (s->dl_prev ? s->dl_prev->dl_next : head_) = s->dl_next;
-    (s->dl_next ? s->dl_next->dl_prev : tail_) = s->dl_prev;
-    s->dl_prev = s->dl_next = nullptr;
-    s->dl_owner = nullptr;
-}
-
-Session* DeadlineList::expired(std::uint64_t now) const
-{
-    return head_ && head_->dl_stamp + timeout_ms_ <= now ? head_ : nullptr;
-}
 
 // ---- Session --------------------------------------------------------------------------
 
@@ -324,6 +298,11 @@ void Session::handle(const Request& r)
         enc.code(code);
     if (code != 0)
         Console::debug("s> %s from %s refused with code %u", spec(r.op).name.data(), peer_text().c_str(), code);
+    if (server_.oplog_) {
+        const bool has_path = r.op == Op::publish || r.op == Op::remove;
+        server_.oplog_->record(spec(r.op).name, user, has_path ? std::string_view(r.fields[1]) : std::string_view(),
+                               r.has_timestamp ? std::string_view(r.timestamp) : std::string_view());
+    }
 }
 
 void Session::finish_after_reply()
@@ -422,8 +401,7 @@ void Session::close()
     if (state_ == State::closed)
         return;
     state_ = State::closed;
-    if (dl_owner)
-        dl_owner->remove(this);
+    DeadlineList<Session>::unlink(this);
     cursor_ = ListCursor();
     uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), on_close);
 }

@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 
+#include "deadline.hh"
 #include "registry.hh"
 
 namespace peerdex {
@@ -23,22 +24,7 @@ struct TrackerOptions {
 };
 
 class Session;
-
-// Sessions ordered by their last deadline reset; all share one timeout, so the list
-// stays sorted by appending and the expired ones are always at the head.
-class DeadlineList {
-public:
-    explicit DeadlineList(std::uint64_t timeout_ms) : timeout_ms_(timeout_ms) {}
-    void touch(Session* s, std::uint64_t now);  // (re)insert at the tail
-    void remove(Session* s);
-    Session* expired(std::uint64_t now) const;  // the head, if past its deadline
-    Session* head() const { return head_; }
-
-private:
-    Session* head_ = nullptr;
-    Session* tail_ = nullptr;
-    std::uint64_t timeout_ms_;
-};
+class OplogForwarder;
 
 class TrackerServer {
 public:
@@ -54,6 +40,8 @@ public:
     void stop();
 
     Registry& registry() { return registry_; }
+    // Every handled operation is also given to `oplog` (may be null: logging off).
+    void set_oplog(OplogForwarder* oplog) { oplog_ = oplog; }
     std::size_t session_count() const { return sessions_; }
 
 private:
@@ -68,12 +56,13 @@ private:
     uv_loop_t* loop_;
     TrackerOptions options_;
     Registry registry_;
+    OplogForwarder* oplog_ = nullptr;
     uv_tcp_t listener_{};
     uv_timer_t sweep_{};
     uv_timer_t drain_{};
     uv_check_t flush_{};
-    DeadlineList idle_;
-    DeadlineList linger_;
+    DeadlineList<Session> idle_;
+    DeadlineList<Session> linger_;
     std::size_t sessions_ = 0;
     bool accept_pending_ = false;
     bool listening_ = false;

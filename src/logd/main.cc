@@ -1,0 +1,192 @@
+// peerdex-logd: the ONC-RPC operation log server of peerdex (see peerdex-logd(8)).
+#include <getopt.h>
+#include <uv.h>
+
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include "console.hh"
+#include "server.hh"
+#include "store.hh"
+#include "wire.hh"
+
+namespace {
+
+void usage(FILE* out)
+{
+    std::fprintf(out,
+                 "Usage: peerdex-logd [options]\n"
+                 "Writes one line per tracker operation received over ONC-RPC (program 0x20504458, version 1).\n"
+                 "\n"
+                 "  -p, --port PORT          TCP port to listen on (default %u; 0 picks a free one)\n"
+                 "  -l, --listen ADDR        address to listen on (default: every IPv6 and IPv4 address)\n"
+                 "  -o, --output FILE        append the log to FILE (default: standard output)\n"
+                 "      --state FILE         duplicate-detection journal (default: FILE.state with -o,\n"
+                 "                           none on standard output)\n"
+                 "      --fsync MODE         always (every line), batch (every call; default) or never\n"
+                 "      --rpcbind MODE       auto (register when rpcbind runs; default), yes (must), no\n"
+                 "      --max-conns N        most client connections at once (default 1024)\n"
+                 "      --idle-timeout S     close a connection silent for S seconds (default 60)\n"
+                 "  -q, --quiet              print errors only\n"
+                 "  -v, --verbose            also print refused records and timeouts\n"
+                 "  -h, --help               show this help\n"
+                 "  -V, --version            show the version\n"
+                 "\n"
+                 "SIGHUP reopens the output file (log rotation); SIGUSR1 prints statistics;\n"
+                 "SIGINT or SIGTERM stops. See peerdex-logd(8).\n",
+                 peerdex::kDefaultLogdPort);
+}
+
+[[noreturn]] void bad_option(const char* what, const char* value)
+{
+    std::fprintf(stderr, "peerdex-logd: invalid %s '%s' (try --help)\n", what, value);
+    std::exit(2);
+}
+
+std::uint64_t number_option(const char* what, const char* value, std::uint64_t min, std::uint64_t max)
+{
+    auto v = peerdex::parse_decimal(value, max);
+    if (!v || *v < min)
+        bad_option(what, value);
+    return *v;
+}
+
+struct Signals {
+    peerdex::LogdServer* server;
+    uv_signal_t handles[4];
+};
+
+}  // namespace
+
+int main(int argc, char** argv)
+{
+    enum { opt_state = 256, opt_fsync, opt_rpcbind, opt_max_conns, opt_idle_timeout };
+    static const option long_options[] = {
+        {"port", required_argument, nullptr, 'p'},
+        {"listen", required_argument, nullptr, 'l'},
+        {"output", required_argument, nullptr, 'o'},
+        {"state", required_argument, nullptr, opt_state},
+        {"fsync", required_argument, nullptr, opt_fsync},
+        {"rpcbind", required_argument, nullptr, opt_rpcbind},
+        {"max-conns", required_argument, nullptr, opt_max_conns},
+        {"idle-timeout", required_argument, nullptr, opt_idle_timeout},
+        {"quiet", no_argument, nullptr, 'q'},
+        {"verbose", no_argument, nullptr, 'v'},
+        {"help", no_argument, nullptr, 'h'},
+        {"version", no_argument, nullptr, 'V'},
+        {nullptr, 0, nullptr, 0},
+    };
+    peerdex::LogdOptions options;
+    std::string output, state;
+    bool state_given = false;
+    auto fsync = peerdex::FsyncPolicy::batch;
+    auto verbosity = peerdex::Verbosity::normal;
+    int c;
+    while ((c = getopt_long(argc, argv, "p:l:o:qvhV", long_options, nullptr)) != -1) {
+        switch (c) {
+        case 'p':
+            options.port = static_cast<std::uint16_t>(number_option("port", optarg, 0, 65535));
+            break;
+        case 'l':
+            options.listen_addr = optarg;
+            break;
+        case 'o':
+            output = optarg;
+            break;
+        case opt_state:
+            state = optarg;
+            state_given = true;
+            break;
+        case opt_fsync:
+            if (!std::strcmp(optarg, "always"))
+                fsync = peerdex::FsyncPolicy::always;
+            else if (!std::strcmp(optarg, "batch"))
+                fsync = peerdex::FsyncPolicy::batch;
+            else if (!std::strcmp(optarg, "never"))
+                fsync = peerdex::FsyncPolicy::never;
+            else
+                bad_option("--fsync mode", optarg);
+            break;
+        case opt_rpcbind:
+            if (!std::strcmp(optarg, "auto"))
+                options.rpcbind = peerdex::RpcbindMode::automatic;
+            else if (!std::strcmp(optarg, "yes"))
+                options.rpcbind = peerdex::RpcbindMode::yes;
+            else if (!std::strcmp(optarg, "no"))
+                options.rpcbind = peerdex::RpcbindMode::no;
+            else
+                bad_option("--rpcbind mode", optarg);
+            break;
+        case opt_max_conns:
+            options.max_conns = number_option("--max-conns", optarg, 1, 1000000);
+            break;
+        case opt_idle_timeout:
+            options.idle_timeout_ms = 1000 * number_option("--idle-timeout", optarg, 1, 24 * 3600);
+            break;
+        case 'q':
+            verbosity = peerdex::Verbosity::quiet;
+            break;
+        case 'v':
+            verbosity = peerdex::Verbosity::verbose;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        case 'V':
+            std::printf("peerdex-logd %s\n", PEERDEX_VERSION);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        std::fprintf(stderr, "peerdex-logd: unexpected argument '%s' (try --help)\n", argv[optind]);
+        return 2;
+    }
+    if (!state_given && !output.empty())
+        state = output + ".state";
+
+    std::signal(SIGPIPE, SIG_IGN);
+    peerdex::Console::init(verbosity);
+    peerdex::LogStore store(output, state, fsync);
+    if (store.open() != 0) {
+        peerdex::Console::error("peerdex-logd: %s", store.message().c_str());
+        return 1;
+    }
+    uv_loop_t* loop = uv_default_loop();
+    peerdex::LogdServer server(loop, store, options);
+    if (server.start() != 0)
+        return 1;
+
+    Signals sig{&server, {}};
+    const int signums[4] = {SIGINT, SIGTERM, SIGHUP, SIGUSR1};
+    for (int i = 0; i < 4; ++i) {
+        uv_signal_init(loop, &sig.handles[i]);
+        sig.handles[i].data = &server;
+        uv_signal_start(
+            &sig.handles[i],
+            [](uv_signal_t* h, int signum) {
+                auto* s = static_cast<peerdex::LogdServer*>(h->data);
+                if (signum == SIGHUP)
+                    s->reopen();
+                else if (signum == SIGUSR1)
+                    s->print_stats();
+                else
+                    s->stop();
+            },
+            signums[i]);
+        uv_unref(reinterpret_cast<uv_handle_t*>(&sig.handles[i]));
+    }
+    uv_run(loop, UV_RUN_DEFAULT);
+    for (auto& h : sig.handles)
+        uv_close(reinterpret_cast<uv_handle_t*>(&h), nullptr);
+    uv_run(loop, UV_RUN_DEFAULT);
+    if (peerdex::Console::normal())
+        server.print_stats();
+    uv_loop_close(loop);
+    return 0;
+}

@@ -1,0 +1,467 @@
+#include "server.hh"
+
+#include <netdb.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <rpc/pmap_clnt.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "address.hh"
+#include "console.hh"
+#include "oncrpc.hh"
+#include "oplog.h"
+
+namespace peerdex {
+
+namespace {
+
+constexpr std::size_t kReadBufferBytes = 64 * 1024;
+// How long start-up waits to learn whether an rpcbind listens on this host.
+constexpr int kRpcbindProbeMs = 300;
+constexpr std::uint16_t kRpcbindPort = 111;
+
+char read_buffer[kReadBufferBytes];
+
+bool rpcbind_running()
+{
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return false;
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(kRpcbindPort);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bool up = ::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0;
+    if (!up && errno == EINPROGRESS) {
+        pollfd p{fd, POLLOUT, 0};
+        int err = 0;
+        socklen_t len = sizeof err;
+        up = ::poll(&p, 1, kRpcbindProbeMs) == 1 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err == 0;
+    }
+    ::close(fd);
+    return up;
+}
+
+LogEntry to_entry(const oplog_entry& e)
+{
+    return LogEntry{e.user, e.operation, e.path, e.timestamp, e.instance, e.seq};
+}
+
+}  // namespace
+
+struct StoreJob {
+    uv_work_t req{};
+    LogdServer* server = nullptr;
+    LogdSession* session = nullptr;  // null once the session is gone
+    std::uint32_t xid = 0;
+    bool reopen = false;
+    std::vector<LogEntry> entries;
+    int rc = 0;
+};
+
+class LogdSession {
+public:
+    explicit LogdSession(LogdServer& s) : server_(s) { tcp_.data = this; }
+
+    void start()
+    {
+        touch();
+        uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), on_alloc, on_read);
+    }
+    void close();
+    void job_finished(const StoreJob& job);
+
+    uv_tcp_t tcp_{};
+    LogdSession* dl_prev = nullptr;
+    LogdSession* dl_next = nullptr;
+    std::uint64_t dl_stamp = 0;
+    void* dl_owner = nullptr;
+
+private:
+    static void on_alloc(uv_handle_t*, std::size_t, uv_buf_t* buf)
+    {
+        *buf = uv_buf_init(read_buffer, sizeof read_buffer);
+    }
+    static void on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);
+    static void on_write(uv_write_t* req, int status);
+    static void on_close(uv_handle_t* h);
+
+    void process(const char* p, const char* end);
+    bool dispatch(std::string_view record);
+    void send(std::string data);
+    void touch() { server_.idle_.touch(this, uv_now(server_.loop_)); }
+    void pause();
+    void resume();
+
+    LogdServer& server_;
+    oncrpc::RecordReader reader_;
+    std::string stash_;  // input read while a call is being stored
+    StoreJob* job_ = nullptr;
+    std::size_t writes_ = 0;
+    bool reading_ = true;
+    bool closed_ = false;
+};
+
+struct WriteReq {
+    uv_write_t req{};
+    std::string data;
+};
+
+void LogdSession::on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf)
+{
+    auto* s = static_cast<LogdSession*>(stream->data);
+    if (nread < 0) {
+        s->close();
+        return;
+    }
+    s->touch();
+    s->process(buf->base, buf->base + nread);
+}
+
+void LogdSession::process(const char* p, const char* end)
+{
+    while (p < end && !closed_) {
+        if (job_) {
+            // One call at a time per connection: keep the rest until the reply is out.
+            stash_.append(p, end);
+            pause();
+            return;
+        }
+        switch (reader_.next(p, end)) {
+        case oncrpc::RecordReader::Status::need_more:
+            return;
+        case oncrpc::RecordReader::Status::too_large:
+            Console::debug("logd: record over %zu bytes, closing", oncrpc::kMaxRecordBytes);
+            ++server_.rejected_;
+            close();
+            return;
+        case oncrpc::RecordReader::Status::record:
+            if (!dispatch(reader_.record())) {
+                ++server_.rejected_;
+                close();
+                return;
+            }
+        }
+    }
+}
+
+bool LogdSession::dispatch(std::string_view record)
+{
+    const auto call = oncrpc::decode_call(record);
+    if (!call)
+        return false;  // not an RPC call: nothing sensible to answer
+    ++server_.calls_;
+    std::string out;
+    if (call->rpcvers != 2) {
+        oncrpc::append_rpc_mismatch(out, call->xid);
+    } else if (call->prog != OPLOG_PROG) {
+        oncrpc::append_reply(out, call->xid, PROG_UNAVAIL);
+    } else if (call->vers != OPLOG_VERS) {
+        oncrpc::append_reply(out, call->xid, PROG_MISMATCH, nullptr, nullptr, OPLOG_VERS, OPLOG_VERS);
+    } else if (call->proc == 0) {
+        oncrpc::append_reply(out, call->xid, SUCCESS);  // NULL procedure: void result
+    } else if (call->proc == OPLOG_ENTRY || call->proc == OPLOG_BATCH) {
+        auto job = std::make_unique<StoreJob>();
+        job->xid = call->xid;
+        bool ok;
+        if (call->proc == OPLOG_ENTRY) {
+            oplog_entry e{};
+            ok = oncrpc::decode_body(record, call->args_offset, reinterpret_cast<xdrproc_t>(xdr_oplog_entry), &e);
+            if (ok)
+                job->entries.push_back(to_entry(e));
+            xdr_free(reinterpret_cast<xdrproc_t>(xdr_oplog_entry), reinterpret_cast<char*>(&e));
+        } else {
+            oplog_batch b{};
+            ok = oncrpc::decode_body(record, call->args_offset, reinterpret_cast<xdrproc_t>(xdr_oplog_batch), &b);
+            if (ok) {
+                job->entries.reserve(b.oplog_batch_len);
+                for (u_int i = 0; i < b.oplog_batch_len; ++i)
+                    job->entries.push_back(to_entry(b.oplog_batch_val[i]));
+            }
+            xdr_free(reinterpret_cast<xdrproc_t>(xdr_oplog_batch), reinterpret_cast<char*>(&b));
+        }
+        if (!ok) {
+            Console::debug("logd: undecodable arguments (xid %u)", call->xid);
+            oncrpc::append_reply(out, call->xid, GARBAGE_ARGS);
+        } else {
+            job->session = this;
+            job_ = job.get();
+            server_.submit(std::move(job));
+            return true;
+        }
+    } else {
+        oncrpc::append_reply(out, call->xid, PROC_UNAVAIL);
+    }
+    send(std::move(out));
+    return true;
+}
+
+void LogdSession::job_finished(const StoreJob& job)
+{
+    job_ = nullptr;
+    const oplog_status status = job.rc == 0 ? OPLOG_OK : OPLOG_ERROR;
+    std::string out;
+    oncrpc::append_reply(out, job.xid, SUCCESS, reinterpret_cast<xdrproc_t>(xdr_oplog_status), &status);
+    send(std::move(out));
+    touch();
+    resume();
+}
+
+void LogdSession::send(std::string data)
+{
+    auto w = std::make_unique<WriteReq>();
+    w->data = std::move(data);
+    w->req.data = w.get();
+    uv_buf_t b = uv_buf_init(w->data.data(), static_cast<unsigned>(w->data.size()));
+    if (uv_write(&w->req, reinterpret_cast<uv_stream_t*>(&tcp_), &b, 1, on_write) != 0) {
+        close();
+        return;
+    }
+    w.release();  // owned by the request until on_write
+    ++writes_;
+}
+
+void LogdSession::on_write(uv_write_t* req, int status)
+{
+    std::unique_ptr<WriteReq> w(static_cast<WriteReq*>(req->data));
+    auto* s = static_cast<LogdSession*>(req->handle->data);
+    --s->writes_;
+    if (status < 0)
+        s->close();
+}
+
+void LogdSession::pause()
+{
+    if (reading_) {
+        uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
+        reading_ = false;
+    }
+}
+
+void LogdSession::resume()
+{
+    if (closed_)
+        return;
+    if (!stash_.empty()) {
+        std::string input;
+        input.swap(stash_);
+        process(input.data(), input.data() + input.size());
+    }
+    if (!closed_ && !job_ && !reading_) {
+        reading_ = true;
+        uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), on_alloc, on_read);
+    }
+}
+
+void LogdSession::close()
+{
+    if (closed_)
+        return;
+    closed_ = true;
+    if (job_)
+        job_->session = nullptr;  // the entries are still stored; nobody to tell
+    DeadlineList<LogdSession>::unlink(this);
+    uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), on_close);
+}
+
+void LogdSession::on_close(uv_handle_t* h)
+{
+    std::unique_ptr<LogdSession> self(static_cast<LogdSession*>(h->data));
+    self->server_.session_closed();
+}
+
+// ---- LogdServer -----------------------------------------------------------------------
+
+LogdServer::LogdServer(uv_loop_t* loop, LogStore& store, LogdOptions options)
+    : loop_(loop), store_(store), options_(std::move(options)), idle_(options_.idle_timeout_ms)
+{
+}
+
+LogdServer::~LogdServer() = default;
+
+int LogdServer::start()
+{
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    addrinfo* res = nullptr;
+    const std::string port = std::to_string(options_.port);
+    const char* host = options_.listen_addr.empty() ? "::" : options_.listen_addr.c_str();
+    int rc = getaddrinfo(host, port.c_str(), &hints, &res);
+    if (rc != 0 && options_.listen_addr.empty())
+        rc = getaddrinfo("0.0.0.0", port.c_str(), &hints, &res);
+    if (rc != 0) {
+        Console::error("peerdex-logd: cannot use listen address '%s': %s", host, gai_strerror(rc));
+        return UV_EINVAL;
+    }
+    std::unique_ptr<addrinfo, void (*)(addrinfo*)> guard(res, freeaddrinfo);
+    uv_tcp_init(loop_, &listener_);
+    listener_.data = this;
+    rc = uv_tcp_bind(&listener_, res->ai_addr, 0);
+    if (rc == 0)
+        rc = uv_listen(reinterpret_cast<uv_stream_t*>(&listener_), 128, on_connection);
+    if (rc != 0) {
+        Console::error("peerdex-logd: cannot listen on %s port %s: %s", host, port.c_str(), uv_strerror(rc));
+        uv_close(reinterpret_cast<uv_handle_t*>(&listener_), nullptr);
+        closed_ = true;
+        return rc;
+    }
+    sockaddr_storage ss{};
+    int len = sizeof ss;
+    uv_tcp_getsockname(&listener_, reinterpret_cast<sockaddr*>(&ss), &len);
+    bound_port_ = ntohs(ss.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port
+                                                 : reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
+
+    std::string how = "direct";
+    if (options_.rpcbind != RpcbindMode::no) {
+        if (rpcbind_running()) {
+            pmap_unset(OPLOG_PROG, OPLOG_VERS);  // a stale registration of a previous run
+            registered_ = pmap_set(OPLOG_PROG, OPLOG_VERS, IPPROTO_TCP, bound_port_) != 0;
+            how = registered_ ? "registered with rpcbind" : "rpcbind refused the registration";
+        } else {
+            how = "rpcbind not running: not registered";
+        }
+        if (!registered_ && options_.rpcbind == RpcbindMode::yes) {
+            Console::error("peerdex-logd: --rpcbind yes: %s", how.c_str());
+            return UV_ECONNREFUSED;
+        }
+    }
+    Console::error("peerdex-logd: listening on %s (program %#x version %u, %s)",
+                   endpoint_string(reinterpret_cast<sockaddr*>(&ss)).c_str(), OPLOG_PROG, OPLOG_VERS,
+                   how.c_str());
+
+    uv_timer_init(loop_, &sweep_);
+    sweep_.data = this;
+    const std::uint64_t period = std::clamp<std::uint64_t>(options_.idle_timeout_ms / 4, 50, 1000);
+    uv_timer_start(&sweep_, on_sweep, period, period);
+    return 0;
+}
+
+void LogdServer::on_connection(uv_stream_t* stream, int status)
+{
+    auto* self = static_cast<LogdServer*>(stream->data);
+    if (status < 0) {
+        Console::error("peerdex-logd: accept failed: %s", uv_strerror(status));
+        return;
+    }
+    if (self->sessions_ >= self->options_.max_conns) {
+        self->accept_pending_ = true;  // libuv stops polling the listener until we accept
+        return;
+    }
+    auto session = std::make_unique<LogdSession>(*self);
+    if (uv_tcp_init(self->loop_, &session->tcp_) != 0)
+        return;
+    ++self->sessions_;
+    LogdSession* s = session.release();  // freed in on_close
+    if (uv_accept(stream, reinterpret_cast<uv_stream_t*>(&s->tcp_)) != 0) {
+        s->close();
+        return;
+    }
+    s->start();
+}
+
+void LogdServer::session_closed()
+{
+    --sessions_;
+    if (accept_pending_ && !stopping_) {
+        accept_pending_ = false;
+        on_connection(reinterpret_cast<uv_stream_t*>(&listener_), 0);
+    }
+    maybe_finish();
+}
+
+void LogdServer::on_sweep(uv_timer_t* timer)
+{
+    auto* self = static_cast<LogdServer*>(timer->data);
+    while (LogdSession* s = self->idle_.expired(uv_now(self->loop_))) {
+        Console::debug("logd: idle timeout");
+        s->close();
+    }
+}
+
+void LogdServer::submit(std::unique_ptr<StoreJob> job)
+{
+    job->server = this;
+    job->req.data = job.get();
+    jobs_.push_back(std::move(job));
+    run_next_job();
+}
+
+void LogdServer::run_next_job()
+{
+    if (job_running_ || jobs_.empty())
+        return;
+    job_running_ = true;
+    uv_queue_work(loop_, &jobs_.front()->req, job_work, job_done);
+}
+
+void LogdServer::job_work(uv_work_t* req)
+{
+    auto* job = static_cast<StoreJob*>(req->data);
+    job->rc = job->reopen ? job->server->store_.reopen() : job->server->store_.append(job->entries);
+}
+
+void LogdServer::job_done(uv_work_t* req, int)
+{
+    auto* self = static_cast<StoreJob*>(req->data)->server;
+    std::unique_ptr<StoreJob> job = std::move(self->jobs_.front());
+    self->jobs_.pop_front();
+    self->job_running_ = false;
+    if (job->rc != 0) {
+        if (self->store_.message() != self->last_error_)
+            Console::error("peerdex-logd: %s", self->store_.message().c_str());
+        self->last_error_ = self->store_.message();
+    } else {
+        self->last_error_.clear();
+    }
+    if (job->session)
+        job->session->job_finished(*job);
+    self->run_next_job();
+    self->maybe_finish();
+}
+
+void LogdServer::reopen()
+{
+    auto job = std::make_unique<StoreJob>();
+    job->reopen = true;
+    submit(std::move(job));
+}
+
+void LogdServer::print_stats() const
+{
+    Console::error("peerdex-logd: %llu calls, %llu entries written, %llu duplicates dropped, %llu bad records",
+                   static_cast<unsigned long long>(calls_), static_cast<unsigned long long>(store_.written()),
+                   static_cast<unsigned long long>(store_.duplicates()), static_cast<unsigned long long>(rejected_));
+}
+
+void LogdServer::stop()
+{
+    if (stopping_)
+        return;
+    stopping_ = true;
+    uv_close(reinterpret_cast<uv_handle_t*>(&listener_), nullptr);
+    if (registered_)
+        pmap_unset(OPLOG_PROG, OPLOG_VERS);
+    registered_ = false;
+    // A call being stored still completes (maybe_finish waits for it); its sender
+    // gets no reply, retries, and finds it stored.
+    while (LogdSession* s = idle_.head())
+        s->close();
+    maybe_finish();
+}
+
+void LogdServer::maybe_finish()
+{
+    if (!stopping_ || closed_ || sessions_ > 0 || job_running_ || !jobs_.empty())
+        return;
+    closed_ = true;
+    uv_close(reinterpret_cast<uv_handle_t*>(&sweep_), nullptr);
+}
+
+}  // namespace peerdex

@@ -1,0 +1,76 @@
+// peerdex-logd's network side: an ONC-RPC server on one libuv loop. Records are
+// bounded, connections time out, and the blocking file work of LogStore runs on the
+// thread pool one job at a time, in arrival order.
+#pragma once
+
+#include <uv.h>
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+
+#include "deadline.hh"
+#include "store.hh"
+
+namespace peerdex {
+
+inline constexpr std::uint16_t kDefaultLogdPort = 4001;
+
+enum class RpcbindMode { automatic, yes, no };
+
+struct LogdOptions {
+    std::string listen_addr;  // empty: every address
+    std::uint16_t port = kDefaultLogdPort;
+    std::size_t max_conns = 1024;
+    std::uint64_t idle_timeout_ms = 60000;
+    RpcbindMode rpcbind = RpcbindMode::automatic;
+};
+
+class LogdSession;
+struct StoreJob;
+
+class LogdServer {
+public:
+    LogdServer(uv_loop_t* loop, LogStore& store, LogdOptions options);
+    LogdServer(const LogdServer&) = delete;
+    LogdServer& operator=(const LogdServer&) = delete;
+    ~LogdServer();
+
+    int start();
+    void stop();
+    void reopen();  // SIGHUP
+    void print_stats() const;
+
+private:
+    friend class LogdSession;
+
+    static void on_connection(uv_stream_t* server, int status);
+    static void on_sweep(uv_timer_t* timer);
+    void submit(std::unique_ptr<StoreJob> job);
+    void run_next_job();
+    static void job_work(uv_work_t* req);
+    static void job_done(uv_work_t* req, int status);
+    void session_closed();
+    void maybe_finish();
+
+    uv_loop_t* loop_;
+    LogStore& store_;
+    LogdOptions options_;
+    uv_tcp_t listener_{};
+    uv_timer_t sweep_{};
+    DeadlineList<LogdSession> idle_;
+    std::deque<std::unique_ptr<StoreJob>> jobs_;
+    bool job_running_ = false;
+    std::size_t sessions_ = 0;
+    std::uint16_t bound_port_ = 0;
+    bool registered_ = false;
+    bool accept_pending_ = false;
+    bool stopping_ = false;
+    bool closed_ = false;
+    std::string last_error_;
+    std::uint64_t calls_ = 0;
+    std::uint64_t rejected_ = 0;
+};
+
+}  // namespace peerdex

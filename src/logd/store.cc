@@ -1,0 +1,297 @@
+#include "store.hh"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cinttypes>
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <sstream>
+
+namespace peerdex {
+
+namespace {
+
+// The journal is rewritten as one snapshot record when it grows past this.
+constexpr std::uint64_t kJournalCompactBytes = 1 << 20;
+
+void append_record(std::string& out, char kind, std::uint64_t before, std::uint64_t after,
+                   const std::map<std::uint64_t, std::uint64_t>& seqs)
+{
+    char buf[64];
+    out += kind;
+    std::snprintf(buf, sizeof buf, " %" PRIu64 " %" PRIu64, before, after);
+    out += buf;
+    for (const auto& [instance, seq] : seqs) {
+        std::snprintf(buf, sizeof buf, " %" PRIx64 ":%" PRIu64, instance, seq);
+        out += buf;
+    }
+    out += '\n';
+}
+
+struct Record {
+    std::uint64_t before = 0, after = 0;
+    std::map<std::uint64_t, std::uint64_t> seqs;
+};
+
+bool parse_record(const std::string& line, Record& r)
+{
+    std::istringstream in(line);
+    char kind;
+    if (!(in >> kind >> r.before >> r.after) || (kind != 'J' && kind != 'S') || r.before > r.after)
+        return false;
+    std::string pair;
+    while (in >> pair) {
+        std::uint64_t instance, seq;
+        char tail;
+        if (std::sscanf(pair.c_str(), "%" SCNx64 ":%" SCNu64 "%c", &instance, &seq, &tail) != 2)
+            return false;
+        r.seqs[instance] = seq;
+    }
+    return true;
+}
+
+}  // namespace
+
+std::string format_line(const LogEntry& e)
+{
+    std::string line = e.user + ' ' + e.operation;
+    if (!e.path.empty())
+        line += ' ' + e.path;
+    if (!e.timestamp.empty())
+        line += ' ' + e.timestamp;
+    return line;
+}
+
+LogStore::LogStore(std::string log_path, std::string state_path, FsyncPolicy fsync)
+    : log_path_(std::move(log_path)), state_path_(std::move(state_path)), fsync_(fsync)
+{
+}
+
+LogStore::~LogStore()
+{
+    if (log_fd_ > STDERR_FILENO)
+        ::close(log_fd_);
+    if (journal_fd_ >= 0)
+        ::close(journal_fd_);
+}
+
+int LogStore::fail(int err, const std::string& what)
+{
+    message_ = what + ": " + std::strerror(err);
+    return -err;
+}
+
+std::uint64_t LogStore::last_seq(std::uint64_t instance) const
+{
+    auto it = last_seq_.find(instance);
+    return it == last_seq_.end() ? 0 : it->second;
+}
+
+int LogStore::open_log()
+{
+    if (log_path_.empty()) {
+        log_fd_ = STDOUT_FILENO;
+        log_size_ = 0;
+        return 0;
+    }
+    const int fd = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+    if (fd < 0)
+        return fail(errno, "cannot open log file " + log_path_);
+    struct stat st {};
+    fstat(fd, &st);
+    if (log_fd_ > STDERR_FILENO)
+        ::close(log_fd_);
+    log_fd_ = fd;
+    log_size_ = static_cast<std::uint64_t>(st.st_size);
+    return 0;
+}
+
+int LogStore::open()
+{
+    if (int rc = open_log())
+        return rc;
+    if (state_path_.empty())
+        return 0;
+    if (int rc = replay_journal())
+        return rc;
+    return write_snapshot();
+}
+
+int LogStore::replay_journal()
+{
+    FILE* f = std::fopen(state_path_.c_str(), "r");
+    if (!f)
+        return errno == ENOENT ? 0 : fail(errno, "cannot read state file " + state_path_);
+    std::vector<Record> records;
+    char* line = nullptr;
+    std::size_t cap = 0;
+    ssize_t n;
+    while ((n = getline(&line, &cap, f)) > 0) {
+        Record r;
+        if (line[n - 1] != '\n' || !parse_record(std::string(line, static_cast<std::size_t>(n - 1)), r))
+            break;  // a record torn by a crash ends the journal
+        records.push_back(std::move(r));
+    }
+    std::free(line);
+    std::fclose(f);
+    if (records.empty())
+        return 0;
+    const Record& last = records.back();
+    // Was the last batch written completely? If not, remove its beginning.
+    const bool last_complete = log_path_.empty() || log_size_ >= last.after || log_size_ < last.before;
+    if (!last_complete) {
+        if (ftruncate(log_fd_, static_cast<off_t>(last.before)) != 0)
+            return fail(errno, "cannot truncate the unfinished batch in " + log_path_);
+        log_size_ = last.before;
+    }
+    for (std::size_t i = 0; i < records.size(); ++i) {
+        if (i + 1 == records.size() && !last_complete)
+            break;
+        for (const auto& [instance, seq] : records[i].seqs)
+            last_seq_[instance] = seq;
+    }
+    return 0;
+}
+
+int LogStore::write_snapshot()
+{
+    // The whole state in one record, written aside and renamed over the journal.
+    const std::map<std::uint64_t, std::uint64_t> all(last_seq_.begin(), last_seq_.end());
+    record_.clear();
+    append_record(record_, 'S', log_size_, log_size_, all);
+    const std::string tmp = state_path_ + ".tmp";
+    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+    if (fd < 0)
+        return fail(errno, "cannot write state file " + tmp);
+    if (int rc = write_all(fd, record_); rc != 0) {
+        ::close(fd);
+        return rc;
+    }
+    if (fsync_ != FsyncPolicy::never && fsync(fd) != 0) {
+        ::close(fd);
+        return fail(errno, "cannot sync " + tmp);
+    }
+    if (std::rename(tmp.c_str(), state_path_.c_str()) != 0) {
+        ::close(fd);
+        return fail(errno, "cannot replace state file " + state_path_);
+    }
+    if (journal_fd_ >= 0)
+        ::close(journal_fd_);
+    journal_fd_ = fd;
+    journal_size_ = record_.size();
+    if (::lseek(fd, 0, SEEK_END) < 0)
+        return fail(errno, "cannot seek state file");
+    return 0;
+}
+
+int LogStore::write_all(int fd, const std::string& data)
+{
+    std::size_t done = 0;
+    while (done < data.size()) {
+        const ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return fail(errno, fd == log_fd_ ? "cannot write log" : "cannot write state file");
+        done += static_cast<std::size_t>(n);
+    }
+    return 0;
+}
+
+int LogStore::sync(int fd, const char* what)
+{
+    if (fsync_ == FsyncPolicy::never || fd == STDOUT_FILENO)
+        return 0;
+    if (fdatasync(fd) != 0 && errno != EINVAL)  // EINVAL: a pipe or terminal
+        return fail(errno, std::string("cannot sync ") + what);
+    return 0;
+}
+
+int LogStore::append(const std::vector<LogEntry>& entries)
+{
+    lines_.clear();
+    std::map<std::uint64_t, std::uint64_t> seqs;
+    std::vector<std::size_t> line_ends;
+    std::uint64_t dups = 0;
+    for (const LogEntry& e : entries) {
+        auto it = seqs.find(e.instance);
+        const std::uint64_t last = it != seqs.end() ? it->second : last_seq(e.instance);
+        if (e.seq <= last) {
+            ++dups;
+            continue;
+        }
+        seqs[e.instance] = e.seq;
+        lines_ += format_line(e);
+        lines_ += '\n';
+        line_ends.push_back(lines_.size());
+    }
+    if (!lines_.empty()) {
+        // With a log file the intent goes first (a cut batch is truncated at start);
+        // on stdout nothing can be truncated, so the record follows the lines.
+        if (journal_fd_ >= 0 && !log_path_.empty()) {
+            record_.clear();
+            append_record(record_, 'J', log_size_, log_size_ + lines_.size(), seqs);
+            if (int rc = write_all(journal_fd_, record_); rc != 0)
+                return rc;
+            if (int rc = sync(journal_fd_, "state file"); rc != 0)
+                return rc;
+            journal_size_ += record_.size();
+        }
+        if (fsync_ == FsyncPolicy::always) {
+            // One line, one sync: nothing acknowledged can be lost, at a price.
+            std::size_t start = 0;
+            for (std::size_t end : line_ends) {
+                if (int rc = write_all(log_fd_, lines_.substr(start, end - start)); rc != 0) {
+                    rollback();
+                    return rc;
+                }
+                if (int rc = sync(log_fd_, "log"); rc != 0)
+                    return rc;
+                start = end;
+            }
+        } else if (int rc = write_all(log_fd_, lines_); rc != 0) {
+            rollback();
+            return rc;
+        } else if (int rc2 = sync(log_fd_, "log"); rc2 != 0) {
+            return rc2;
+        }
+        if (journal_fd_ >= 0 && log_path_.empty()) {
+            record_.clear();
+            append_record(record_, 'J', 0, 0, seqs);
+            if (int rc = write_all(journal_fd_, record_); rc != 0)
+                return rc;
+            journal_size_ += record_.size();
+        }
+        log_size_ += lines_.size();
+        for (const auto& [instance, seq] : seqs)
+            last_seq_[instance] = seq;
+        written_ += line_ends.size();
+    }
+    duplicates_ += dups;
+    if (journal_fd_ >= 0 && journal_size_ > kJournalCompactBytes)
+        return write_snapshot();
+    return 0;
+}
+
+void LogStore::rollback()
+{
+    // Keep the file consistent with log_size_: a half-written batch is removed now.
+    if (!log_path_.empty() && ftruncate(log_fd_, static_cast<off_t>(log_size_)) != 0)
+        message_ += " (and the partial batch could not be removed)";
+}
+
+int LogStore::reopen()
+{
+    if (log_path_.empty())
+        return 0;
+    if (int rc = open_log(); rc != 0)
+        return rc;
+    // The journal's offsets must describe the file now open.
+    return journal_fd_ >= 0 ? write_snapshot() : 0;
+}
+
+}  // namespace peerdex

@@ -1,0 +1,78 @@
+// The log file of peerdex-logd and the journal that makes "exactly once" survive a
+// crash. Blocking file I/O: peerdex-logd runs it on the libuv thread pool.
+//
+// Each batch: (1) drop entries already stored, by (instance, seq); (2) append an intent
+// record "J <log size before> <log size after> <instance>:<seq>..." to the journal;
+// (3) append the lines to the log. At start the journal is replayed: if the log is
+// shorter than the last record's "after", that batch was cut short: the log is
+// truncated back to its "before" and the batch counts as never stored, so the
+// sender's retry writes it once.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace peerdex {
+
+enum class FsyncPolicy { always, batch, never };
+
+struct LogEntry {
+    std::string user;
+    std::string operation;
+    std::string path;
+    std::string timestamp;
+    std::uint64_t instance = 0;
+    std::uint64_t seq = 0;
+};
+
+// "alice PUBLISH /home/alice/notes.txt 22/11/2026 22:38:20" (PROTOCOL.md §5).
+std::string format_line(const LogEntry& e);
+
+class LogStore {
+public:
+    // log_path empty: lines go to stdout. state_path empty: duplicates are dropped in
+    // memory only (there is no crash-safe dedupe without a file to truncate).
+    LogStore(std::string log_path, std::string state_path, FsyncPolicy fsync);
+    LogStore(const LogStore&) = delete;
+    LogStore& operator=(const LogStore&) = delete;
+    ~LogStore();
+
+    // Opens the files and replays the journal. Returns 0 or -errno; message() says why.
+    int open();
+    // Stores the entries not stored before. Returns 0 or -errno (nothing counted as stored).
+    int append(const std::vector<LogEntry>& entries);
+    // Log rotation: reopens the log path (a new file if it was moved away).
+    int reopen();
+
+    const std::string& message() const { return message_; }
+    std::uint64_t written() const { return written_; }
+    std::uint64_t duplicates() const { return duplicates_; }
+    std::uint64_t last_seq(std::uint64_t instance) const;
+
+private:
+    int fail(int err, const std::string& what);
+    int open_log();
+    int replay_journal();
+    int write_snapshot();
+    int write_all(int fd, const std::string& data);
+    int sync(int fd, const char* what);
+    void rollback();
+
+    std::string log_path_;
+    std::string state_path_;
+    FsyncPolicy fsync_;
+    int log_fd_ = -1;
+    int journal_fd_ = -1;
+    std::uint64_t log_size_ = 0;
+    std::uint64_t journal_size_ = 0;
+    std::unordered_map<std::uint64_t, std::uint64_t> last_seq_;
+    std::uint64_t written_ = 0;
+    std::uint64_t duplicates_ = 0;
+    std::string message_;
+    std::string lines_;    // reused buffers
+    std::string record_;
+};
+
+}  // namespace peerdex

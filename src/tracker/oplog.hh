@@ -1,0 +1,93 @@
+// Forwards every tracker operation to peerdex-logd (PROTOCOL.md §5) without ever
+// blocking the loop.
+//
+// Why XDR over a libuv stream rather than rpcgen's client stubs on uv_queue_work:
+// the stubs block a pool thread per call, and libuv's pool (4 threads) is shared with
+// file work; a slow log server would pin it. Encoding the rpcgen-generated XDR
+// routines ourselves keeps one non-blocking connection on the loop, lets batches
+// pipeline naturally (entries queue while a call is in flight), and makes timeouts
+// and reconnection ordinary loop events. The rpcbind lookup (LOG_RPC_IP) is the same
+// kind of call, to port 111.
+#pragma once
+
+#include <uv.h>
+
+#include <sys/socket.h>
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <string_view>
+
+namespace peerdex {
+
+struct OplogTarget {
+    sockaddr_storage addr{};   // the log server, or its host's rpcbind (port 111)
+    bool via_rpcbind = false;
+    std::string name;          // for messages
+};
+
+// Parses "HOST:PORT" or "[V6]:PORT" (resolving HOST now, at start-up).
+bool parse_log_target(const std::string& spec, OplogTarget& out, std::string& error);
+// LOG_RPC_IP: the host whose rpcbind knows the log server.
+bool rpcbind_log_target(const std::string& host, OplogTarget& out, std::string& error);
+
+class OplogForwarder {
+public:
+    static constexpr std::size_t kDefaultQueue = 100000;
+
+    OplogForwarder(uv_loop_t* loop, OplogTarget target, std::size_t queue_cap);
+    OplogForwarder(const OplogForwarder&) = delete;
+    OplogForwarder& operator=(const OplogForwarder&) = delete;
+    ~OplogForwarder();
+
+    void start();
+    // Queues one entry; the oldest is dropped (and counted) when the queue is full.
+    void record(std::string_view operation, std::string_view user, std::string_view path, std::string_view ts);
+    // Delivers what it can within flush_ms, then closes every handle.
+    void stop(std::uint64_t flush_ms);
+    void print_stats() const;
+
+    std::uint64_t instance() const { return instance_; }
+
+private:
+    struct Pending {
+        std::string user, path, ts;
+        std::string_view operation;  // a static operation name
+        std::uint64_t seq;
+    };
+    struct Conn;
+    enum class Phase { idle, connecting, portmap, ready, waiting, backoff, closed };
+
+    void connect();
+    void on_connected(int status);
+    void on_record(std::string_view record);
+    void send_batch();
+    void send(std::string data);
+    void fail(const char* why);
+    void close_conn();
+    void finish();
+    static void on_timer(uv_timer_t* t);
+
+    uv_loop_t* loop_;
+    OplogTarget target_;
+    std::size_t cap_;
+    std::uint64_t instance_;
+    std::uint64_t next_seq_ = 1;
+    std::uint32_t xid_ = 0;
+    std::deque<Pending> queue_;
+    std::size_t inflight_ = 0;       // entries at the head of queue_ in the call in flight
+    Conn* conn_ = nullptr;
+    Phase phase_ = Phase::idle;
+    uv_timer_t timer_{};             // reply timeout or reconnect backoff
+    uv_timer_t flush_timer_{};
+    std::uint64_t backoff_ms_;
+    std::uint16_t port_ = 0;         // learned from rpcbind
+    bool healthy_ = true;            // for saying "unreachable" and "back" once each
+    bool stopping_ = false;
+    std::uint64_t delivered_ = 0;
+    std::uint64_t dropped_ = 0;
+};
+
+}  // namespace peerdex
