@@ -1,12 +1,30 @@
 #include "console.hh"
 
+#include <unistd.h>
+
+#include <algorithm>
 #include <cstdarg>
 
 namespace peerdex {
 
 namespace {
+
 char stdout_buffer[1 << 16];
+
+// One write per message, so that lines of processes sharing a terminal do not interleave.
+void write_stderr(const char* fmt, va_list ap)
+{
+    char buf[1024];
+    int n = std::vsnprintf(buf, sizeof buf - 1, fmt, ap);
+    if (n < 0)
+        return;
+    std::size_t len = std::min(static_cast<std::size_t>(n), sizeof buf - 2);
+    buf[len++] = '\n';
+    ssize_t ignored = ::write(STDERR_FILENO, buf, len);
+    (void)ignored;
 }
+
+}  // namespace
 
 void Console::init(Verbosity v)
 {
@@ -42,9 +60,8 @@ void Console::info(const char* fmt, ...)
         return;
     va_list ap;
     va_start(ap, fmt);
-    std::vfprintf(stderr, fmt, ap);
+    write_stderr(fmt, ap);
     va_end(ap);
-    std::fputc('\n', stderr);
 }
 
 void Console::debug(const char* fmt, ...)
@@ -53,18 +70,16 @@ void Console::debug(const char* fmt, ...)
         return;
     va_list ap;
     va_start(ap, fmt);
-    std::vfprintf(stderr, fmt, ap);
+    write_stderr(fmt, ap);
     va_end(ap);
-    std::fputc('\n', stderr);
 }
 
 void Console::error(const char* fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    std::vfprintf(stderr, fmt, ap);
+    write_stderr(fmt, ap);
     va_end(ap);
-    std::fputc('\n', stderr);
 }
 
 void Console::flush()

@@ -103,21 +103,22 @@ def _kill_leftovers():
 class Daemon:
     """A running binary whose first stdout line is its readiness signal."""
 
-    def __init__(self, argv, ready_pattern, env=None):
+    def __init__(self, argv, ready_pattern, env=None, ready_stream="stdout"):
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, env=env)
         _spawned.append(self.proc)
         self.lines = []
         self.errors = []
         self._cond = threading.Condition()
-        first = self._readline_with_timeout(self.proc.stdout, TIMEOUT)
+        stream = self.proc.stdout if ready_stream == "stdout" else self.proc.stderr
+        first = self._readline_with_timeout(stream, TIMEOUT)
         m = re.search(ready_pattern, first)
         if not m:
             self.proc.kill()
             self.proc.wait()
-            raise RuntimeError("%s did not start: %r %r" % (argv[0], first, self.proc.stderr.read()))
+            raise RuntimeError("%s did not start: %r %r" % (argv[0], first, stream.read()))
         self.match = m
-        self.lines.append(first)
+        (self.lines if ready_stream == "stdout" else self.errors).append(first)
         self._threads = [threading.Thread(target=self._drain, args=(self.proc.stdout, self.lines), daemon=True),
                          threading.Thread(target=self._drain, args=(self.proc.stderr, self.errors), daemon=True)]
         for th in self._threads:
@@ -175,10 +176,41 @@ class Daemon:
         return self.proc.poll() is None
 
 
+def free_port():
+    """A loopback port nobody listens on right now (for a server started later)."""
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+class Logd(Daemon):
+    """peerdex-logd on loopback; its readiness line is on stderr (stdout may be the log)."""
+
+    def __init__(self, *args, port=0):
+        argv = [os.environ["PEERDEX_LOGD"], "-l", HOST, "-p", str(port)] + list(args)
+        super().__init__(argv, r"listening on 127\.0\.0\.1:(\d+)", ready_stream="stderr")
+        self.port = int(self.match.group(1))
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.alive():
+            self.stop(signal.SIGKILL)
+
+
+def wait_until(predicate, timeout=TIMEOUT, what="condition"):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting for " + what)
+        time.sleep(0.02)
+
+
 class Tracker(Daemon):
-    def __init__(self, *args, listen=HOST):
+    def __init__(self, *args, listen=HOST, env=None):
         argv = [os.environ["PEERDEX_TRACKER"], "-p", "0"] + (["-l", listen] if listen else []) + list(args)
-        super().__init__(argv, r"^s> init server (\S+):(\d+)$")
+        super().__init__(argv, r"^s> init server (\S+):(\d+)$", env=env)
         self.port = int(self.match.group(2))
         self.host = listen if listen and listen not in ("::", "0.0.0.0") else HOST
 

@@ -1,0 +1,176 @@
+#include "store.hh"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+namespace peerdex {
+namespace {
+
+std::string slurp(const std::string& path)
+{
+    std::ifstream in(path);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+LogEntry entry(std::uint64_t seq, std::string user = "alice", std::uint64_t instance = 0xa)
+{
+    return LogEntry{std::move(user), "REGISTER", "", "22/11/2026 22:38:16", instance, seq};
+}
+
+class StoreTest : public ::testing::Test {
+protected:
+    void SetUp() override
+    {
+        char tmpl[] = "/tmp/peerdex-store-XXXXXX";
+        ASSERT_NE(mkdtemp(tmpl), nullptr);
+        dir = tmpl;
+        log = dir + "/ops.log";
+        state = log + ".state";
+    }
+    void TearDown() override
+    {
+        for (auto f : {log, state, state + ".tmp", log + ".1"})
+            std::remove(f.c_str());
+        rmdir(dir.c_str());
+    }
+    std::string dir, log, state;
+};
+
+TEST(LogLine, FormatOfProtocolSection5)
+{
+    EXPECT_EQ(format_line({"alice", "REGISTER", "", "22/11/2026 22:38:16", 1, 1}), "alice REGISTER 22/11/2026 22:38:16");
+    EXPECT_EQ(format_line({"alice", "PUBLISH", "/home/alice/notes.txt", "22/11/2026 22:38:20", 1, 2}),
+              "alice PUBLISH /home/alice/notes.txt 22/11/2026 22:38:20");
+    EXPECT_EQ(format_line({"bob", "CONNECT", "", "", 1, 3}), "bob CONNECT");  // no timestamp sent
+}
+
+TEST_F(StoreTest, DuplicatesAreDroppedPerInstance)
+{
+    LogStore s(log, state, FsyncPolicy::batch);
+    ASSERT_EQ(s.open(), 0);
+    ASSERT_EQ(s.append({entry(1), entry(2)}), 0);
+    ASSERT_EQ(s.append({entry(1), entry(2), entry(3)}), 0);  // a retried batch plus one new
+    ASSERT_EQ(s.append({entry(1, "other", 0xb)}), 0);         // another tracker instance
+    EXPECT_EQ(s.written(), 4u);
+    EXPECT_EQ(s.duplicates(), 2u);
+    EXPECT_EQ(slurp(log), "alice REGISTER 22/11/2026 22:38:16\nalice REGISTER 22/11/2026 22:38:16\n"
+                          "alice REGISTER 22/11/2026 22:38:16\nother REGISTER 22/11/2026 22:38:16\n");
+}
+
+TEST_F(StoreTest, StateSurvivesARestart)
+{
+    {
+        LogStore s(log, state, FsyncPolicy::never);
+        ASSERT_EQ(s.open(), 0);
+        ASSERT_EQ(s.append({entry(1), entry(2)}), 0);
+    }
+    LogStore again(log, state, FsyncPolicy::never);
+    ASSERT_EQ(again.open(), 0);
+    EXPECT_EQ(again.last_seq(0xa), 2u);
+    ASSERT_EQ(again.append({entry(2), entry(3)}), 0);
+    EXPECT_EQ(again.written(), 1u);
+    EXPECT_EQ(again.duplicates(), 1u);
+}
+
+// kill -9 after the intent record and part of the lines: the batch is removed at
+// start and counts as never stored, so its retry writes it once.
+TEST_F(StoreTest, BatchCutShortIsTruncatedAtStart)
+{
+    {
+        LogStore s(log, state, FsyncPolicy::never);
+        ASSERT_EQ(s.open(), 0);
+        ASSERT_EQ(s.append({entry(1)}), 0);
+    }
+    const std::string before = slurp(log);
+    {
+        std::ofstream j(state, std::ios::app);
+        j << "J " << before.size() << " " << before.size() + 70 << " a:3\n";
+        std::ofstream l(log, std::ios::app);
+        l << "alice REGISTER 22/11/2026 22:38:16\nalice REGIS";  // the crash
+    }
+    LogStore s(log, state, FsyncPolicy::never);
+    ASSERT_EQ(s.open(), 0);
+    EXPECT_EQ(slurp(log), before);
+    EXPECT_EQ(s.last_seq(0xa), 1u);
+    ASSERT_EQ(s.append({entry(2), entry(3)}), 0);
+    EXPECT_EQ(s.written(), 2u);
+}
+
+// kill -9 after the lines were written but before the reply: the batch is stored, and
+// its retry is dropped.
+TEST_F(StoreTest, CompleteBatchBeforeTheAckIsKept)
+{
+    {
+        LogStore s(log, state, FsyncPolicy::never);
+        ASSERT_EQ(s.open(), 0);
+        ASSERT_EQ(s.append({entry(1), entry(2)}), 0);
+    }  // no reply was sent
+    LogStore s(log, state, FsyncPolicy::never);
+    ASSERT_EQ(s.open(), 0);
+    ASSERT_EQ(s.append({entry(1), entry(2)}), 0);
+    EXPECT_EQ(s.written(), 0u);
+    EXPECT_EQ(s.duplicates(), 2u);
+}
+
+TEST_F(StoreTest, TornJournalRecordIsIgnored)
+{
+    {
+        LogStore s(log, state, FsyncPolicy::never);
+        ASSERT_EQ(s.open(), 0);
+        ASSERT_EQ(s.append({entry(1)}), 0);
+    }
+    {
+        std::ofstream j(state, std::ios::app);
+        j << "J 35 70 a:";  // no newline: torn
+    }
+    LogStore s(log, state, FsyncPolicy::never);
+    ASSERT_EQ(s.open(), 0);
+    EXPECT_EQ(s.last_seq(0xa), 1u);
+}
+
+TEST_F(StoreTest, ReopenAfterRotationWritesToTheNewFile)
+{
+    LogStore s(log, state, FsyncPolicy::batch);
+    ASSERT_EQ(s.open(), 0);
+    ASSERT_EQ(s.append({entry(1)}), 0);
+    ASSERT_EQ(std::rename(log.c_str(), (log + ".1").c_str()), 0);
+    ASSERT_EQ(s.reopen(), 0);
+    ASSERT_EQ(s.append({entry(2, "bob")}), 0);
+    EXPECT_EQ(slurp(log + ".1"), "alice REGISTER 22/11/2026 22:38:16\n");
+    EXPECT_EQ(slurp(log), "bob REGISTER 22/11/2026 22:38:16\n");
+    // And the journal describes the new file: a restart neither truncates nor repeats.
+    LogStore again(log, state, FsyncPolicy::batch);
+    ASSERT_EQ(again.open(), 0);
+    EXPECT_EQ(slurp(log), "bob REGISTER 22/11/2026 22:38:16\n");
+    EXPECT_EQ(again.last_seq(0xa), 2u);
+}
+
+TEST_F(StoreTest, JournalIsCompacted)
+{
+    LogStore s(log, state, FsyncPolicy::never);
+    ASSERT_EQ(s.open(), 0);
+    for (std::uint64_t i = 1; i <= 40000; ++i)
+        ASSERT_EQ(s.append({entry(i, "u", i % 7)}), 0);
+    EXPECT_LT(slurp(state).size(), 2u << 20);
+    LogStore again(log, state, FsyncPolicy::never);
+    ASSERT_EQ(again.open(), 0);
+    EXPECT_EQ(again.last_seq(0), 39998u);  // the last multiple of 7
+    EXPECT_EQ(again.last_seq(6), 39997u);
+    EXPECT_EQ(again.last_seq(2), 40000u);
+}
+
+TEST_F(StoreTest, UnwritableLogIsAClearError)
+{
+    LogStore s(dir + "/no/such/dir/ops.log", "", FsyncPolicy::batch);
+    EXPECT_LT(s.open(), 0);
+    EXPECT_NE(s.message().find("cannot open log file"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace peerdex
