@@ -65,10 +65,10 @@ void finish_record(std::string& out, std::size_t at)
     std::memcpy(&out[at], mark.data(), 4);
 }
 
-bool append_xdr(std::string& out, xdrproc_t proc, const void* obj)
+bool append_xdr(std::string& out, xdrproc_t proc, const void* obj, std::size_t known_size)
 {
     void* p = const_cast<void*>(obj);  // XDR_ENCODE does not modify the object
-    const unsigned long size = xdr_sizeof(proc, p);
+    const unsigned long size = known_size ? known_size : xdr_sizeof(proc, p);
     const std::size_t at = out.size();
     out.resize(at + size);
     XDR xdrs;
@@ -132,13 +132,13 @@ std::optional<CallHeader> decode_call(std::string_view record)
 }
 
 bool append_call(std::string& out, std::uint32_t xid, std::uint32_t prog, std::uint32_t vers, std::uint32_t proc,
-                 xdrproc_t args, const void* argp)
+                 xdrproc_t args, const void* argp, std::size_t args_size)
 {
     const std::size_t start = out.size();
     const std::size_t at = begin_record(out);
     for (std::uint32_t v : {xid, kCall, kRpcVersion, prog, vers, proc, 0u, 0u, 0u, 0u})  // AUTH_NONE twice
         put_u32(out, v);
-    if (args && !append_xdr(out, args, argp)) {
+    if (args && !append_xdr(out, args, argp, args_size)) {
         out.resize(start);
         return false;
     }
@@ -157,7 +157,7 @@ bool append_reply(std::string& out, std::uint32_t xid, accept_stat stat, xdrproc
     if (stat == PROG_MISMATCH) {
         put_u32(out, low);
         put_u32(out, high);
-    } else if (stat == SUCCESS && results && !append_xdr(out, results, resp)) {
+    } else if (stat == SUCCESS && results && !append_xdr(out, results, resp, 0)) {
         out.resize(start);
         return false;
     }

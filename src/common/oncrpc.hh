@@ -50,9 +50,13 @@ struct CallHeader {
 std::optional<CallHeader> decode_call(std::string_view record);
 
 // Appends one record-marked CALL with AUTH_NONE and the encoded arguments.
+// `args_size`, when the caller knows it, spares a sizing pass over the arguments.
 // Returns false when the arguments do not encode.
 bool append_call(std::string& out, std::uint32_t xid, std::uint32_t prog, std::uint32_t vers, std::uint32_t proc,
-                 xdrproc_t args, const void* argp);
+                 xdrproc_t args, const void* argp, std::size_t args_size = 0);
+
+// The XDR size of a string of n bytes: length word, bytes, padding to 4.
+constexpr std::size_t xdr_string_size(std::size_t n) { return 4 + ((n + 3) & ~std::size_t{3}); }
 
 // Appends one record-marked accepted reply. For SUCCESS, `results` encodes `resp`;
 // for PROG_MISMATCH, low and high are the supported versions.

@@ -47,9 +47,9 @@ bool rpcbind_running()
     return up;
 }
 
-LogEntry to_entry(const oplog_entry& e)
+void add_entry(LogBatch& batch, const oplog_entry& e)
 {
-    return LogEntry{e.user, e.operation, e.path, e.timestamp, e.instance, e.seq};
+    batch.add(e.user, e.operation, e.path, e.timestamp, e.instance, e.seq);
 }
 
 }  // namespace
@@ -60,7 +60,7 @@ struct StoreJob {
     LogdSession* session = nullptr;  // null once the session is gone
     std::uint32_t xid = 0;
     bool reopen = false;
-    std::vector<LogEntry> entries;
+    LogBatch batch;
     int rc = 0;
 };
 
@@ -173,16 +173,14 @@ bool LogdSession::dispatch(std::string_view record)
             oplog_entry e{};
             ok = oncrpc::decode_body(record, call->args_offset, reinterpret_cast<xdrproc_t>(xdr_oplog_entry), &e);
             if (ok)
-                job->entries.push_back(to_entry(e));
+                add_entry(job->batch, e);
             xdr_free(reinterpret_cast<xdrproc_t>(xdr_oplog_entry), reinterpret_cast<char*>(&e));
         } else {
             oplog_batch b{};
             ok = oncrpc::decode_body(record, call->args_offset, reinterpret_cast<xdrproc_t>(xdr_oplog_batch), &b);
-            if (ok) {
-                job->entries.reserve(b.oplog_batch_len);
+            if (ok)
                 for (u_int i = 0; i < b.oplog_batch_len; ++i)
-                    job->entries.push_back(to_entry(b.oplog_batch_val[i]));
-            }
+                    add_entry(job->batch, b.oplog_batch_val[i]);
             xdr_free(reinterpret_cast<xdrproc_t>(xdr_oplog_batch), reinterpret_cast<char*>(&b));
         }
         if (!ok) {
@@ -404,7 +402,7 @@ void LogdServer::run_next_job()
 void LogdServer::job_work(uv_work_t* req)
 {
     auto* job = static_cast<StoreJob*>(req->data);
-    job->rc = job->reopen ? job->server->store_.reopen() : job->server->store_.append(job->entries);
+    job->rc = job->reopen ? job->server->store_.reopen() : job->server->store_.append(job->batch);
 }
 
 void LogdServer::job_done(uv_work_t* req, int)

@@ -211,30 +211,54 @@ int LogStore::sync(int fd, const char* what)
     return 0;
 }
 
+void LogBatch::add(std::string_view user, std::string_view operation, std::string_view path,
+                   std::string_view timestamp, std::uint64_t instance, std::uint64_t seq)
+{
+    text_.append(user).append(1, ' ').append(operation);
+    if (!path.empty())
+        text_.append(1, ' ').append(path);
+    if (!timestamp.empty())
+        text_.append(1, ' ').append(timestamp);
+    text_.push_back('\n');
+    items_.push_back({instance, seq, text_.size()});
+}
+
 int LogStore::append(const std::vector<LogEntry>& entries)
 {
+    LogBatch batch;
+    for (const LogEntry& e : entries)
+        batch.add(e);
+    return append(batch);
+}
+
+int LogStore::append(const LogBatch& batch)
+{
+    // Keep the entries not stored before: usually all of them, and then the batch's
+    // own text is written as it is; otherwise the kept lines are copied out.
     lines_.clear();
+    line_ends_.clear();
     std::map<std::uint64_t, std::uint64_t> seqs;
-    std::vector<std::size_t> line_ends;
     std::uint64_t dups = 0;
-    for (const LogEntry& e : entries) {
-        auto it = seqs.find(e.instance);
-        const std::uint64_t last = it != seqs.end() ? it->second : last_seq(e.instance);
-        if (e.seq <= last) {
+    std::size_t start = 0;
+    for (const LogBatch::Item& item : batch.items_) {
+        auto it = seqs.find(item.instance);
+        const std::uint64_t last = it != seqs.end() ? it->second : last_seq(item.instance);
+        if (item.seq > last) {
+            seqs[item.instance] = item.seq;
+            lines_.append(batch.text_, start, item.end - start);
+            line_ends_.push_back(lines_.size());
+        } else {
             ++dups;
-            continue;
         }
-        seqs[e.instance] = e.seq;
-        lines_ += format_line(e);
-        lines_ += '\n';
-        line_ends.push_back(lines_.size());
+        start = item.end;
     }
-    if (!lines_.empty()) {
+    const std::string& text = lines_;
+    if (!text.empty() && !line_ends_.empty()) {
         // With a log file the intent goes first (a cut batch is truncated at start);
         // on stdout nothing can be truncated, so the record follows the lines.
         if (journal_fd_ >= 0 && !log_path_.empty()) {
             record_.clear();
-            append_record(record_, 'J', log_size_, log_size_ + lines_.size(), seqs);
+            append_record(record_, 'J', log_size_, log_size_ + text.size(), seqs);
             if (int rc = write_all(journal_fd_, record_); rc != 0)
                 return rc;
             if (int rc = sync(journal_fd_, "state file"); rc != 0)
@@ -243,17 +267,17 @@ int LogStore::append(const std::vector<LogEntry>& entries)
         }
         if (fsync_ == FsyncPolicy::always) {
             // One line, one sync: nothing acknowledged can be lost, at a price.
-            std::size_t start = 0;
-            for (std::size_t end : line_ends) {
-                if (int rc = write_all(log_fd_, lines_.substr(start, end - start)); rc != 0) {
+            std::size_t from = 0;
+            for (std::size_t end : line_ends_) {
+                if (int rc = write_all(log_fd_, text.substr(from, end - from)); rc != 0) {
                     rollback();
                     return rc;
                 }
                 if (int rc = sync(log_fd_, "log"); rc != 0)
                     return rc;
-                start = end;
+                from = end;
             }
-        } else if (int rc = write_all(log_fd_, lines_); rc != 0) {
+        } else if (int rc = write_all(log_fd_, text); rc != 0) {
             rollback();
             return rc;
         } else if (int rc2 = sync(log_fd_, "log"); rc2 != 0) {
@@ -266,10 +290,10 @@ int LogStore::append(const std::vector<LogEntry>& entries)
                 return rc;
             journal_size_ += record_.size();
         }
-        log_size_ += lines_.size();
+        log_size_ += text.size();
         for (const auto& [instance, seq] : seqs)
             last_seq_[instance] = seq;
-        written_ += line_ends.size();
+        written_ += line_ends_.size();
     }
     duplicates_ += dups;
     if (journal_fd_ >= 0 && journal_size_ > kJournalCompactBytes)

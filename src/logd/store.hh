@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -30,6 +31,24 @@ struct LogEntry {
 // "alice PUBLISH /home/alice/notes.txt 22/11/2026 22:38:20" (PROTOCOL.md §5).
 std::string format_line(const LogEntry& e);
 
+// The entries of one call, formatted once into one buffer of lines.
+class LogBatch {
+public:
+    void add(std::string_view user, std::string_view operation, std::string_view path, std::string_view timestamp,
+             std::uint64_t instance, std::uint64_t seq);
+    void add(const LogEntry& e) { add(e.user, e.operation, e.path, e.timestamp, e.instance, e.seq); }
+    std::size_t size() const { return items_.size(); }
+
+private:
+    friend class LogStore;
+    struct Item {
+        std::uint64_t instance, seq;
+        std::size_t end;  // of its line in text_
+    };
+    std::string text_;
+    std::vector<Item> items_;
+};
+
 class LogStore {
 public:
     // log_path empty: lines go to stdout. state_path empty: duplicates are dropped in
@@ -42,6 +61,7 @@ public:
     // Opens the files and replays the journal. Returns 0 or -errno; message() says why.
     int open();
     // Stores the entries not stored before. Returns 0 or -errno (nothing counted as stored).
+    int append(const LogBatch& batch);
     int append(const std::vector<LogEntry>& entries);
     // Log rotation: reopens the log path (a new file if it was moved away).
     int reopen();
@@ -72,6 +92,7 @@ private:
     std::uint64_t duplicates_ = 0;
     std::string message_;
     std::string lines_;    // reused buffers
+    std::vector<std::size_t> line_ends_;
     std::string record_;
 };
 

@@ -19,6 +19,11 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
+
+#include "wire.hh"
+
+struct oplog_entry;  // rpcgen's, from oplog.h
 
 namespace peerdex {
 
@@ -53,8 +58,10 @@ public:
 
 private:
     struct Pending {
-        std::string user, path, ts;
-        std::string_view operation;  // a static operation name
+        std::string user, path;
+        char ts[kTimestampBytes + 1];  // fixed size: no allocation for the usual 19 bytes
+        std::uint8_t ts_len;
+        std::string_view operation;    // a static operation name
         std::uint64_t seq;
     };
     struct Conn;
@@ -77,6 +84,7 @@ private:
     std::uint64_t next_seq_ = 1;
     std::uint32_t xid_ = 0;
     std::deque<Pending> queue_;
+    std::vector<oplog_entry> entries_;  // reused for every batch
     std::size_t inflight_ = 0;       // entries at the head of queue_ in the call in flight
     Conn* conn_ = nullptr;
     Phase phase_ = Phase::idle;

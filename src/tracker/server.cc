@@ -105,7 +105,8 @@ private:
     void flush();
     void progress();
     bool backlogged() const { return out_.size() >= kOutputHighWater || cursor_.active(); }
-    std::string peer_text() const;
+    const Address& peer();
+    std::string peer_text();
 
     TrackerServer& server_;
     Registry& registry() { return server_.registry_; }
@@ -124,24 +125,29 @@ private:
     bool writing_ = false;
     bool reading_ = false;
     bool eof_ = false;
+    bool linger_ = false;  // input may still arrive after the last reply: close with a linger
 };
 
 // ---- Session --------------------------------------------------------------------------
 
 int Session::accept(uv_stream_t* listener)
 {
-    const int rc = uv_accept(listener, reinterpret_cast<uv_stream_t*>(&tcp_));
-    if (rc != 0)
-        return rc;
-    sockaddr_storage ss{};
-    int len = sizeof ss;
-    if (uv_tcp_getpeername(&tcp_, reinterpret_cast<sockaddr*>(&ss), &len) == 0) {
-        peer_ = Address::from_sockaddr(reinterpret_cast<sockaddr*>(&ss));
-        peer_port_ = ntohs(ss.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port
-                                                    : reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
+    return uv_accept(listener, reinterpret_cast<uv_stream_t*>(&tcp_));
+}
+
+// The peer's address costs a system call: only CONNECT and -v messages need it.
+const Address& Session::peer()
+{
+    if (peer_.family == 0) {
+        sockaddr_storage ss{};
+        int len = sizeof ss;
+        if (uv_tcp_getpeername(&tcp_, reinterpret_cast<sockaddr*>(&ss), &len) == 0) {
+            peer_ = Address::from_sockaddr(reinterpret_cast<sockaddr*>(&ss));
+            peer_port_ = ntohs(ss.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port
+                                                        : reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
+        }
     }
-    uv_tcp_nodelay(&tcp_, 1);
-    return 0;
+    return peer_;
 }
 
 void Session::start()
@@ -152,8 +158,9 @@ void Session::start()
         close();
 }
 
-std::string Session::peer_text() const
+std::string Session::peer_text()
 {
+    peer();
     std::string s = peer_.family == 6 ? "[" + peer_.str() + "]" : peer_.str();
     return s + ":" + std::to_string(peer_port_);
 }
@@ -219,17 +226,21 @@ void Session::process(const char* p, const char* end)
             return;
         case RequestParser::Result::request:
             handle(parser_.request());
-            if (!hello_)
-                finish_after_reply();  // canonical: one operation per connection
+            if (!hello_) {
+                linger_ = linger_ || p != end;  // bytes after the one request: more may follow
+                finish_after_reply();           // canonical: one operation per connection
+            }
             break;
         case RequestParser::Result::malformed:
             Console::debug("s> malformed %s request from %s", std::string(op_name(parser_.op())).c_str(),
                            peer_text().c_str());
             Encoder(out_).code(spec(parser_.op()).generic_error);
+            linger_ = true;
             finish_after_reply();
             break;
         case RequestParser::Result::unknown_op:
             Console::debug("s> unknown operation from %s", peer_text().c_str());
+            linger_ = true;
             finish_after_reply();
             break;
         }
@@ -251,6 +262,7 @@ void Session::handle(const Request& r)
     case Op::hello:
         if (user == kHelloVersion) {
             hello_ = true;
+            uv_tcp_nodelay(&tcp_, 1);  // pipelined replies must not wait for Nagle
             enc.code(0);
             enc.field(kHelloVersion);
         } else {
@@ -265,7 +277,7 @@ void Session::handle(const Request& r)
         code = registry().unregister_user(user);
         break;
     case Op::connect:
-        code = registry().connect(user, peer_, *parse_port(r.fields[1]));
+        code = registry().connect(user, peer(), *parse_port(r.fields[1]));
         break;
     case Op::publish:
         code = registry().publish(user, r.fields[1], r.fields[2]);
@@ -329,8 +341,15 @@ void Session::flush()
         return;
     }
     if (state_ == State::closing) {
-        // Every reply is out: send FIN, then wait (bounded) for the peer's own close so
-        // that unread input does not turn our close into a reset that eats the reply.
+        // Every reply is out. After a well-formed request that ended its input, close
+        // now, as a canonical client expects (nginx's lingering-close heuristic). When
+        // more input came or may still come (a refused request), send FIN and wait,
+        // bounded, for the peer's own close, so that unread input does not turn our
+        // close into a reset that eats the reply.
+        if (!linger_) {
+            close();
+            return;
+        }
         state_ = State::lingering;
         server_.linger_.touch(this, uv_now(server_.loop_));
         if (uv_shutdown(&shutdown_req_, reinterpret_cast<uv_stream_t*>(&tcp_), on_shutdown) != 0)

@@ -61,6 +61,12 @@ TEST_F(StoreTest, DuplicatesAreDroppedPerInstance)
     EXPECT_EQ(s.duplicates(), 2u);
     EXPECT_EQ(slurp(log), "alice REGISTER 22/11/2026 22:38:16\nalice REGISTER 22/11/2026 22:38:16\n"
                           "alice REGISTER 22/11/2026 22:38:16\nother REGISTER 22/11/2026 22:38:16\n");
+    // Out of order inside one batch: what is not above the last stored is dropped.
+    ASSERT_EQ(s.append({entry(5, "five"), entry(4, "four"), entry(6, "six")}), 0);
+    EXPECT_EQ(s.written(), 6u);
+    EXPECT_EQ(s.duplicates(), 3u);
+    EXPECT_NE(slurp(log).find("five REGISTER 22/11/2026 22:38:16\nsix REGISTER"), std::string::npos);
+    EXPECT_EQ(slurp(log).find("four"), std::string::npos);
 }
 
 TEST_F(StoreTest, StateSurvivesARestart)

@@ -1,0 +1,347 @@
+#!/usr/bin/env python3
+"""Benchmark scenarios of peerdex, each beside its reference measured in the same run.
+
+    scenarios.py [--build DIR] [--seconds S] [--quick] SCENARIO...
+
+Scenarios: canonical, hello, oplog, memory, scaling, all. Every daemon runs on
+an ephemeral loopback port and is stopped at the end. References (nginx, wrk)
+are used when installed; a missing one is reported, never faked.
+"""
+
+import argparse
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+class Proc:
+    def __init__(self, argv, ready, stream="stdout"):
+        self.p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        src = self.p.stdout if stream == "stdout" else self.p.stderr
+        line = src.readline()
+        m = re.search(ready, line)
+        if not m:
+            self.p.kill()
+            raise SystemExit("%s did not start: %r" % (argv[0], line + src.read()))
+        self.match = m
+        self.pid = self.p.pid
+
+    def stop(self):
+        if self.p.poll() is None:
+            self.p.send_signal(signal.SIGTERM)
+        out, err = self.p.communicate(timeout=30)
+        return err
+
+
+def tracker(build, *args):
+    return Proc([os.path.join(build, "src/tracker/peerdex-tracker"), "-q", "-l", "127.0.0.1", "-p", "0"] + list(args),
+                r"s> init server 127\.0\.0\.1:(\d+)")
+
+
+def logd(build, out):
+    return Proc([os.path.join(build, "src/logd/peerdex-logd"), "-q", "-l", "127.0.0.1", "-p", "0", "--rpcbind", "no",
+                 "-o", out], r"listening on 127\.0\.0\.1:(\d+)", stream="stderr")
+
+
+PROCS = 2  # load-generator processes, like wrk -t2: one thread cannot saturate the server
+
+
+def bench(build, port, *args, procs=1):
+    """Runs peerdex-bench; with procs > 1, that many processes share the clients and
+    their ops/s add up (p99 is then the worst of theirs)."""
+    args = [str(a) for a in args]
+    clients = int(args[args.index("-c") + 1]) if "-c" in args else 64
+    procs = max(1, min(procs, clients))
+    runs = []
+    for i in range(procs):
+        mine = list(args)
+        if "-c" in mine:
+            mine[mine.index("-c") + 1] = str(clients // procs + (1 if i < clients % procs else 0))
+        argv = [os.path.join(build, "tools/bench/peerdex-bench"), "-p", str(port)] + mine
+        runs.append(subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    total = None
+    for p in runs:
+        out, err = p.communicate()
+        if p.returncode != 0:
+            raise SystemExit("peerdex-bench failed (%d): %s %s" % (p.returncode, out, err))
+        fields = dict(kv.split("=", 1) for line in out.splitlines() for kv in line.split() if "=" in kv)
+        if total is None:
+            total = fields
+        else:
+            total["ops_per_s"] = str(float(total["ops_per_s"]) + float(fields["ops_per_s"]))
+            for k in ("p50_us", "p99_us", "p999_us"):
+                total[k] = str(max(int(total[k]), int(fields[k])))
+    return total
+
+
+def cpu_seconds(pid):
+    """User + system CPU time of a process so far."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Nginx:
+    """nginx on loopback serving `return 200 "..."` and a static directory with sendfile."""
+
+    def __init__(self, root):
+        exe = shutil.which("nginx") or "/usr/sbin/nginx"
+        if not os.path.exists(exe):
+            raise FileNotFoundError("nginx")
+        self.dir = tempfile.mkdtemp(prefix="peerdex-nginx-")
+        self.port = free_port()
+        conf = os.path.join(self.dir, "nginx.conf")
+        with open(conf, "w") as f:
+            f.write("""
+worker_processes 1;
+master_process off;
+daemon off;
+pid %(d)s/nginx.pid;
+error_log %(d)s/error.log;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  keepalive_requests 1000000;
+  client_body_temp_path %(d)s; proxy_temp_path %(d)s; fastcgi_temp_path %(d)s;
+  uwsgi_temp_path %(d)s; scgi_temp_path %(d)s;
+  server {
+    listen 127.0.0.1:%(port)d;
+    location = /ok { return 200 "22/11/2026 22:38:16"; }
+    location /files/ { alias %(root)s/; }
+  }
+}
+""" % {"d": self.dir, "port": self.port, "root": root})
+        self.p = subprocess.Popen([exe, "-c", conf, "-p", self.dir], stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.PIPE)
+        deadline = time.time() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                break
+            except OSError:
+                if time.time() > deadline or self.p.poll() is not None:
+                    raise SystemExit("nginx did not start: %s" % self.p.stderr.read())
+                time.sleep(0.05)
+
+    def stop(self):
+        self.p.send_signal(signal.SIGQUIT)
+        self.p.wait(timeout=10)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def wrk(port, seconds, connections, close):
+    exe = shutil.which("wrk")
+    if not exe:
+        return None
+    argv = [exe, "-t%d" % min(PROCS, connections), "-c%d" % connections, "-d%ds" % seconds, "--latency"]
+    if close:
+        argv += ["-H", "Connection: close"]
+    r = subprocess.run(argv + ["http://127.0.0.1:%d/ok" % port], capture_output=True, text=True)
+    m = re.search(r"Requests/sec:\s+([\d.]+)", r.stdout)
+    total = re.search(r"(\d+) requests in", r.stdout)
+    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", r.stdout)
+    scale = {"us": 1, "ms": 1000, "s": 1000000}
+    return {"ops_per_s": float(m.group(1)) if m else 0.0, "ops": int(total.group(1)) if total else 0,
+            "p99_us": float(p99.group(1)) * scale[p99.group(2)] if p99 else None}
+
+
+def line(name, value, ref_name=None, ref=None, unit="ops/s"):
+    if ref:
+        print("  %-46s %12.0f %s   %-28s %12.0f   ratio %.2f" % (name, value, unit, ref_name, ref, value / ref))
+    else:
+        print("  %-46s %12.0f %s" % (name, value, unit))
+
+
+def with_nginx(fn):
+    try:
+        n = Nginx(tempfile.gettempdir())
+    except FileNotFoundError:
+        print("  (nginx not installed: reference not measured)")
+        return None
+    try:
+        return fn(n)
+    finally:
+        n.stop()
+
+
+def measured(pid, fn):
+    """Runs fn(); returns its result and the CPU seconds pid spent meanwhile."""
+    before = cpu_seconds(pid)
+    r = fn()
+    return r, cpu_seconds(pid) - before
+
+
+def nginx_run(seconds, clients, close):
+    def run(n):
+        r, cpu = measured(n.p.pid, lambda: wrk(n.port, seconds, clients, close))
+        if r:
+            r["cpu_us_per_op"] = cpu * 1e6 / max(r["ops"], 1)
+        return r
+    return with_nginx(run)
+
+
+def scenario_canonical(a):
+    print("== canonical: one TCP connection per operation, %d clients, %ds" % (a.clients, a.seconds))
+    t = tracker(a.build)
+    port = t.match.group(1)
+    try:
+        r, cpu = measured(t.pid, lambda: bench(a.build, port, "-c", a.clients, "-d", a.seconds, procs=PROCS))
+        rl, cpul = measured(t.pid, lambda: bench(a.build, port, "-c", a.clients, "-d", a.seconds, "--light",
+                                                   procs=PROCS))
+    finally:
+        t.stop()
+    ref = nginx_run(a.seconds, a.clients, close=True)
+    line("tracker, full user lives", float(r["ops_per_s"]), "nginx Connection: close", ref and ref["ops_per_s"])
+    line("tracker, REGISTER/UNREGISTER only", float(rl["ops_per_s"]), "nginx Connection: close",
+         ref and ref["ops_per_s"])
+    ops = float(r["ops_per_s"]) * a.seconds
+    opsl = float(rl["ops_per_s"]) * a.seconds
+    print("  server CPU per operation: tracker %.1f us (full), %.1f us (light); nginx %s us per request" % (
+        cpu * 1e6 / ops, cpul * 1e6 / opsl, "%.1f" % ref["cpu_us_per_op"] if ref else "n/a"))
+    print("  tracker latency p50 %s us, p99 %s us, p99.9 %s us%s" % (
+        r["p50_us"], r["p99_us"], r["p999_us"],
+        "; nginx p99 %.0f us" % ref["p99_us"] if ref and ref["p99_us"] else ""))
+
+
+def scenario_hello(a):
+    print("== hello: persistent sessions, %d clients, %ds" % (a.clients, a.seconds))
+    t = tracker(a.build)
+    port = t.match.group(1)
+    try:
+        r1, cpu = measured(t.pid, lambda: bench(a.build, port, "-c", a.clients, "-d", a.seconds, "--hello",
+                                                  procs=PROCS))
+        r32 = bench(a.build, port, "-c", a.clients, "-d", a.seconds, "--hello", "--pipeline", 32, procs=PROCS)
+    finally:
+        t.stop()
+    ref = nginx_run(a.seconds, a.clients, close=False)
+    line("tracker, one request in flight per session", float(r1["ops_per_s"]), "nginx keep-alive",
+         ref and ref["ops_per_s"])
+    line("tracker, 32 pipelined per session", float(r32["ops_per_s"]))
+    print("  server CPU per operation: tracker %.1f us; nginx %s us per request" % (
+        cpu * 1e6 / (float(r1["ops_per_s"]) * a.seconds), "%.1f" % ref["cpu_us_per_op"] if ref else "n/a"))
+    print("  tracker latency (unpipelined) p50 %s us, p99 %s us, p99.9 %s us" % (
+        r1["p50_us"], r1["p99_us"], r1["p999_us"]))
+
+
+def scenario_oplog(a):
+    print("== oplog: tracker throughput with the operation log on vs off, %ds each" % a.seconds)
+    tmp = tempfile.mkdtemp(prefix="peerdex-bench-oplog-")
+    try:
+        for mode, extra in (("canonical", []), ("hello", ["--hello"])):
+            t = tracker(a.build)
+            try:
+                off, cpu_off = measured(t.pid, lambda: bench(a.build, t.match.group(1), "-c", a.clients, "-d",
+                                                             a.seconds, *extra, procs=PROCS))
+            finally:
+                t.stop()
+            out = os.path.join(tmp, "ops.log")
+            d = logd(a.build, out)
+            t = tracker(a.build, "--log", "127.0.0.1:" + d.match.group(1))
+            try:
+                started = time.time()
+                on, cpu_on = measured(t.pid, lambda: bench(a.build, t.match.group(1), "-c", a.clients, "-d",
+                                                           a.seconds, *extra, procs=PROCS))
+            finally:
+                err = t.stop()
+                elapsed = time.time() - started
+                d.stop()
+            m = re.search(r"(\d+) delivered, (\d+) dropped", err or "")
+            delivered, dropped = (int(m.group(1)), int(m.group(2))) if m else (0, -1)
+            line("%s, logging on" % mode, float(on["ops_per_s"]), "logging off", float(off["ops_per_s"]))
+            us_on = cpu_on * 1e6 / (float(on["ops_per_s"]) * a.seconds)
+            us_off = cpu_off * 1e6 / (float(off["ops_per_s"]) * a.seconds)
+            print("  tracker CPU per operation: %.2f us logging on, %.2f us off: capacity ratio %.2f" % (
+                us_on, us_off, us_off / us_on))
+            print("  log server: %d entries written in %.1fs (%.0f entries/s, fsync batch), %d dropped" % (
+                delivered, elapsed, delivered / elapsed, dropped))
+            os.remove(out)
+            if os.path.exists(out + ".state"):
+                os.remove(out + ".state")
+    finally:
+        shutil.rmtree(tmp)
+
+
+def scenario_memory(a):
+    users = a.users
+    print("== memory: %d users, each connected with 2 publications" % users)
+    t = tracker(a.build)
+    try:
+        r = bench(a.build, t.match.group(1), "--fill", users, "-k", 2, "-c", 16, "--pid", t.pid)
+    finally:
+        t.stop()
+    grown = (int(r["tracker_rss_kib_after"]) - int(r["tracker_rss_kib_before"])) * 1024
+    print("  tracker RSS grew %.1f MiB: %.0f bytes per user with its connection and 2 publications" % (
+        grown / 2**20, grown / users))
+    print("  (names of 11-15 bytes and paths of 20 bytes: the strings live inside their std::string,")
+    print("   so this is all overhead; the target is 256 per user + 2 x 256 per publication = 768)")
+
+
+def scenario_scaling(a):
+    print("== scaling with concurrent clients (%ds each)" % a.seconds)
+    print("  %8s %16s %12s %16s %12s" % ("clients", "canonical ops/s", "p99 us", "hello ops/s", "p99 us"))
+    t = tracker(a.build)
+    try:
+        for c in (1, 16, 256, 1000):
+            rc = bench(a.build, t.match.group(1), "-c", c, "-d", a.seconds, procs=PROCS)
+            rh = bench(a.build, t.match.group(1), "-c", c, "-d", a.seconds, "--hello", procs=PROCS)
+            print("  %8d %16.0f %12s %16.0f %12s" % (c, float(rc["ops_per_s"]), rc["p99_us"],
+                                                      float(rh["ops_per_s"]), rh["p99_us"]))
+    finally:
+        t.stop()
+    print("== scaling with registered users (64 clients, %ds each)" % a.seconds)
+    print("  %10s %16s %12s %16s" % ("users", "hello ops/s", "p99 us", "canonical ops/s"))
+    t = tracker(a.build)
+    try:
+        loaded = 0
+        for users in (1000, 10000, 100000, 1000000):
+            bench(a.build, t.match.group(1), "--fill", users - loaded, "-k", 2, "-c", 16)
+            loaded = users
+            # Light mix: LIST_USERS would grow with the population by definition; the
+            # per-operation cost of everything else must not.
+            rh = bench(a.build, t.match.group(1), "-c", 64, "-d", a.seconds, "--hello", "--light", procs=PROCS)
+            rc = bench(a.build, t.match.group(1), "-c", 64, "-d", a.seconds, "--light", procs=PROCS)
+            print("  %10d %16.0f %12s %16.0f" % (users, float(rh["ops_per_s"]), rh["p99_us"], float(rc["ops_per_s"])))
+    finally:
+        t.stop()
+
+
+SCENARIOS = {"canonical": scenario_canonical, "hello": scenario_hello, "oplog": scenario_oplog,
+             "memory": scenario_memory, "scaling": scenario_scaling}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--build", default=os.path.join(HERE, "..", "..", "build"))
+    ap.add_argument("--seconds", type=int, default=10)
+    ap.add_argument("--clients", type=int, default=256)
+    ap.add_argument("--users", type=int, default=1000000)
+    ap.add_argument("--quick", action="store_true", help="short runs, for meson benchmark")
+    ap.add_argument("scenario", nargs="+", choices=list(SCENARIOS) + ["all"])
+    a = ap.parse_args()
+    a.build = os.path.abspath(a.build)
+    if a.quick:
+        a.seconds, a.users = 2, 100000
+    names = list(SCENARIOS) if "all" in a.scenario else a.scenario
+    for n in names:
+        SCENARIOS[n](a)
+        sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
