@@ -58,16 +58,20 @@ std::string Address::str() const
     return s;
 }
 
+std::uint16_t port_of(const sockaddr* sa)
+{
+    if (sa && sa->sa_family == AF_INET)
+        return ntohs(reinterpret_cast<const sockaddr_in*>(sa)->sin_port);
+    if (sa && sa->sa_family == AF_INET6)
+        return ntohs(reinterpret_cast<const sockaddr_in6*>(sa)->sin6_port);
+    return 0;
+}
+
 std::string endpoint_string(const sockaddr* sa)
 {
     const Address a = Address::from_sockaddr(sa);
-    std::uint16_t port = 0;
-    if (sa && sa->sa_family == AF_INET)
-        port = ntohs(reinterpret_cast<const sockaddr_in*>(sa)->sin_port);
-    else if (sa && sa->sa_family == AF_INET6)
-        port = ntohs(reinterpret_cast<const sockaddr_in6*>(sa)->sin6_port);
     std::string s = a.family == 6 ? "[" + a.str() + "]" : a.str();
-    return s + ":" + std::to_string(port);
+    return s + ":" + std::to_string(port_of(sa));
 }
 
 }  // namespace peerdex

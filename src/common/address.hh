@@ -19,6 +19,9 @@ struct Address {
     std::string str() const;
 };
 
+// The port of an IPv4 or IPv6 socket address, in host order (0 for other families).
+std::uint16_t port_of(const sockaddr* sa);
+
 // "IP:PORT", or "[IP]:PORT" for IPv6, for console lines.
 std::string endpoint_string(const sockaddr* sa);
 

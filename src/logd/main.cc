@@ -8,6 +8,7 @@
 #include <cstring>
 #include <string>
 
+#include "cli.hh"
 #include "console.hh"
 #include "server.hh"
 #include "store.hh"
@@ -40,18 +41,14 @@ void usage(FILE* out)
                  peerdex::kDefaultLogdPort);
 }
 
-[[noreturn]] void bad_option(const char* what, const char* value)
+void bad_option(const char* what, const char* value)
 {
-    std::fprintf(stderr, "peerdex-logd: invalid %s '%s' (try --help)\n", what, value);
-    std::exit(2);
+    peerdex::bad_option("peerdex-logd", what, value);
 }
 
 std::uint64_t number_option(const char* what, const char* value, std::uint64_t min, std::uint64_t max)
 {
-    auto v = peerdex::parse_decimal(value, max);
-    if (!v || *v < min)
-        bad_option(what, value);
-    return *v;
+    return peerdex::number_option("peerdex-logd", what, value, min, max);
 }
 
 struct Signals {

@@ -1,6 +1,5 @@
 #include "server.hh"
 
-#include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <rpc/pmap_clnt.h>
@@ -13,6 +12,7 @@
 
 #include "address.hh"
 #include "console.hh"
+#include "listen.hh"
 #include "oncrpc.hh"
 #include "oplog.h"
 
@@ -24,6 +24,7 @@ constexpr std::size_t kReadBufferBytes = 64 * 1024;
 // How long start-up waits to learn whether an rpcbind listens on this host.
 constexpr int kRpcbindProbeMs = 300;
 constexpr std::uint16_t kRpcbindPort = 111;
+constexpr int kListenBacklog = 128;
 
 char read_buffer[kReadBufferBytes];
 
@@ -284,37 +285,17 @@ LogdServer::~LogdServer() = default;
 
 int LogdServer::start()
 {
-    addrinfo hints{};
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-    addrinfo* res = nullptr;
-    const std::string port = std::to_string(options_.port);
-    const char* host = options_.listen_addr.empty() ? "::" : options_.listen_addr.c_str();
-    int rc = getaddrinfo(host, port.c_str(), &hints, &res);
-    if (rc != 0 && options_.listen_addr.empty())
-        rc = getaddrinfo("0.0.0.0", port.c_str(), &hints, &res);
-    if (rc != 0) {
-        Console::error("peerdex-logd: cannot use listen address '%s': %s", host, gai_strerror(rc));
-        return UV_EINVAL;
-    }
-    std::unique_ptr<addrinfo, void (*)(addrinfo*)> guard(res, freeaddrinfo);
-    uv_tcp_init(loop_, &listener_);
+    sockaddr_storage ss{};
     listener_.data = this;
-    rc = uv_tcp_bind(&listener_, res->ai_addr, 0);
-    if (rc == 0)
-        rc = uv_listen(reinterpret_cast<uv_stream_t*>(&listener_), 128, on_connection);
-    if (rc != 0) {
-        Console::error("peerdex-logd: cannot listen on %s port %s: %s", host, port.c_str(), uv_strerror(rc));
+    if (int rc = listen_tcp(loop_, &listener_, options_.listen_addr, options_.port, kListenBacklog, on_connection,
+                            "peerdex-logd", ss);
+        rc != 0) {
         uv_close(reinterpret_cast<uv_handle_t*>(&listener_), nullptr);
         closed_ = true;
         return rc;
     }
-    sockaddr_storage ss{};
-    int len = sizeof ss;
-    uv_tcp_getsockname(&listener_, reinterpret_cast<sockaddr*>(&ss), &len);
-    bound_port_ = ntohs(ss.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port
-                                                 : reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
+    listener_.data = this;
+    bound_port_ = port_of(reinterpret_cast<sockaddr*>(&ss));
 
     std::string how = "direct";
     if (options_.rpcbind != RpcbindMode::no) {

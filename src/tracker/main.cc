@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 
+#include "cli.hh"
 #include "console.hh"
 #include "oplog.hh"
 #include "server.hh"
@@ -46,18 +47,9 @@ void usage(FILE* out)
                  peerdex::kDefaultTrackerPort);
 }
 
-[[noreturn]] void bad_option(const char* what, const char* value)
-{
-    std::fprintf(stderr, "peerdex-tracker: invalid %s '%s' (try --help)\n", what, value);
-    std::exit(2);
-}
-
 std::uint64_t number_option(const char* what, const char* value, std::uint64_t min, std::uint64_t max)
 {
-    auto v = peerdex::parse_decimal(value, max);
-    if (!v || *v < min)
-        bad_option(what, value);
-    return *v;
+    return peerdex::number_option("peerdex-tracker", what, value, min, max);
 }
 
 void raise_fd_limit()

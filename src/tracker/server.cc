@@ -1,6 +1,5 @@
 #include "server.hh"
 
-#include <netdb.h>
 #include <sys/resource.h>
 #include <ifaddrs.h>
 #include <net/if.h>
@@ -11,6 +10,7 @@
 #include <utility>
 
 #include "console.hh"
+#include "listen.hh"
 #include "oplog.hh"
 #include "request.hh"
 
@@ -143,8 +143,7 @@ const Address& Session::peer()
         int len = sizeof ss;
         if (uv_tcp_getpeername(&tcp_, reinterpret_cast<sockaddr*>(&ss), &len) == 0) {
             peer_ = Address::from_sockaddr(reinterpret_cast<sockaddr*>(&ss));
-            peer_port_ = ntohs(ss.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port
-                                                        : reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
+            peer_port_ = port_of(reinterpret_cast<sockaddr*>(&ss));
         }
     }
     return peer_;
@@ -444,42 +443,18 @@ TrackerServer::~TrackerServer() = default;
 
 int TrackerServer::start()
 {
-    addrinfo hints{};
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-    addrinfo* res = nullptr;
-    const std::string port = std::to_string(options_.port);
-    const char* host = options_.listen_addr.empty() ? "::" : options_.listen_addr.c_str();
-    int rc = getaddrinfo(host, port.c_str(), &hints, &res);
-    if (rc != 0 && options_.listen_addr.empty())
-        rc = getaddrinfo("0.0.0.0", port.c_str(), &hints, &res);  // no IPv6 on this host
-    if (rc != 0) {
-        Console::error("peerdex-tracker: cannot use listen address '%s': %s", host, gai_strerror(rc));
-        return UV_EINVAL;
-    }
-    std::unique_ptr<addrinfo, void (*)(addrinfo*)> guard(res, freeaddrinfo);
-
-    uv_tcp_init(loop_, &listener_);
+    sockaddr_storage ss{};
     listener_.data = this;
     listening_ = true;
-    rc = uv_tcp_bind(&listener_, res->ai_addr, 0);  // IPV6ONLY off: "::" takes IPv4 too
-    if (rc == 0)
-        rc = uv_listen(reinterpret_cast<uv_stream_t*>(&listener_), kListenBacklog, on_connection);
-    if (rc != 0) {
-        Console::error("peerdex-tracker: cannot listen on %s port %s: %s", host, port.c_str(), uv_strerror(rc));
+    if (int rc = listen_tcp(loop_, &listener_, options_.listen_addr, options_.port, kListenBacklog, on_connection,
+                            "peerdex-tracker", ss);
+        rc != 0)
         return rc;
-    }
-
-    sockaddr_storage ss{};
-    int len = sizeof ss;
-    uv_tcp_getsockname(&listener_, reinterpret_cast<sockaddr*>(&ss), &len);
+    listener_.data = this;
     const Address bound = Address::from_sockaddr(reinterpret_cast<sockaddr*>(&ss));
     const bool wildcard = std::all_of(std::begin(bound.bytes), std::end(bound.bytes), [](auto b) { return b == 0; });
     const std::string ip = wildcard ? primary_address() : bound.str();
-    const unsigned bound_port =
-        ntohs(ss.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port
-                                       : reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
+    const unsigned bound_port = port_of(reinterpret_cast<sockaddr*>(&ss));
     Console::banner("s> init server %s:%u", ip.c_str(), bound_port);
 
     uv_timer_init(loop_, &sweep_);

@@ -288,8 +288,8 @@ def scenario_memory(a):
     grown = (int(r["tracker_rss_kib_after"]) - int(r["tracker_rss_kib_before"])) * 1024
     print("  tracker RSS grew %.1f MiB: %.0f bytes per user with its connection and 2 publications" % (
         grown / 2**20, grown / users))
-    print("  (names of 11-15 bytes and paths of 20 bytes: the strings live inside their std::string,")
-    print("   so this is all overhead; the target is 256 per user + 2 x 256 per publication = 768)")
+    print("  (names of 10-15 bytes and paths of 7: every string fits inside its std::string, so")
+    print("   this is all overhead; the target is 256 per user + 2 x 256 per publication = 768)")
 
 
 def scenario_scaling(a):
