@@ -40,6 +40,7 @@ struct Options {
     bool light = false;      // REGISTER + UNREGISTER only
     bool timestamps = true;
     std::string prefix;  // default: unique per run, so runs against one tracker never collide
+    double rate = 0;               // open loop: total operations per second (0: closed loop)
     std::uint64_t fill_users = 0;  // memory scenario: load and keep this many users
     int pid = 0;                   // tracker pid, for RSS figures
 };
@@ -124,6 +125,7 @@ class Client {
 public:
     Client(Bench& b, int id);
     void start();
+    void close_timer() { uv_close(reinterpret_cast<uv_handle_t*>(&timer_), nullptr); }
     bool done = false;
 
 private:
@@ -138,6 +140,8 @@ private:
 
     void next_cycle();
     void queue_step();
+    void after_reply();
+    void go();
     void send_pending();
     void open();
     void on_connected(int status);
@@ -157,6 +161,8 @@ private:
     ReplyReader reader_;
     Conn* conn_ = nullptr;
     bool armed_ = false;
+    uv_timer_t timer_{};           // open loop: waits for the next operation's scheduled time
+    std::uint64_t due_us_ = 0;     // scheduled time of the next operation
     bool connected_ = false;
     bool writing_ = false;
     bool stopping_ = false;
@@ -207,6 +213,11 @@ Client::Client(Bench& b, int id) : b_(b), id_(id) {}
 
 void Client::start()
 {
+    uv_timer_init(b_.loop, &timer_);
+    timer_.data = this;
+    if (b_.opt.rate > 0)  // spread the clients' first operations over one interval
+        due_us_ = now_us(b_.loop) + static_cast<std::uint64_t>(1e6 * b_.opt.clients / b_.opt.rate) * id_ /
+                                        static_cast<std::uint64_t>(b_.opt.clients);
     next_cycle();
     if (b_.opt.hello) {
         Encoder(batch_).field("HELLO");
@@ -333,7 +344,9 @@ void Client::send_pending()
 {
     if (!connected_ || writing_ || batch_.empty())
         return;
-    const std::uint64_t t = now_us(b_.loop);
+    // Open loop: latency counts from when the operation was due, not when it could be
+    // sent, so that a slow server cannot hide its queueing (coordinated omission).
+    const std::uint64_t t = b_.opt.rate > 0 && due_us_ ? std::min(due_us_, now_us(b_.loop)) : now_us(b_.loop);
     for (auto& e : expected_)
         if (e.t0 == 0)
             e.t0 = t;
@@ -400,6 +413,45 @@ void Client::reply_done(bool error)
             finish_conn();
         return;
     }
+    if (expected_.empty())
+        after_reply();
+    else if (b_.opt.rate <= 0)
+        go();
+}
+
+// The next operation: now (closed loop) or at its scheduled time (open loop).
+void Client::after_reply()
+{
+    if (b_.opt.rate <= 0) {
+        go();
+        return;
+    }
+    due_us_ += static_cast<std::uint64_t>(1e6 * b_.opt.clients / b_.opt.rate);
+    const std::uint64_t now = now_us(b_.loop);
+    if (due_us_ <= now) {
+        go();
+        return;
+    }
+    uv_timer_start(&timer_, [](uv_timer_t* t) { static_cast<Client*>(t->data)->go(); }, (due_us_ - now + 999) / 1000,
+                   0);
+}
+
+void Client::go()
+{
+    if (b_.stopping) {
+        if (conn_ && expected_.empty())
+            finish_conn();
+        else if (!conn_ && !done) {
+            done = true;
+            b_.client_done();
+        }
+        return;
+    }
+    if (!b_.opt.hello) {
+        queue_step();
+        open();
+        return;
+    }
     while (static_cast<int>(expected_.size()) < b_.opt.pipeline)
         queue_step();
     send_pending();
@@ -412,10 +464,8 @@ void Client::on_eof()
         return;
     }
     finish_conn();
-    if (!b_.stopping) {
-        queue_step();
-        open();
-    }
+    if (!b_.stopping)
+        after_reply();
 }
 
 void Client::finish_conn()
@@ -476,15 +526,17 @@ int Bench::run()
     for (auto& c : clients_)
         c->start();
     uv_run(loop, UV_RUN_DEFAULT);
+    for (auto& c : clients_)
+        c->close_timer();
     const double elapsed = static_cast<double>(now_us(loop) - started_) / 1e6;
     uv_close(reinterpret_cast<uv_handle_t*>(&timer_), nullptr);
     uv_run(loop, UV_RUN_DEFAULT);
 
     const Histogram& h = stats.latency;
-    std::printf("mode=%s clients=%d pipeline=%d mix=%s files=%d seconds=%.2f ops=%" PRIu64
+    std::printf("mode=%s clients=%d pipeline=%d rate=%.0f mix=%s files=%d seconds=%.2f ops=%" PRIu64
                 " ops_per_s=%.0f p50_us=%" PRIu64 " p99_us=%" PRIu64 " p999_us=%" PRIu64 " max_us=%" PRIu64
                 " wrong=%" PRIu64 " io_errors=%" PRIu64 "\n",
-                opt.hello ? "hello" : "canonical", opt.clients, opt.pipeline,
+                opt.hello ? "hello" : "canonical", opt.clients, opt.pipeline, opt.rate,
                 opt.fill_users ? "fill" : opt.light ? "light" : "full", opt.files, elapsed, stats.ops,
                 static_cast<double>(stats.ops) / elapsed, h.quantile(0.5), h.quantile(0.99), h.quantile(0.999),
                 h.max(), stats.wrong, stats.io_errors);
@@ -517,6 +569,8 @@ void usage(FILE* out)
                  "      --hello           persistent HELLO sessions (peerdex trackers only);\n"
                  "                        default: one connection per operation, as the course\n"
                  "      --pipeline D      requests in flight per HELLO session (default 1)\n"
+                 "      --rate R          open loop: R operations per second in all, each client on a\n"
+                 "                        schedule; latency counts from the scheduled time\n"
                  "  -k, --files K         publications per user life (default 2)\n"
                  "      --light           REGISTER and UNREGISTER only\n"
                  "      --no-timestamp    send requests without the timestamp field\n"
@@ -531,7 +585,7 @@ void usage(FILE* out)
 
 int main(int argc, char** argv)
 {
-    enum { opt_hello = 256, opt_pipeline, opt_light, opt_no_ts, opt_prefix, opt_fill, opt_pid };
+    enum { opt_hello = 256, opt_pipeline, opt_light, opt_no_ts, opt_prefix, opt_fill, opt_pid, opt_rate };
     static const option longs[] = {
         {"host", required_argument, nullptr, 'H'},       {"port", required_argument, nullptr, 'p'},
         {"clients", required_argument, nullptr, 'c'},    {"duration", required_argument, nullptr, 'd'},
@@ -539,6 +593,7 @@ int main(int argc, char** argv)
         {"files", required_argument, nullptr, 'k'},      {"light", no_argument, nullptr, opt_light},
         {"no-timestamp", no_argument, nullptr, opt_no_ts}, {"prefix", required_argument, nullptr, opt_prefix},
         {"fill", required_argument, nullptr, opt_fill},  {"pid", required_argument, nullptr, opt_pid},
+        {"rate", required_argument, nullptr, opt_rate},
         {"help", no_argument, nullptr, 'h'},             {nullptr, 0, nullptr, 0},
     };
     Options o;
@@ -560,6 +615,7 @@ int main(int argc, char** argv)
         case opt_prefix: o.prefix = optarg; break;
         case opt_fill: o.fill_users = number("fill", optarg, 1, UINT64_MAX); break;
         case opt_pid: o.pid = static_cast<int>(number("pid", optarg, 1, 1 << 30)); break;
+        case opt_rate: o.rate = static_cast<double>(number("rate", optarg, 1, 100000000)); break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }

@@ -46,9 +46,10 @@ def tracker(build, *args):
                 r"s> init server 127\.0\.0\.1:(\d+)")
 
 
-def logd(build, out):
-    return Proc([os.path.join(build, "src/logd/peerdex-logd"), "-q", "-l", "127.0.0.1", "-p", "0", "--rpcbind", "no",
-                 "-o", out], r"listening on 127\.0\.0\.1:(\d+)", stream="stderr")
+def logd(build, out, cpu=None):
+    pin = ["taskset", "-c", str(cpu)] if cpu is not None and shutil.which("taskset") else []
+    return Proc(pin + [os.path.join(build, "src/logd/peerdex-logd"), "-q", "-l", "127.0.0.1", "-p", "0",
+                       "--rpcbind", "no", "-o", out], r"listening on 127\.0\.0\.1:(\d+)", stream="stderr")
 
 
 PROCS = 2  # load-generator processes, like wrk -t2: one thread cannot saturate the server
@@ -243,7 +244,10 @@ def scenario_oplog(a):
     print("== oplog: tracker throughput with the operation log on vs off, %ds each" % a.seconds)
     tmp = tempfile.mkdtemp(prefix="peerdex-bench-oplog-")
     try:
-        for mode, extra in (("canonical", []), ("hello", ["--hello"])):
+        # The third load offers far more than a log server can take: it measures the
+        # log server's own ceiling (and shows the queue dropping the oldest entries).
+        for mode, extra in (("canonical", []), ("hello", ["--hello"]),
+                            ("hello, 32 pipelined", ["--hello", "--pipeline", 32])):
             t = tracker(a.build)
             try:
                 off, cpu_off = measured(t.pid, lambda: bench(a.build, t.match.group(1), "-c", a.clients, "-d",
@@ -273,6 +277,27 @@ def scenario_oplog(a):
             os.remove(out)
             if os.path.exists(out + ".state"):
                 os.remove(out + ".state")
+        # The log server's ceiling: it gets a core of its own (CPU 1), the tracker and
+        # the load generator share the other, and the tracker offers all it can.
+        if shutil.which("taskset") and os.cpu_count() >= 2:
+            out = os.path.join(tmp, "ops.log")
+            d = logd(a.build, out, cpu=1)
+            t = Proc(["taskset", "-c", "0", os.path.join(a.build, "src/tracker/peerdex-tracker"), "-q", "-l",
+                      "127.0.0.1", "-p", "0", "--log", "127.0.0.1:" + d.match.group(1)],
+                     r"s> init server 127\.0\.0\.1:(\d+)")
+            try:
+                started = time.time()
+                subprocess.run(["taskset", "-c", "0", os.path.join(a.build, "tools/bench/peerdex-bench"), "-p",
+                                t.match.group(1), "-c", "64", "-d", str(a.seconds), "--hello", "--pipeline", "32"],
+                               capture_output=True, check=True)
+            finally:
+                err = t.stop()
+                elapsed = time.time() - started
+                d.stop()
+            m = re.search(r"(\d+) delivered, (\d+) dropped", err or "")
+            written = sum(1 for _ in open(out))
+            print("  log server on its own core: %d entries written in %.1fs = %.0f entries/s (fsync batch);"
+                  " tracker dropped %s" % (written, elapsed, written / elapsed, m.group(2) if m else "?"))
     finally:
         shutil.rmtree(tmp)
 
@@ -290,6 +315,22 @@ def scenario_memory(a):
         grown / 2**20, grown / users))
     print("  (names of 10-15 bytes and paths of 7: every string fits inside its std::string, so")
     print("   this is all overhead; the target is 256 per user + 2 x 256 per publication = 768)")
+
+
+def scenario_latency(a):
+    print("== latency at a fixed offered load (open loop), %d clients, %ds" % (a.clients, a.seconds))
+    print("  %-10s %12s %12s %10s %10s %10s" % ("mode", "offered/s", "achieved/s", "p50 us", "p99 us", "p99.9 us"))
+    t = tracker(a.build)
+    try:
+        for mode, rate, extra in (("canonical", 10000, []), ("canonical", 20000, []),
+                                  ("hello", 50000, ["--hello"]), ("hello", 100000, ["--hello"])):
+            # Each of the PROCS processes offers its share of the rate.
+            r = bench(a.build, t.match.group(1), "-c", a.clients, "-d", a.seconds, "--rate", rate // PROCS, *extra,
+                      procs=PROCS)
+            print("  %-10s %12d %12.0f %10s %10s %10s" % (mode, rate, float(r["ops_per_s"]), r["p50_us"],
+                                                           r["p99_us"], r["p999_us"]))
+    finally:
+        t.stop()
 
 
 def scenario_scaling(a):
@@ -321,8 +362,8 @@ def scenario_scaling(a):
         t.stop()
 
 
-SCENARIOS = {"canonical": scenario_canonical, "hello": scenario_hello, "oplog": scenario_oplog,
-             "memory": scenario_memory, "scaling": scenario_scaling}
+SCENARIOS = {"canonical": scenario_canonical, "hello": scenario_hello, "latency": scenario_latency,
+             "oplog": scenario_oplog, "memory": scenario_memory, "scaling": scenario_scaling}
 
 
 def main():
