@@ -127,7 +127,8 @@ void OplogForwarder::record(std::string_view operation, std::string_view user, s
     p.user.assign(user);
     p.path.assign(path);
     const std::size_t n = std::min(ts.size(), kTimestampBytes);  // the parser admits only 19
-    std::memcpy(p.ts, ts.data(), n);
+    if (n != 0)  // an empty view may have no data pointer at all
+        std::memcpy(p.ts, ts.data(), n);
     p.ts[n] = '\0';
     p.ts_len = static_cast<std::uint8_t>(n);
     p.operation = operation;
