@@ -1,0 +1,50 @@
+// The shell's commands and their console lines (PROTOCOL.md §6): parsing a line into
+// a command, and the exact result line for each command and result code. Pure.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace peerdex {
+
+enum class Command : std::uint8_t {
+    register_user,
+    unregister_user,
+    connect,
+    disconnect,
+    publish,
+    remove,  // DELETE
+    list_users,
+    list_content,
+    get_file,
+    quit,
+};
+
+struct ParsedLine {
+    enum class Kind { empty, command, syntax_error, unknown };
+    Kind kind = Kind::empty;
+    Command command = Command::quit;
+    std::vector<std::string> args;
+    std::string word;  // the command word as typed (for the unknown-command line)
+};
+
+// Splits on blanks; the command word is case-insensitive, the arguments are not.
+// PUBLISH keeps everything after the path, inner spaces included, as the description.
+ParsedLine parse_line(std::string_view line);
+
+// "c> Syntax error. Usage: PUBLISH <path> <description>"
+std::string syntax_error_line(Command c);
+// "c> Error: command FOO not valid."
+std::string unknown_command_line(std::string_view word);
+
+// The result line of a command for a tracker result code (0..4), e.g.
+// "c> PUBLISH FAIL, USER NOT CONNECTED". Codes without a line of their own, and
+// failures to reach the tracker (code < 0), give the command's generic FAIL line.
+std::string result_line(Command c, int code);
+
+// The command's name on the wire and in the console.
+std::string_view command_name(Command c);
+
+}  // namespace peerdex

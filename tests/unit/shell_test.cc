@@ -1,0 +1,129 @@
+#include <gtest/gtest.h>
+
+#include "command.hh"
+#include "reply.hh"
+
+namespace peerdex {
+namespace {
+
+TEST(ParseLine, CommandWordIsCaseInsensitiveArgumentsAreNot)
+{
+    auto p = parse_line("  register   Alice \r\n");
+    ASSERT_EQ(p.kind, ParsedLine::Kind::command);
+    EXPECT_EQ(p.command, Command::register_user);
+    EXPECT_EQ(p.args, std::vector<std::string>{"Alice"});
+    EXPECT_EQ(parse_line("LiSt_UsErS").command, Command::list_users);
+    EXPECT_EQ(parse_line("").kind, ParsedLine::Kind::empty);
+    EXPECT_EQ(parse_line(" \t ").kind, ParsedLine::Kind::empty);
+}
+
+TEST(ParseLine, PublishKeepsTheDescriptionsSpaces)
+{
+    auto p = parse_line("PUBLISH /tmp/a.txt   my   notes, v2 ");
+    ASSERT_EQ(p.kind, ParsedLine::Kind::command);
+    EXPECT_EQ(p.args, (std::vector<std::string>{"/tmp/a.txt", "my   notes, v2"}));
+    EXPECT_EQ(parse_line("PUBLISH /tmp/a.txt").kind, ParsedLine::Kind::syntax_error);
+}
+
+TEST(ParseLine, WrongArgumentCountsAndUnknownWords)
+{
+    for (const char* bad : {"REGISTER", "REGISTER a b", "CONNECT", "LIST_USERS x", "GET_FILE a b", "QUIT now",
+                            "DELETE", "LIST_CONTENT"}) {
+        EXPECT_EQ(parse_line(bad).kind, ParsedLine::Kind::syntax_error) << bad;
+    }
+    auto p = parse_line("FETCH x");
+    EXPECT_EQ(p.kind, ParsedLine::Kind::unknown);
+    EXPECT_EQ(unknown_command_line(p.word), "c> Error: command FETCH not valid.");
+    EXPECT_EQ(syntax_error_line(Command::get_file), "c> Syntax error. Usage: GET_FILE <user> <remote path> <local path>");
+    EXPECT_EQ(syntax_error_line(Command::list_users), "c> Syntax error. Usage: LIST_USERS");
+}
+
+TEST(ResultLine, EveryLineOfProtocolSection6)
+{
+    const std::vector<std::pair<Command, std::vector<std::string>>> table = {
+        {Command::register_user, {"REGISTER OK", "USERNAME IN USE", "REGISTER FAIL"}},
+        {Command::unregister_user, {"UNREGISTER OK", "USER DOES NOT EXIST", "UNREGISTER FAIL"}},
+        {Command::connect, {"CONNECT OK", "CONNECT FAIL, USER DOES NOT EXIST", "USER ALREADY CONNECTED", "CONNECT FAIL"}},
+        {Command::publish, {"PUBLISH OK", "PUBLISH FAIL, USER DOES NOT EXIST", "PUBLISH FAIL, USER NOT CONNECTED",
+                            "PUBLISH FAIL, CONTENT ALREADY PUBLISHED", "PUBLISH FAIL"}},
+        {Command::remove, {"DELETE OK", "DELETE FAIL, USER DOES NOT EXIST", "DELETE FAIL, USER NOT CONNECTED",
+                           "DELETE FAIL, CONTENT NOT PUBLISHED", "DELETE FAIL"}},
+        {Command::list_users, {"LIST_USERS OK", "LIST_USERS FAIL, USER DOES NOT EXIST",
+                               "LIST_USERS FAIL, USER NOT CONNECTED", "LIST_USERS FAIL"}},
+        {Command::list_content, {"LIST_CONTENT OK", "LIST_CONTENT FAIL, USER DOES NOT EXIST",
+                                 "LIST_CONTENT FAIL, USER NOT CONNECTED", "LIST_CONTENT FAIL, REMOTE USER DOES NOT EXIST",
+                                 "LIST_CONTENT FAIL"}},
+        {Command::disconnect, {"DISCONNECT OK", "DISCONNECT FAIL, USER DOES NOT EXIST",
+                               "DISCONNECT FAIL, USER NOT CONNECTED", "DISCONNECT FAIL"}},
+        {Command::get_file, {"GET_FILE OK", "GET_FILE FAIL, FILE NOT EXIST", "GET_FILE FAIL"}},
+    };
+    for (const auto& [cmd, lines] : table) {
+        for (std::size_t code = 0; code < lines.size(); ++code)
+            EXPECT_EQ(result_line(cmd, static_cast<int>(code)), "c> " + lines[code]);
+        EXPECT_EQ(result_line(cmd, -1), "c> " + std::string(command_name(cmd)) + " FAIL");  // unreachable
+        EXPECT_EQ(result_line(cmd, 7), "c> " + std::string(command_name(cmd)) + " FAIL");
+    }
+    EXPECT_EQ(result_line(Command::quit, 0), "+++ FINISHED +++");
+}
+
+ReplyDecoder::Status feed_all(ReplyDecoder& d, const std::string& s)
+{
+    const char* p = s.data();
+    auto st = d.feed(p, s.data() + s.size());
+    return st;
+}
+
+TEST(ReplyDecoder, RawAndDecimalCodes)
+{
+    ReplyDecoder d;
+    for (const auto& [wire, code] : std::vector<std::pair<std::string, int>>{
+             {std::string("\x00", 1), 0}, {"\x03", 3}, {std::string("0\0", 2), 0}, {std::string("2\0", 2), 2},
+             {std::string("-1\0", 3), -1}, {std::string("\x01trailing", 9), 1}}) {
+        d.expect_code_only();
+        EXPECT_EQ(feed_all(d, wire), ReplyDecoder::Status::done) << wire;
+        EXPECT_EQ(d.code(), code) << wire;
+    }
+    d.expect_code_only();
+    EXPECT_EQ(feed_all(d, "1"), ReplyDecoder::Status::need_more);  // no NUL: complete at EOF
+    EXPECT_EQ(d.eof(), ReplyDecoder::Status::done);
+    EXPECT_EQ(d.code(), 1);
+    d.expect_code_only();
+    EXPECT_EQ(feed_all(d, "x"), ReplyDecoder::Status::error);
+    d.expect_code_only();
+    EXPECT_EQ(d.eof(), ReplyDecoder::Status::error);
+}
+
+TEST(ReplyDecoder, ListsSplitAnywhere)
+{
+    static const char kWire[] = "0\0" "2\0" "carol\0" "127.0.0.1\0" "23456\0" "alice\0" "::1\0" "35911\0";
+    const std::string wire(kWire, sizeof kWire - 1);
+    for (std::size_t cut = 0; cut <= wire.size(); ++cut) {
+        ReplyDecoder d;
+        d.expect_list(3);
+        const char* p = wire.data();
+        auto st = d.feed(p, wire.data() + cut);
+        if (st != ReplyDecoder::Status::done)
+            st = d.feed(p, wire.data() + wire.size());
+        ASSERT_EQ(st, ReplyDecoder::Status::done) << cut;
+        EXPECT_EQ(d.count(), 2u);
+        EXPECT_EQ(d.fields(), (std::vector<std::string>{"carol", "127.0.0.1", "23456", "alice", "::1", "35911"}));
+    }
+}
+
+TEST(ReplyDecoder, CapsAndTruncation)
+{
+    ReplyDecoder d;
+    d.expect_list(1);
+    EXPECT_EQ(feed_all(d, std::string("\x00" "99999999999\0", 13)), ReplyDecoder::Status::error);  // count cap
+    d.expect_list(1);
+    EXPECT_EQ(feed_all(d, std::string("\x00" "1\0", 3) + std::string(300, 'p')), ReplyDecoder::Status::error);
+    d.expect_fields(2);
+    EXPECT_EQ(feed_all(d, std::string("\x00" "10.0.0.1\0", 10)), ReplyDecoder::Status::need_more);
+    EXPECT_EQ(d.eof(), ReplyDecoder::Status::error);
+    d.expect_fields(2);
+    EXPECT_EQ(feed_all(d, std::string("\x03", 1)), ReplyDecoder::Status::done);  // no fields after a failure
+    EXPECT_EQ(d.code(), 3);
+}
+
+}  // namespace
+}  // namespace peerdex
