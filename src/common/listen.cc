@@ -22,7 +22,8 @@ int listen_tcp(uv_loop_t* loop, uv_tcp_t* tcp, const std::string& addr, std::uin
     if (rc != 0 && addr.empty())
         rc = getaddrinfo("0.0.0.0", service.c_str(), &hints, &res);  // no IPv6 on this host
     if (rc != 0) {
-        Console::error("%s: cannot use listen address '%s': %s", program, host, gai_strerror(rc));
+        if (program)
+            Console::error("%s: cannot use listen address '%s': %s", program, host, gai_strerror(rc));
         return UV_EINVAL;
     }
     std::unique_ptr<addrinfo, void (*)(addrinfo*)> guard(res, freeaddrinfo);
@@ -31,7 +32,8 @@ int listen_tcp(uv_loop_t* loop, uv_tcp_t* tcp, const std::string& addr, std::uin
     if (rc == 0)
         rc = uv_listen(reinterpret_cast<uv_stream_t*>(tcp), backlog, on_connection);
     if (rc != 0) {
-        Console::error("%s: cannot listen on %s port %s: %s", program, host, service.c_str(), uv_strerror(rc));
+        if (program)
+            Console::error("%s: cannot listen on %s port %s: %s", program, host, service.c_str(), uv_strerror(rc));
         return rc;
     }
     int len = sizeof bound;

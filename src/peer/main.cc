@@ -1,0 +1,130 @@
+// peerdex: the user's shell to the tracker and a file server for other peers
+// (see peerdex(1)).
+#include <getopt.h>
+#include <netdb.h>
+#include <uv.h>
+
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "cli.hh"
+#include "shell.hh"
+
+namespace {
+
+void usage(FILE* out)
+{
+    std::fprintf(out,
+                 "Usage: peerdex -s HOST -p PORT [options]\n"
+                 "Shell to a peerdex tracker, and a file server for the other peers.\n"
+                 "Commands are read from the terminal or from standard input, one per line.\n"
+                 "\n"
+                 "  -s, --server HOST        the tracker's host name or address\n"
+                 "  -p, --port PORT          the tracker's port\n"
+                 "      --listen-port N      port of this peer's file server (default: a free port\n"
+                 "                           between 1024 and 49151)\n"
+                 "      --listen-addr ADDR   address of this peer's file server (default: every address)\n"
+                 "      --timeout S          seconds to wait for the tracker (default 10)\n"
+                 "      --stall-timeout S    seconds a download may make no progress (default 30)\n"
+                 "  -q, --quiet              no reasons or progress on stderr, only the result lines\n"
+                 "  -h, --help               show this help\n"
+                 "  -V, --version            show the version\n"
+                 "\n"
+                 "Commands: REGISTER <user>, UNREGISTER <user>, CONNECT <user>, DISCONNECT <user>,\n"
+                 "PUBLISH <path> <description>, DELETE <path>, LIST_USERS, LIST_CONTENT <user>,\n"
+                 "GET_FILE <user> <remote path> <local path>, QUIT. See peerdex(1).\n");
+}
+
+}  // namespace
+
+int main(int argc, char** argv)
+{
+    enum { opt_listen_port = 256, opt_listen_addr, opt_timeout, opt_stall };
+    static const option longs[] = {
+        {"server", required_argument, nullptr, 's'},
+        {"port", required_argument, nullptr, 'p'},
+        {"listen-port", required_argument, nullptr, opt_listen_port},
+        {"listen-addr", required_argument, nullptr, opt_listen_addr},
+        {"timeout", required_argument, nullptr, opt_timeout},
+        {"stall-timeout", required_argument, nullptr, opt_stall},
+        {"quiet", no_argument, nullptr, 'q'},
+        {"help", no_argument, nullptr, 'h'},
+        {"version", no_argument, nullptr, 'V'},
+        {nullptr, 0, nullptr, 0},
+    };
+    const char* prog = "peerdex";
+    std::string host;
+    std::uint64_t port = 0;
+    peerdex::ShellOptions opt;
+    int c;
+    while ((c = getopt_long(argc, argv, "s:p:qhV", longs, nullptr)) != -1) {
+        switch (c) {
+        case 's':
+            host = optarg;
+            break;
+        case 'p':
+            port = peerdex::number_option(prog, "port", optarg, 1, 65535);
+            break;
+        case opt_listen_port:
+            opt.listen_port = static_cast<std::uint16_t>(peerdex::number_option(prog, "--listen-port", optarg, 1, 65535));
+            break;
+        case opt_listen_addr:
+            opt.listen_addr = optarg;
+            break;
+        case opt_timeout:
+            opt.timeout_ms = 1000 * peerdex::number_option(prog, "--timeout", optarg, 1, 3600);
+            break;
+        case opt_stall:
+            opt.stall_ms = 1000 * peerdex::number_option(prog, "--stall-timeout", optarg, 1, 3600);
+            break;
+        case 'q':
+            opt.quiet = true;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        case 'V':
+            std::printf("peerdex %s\n", PEERDEX_VERSION);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (host.empty() || port == 0 || optind < argc) {
+        std::fprintf(stderr, "peerdex: %s (try --help)\n",
+                     optind < argc ? "unexpected argument" : "-s HOST and -p PORT name the tracker");
+        return 2;
+    }
+    addrinfo hints{};
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* res = nullptr;
+    if (int rc = getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &res); rc != 0) {
+        std::fprintf(stderr, "peerdex: cannot resolve tracker host '%s': %s\n", host.c_str(), gai_strerror(rc));
+        return 2;
+    }
+    std::memcpy(&opt.tracker, res->ai_addr, res->ai_addrlen);
+    freeaddrinfo(res);
+
+    std::signal(SIGPIPE, SIG_IGN);
+    uv_loop_t* loop = uv_default_loop();
+    peerdex::Shell shell(loop, opt);
+    uv_signal_t signals[2];
+    const int signums[2] = {SIGINT, SIGTERM};
+    for (int i = 0; i < 2; ++i) {
+        uv_signal_init(loop, &signals[i]);
+        signals[i].data = &shell;
+        uv_signal_start(
+            &signals[i], [](uv_signal_t* h, int) { static_cast<peerdex::Shell*>(h->data)->request_quit(); },
+            signums[i]);
+        uv_unref(reinterpret_cast<uv_handle_t*>(&signals[i]));
+    }
+    shell.start();
+    uv_run(loop, UV_RUN_DEFAULT);
+    for (auto& s : signals)
+        uv_close(reinterpret_cast<uv_handle_t*>(&s), nullptr);
+    uv_run(loop, UV_RUN_DEFAULT);
+    return 0;
+}

@@ -1,0 +1,440 @@
+#include "shell.hh"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+
+#include "download.hh"
+
+namespace peerdex {
+
+namespace {
+// Input without a newline for this long is not a command line.
+constexpr std::size_t kMaxLineBytes = 64 * 1024;
+
+bool parse_endpoint(const std::string& ip, const std::string& port, sockaddr_storage& out)
+{
+    auto p = parse_port(port);
+    if (!p)
+        return false;
+    return uv_ip4_addr(ip.c_str(), *p, reinterpret_cast<sockaddr_in*>(&out)) == 0 ||
+           uv_ip6_addr(ip.c_str(), *p, reinterpret_cast<sockaddr_in6*>(&out)) == 0;
+}
+}  // namespace
+
+Shell::Shell(uv_loop_t* loop, ShellOptions options)
+    : loop_(loop), opt_(std::move(options)), tracker_(loop, opt_.tracker, opt_.timeout_ms),
+      peer_(loop, opt_.listen_addr, opt_.listen_port), tty_(isatty(STDIN_FILENO) != 0)
+{
+}
+
+void Shell::start()
+{
+    next();
+}
+
+void Shell::print(const std::string& line)
+{
+    std::fputs(line.c_str(), stdout);
+    std::fputc('\n', stdout);
+    std::fflush(stdout);
+}
+
+void Shell::warn(const std::string& why)
+{
+    if (!opt_.quiet)
+        std::fprintf(stderr, "peerdex: %s\n", why.c_str());
+}
+
+void Shell::prompt()
+{
+    if (tty_) {
+        std::fputs("c> ", stdout);
+        std::fflush(stdout);
+    }
+}
+
+// Runs the next complete line, or reads more input.
+void Shell::next()
+{
+    if (busy_ || quitting_)
+        return;
+    if (quit_requested_) {
+        do_quit();
+        return;
+    }
+    const auto nl = input_.find('\n');
+    if (nl != std::string::npos) {
+        const std::string line = input_.substr(0, nl);
+        input_.erase(0, nl + 1);
+        run(parse_line(line));
+        return;
+    }
+    if (eof_) {
+        if (!input_.empty()) {  // a last line without its newline
+            std::string line;
+            line.swap(input_);
+            run(parse_line(line));
+            return;
+        }
+        do_quit();  // end of input = QUIT
+        return;
+    }
+    if (input_.size() > kMaxLineBytes) {
+        warn("input line too long; ignored");
+        input_.clear();
+    }
+    read_input();
+}
+
+void Shell::read_input()
+{
+    if (reading_)
+        return;
+    if (input_.empty())
+        prompt();
+    reading_ = true;
+    read_req_.data = this;
+    uv_buf_t b = uv_buf_init(buf_, sizeof buf_);
+    // The thread pool reads stdin: it works alike for terminals, pipes and files.
+    uv_fs_read(loop_, &read_req_, STDIN_FILENO, &b, 1, -1, [](uv_fs_t* req) {
+        auto* self = static_cast<Shell*>(req->data);
+        const auto n = req->result;
+        uv_fs_req_cleanup(req);
+        self->reading_ = false;
+        if (n <= 0)
+            self->eof_ = true;
+        else
+            self->input_.append(self->buf_, static_cast<std::size_t>(n));
+        self->next();
+    });
+}
+
+void Shell::done()
+{
+    busy_ = false;
+    next();
+}
+
+void Shell::request_quit()
+{
+    quit_requested_ = true;
+    if (!busy_)
+        do_quit();
+}
+
+std::string Shell::absolute(const std::string& path) const
+{
+    std::string full = path;
+    if (path.empty() || path[0] != '/') {
+        char cwd[4096];
+        full = std::string(getcwd(cwd, sizeof cwd) ? cwd : ".") + "/" + path;
+    }
+    // Lexical clean-up only ("." and ".." and repeated "/"): PUBLISH and DELETE of the
+    // same relative path then name the same published string.
+    std::vector<std::string> parts;
+    std::size_t i = 0;
+    while (i <= full.size()) {
+        const std::size_t j = std::min(full.find('/', i), full.size());
+        const std::string part = full.substr(i, j - i);
+        if (part == "..") {
+            if (!parts.empty())
+                parts.pop_back();
+        } else if (!part.empty() && part != ".") {
+            parts.push_back(part);
+        }
+        i = j + 1;
+    }
+    std::string out;
+    for (const auto& p : parts)
+        out += "/" + p;
+    return out.empty() ? "/" : out;
+}
+
+void Shell::run(const ParsedLine& line)
+{
+    switch (line.kind) {
+    case ParsedLine::Kind::empty:
+        next();
+        return;
+    case ParsedLine::Kind::unknown:
+        print(unknown_command_line(line.word));
+        next();
+        return;
+    case ParsedLine::Kind::syntax_error:
+        print(syntax_error_line(line.command));
+        next();
+        return;
+    case ParsedLine::Kind::command:
+        break;
+    }
+    busy_ = true;
+    const auto& a = line.args;
+    switch (line.command) {
+    case Command::register_user:
+        simple(Command::register_user, a[0], {"REGISTER", a[0]});
+        return;
+    case Command::unregister_user:
+        simple(Command::unregister_user, a[0], {"UNREGISTER", a[0]});
+        return;
+    case Command::connect:
+        do_connect(a[0]);
+        return;
+    case Command::disconnect:
+        do_disconnect(a[0], false);
+        return;
+    case Command::publish:
+        do_publish(a[0], a[1]);
+        return;
+    case Command::remove:
+        if (connected_.empty()) {
+            warn("DELETE: no user is connected in this client (CONNECT <user> first)");
+            print(result_line(Command::remove, 2));
+            done();
+            return;
+        }
+        {
+            const std::string path = absolute(a[0]);
+            tracker_.call({"DELETE", connected_, path}, TrackerClient::Shape::code_only, 0,
+                          [this, path](int code, const ReplyDecoder&) {
+                              if (code < 0)
+                                  warn(tracker_.why());
+                              if (code == 0)
+                                  peer_.unpublish(path);
+                              print(result_line(Command::remove, code));
+                              done();
+                          });
+        }
+        return;
+    case Command::list_users:
+        do_list(Command::list_users, "");
+        return;
+    case Command::list_content:
+        do_list(Command::list_content, a[0]);
+        return;
+    case Command::get_file:
+        do_get_file(a[0], a[1], a[2]);
+        return;
+    case Command::quit:
+        do_quit();
+        return;
+    }
+}
+
+void Shell::simple(Command c, const std::string& user, std::vector<std::string> fields)
+{
+    tracker_.call(std::move(fields), TrackerClient::Shape::code_only, 0, [this, c, user](int code, const ReplyDecoder&) {
+        if (code < 0)
+            warn(tracker_.why());
+        if (c == Command::unregister_user && code == 0 && user == connected_) {
+            peer_.stop();  // the tracker forgot the user: stop serving its files
+            connected_.clear();
+        }
+        print(result_line(c, code));
+        done();
+    });
+}
+
+void Shell::do_connect(const std::string& user)
+{
+    auto connect_now = [this, user]() {
+        if (const int rc = peer_.start(); rc != 0) {
+            warn(std::string("cannot start the peer listener: ") + uv_strerror(rc));
+            print(result_line(Command::connect, 3));
+            done();
+            return;
+        }
+        tracker_.call({"CONNECT", user, std::to_string(peer_.port())}, TrackerClient::Shape::code_only, 0,
+                      [this, user](int code, const ReplyDecoder&) {
+                          if (code != 0) {
+                              if (code < 0)
+                                  warn(tracker_.why());
+                              peer_.stop();
+                              print(result_line(Command::connect, code));
+                              done();
+                              return;
+                          }
+                          connected_ = user;
+                          // Serve what the tracker says this user published, even in an earlier session.
+                          tracker_.call({"LIST_CONTENT", user, user}, TrackerClient::Shape::list, 1,
+                                        [this](int c2, const ReplyDecoder& r) {
+                                            std::unordered_set<std::string> paths(r.fields().begin(),
+                                                                                  r.fields().end());
+                                            if (c2 == 0)
+                                                peer_.set_published(std::move(paths));
+                                            print(result_line(Command::connect, 0));
+                                            done();
+                                        });
+                      });
+    };
+    if (!connected_.empty() && connected_ != user) {
+        // One user per client: the one connected before is disconnected first.
+        tracker_.call({"DISCONNECT", connected_}, TrackerClient::Shape::code_only, 0,
+                      [this, connect_now](int, const ReplyDecoder&) {
+                          peer_.stop();
+                          connected_.clear();
+                          connect_now();
+                      });
+        return;
+    }
+    connect_now();
+}
+
+void Shell::do_disconnect(const std::string& user, bool then_quit)
+{
+    tracker_.call({"DISCONNECT", user}, TrackerClient::Shape::code_only, 0,
+                  [this, user, then_quit](int code, const ReplyDecoder&) {
+                      if (code < 0)
+                          warn(tracker_.why());
+                      if (user == connected_) {
+                          peer_.stop();  // even when the tracker refused or was unreachable
+                          connected_.clear();
+                      }
+                      print(result_line(Command::disconnect, code));
+                      if (then_quit)
+                          finish_quit();
+                      else
+                          done();
+                  });
+}
+
+void Shell::do_publish(const std::string& path, const std::string& description)
+{
+    const std::string full = absolute(path);
+    struct stat st {};
+    if (::stat(full.c_str(), &st) != 0 || !S_ISREG(st.st_mode) || ::access(full.c_str(), R_OK) != 0) {
+        warn("PUBLISH: " + full + (::stat(full.c_str(), &st) != 0 ? " does not exist"
+                                   : !S_ISREG(st.st_mode)          ? " is not a regular file"
+                                                                   : " is not readable"));
+        print(result_line(Command::publish, 4));
+        done();
+        return;
+    }
+    if (connected_.empty()) {
+        warn("PUBLISH: no user is connected in this client (CONNECT <user> first)");
+        print(result_line(Command::publish, 2));
+        done();
+        return;
+    }
+    tracker_.call({"PUBLISH", connected_, full, description}, TrackerClient::Shape::code_only, 0,
+                  [this, full](int code, const ReplyDecoder&) {
+                      if (code < 0)
+                          warn(tracker_.why());
+                      if (code == 0)
+                          peer_.publish(full);
+                      print(result_line(Command::publish, code));
+                      done();
+                  });
+}
+
+void Shell::do_list(Command c, const std::string& target)
+{
+    if (connected_.empty()) {
+        warn(std::string(command_name(c)) + ": no user is connected in this client (CONNECT <user> first)");
+        print(result_line(c, 2));
+        done();
+        return;
+    }
+    std::vector<std::string> fields{std::string(command_name(c)), connected_};
+    if (c == Command::list_content)
+        fields.push_back(target);
+    const int per = c == Command::list_users ? 3 : 1;
+    tracker_.call(std::move(fields), TrackerClient::Shape::list, per, [this, c, per](int code, const ReplyDecoder& r) {
+        if (code < 0)
+            warn(tracker_.why());
+        print(result_line(c, code));
+        if (code == 0) {
+            const auto& f = r.fields();
+            for (std::size_t i = 0; i + static_cast<std::size_t>(per) <= f.size(); i += static_cast<std::size_t>(per))
+                print(per == 3 ? "\t" + f[i] + " " + f[i + 1] + " " + f[i + 2] : "\t" + f[i]);
+        }
+        done();
+    });
+}
+
+void Shell::do_get_file(const std::string& user, const std::string& remote, const std::string& local)
+{
+    if (connected_.empty()) {
+        warn("GET_FILE: no user is connected in this client (CONNECT <user> first)");
+        print(result_line(Command::get_file, 2));
+        done();
+        return;
+    }
+    auto download = [this, remote, local](const std::string& ip, const std::string& port) {
+        sockaddr_storage addr{};
+        if (!parse_endpoint(ip, port, addr)) {
+            warn("GET_FILE: the tracker gave an unusable address " + ip + " " + port);
+            print(result_line(Command::get_file, 2));
+            done();
+            return;
+        }
+        Download::start(loop_, addr, remote, local, opt_.stall_ms, !opt_.quiet && isatty(STDERR_FILENO),
+                        [this](Download::Result res, const std::string& why) {
+                            if (res != Download::Result::ok)
+                                warn("GET_FILE: " + why);
+                            print(result_line(Command::get_file, res == Download::Result::ok          ? 0
+                                                                 : res == Download::Result::not_found ? 1
+                                                                                                      : 2));
+                            done();
+                        });
+    };
+    auto fail = [this](const std::string& why) {
+        warn("GET_FILE: " + why);
+        print(result_line(Command::get_file, 2));
+        done();
+    };
+    if (tracker_.sessions()) {
+        tracker_.call({"GET_USER_INFO", connected_, user}, TrackerClient::Shape::fields, 2,
+                      [this, user, download, fail](int code, const ReplyDecoder& r) {
+                          if (code != 0)
+                              fail(code < 0 ? tracker_.why() : "the tracker has no connected user " + user);
+                          else
+                              download(r.fields()[0], r.fields()[1]);
+                      });
+        return;
+    }
+    // A canonical tracker has no GET_USER_INFO: find the owner in LIST_USERS.
+    tracker_.call({"LIST_USERS", connected_}, TrackerClient::Shape::list, 3,
+                  [this, user, download, fail](int code, const ReplyDecoder& r) {
+                      if (code != 0) {
+                          fail(code < 0 ? tracker_.why() : "LIST_USERS refused");
+                          return;
+                      }
+                      const auto& f = r.fields();
+                      for (std::size_t i = 0; i + 3 <= f.size(); i += 3)
+                          if (f[i] == user) {
+                              download(f[i + 1], f[i + 2]);
+                              return;
+                          }
+                      fail("the tracker has no connected user " + user);
+                  });
+}
+
+void Shell::do_quit()
+{
+    if (quitting_)
+        return;
+    quitting_ = true;
+    busy_ = true;
+    if (!connected_.empty()) {
+        do_disconnect(connected_, true);  // its result line comes first
+        return;
+    }
+    finish_quit();
+}
+
+void Shell::finish_quit()
+{
+    peer_.stop();
+    print(result_line(Command::quit, 0));
+    tracker_.close();
+    if (reading_) {
+        // A read of stdin is blocked in the thread pool (a terminal): nothing more to do.
+        std::fflush(stdout);
+        std::_Exit(0);
+    }
+}
+
+}  // namespace peerdex

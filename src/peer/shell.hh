@@ -1,0 +1,70 @@
+// The interactive shell of peerdex (PROTOCOL.md §6): reads commands from a terminal
+// or piped input, one at a time, and prints their contract lines on stdout; reasons
+// for failures go to stderr. Everything runs on one loop with the peer listener.
+#pragma once
+
+#include <uv.h>
+
+#include <sys/socket.h>
+
+#include <memory>
+#include <string>
+
+#include "command.hh"
+#include "peer_server.hh"
+#include "tracker_client.hh"
+
+namespace peerdex {
+
+struct ShellOptions {
+    sockaddr_storage tracker{};
+    std::string listen_addr;          // the peer listener's address (empty: every address)
+    std::uint16_t listen_port = 0;    // 0: a free port between 1024 and 49151
+    std::uint64_t timeout_ms = 10000; // tracker replies
+    std::uint64_t stall_ms = 30000;   // downloads
+    bool quiet = false;
+};
+
+class Shell {
+public:
+    Shell(uv_loop_t* loop, ShellOptions options);
+    void start();
+    // SIGINT/SIGTERM: QUIT once the command in progress is done.
+    void request_quit();
+
+private:
+    void read_input();
+    void next();
+    void run(const ParsedLine& line);
+    void done();
+    void print(const std::string& line);
+    void warn(const std::string& why);
+    void prompt();
+    std::string absolute(const std::string& path) const;
+
+    void simple(Command c, const std::string& user, std::vector<std::string> fields);
+    void do_connect(const std::string& user);
+    void do_disconnect(const std::string& user, bool then_quit);
+    void do_publish(const std::string& path, const std::string& description);
+    void do_list(Command c, const std::string& target);
+    void do_get_file(const std::string& user, const std::string& remote, const std::string& local);
+    void do_quit();
+    void finish_quit();
+
+    uv_loop_t* loop_;
+    ShellOptions opt_;
+    TrackerClient tracker_;
+    PeerServer peer_;
+    std::string connected_;  // the user this client connected, if any
+    std::string input_;      // read but not yet run
+    char buf_[4096];
+    uv_fs_t read_req_{};
+    bool reading_ = false;
+    bool eof_ = false;
+    bool busy_ = false;
+    bool quitting_ = false;
+    bool quit_requested_ = false;
+    bool tty_;
+};
+
+}  // namespace peerdex

@@ -1,0 +1,256 @@
+#include "tracker_client.hh"
+
+#include <memory>
+
+#include "protocol.hh"
+
+namespace peerdex {
+
+namespace {
+// A tracker that neither answers HELLO nor closes within this is a canonical one.
+constexpr std::uint64_t kHelloTimeoutMs = 1000;
+constexpr std::size_t kReadBufferBytes = 64 * 1024;
+
+struct WriteReq {
+    uv_write_t req{};
+    std::string data;
+};
+}  // namespace
+
+struct TrackerClient::Conn {
+    uv_tcp_t tcp{};
+    uv_connect_t connect{};
+    TrackerClient* owner = nullptr;
+    bool connected = false;
+    char buf[kReadBufferBytes];
+};
+
+TrackerClient::TrackerClient(uv_loop_t* loop, const sockaddr_storage& tracker, std::uint64_t timeout_ms)
+    : loop_(loop), addr_(tracker), timeout_ms_(timeout_ms)
+{
+    uv_timer_init(loop_, &timer_);
+    timer_.data = this;
+}
+
+TrackerClient::~TrackerClient() = default;
+
+void TrackerClient::close()
+{
+    if (closed_)
+        return;
+    closed_ = true;
+    if (conn_)
+        drop(conn_);
+    uv_close(reinterpret_cast<uv_handle_t*>(&timer_), nullptr);
+}
+
+void TrackerClient::call(std::vector<std::string> fields, Shape shape, int n, Done done)
+{
+    request_.clear();
+    Encoder enc(request_);
+    for (const auto& f : fields)
+        enc.field(f);
+    shape_ = shape;
+    n_ = n;
+    done_ = std::move(done);
+    busy_ = true;
+    why_.clear();
+    uv_timer_start(&timer_, on_timeout, timeout_ms_, 0);
+    if (mode_ == Mode::hello && conn_ && conn_->connected) {
+        expect();
+        send_request();
+    } else {
+        open(mode_ != Mode::canonical);
+    }
+}
+
+void TrackerClient::expect()
+{
+    switch (shape_) {
+    case Shape::code_only:
+        reply_.expect_code_only();
+        break;
+    case Shape::list:
+        reply_.expect_list(n_);
+        break;
+    case Shape::fields:
+        reply_.expect_fields(n_);
+        break;
+    }
+}
+
+void TrackerClient::open(bool hello)
+{
+    auto conn = std::make_unique<Conn>();
+    conn->owner = this;
+    uv_tcp_init(loop_, &conn->tcp);
+    conn->tcp.data = conn.get();
+    conn->connect.data = conn.get();
+    handshaking_ = hello;
+    const int rc = uv_tcp_connect(&conn->connect, &conn->tcp, reinterpret_cast<const sockaddr*>(&addr_),
+                                  [](uv_connect_t* req, int status) {
+                                      auto* c = static_cast<Conn*>(req->data);
+                                      if (c->owner)
+                                          c->owner->on_connected(c, status);
+                                  });
+    conn_ = conn.release();  // freed in its close callback
+    if (rc != 0) {
+        why_ = std::string("cannot connect to the tracker: ") + uv_strerror(rc);
+        drop(conn_);
+        finish(-1);
+    }
+}
+
+void TrackerClient::on_connected(Conn* c, int status)
+{
+    if (status != 0) {
+        why_ = std::string("cannot connect to the tracker: ") + uv_strerror(status);
+        drop(c);
+        finish(-1);
+        return;
+    }
+    c->connected = true;
+    uv_read_start(
+        reinterpret_cast<uv_stream_t*>(&c->tcp),
+        [](uv_handle_t* h, std::size_t, uv_buf_t* buf) {
+            auto* cc = static_cast<Conn*>(h->data);
+            *buf = uv_buf_init(cc->buf, sizeof cc->buf);
+        },
+        [](uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
+            auto* cc = static_cast<Conn*>(s->data);
+            if (!cc->owner)
+                return;
+            if (nread < 0)
+                cc->owner->on_eof(cc);
+            else
+                cc->owner->on_data(cc, buf->base, buf->base + nread);
+        });
+    if (handshaking_) {
+        reply_.expect_fields(1);
+        std::string hello;
+        Encoder(hello).field("HELLO");
+        Encoder(hello).field(kHelloVersion);
+        std::swap(hello, request_);
+        send_request();
+        std::swap(hello, request_);
+        uv_timer_start(&timer_, on_timeout, kHelloTimeoutMs, 0);
+        return;
+    }
+    expect();
+    send_request();
+}
+
+void TrackerClient::send_request()
+{
+    auto w = std::make_unique<WriteReq>();
+    w->data = request_;
+    w->req.data = w.get();
+    uv_buf_t b = uv_buf_init(w->data.data(), static_cast<unsigned>(w->data.size()));
+    if (uv_write(&w->req, reinterpret_cast<uv_stream_t*>(&conn_->tcp), &b, 1, [](uv_write_t* req, int) {
+            std::unique_ptr<WriteReq> done(static_cast<WriteReq*>(req->data));  // errors surface as read errors
+        }) == 0)
+        w.release();
+}
+
+void TrackerClient::on_data(Conn* c, const char* p, const char* end)
+{
+    if (c != conn_ || !busy_)
+        return;  // bytes after a complete reply: ignored (§6 tolerance)
+    const auto st = reply_.feed(p, end);
+    if (st == ReplyDecoder::Status::need_more)
+        return;
+    if (handshaking_) {
+        handshaking_ = false;
+        if (st == ReplyDecoder::Status::done && reply_.code() == 0 && reply_.fields().size() == 1 &&
+            reply_.fields()[0] == kHelloVersion) {
+            mode_ = Mode::hello;
+            uv_timer_start(&timer_, on_timeout, timeout_ms_, 0);
+            expect();
+            send_request();
+            return;
+        }
+        hello_failed("the tracker refused HELLO");
+        return;
+    }
+    if (st == ReplyDecoder::Status::error) {
+        why_ = "malformed reply from the tracker: " + reply_.error();
+        drop(c);
+        finish(-1);
+        return;
+    }
+    if (mode_ != Mode::hello)
+        drop(c);  // canonical: one operation per connection
+    finish(reply_.code());
+}
+
+void TrackerClient::on_eof(Conn* c)
+{
+    if (c != conn_) {
+        drop(c);
+        return;
+    }
+    if (!busy_) {  // the tracker closed an idle session: reopen on the next call
+        drop(c);
+        return;
+    }
+    if (handshaking_) {
+        hello_failed("the tracker closed the connection on HELLO");
+        return;
+    }
+    const auto st = reply_.eof();
+    drop(c);
+    if (st == ReplyDecoder::Status::done) {
+        finish(reply_.code());
+    } else {
+        why_ = "the tracker closed the connection: " + reply_.error();
+        finish(-1);
+    }
+}
+
+// A canonical tracker: remember it, and run the pending call the canonical way.
+void TrackerClient::hello_failed(const char* why)
+{
+    mode_ = Mode::canonical;
+    (void)why;
+    if (conn_)
+        drop(conn_);
+    uv_timer_start(&timer_, on_timeout, timeout_ms_, 0);
+    open(false);
+}
+
+void TrackerClient::on_timeout(uv_timer_t* t)
+{
+    auto* self = static_cast<TrackerClient*>(t->data);
+    if (self->handshaking_) {
+        self->handshaking_ = false;
+        self->hello_failed("no answer to HELLO");
+        return;
+    }
+    self->why_ = "the tracker did not answer in time";
+    if (self->conn_)
+        self->drop(self->conn_);
+    self->finish(-1);
+}
+
+void TrackerClient::drop(Conn* c)
+{
+    c->owner = nullptr;
+    if (c == conn_)
+        conn_ = nullptr;
+    uv_close(reinterpret_cast<uv_handle_t*>(&c->tcp),
+             [](uv_handle_t* h) { std::unique_ptr<Conn> closed(static_cast<Conn*>(h->data)); });
+}
+
+void TrackerClient::finish(int code)
+{
+    if (!busy_)
+        return;
+    busy_ = false;
+    uv_timer_stop(&timer_);
+    Done done = std::move(done_);
+    done_ = nullptr;
+    if (done)
+        done(code, reply_);
+}
+
+}  // namespace peerdex
