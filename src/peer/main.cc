@@ -29,6 +29,7 @@ void usage(FILE* out)
                  "      --timeout S          seconds to wait for the tracker (default 10)\n"
                  "      --stall-timeout S    seconds a download may make no progress (default 30)\n"
                  "  -q, --quiet              no reasons or progress on stderr, only the result lines\n"
+                 "  -v, --verbose            also connection details on stderr\n"
                  "  -h, --help               show this help\n"
                  "  -V, --version            show the version\n"
                  "\n"
@@ -50,6 +51,7 @@ int main(int argc, char** argv)
         {"timeout", required_argument, nullptr, opt_timeout},
         {"stall-timeout", required_argument, nullptr, opt_stall},
         {"quiet", no_argument, nullptr, 'q'},
+        {"verbose", no_argument, nullptr, 'v'},
         {"help", no_argument, nullptr, 'h'},
         {"version", no_argument, nullptr, 'V'},
         {nullptr, 0, nullptr, 0},
@@ -59,7 +61,7 @@ int main(int argc, char** argv)
     std::uint64_t port = 0;
     peerdex::ShellOptions opt;
     int c;
-    while ((c = getopt_long(argc, argv, "s:p:qhV", longs, nullptr)) != -1) {
+    while ((c = getopt_long(argc, argv, "s:p:qvhV", longs, nullptr)) != -1) {
         switch (c) {
         case 's':
             host = optarg;
@@ -81,6 +83,9 @@ int main(int argc, char** argv)
             break;
         case 'q':
             opt.quiet = true;
+            break;
+        case 'v':
+            opt.verbose = true;
             break;
         case 'h':
             usage(stdout);

@@ -48,6 +48,12 @@ void Shell::warn(const std::string& why)
         std::fprintf(stderr, "peerdex: %s\n", why.c_str());
 }
 
+void Shell::detail(const std::string& what)
+{
+    if (opt_.verbose)
+        std::fprintf(stderr, "peerdex: %s\n", what.c_str());
+}
+
 void Shell::prompt()
 {
     if (tty_) {
@@ -257,6 +263,9 @@ void Shell::do_connect(const std::string& user)
                               return;
                           }
                           connected_ = user;
+                          detail("serving files on port " + std::to_string(peer_.port()) + "; tracker " +
+                                 (tracker_.sessions() ? "speaks HELLO: one session" : "is canonical: one "
+                                                                                      "connection per operation"));
                           // Serve what the tracker says this user published, even in an earlier session.
                           tracker_.call({"LIST_CONTENT", user, user}, TrackerClient::Shape::list, 1,
                                         [this](int c2, const ReplyDecoder& r) {
@@ -370,6 +379,7 @@ void Shell::do_get_file(const std::string& user, const std::string& remote, cons
             done();
             return;
         }
+        detail("GET_FILE " + remote + " from " + ip + " port " + port + " into " + local);
         Download::start(loop_, addr, remote, local, opt_.stall_ms, !opt_.quiet && isatty(STDERR_FILENO),
                         [this](Download::Result res, const std::string& why) {
                             if (res != Download::Result::ok)

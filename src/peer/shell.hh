@@ -23,6 +23,7 @@ struct ShellOptions {
     std::uint64_t timeout_ms = 10000; // tracker replies
     std::uint64_t stall_ms = 30000;   // downloads
     bool quiet = false;
+    bool verbose = false;             // connection details on stderr
 };
 
 class Shell {
@@ -39,6 +40,7 @@ private:
     void done();
     void print(const std::string& line);
     void warn(const std::string& why);
+    void detail(const std::string& what);
     void prompt();
     std::string absolute(const std::string& path) const;
 

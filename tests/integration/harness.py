@@ -262,3 +262,66 @@ class Tracker(Daemon):
     def __exit__(self, *exc):
         if self.alive():
             self.stop(signal.SIGKILL)
+
+
+SYNC = "c> Error: command SYNC not valid."
+
+
+class Client:
+    """A peerdex shell driven through its standard input, as a script would."""
+
+    def __init__(self, tracker_port, *args, cwd=None):
+        argv = [os.environ["PEERDEX"], "-s", HOST, "-p", str(tracker_port)] + list(args)
+        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     cwd=cwd)
+        _spawned.append(self.proc)
+        self.lines, self.errors, self.seen = [], [], 0
+        self._cond = threading.Condition()
+        self._threads = [threading.Thread(target=self._drain, args=(self.proc.stdout, self.lines), daemon=True),
+                         threading.Thread(target=self._drain, args=(self.proc.stderr, self.errors), daemon=True)]
+        for th in self._threads:
+            th.start()
+
+    def _drain(self, stream, into):
+        for raw in stream:
+            with self._cond:
+                into.append(raw.decode(errors="replace").rstrip("\n"))
+                self._cond.notify_all()
+        with self._cond:
+            self._cond.notify_all()
+
+    def run(self, line, timeout=60):
+        """Runs one command; returns its output lines (the commands run in order, so
+        an unknown word after it marks where its output ends)."""
+        self.proc.stdin.write((line + "\nSYNC\n").encode())
+        self.proc.stdin.flush()
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while SYNC not in self.lines[self.seen:]:
+                left = deadline - time.monotonic()
+                if left <= 0 or (self.proc.poll() is not None and SYNC not in self.lines[self.seen:]):
+                    raise AssertionError("no output for %r: %r %r" % (line, self.lines[self.seen:], self.errors[-5:]))
+                self._cond.wait(min(left, 0.2))
+            end = self.lines.index(SYNC, self.seen)
+            out = self.lines[self.seen:end]
+            self.seen = end + 1
+            return out
+
+    def quit(self, line="QUIT", timeout=30):
+        """Ends the session (QUIT, or None for end of input); returns the last lines."""
+        if line:
+            self.proc.stdin.write((line + "\n").encode())
+        self.proc.stdin.close()
+        rc = self.proc.wait(timeout)
+        for th in self._threads:
+            th.join(timeout)
+        self.returncode = rc
+        return self.lines[self.seen:]
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
