@@ -17,6 +17,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -169,9 +170,9 @@ def line(name, value, ref_name=None, ref=None, unit="ops/s"):
         print("  %-46s %12.0f %s" % (name, value, unit))
 
 
-def with_nginx(fn):
+def with_nginx(fn, root=None):
     try:
-        n = Nginx(tempfile.gettempdir())
+        n = Nginx(root or tempfile.gettempdir())
     except FileNotFoundError:
         print("  (nginx not installed: reference not measured)")
         return None
@@ -302,6 +303,138 @@ def scenario_oplog(a):
         shutil.rmtree(tmp)
 
 
+class Shell:
+    """A peerdex client driven through its standard input."""
+
+    def __init__(self, build, port, cwd):
+        self.p = subprocess.Popen([os.path.join(build, "src/peer/peerdex"), "-q", "-s", "127.0.0.1", "-p", str(port)],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=cwd)
+
+    def run(self, line):
+        self.p.stdin.write(line + "\n")
+        self.p.stdin.flush()
+        return self.p.stdout.readline().rstrip("\n")
+
+    def quit(self):
+        self.p.stdin.write("QUIT\n")
+        self.p.stdin.close()
+        self.p.wait(timeout=30)
+
+
+def rss_bytes(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for l in f:
+            if l.startswith("VmRSS:"):
+                return int(l.split()[1]) * 1024
+    return 0
+
+
+def raw_fetch(port, request, size):
+    """Seconds to read a whole reply of at least `size` bytes, discarding it: the same
+    reader for both servers, so that only the servers differ."""
+    buf = bytearray(1 << 20)
+    view = memoryview(buf)
+    got = 0
+    started = time.time()
+    with socket.create_connection(("127.0.0.1", port)) as s:
+        s.sendall(request)
+        while True:
+            n = s.recv_into(view)
+            if n == 0:
+                break
+            got += n
+    if got < size:
+        raise SystemExit("short read: %d of %d bytes" % (got, size))
+    return time.time() - started
+
+
+def scenario_getfile(a):
+    size = a.file_mib << 20
+    print("== getfile: one %d MiB file, peer to peer vs curl from nginx (sendfile), to the same disk" % a.file_mib)
+    tmp = tempfile.mkdtemp(prefix="peerdex-bench-getfile-")
+    try:
+        src = os.path.join(tmp, "big.bin")
+        with open(src, "wb") as f:
+            for _ in range(size >> 20):
+                f.write(os.urandom(1 << 20))
+        with open(src, "rb") as f:  # warm the page cache for both
+            while f.read(1 << 24):
+                pass
+        best = {}
+
+        def curl(n):
+            exe = shutil.which("curl")
+            if not exe:
+                return None
+            times = []
+            for i in range(a.repeat):
+                dest = os.path.join(tmp, "curl.bin")
+                started = time.time()
+                subprocess.run([exe, "-sf", "-o", dest, "http://127.0.0.1:%d/files/big.bin" % n.port], check=True)
+                times.append(time.time() - started)
+                if os.path.getsize(dest) != size:
+                    raise SystemExit("curl wrote %d bytes" % os.path.getsize(dest))
+                os.remove(dest)
+            return min(times)
+
+        t = tracker(a.build)
+        owner = Shell(a.build, t.match.group(1), tmp)
+        getter = Shell(a.build, t.match.group(1), tmp)
+        try:
+            for sh, name in ((owner, "owner"), (getter, "getter")):
+                assert sh.run("REGISTER " + name).endswith("OK")
+                assert sh.run("CONNECT " + name).endswith("OK")
+            assert owner.run("PUBLISH big.bin bench") == "c> PUBLISH OK"
+            base = rss_bytes(owner.p.pid)
+            peak = [base]
+            done = threading.Event()
+
+            def sample():
+                while not done.is_set():
+                    peak[0] = max(peak[0], rss_bytes(owner.p.pid))
+                    time.sleep(0.02)
+
+            sampler = threading.Thread(target=sample)
+            sampler.start()
+            times = []
+            for i in range(a.repeat):
+                dest = os.path.join(tmp, "peer.bin")
+                started = time.time()
+                result = getter.run("GET_FILE owner %s %s" % (src, dest))
+                times.append(time.time() - started)
+                if result != "c> GET_FILE OK":
+                    raise SystemExit("GET_FILE failed: " + result)
+                if os.path.getsize(dest) != size:
+                    raise SystemExit("GET_FILE wrote %d bytes" % os.path.getsize(dest))
+                os.remove(dest)
+            done.set()
+            sampler.join()
+            best["peer"] = min(times)
+            # Serving only: the owner's endpoint, then the same raw reader as for nginx.
+            with socket.create_connection(("127.0.0.1", int(t.match.group(1)))) as s:
+                s.sendall(b"GET_USER_INFO\0getter\0owner\0")
+                reply = s.recv(100)
+            peer_port = int(reply[1:].split(b"\0")[1])
+            best["peer_raw"] = min(raw_fetch(peer_port, b"GET_FILE\0" + src.encode() + b"\0", size)
+                                   for _ in range(a.repeat))
+            owner.quit()
+            getter.quit()
+        finally:
+            t.stop()
+        ref = with_nginx(curl, root=tmp) if shutil.which("curl") else None
+        ref_raw = with_nginx(lambda n: min(raw_fetch(n.port, b"GET /files/big.bin HTTP/1.0\r\n\r\n", size)
+                                           for _ in range(a.repeat)), root=tmp)
+        mib = size / 2**20
+        line("peerdex to peerdex, into a file", mib / best["peer"], "curl from nginx, into a file",
+             ref and mib / ref, unit="MiB/s")
+        line("serving only: one raw reader, discarding", mib / best["peer_raw"], "same reader from nginx",
+             ref_raw and mib / ref_raw, unit="MiB/s")
+        print("  serving peer RSS: %.1f MiB before, peak %.1f MiB during: growth %.1f MiB" % (
+            base / 2**20, peak[0] / 2**20, (peak[0] - base) / 2**20))
+    finally:
+        shutil.rmtree(tmp)
+
+
 def scenario_memory(a):
     users = a.users
     print("== memory: %d users, each connected with 2 publications" % users)
@@ -363,7 +496,8 @@ def scenario_scaling(a):
 
 
 SCENARIOS = {"canonical": scenario_canonical, "hello": scenario_hello, "latency": scenario_latency,
-             "oplog": scenario_oplog, "memory": scenario_memory, "scaling": scenario_scaling}
+             "oplog": scenario_oplog, "memory": scenario_memory, "scaling": scenario_scaling,
+             "getfile": scenario_getfile}
 
 
 def main():
@@ -372,12 +506,14 @@ def main():
     ap.add_argument("--seconds", type=int, default=10)
     ap.add_argument("--clients", type=int, default=256)
     ap.add_argument("--users", type=int, default=1000000)
+    ap.add_argument("--file-mib", type=int, default=1024, help="size of the GET_FILE file")
+    ap.add_argument("--repeat", type=int, default=3, help="GET_FILE runs (the best one counts)")
     ap.add_argument("--quick", action="store_true", help="short runs, for meson benchmark")
     ap.add_argument("scenario", nargs="+", choices=list(SCENARIOS) + ["all"])
     a = ap.parse_args()
     a.build = os.path.abspath(a.build)
     if a.quick:
-        a.seconds, a.users = 2, 100000
+        a.seconds, a.users, a.file_mib, a.repeat = 2, 100000, 64, 1
     names = list(SCENARIOS) if "all" in a.scenario else a.scenario
     for n in names:
         SCENARIOS[n](a)
