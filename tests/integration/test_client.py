@@ -104,7 +104,25 @@ class Commands(ClientTest):
             self.assertEqual(b.quit(None), ["+++ FINISHED +++"])  # end of input = QUIT
         self.assertTrue(any("does not exist" in e for e in a.errors), a.errors)  # reasons on stderr
 
-    def test_quit_disconnects_and_closes_the_listener_even_without_tracker(self):
+    def test_quit_disconnects_the_connected_user_and_closes_the_listener(self):
+        with Client(self.t.port) as a, Client(self.t.port) as b:
+            self.assertEqual(a.run("REGISTER erin"), ["c> REGISTER OK"])
+            self.assertEqual(a.run("REGISTER frank"), ["c> REGISTER OK"])
+            self.assertEqual(a.run("CONNECT erin"), ["c> CONNECT OK"])
+            ip, port = peer_endpoint(self.t, "erin", "erin")
+            # One user per client: connecting frank disconnects erin first.
+            self.assertEqual(a.run("CONNECT frank"), ["c> CONNECT OK"])
+            self.assertEqual(b.run("REGISTER gina"), ["c> REGISTER OK"])
+            self.assertEqual(b.run("CONNECT gina"), ["c> CONNECT OK"])
+            users = b.run("LIST_USERS")
+            self.assertEqual([u.split()[0] for u in users[1:]], ["frank", "gina"])
+            self.assertEqual(a.quit(), ["c> DISCONNECT OK", "+++ FINISHED +++"])
+            self.assertEqual([u.split()[0] for u in b.run("LIST_USERS")[1:]], ["gina"])
+            with self.assertRaises(OSError):
+                socket.create_connection((ip, port), timeout=5).close()
+            b.quit()
+
+    def test_disconnect_closes_the_listener_even_without_tracker(self):
         with Client(self.t.port) as a:
             self.assertEqual(a.run("REGISTER carol"), ["c> REGISTER OK"])
             self.assertEqual(a.run("CONNECT carol"), ["c> CONNECT OK"])
@@ -112,9 +130,11 @@ class Commands(ClientTest):
             socket.create_connection((ip, port), timeout=5).close()  # listening
             self.t.stop()
             self.assertEqual(a.run("REGISTER dave"), ["c> REGISTER FAIL"])
-            self.assertEqual(a.quit(), ["c> DISCONNECT FAIL", "+++ FINISHED +++"])
+            # DISCONNECT stops the listener although the tracker cannot be told.
+            self.assertEqual(a.run("DISCONNECT carol"), ["c> DISCONNECT FAIL"])
             with self.assertRaises(OSError):
                 socket.create_connection((ip, port), timeout=5).close()
+            self.assertEqual(a.quit(), ["+++ FINISHED +++"])  # nobody left to disconnect
         self.assertTrue(any("tracker" in e for e in a.errors), a.errors)
         self.t = Tracker("-q")  # for tearDown
 
