@@ -42,6 +42,7 @@ struct Options {
     std::string prefix;  // default: unique per run, so runs against one tracker never collide
     double rate = 0;               // open loop: total operations per second (0: closed loop)
     std::uint64_t fill_users = 0;  // memory scenario: load and keep this many users
+    std::string get_file;          // GET_FILE mode: the path to download from the peer at host:port
     int pid = 0;                   // tracker pid, for RSS figures
 };
 
@@ -168,6 +169,31 @@ private:
     bool stopping_ = false;
 };
 
+// GET_FILE mode: downloads a file from a peer over and over, discarding it, and checks
+// that each download has exactly the size the peer announced.
+class FileClient {
+public:
+    FileClient(Bench& b, int id) : b_(b), id_(id) {}
+    void start();
+    bool done = false;
+
+private:
+    void on_data(const char* p, const char* end);
+    void finished(bool ok, const char* why);
+
+    Bench& b_;
+    int id_;
+    uv_tcp_t* tcp_ = nullptr;
+    uv_connect_t connect_{};
+    uv_write_t write_{};
+    std::string request_;
+    bool in_body_ = false;
+    bool header_seen_ = false;
+    std::uint64_t size_ = 0, got_ = 0, t0_ = 0;
+    std::string size_field_;
+    char buf_[256 * 1024];
+};
+
 class Bench {
 public:
     explicit Bench(Options o) : opt(std::move(o)) {}
@@ -178,11 +204,13 @@ public:
     uv_loop_t* loop = nullptr;
     sockaddr_storage addr{};
     Stats stats;
+    std::uint64_t bytes = 0;  // GET_FILE mode
     bool stopping = false;
     std::uint64_t users_filled = 0;
 
 private:
     std::vector<std::unique_ptr<Client>> clients_;
+    std::vector<std::unique_ptr<FileClient>> file_clients_;
     uv_timer_t timer_{};
     int running_ = 0;
     std::uint64_t started_ = 0;
@@ -498,6 +526,103 @@ void Client::fail(const char* what)
     }
 }
 
+void FileClient::start()
+{
+    if (b_.stopping) {
+        done = true;
+        b_.client_done();
+        return;
+    }
+    request_.clear();
+    Encoder(request_).field("GET_FILE");
+    Encoder(request_).field(b_.opt.get_file);
+    in_body_ = false;
+    got_ = size_ = 0;
+    size_field_.clear();
+    t0_ = now_us(b_.loop);
+    auto tcp = std::make_unique<uv_tcp_t>();
+    uv_tcp_init(b_.loop, tcp.get());
+    tcp->data = this;
+    tcp_ = tcp.release();  // freed in its close callback
+    connect_.data = this;
+    uv_tcp_connect(&connect_, tcp_, reinterpret_cast<sockaddr*>(&b_.addr), [](uv_connect_t* r, int st) {
+        auto* self = static_cast<FileClient*>(r->data);
+        if (st != 0) {
+            self->finished(false, uv_strerror(st));
+            return;
+        }
+        uv_buf_t out = uv_buf_init(self->request_.data(), static_cast<unsigned>(self->request_.size()));
+        uv_write(&self->write_, reinterpret_cast<uv_stream_t*>(self->tcp_), &out, 1, nullptr);
+        uv_read_start(
+            reinterpret_cast<uv_stream_t*>(self->tcp_),
+            [](uv_handle_t* h, std::size_t, uv_buf_t* buf) {
+                auto* me = static_cast<FileClient*>(h->data);
+                *buf = uv_buf_init(me->buf_, sizeof me->buf_);
+            },
+            [](uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
+                auto* me = static_cast<FileClient*>(s->data);
+                if (n == UV_EOF)
+                    me->finished(me->in_body_ && me->got_ == me->size_, "short download");
+                else if (n < 0)
+                    me->finished(false, uv_strerror(static_cast<int>(n)));
+                else
+                    me->on_data(buf->base, buf->base + n);
+            });
+    });
+}
+
+void FileClient::on_data(const char* p, const char* end)
+{
+    if (!in_body_) {
+        // The code byte, then the size as a decimal field, then the bytes.
+        if (!header_seen_ && p < end) {
+            header_seen_ = true;
+            if (*p++ != '\0') {
+                finished(false, "the peer refused the file");
+                return;
+            }
+        }
+        while (p < end && !in_body_) {
+            const char c = *p++;
+            if (c != '\0' && size_field_.size() < 20) {
+                size_field_.push_back(c);
+                continue;
+            }
+            auto n = c == '\0' ? peerdex::parse_decimal(size_field_, UINT64_MAX / 2) : std::nullopt;
+            if (!n) {
+                finished(false, "bad size");
+                return;
+            }
+            size_ = *n;
+            in_body_ = true;
+        }
+        if (!in_body_)
+            return;
+    }
+    got_ += static_cast<std::uint64_t>(end - p);
+    b_.bytes += static_cast<std::uint64_t>(end - p);
+    if (got_ > size_)
+        finished(false, "more bytes than announced");
+}
+
+void FileClient::finished(bool ok, const char* why)
+{
+    if (!tcp_)
+        return;
+    uv_close(reinterpret_cast<uv_handle_t*>(tcp_),
+             [](uv_handle_t* h) { std::unique_ptr<uv_tcp_t> gone(reinterpret_cast<uv_tcp_t*>(h)); });
+    tcp_ = nullptr;
+    header_seen_ = false;
+    if (ok) {
+        b_.stats.latency.record(now_us(b_.loop) - t0_);
+        ++b_.stats.ops;
+    } else {
+        ++b_.stats.wrong;
+        ++b_.stats.codes[std::string("GET_FILE: ") + why];
+    }
+    start();
+}
+
 void Bench::client_done()
 {
     if (--running_ == 0)
@@ -513,8 +638,13 @@ int Bench::run()
         return 2;
     }
     const long rss_before = opt.pid ? rss_kib(opt.pid) : -1;
-    for (int i = 0; i < opt.clients; ++i)
-        clients_.push_back(std::make_unique<Client>(*this, i));
+    if (opt.get_file.empty()) {
+        for (int i = 0; i < opt.clients; ++i)
+            clients_.push_back(std::make_unique<Client>(*this, i));
+    } else {
+        for (int i = 0; i < opt.clients; ++i)
+            file_clients_.push_back(std::make_unique<FileClient>(*this, i));
+    }
     running_ = opt.clients;
     started_ = now_us(loop);
     uv_timer_init(loop, &timer_);
@@ -525,6 +655,8 @@ int Bench::run()
     }
     for (auto& c : clients_)
         c->start();
+    for (auto& c : file_clients_)
+        c->start();
     uv_run(loop, UV_RUN_DEFAULT);
     for (auto& c : clients_)
         c->close_timer();
@@ -533,6 +665,15 @@ int Bench::run()
     uv_run(loop, UV_RUN_DEFAULT);
 
     const Histogram& h = stats.latency;
+    if (!opt.get_file.empty()) {
+        std::printf("mode=get_file clients=%d seconds=%.2f downloads=%" PRIu64 " downloads_per_s=%.1f"
+                    " mib_per_s=%.0f p50_us=%" PRIu64 " p99_us=%" PRIu64 " wrong=%" PRIu64 "\n",
+                    opt.clients, elapsed, stats.ops, static_cast<double>(stats.ops) / elapsed,
+                    static_cast<double>(bytes) / elapsed / (1 << 20), h.quantile(0.5), h.quantile(0.99), stats.wrong);
+        for (const auto& [what, n] : stats.codes)
+            std::printf("failed %s: %" PRIu64 "\n", what.c_str(), n);
+        return stats.wrong == 0 ? 0 : 1;
+    }
     std::printf("mode=%s clients=%d pipeline=%d rate=%.0f mix=%s files=%d seconds=%.2f ops=%" PRIu64
                 " ops_per_s=%.0f p50_us=%" PRIu64 " p99_us=%" PRIu64 " p999_us=%" PRIu64 " max_us=%" PRIu64
                 " wrong=%" PRIu64 " io_errors=%" PRIu64 "\n",
@@ -578,6 +719,8 @@ void usage(FILE* out)
                  "      --fill N          memory scenario: register and connect N users with K files\n"
                  "                        each (HELLO sessions), keep them, and stop\n"
                  "      --pid PID         the tracker's pid, to report its RSS\n"
+                 "      --get-file PATH   peer mode: -H/-p name a peer; every client downloads PATH\n"
+                 "                        over and over (GET_FILE), checking each size\n"
                  "  -h, --help            show this help\n");
 }
 
@@ -585,7 +728,7 @@ void usage(FILE* out)
 
 int main(int argc, char** argv)
 {
-    enum { opt_hello = 256, opt_pipeline, opt_light, opt_no_ts, opt_prefix, opt_fill, opt_pid, opt_rate };
+    enum { opt_hello = 256, opt_pipeline, opt_light, opt_no_ts, opt_prefix, opt_fill, opt_pid, opt_rate, opt_get };
     static const option longs[] = {
         {"host", required_argument, nullptr, 'H'},       {"port", required_argument, nullptr, 'p'},
         {"clients", required_argument, nullptr, 'c'},    {"duration", required_argument, nullptr, 'd'},
@@ -594,6 +737,7 @@ int main(int argc, char** argv)
         {"no-timestamp", no_argument, nullptr, opt_no_ts}, {"prefix", required_argument, nullptr, opt_prefix},
         {"fill", required_argument, nullptr, opt_fill},  {"pid", required_argument, nullptr, opt_pid},
         {"rate", required_argument, nullptr, opt_rate},
+        {"get-file", required_argument, nullptr, opt_get},
         {"help", no_argument, nullptr, 'h'},             {nullptr, 0, nullptr, 0},
     };
     Options o;
@@ -616,6 +760,7 @@ int main(int argc, char** argv)
         case opt_fill: o.fill_users = number("fill", optarg, 1, UINT64_MAX); break;
         case opt_pid: o.pid = static_cast<int>(number("pid", optarg, 1, 1 << 30)); break;
         case opt_rate: o.rate = static_cast<double>(number("rate", optarg, 1, 100000000)); break;
+        case opt_get: o.get_file = optarg; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }

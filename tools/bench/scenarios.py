@@ -417,6 +417,15 @@ def scenario_getfile(a):
             peer_port = int(reply[1:].split(b"\0")[1])
             best["peer_raw"] = min(raw_fetch(peer_port, b"GET_FILE\0" + src.encode() + b"\0", size)
                                    for _ in range(a.repeat))
+            # Many downloaders at once: peerdex-bench's GET_FILE mode, an 8 MiB file.
+            small = os.path.join(tmp, "small.bin")
+            with open(small, "wb") as f:
+                f.write(os.urandom(8 << 20))
+            assert owner.run("PUBLISH small.bin bench") == "c> PUBLISH OK"
+            concurrency = []
+            for c in (1, 16, 64):
+                r = bench(a.build, peer_port, "--get-file", small, "-c", c, "-d", a.seconds)
+                concurrency.append((c, r))
             owner.quit()
             getter.quit()
         finally:
@@ -431,6 +440,10 @@ def scenario_getfile(a):
              ref_raw and mib / ref_raw, unit="MiB/s")
         print("  serving peer RSS: %.1f MiB before, peak %.1f MiB during: growth %.1f MiB" % (
             base / 2**20, peak[0] / 2**20, (peak[0] - base) / 2**20))
+        print("  %-12s %14s %10s %10s   (8 MiB file, peerdex-bench --get-file)" % (
+            "downloaders", "downloads/s", "MiB/s", "p99 ms"))
+        for c, r in concurrency:
+            print("  %-12d %14s %10s %10.1f" % (c, r["downloads_per_s"], r["mib_per_s"], int(r["p99_us"]) / 1000))
     finally:
         shutil.rmtree(tmp)
 
