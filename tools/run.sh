@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The README's run command: sets up, builds and runs the peerdex system on loopback
 # with its embedded defaults, until Ctrl-C.
-#   TRACKER_PORT (default 4000), LOGD_PORT (default 4001), DATA_DIR (default run/)
+#   TRACKER_PORT (default 4000), LOGD_PORT (default 4001), CLOCK_PORT (default 5000),
+#   DATA_DIR (default run/)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/build.sh
@@ -36,11 +37,15 @@ wait_port() {
 setsid "$build/src/logd/peerdex-logd" -l 127.0.0.1 -p "${LOGD_PORT:-4001}" --rpcbind no -o "$data/ops.log" &
 pids+=($!)
 wait_port "${LOGD_PORT:-4001}"
+setsid "$build/src/clock/peerdex-clock" -l 127.0.0.1 -p "${CLOCK_PORT:-5000}" &
+pids+=($!)
+wait_port "${CLOCK_PORT:-5000}"
 setsid "$build/src/tracker/peerdex-tracker" -l 127.0.0.1 -p "${TRACKER_PORT:-4000}" \
   --log "127.0.0.1:${LOGD_PORT:-4001}" &
 pids+=($!)
 wait_port "${TRACKER_PORT:-4000}"
 
 echo "peerdex is running on 127.0.0.1: tracker port ${TRACKER_PORT:-4000}," \
-     "log server port ${LOGD_PORT:-4001} writing $data/ops.log; Ctrl-C stops it." >&2
+     "log server port ${LOGD_PORT:-4001} writing $data/ops.log," \
+     "clock http://127.0.0.1:${CLOCK_PORT:-5000}/datetime; Ctrl-C stops it." >&2
 wait -n

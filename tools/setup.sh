@@ -7,6 +7,7 @@ packages=(
   g++ pkg-config meson ninja-build python3
   libuv1-dev          # the event loop of every daemon
   libtirpc-dev        # ONC-RPC/XDR of the operation log
+  libmicrohttpd-dev   # the HTTP server of peerdex-clock
   rpcsvc-proto        # rpcgen, run at build time on rpc/oplog.x
   rpcbind             # the course's way to find the log server (tests of LOG_RPC_IP)
   libgtest-dev        # unit tests
