@@ -9,6 +9,8 @@
 #include <cstring>
 #include <string>
 
+#include <curl/curl.h>
+
 #include "cli.hh"
 #include "shell.hh"
 
@@ -27,6 +29,8 @@ void usage(FILE* out)
                  "                           between 1024 and 49151)\n"
                  "      --listen-addr ADDR   address of this peer's file server (default: every address)\n"
                  "      --timeout S          seconds to wait for the tracker (default 10)\n"
+                 "      --clock URL          date-time service giving each operation's timestamp\n"
+                 "                           (default http://127.0.0.1:5000/datetime); 'none': send none\n"
                  "      --stall-timeout S    seconds a download may make no progress (default 30)\n"
                  "  -q, --quiet              no reasons or progress on stderr, only the result lines\n"
                  "  -v, --verbose            also connection details on stderr\n"
@@ -42,7 +46,7 @@ void usage(FILE* out)
 
 int main(int argc, char** argv)
 {
-    enum { opt_listen_port = 256, opt_listen_addr, opt_timeout, opt_stall };
+    enum { opt_listen_port = 256, opt_listen_addr, opt_timeout, opt_stall, opt_clock };
     static const option longs[] = {
         {"server", required_argument, nullptr, 's'},
         {"port", required_argument, nullptr, 'p'},
@@ -50,6 +54,7 @@ int main(int argc, char** argv)
         {"listen-addr", required_argument, nullptr, opt_listen_addr},
         {"timeout", required_argument, nullptr, opt_timeout},
         {"stall-timeout", required_argument, nullptr, opt_stall},
+        {"clock", required_argument, nullptr, opt_clock},
         {"quiet", no_argument, nullptr, 'q'},
         {"verbose", no_argument, nullptr, 'v'},
         {"help", no_argument, nullptr, 'h'},
@@ -60,6 +65,7 @@ int main(int argc, char** argv)
     std::string host;
     std::uint64_t port = 0;
     peerdex::ShellOptions opt;
+    opt.clock_url = "http://127.0.0.1:5000/datetime";
     int c;
     while ((c = getopt_long(argc, argv, "s:p:qvhV", longs, nullptr)) != -1) {
         switch (c) {
@@ -80,6 +86,9 @@ int main(int argc, char** argv)
             break;
         case opt_stall:
             opt.stall_ms = 1000 * peerdex::number_option(prog, "--stall-timeout", optarg, 1, 3600);
+            break;
+        case opt_clock:
+            opt.clock_url = std::strcmp(optarg, "none") == 0 ? "" : optarg;
             break;
         case 'q':
             opt.quiet = true;
@@ -114,6 +123,7 @@ int main(int argc, char** argv)
     freeaddrinfo(res);
 
     std::signal(SIGPIPE, SIG_IGN);
+    curl_global_init(CURL_GLOBAL_DEFAULT);
     uv_loop_t* loop = uv_default_loop();
     peerdex::Shell shell(loop, opt);
     uv_signal_t signals[2];

@@ -13,6 +13,8 @@ namespace peerdex {
 namespace {
 // Input without a newline for this long is not a command line.
 constexpr std::size_t kMaxLineBytes = 64 * 1024;
+// A clock slower than this is replaced by the local clock.
+constexpr std::uint64_t kClockTimeoutMs = 2000;
 
 bool parse_endpoint(const std::string& ip, const std::string& port, sockaddr_storage& out)
 {
@@ -25,7 +27,8 @@ bool parse_endpoint(const std::string& ip, const std::string& port, sockaddr_sto
 }  // namespace
 
 Shell::Shell(uv_loop_t* loop, ShellOptions options)
-    : loop_(loop), opt_(std::move(options)), tracker_(loop, opt_.tracker, opt_.timeout_ms),
+    : loop_(loop), opt_(std::move(options)), clock_(loop, opt_.clock_url, kClockTimeoutMs, opt_.quiet),
+      tracker_(loop, opt_.tracker, opt_.timeout_ms, &clock_),
       peer_(loop, opt_.listen_addr, opt_.listen_port), tty_(isatty(STDIN_FILENO) != 0)
 {
 }
@@ -440,6 +443,7 @@ void Shell::finish_quit()
     peer_.stop();
     print(result_line(Command::quit, 0));
     tracker_.close();
+    clock_.close();
     if (reading_) {
         // A read of stdin is blocked in the thread pool (a terminal): nothing more to do.
         std::fflush(stdout);

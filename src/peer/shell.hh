@@ -22,6 +22,7 @@ struct ShellOptions {
     std::uint16_t listen_port = 0;    // 0: a free port between 1024 and 49151
     std::uint64_t timeout_ms = 10000; // tracker replies
     std::uint64_t stall_ms = 30000;   // downloads
+    std::string clock_url;            // empty: no timestamps (course "part 1")
     bool quiet = false;
     bool verbose = false;             // connection details on stderr
 };
@@ -55,6 +56,7 @@ private:
 
     uv_loop_t* loop_;
     ShellOptions opt_;
+    ClockClient clock_;
     TrackerClient tracker_;
     PeerServer peer_;
     std::string connected_;  // the user this client connected, if any

@@ -25,8 +25,9 @@ struct TrackerClient::Conn {
     char buf[kReadBufferBytes];
 };
 
-TrackerClient::TrackerClient(uv_loop_t* loop, const sockaddr_storage& tracker, std::uint64_t timeout_ms)
-    : loop_(loop), addr_(tracker), timeout_ms_(timeout_ms)
+TrackerClient::TrackerClient(uv_loop_t* loop, const sockaddr_storage& tracker, std::uint64_t timeout_ms,
+                             ClockClient* clock)
+    : loop_(loop), clock_(clock), addr_(tracker), timeout_ms_(timeout_ms)
 {
     uv_timer_init(loop_, &timer_);
     timer_.data = this;
@@ -46,14 +47,26 @@ void TrackerClient::close()
 
 void TrackerClient::call(std::vector<std::string> fields, Shape shape, int n, Done done)
 {
-    request_.clear();
-    Encoder enc(request_);
-    for (const auto& f : fields)
-        enc.field(f);
     shape_ = shape;
     n_ = n;
     done_ = std::move(done);
     busy_ = true;
+    if (clock_ && clock_->enabled()) {
+        clock_->fetch([this, fields = std::move(fields)](const std::string& ts) mutable {
+            fields.insert(fields.begin() + 1, ts);
+            start(std::move(fields));
+        });
+        return;
+    }
+    start(std::move(fields));
+}
+
+void TrackerClient::start(std::vector<std::string> fields)
+{
+    request_.clear();
+    Encoder enc(request_);
+    for (const auto& f : fields)
+        enc.field(f);
     why_.clear();
     uv_timer_start(&timer_, on_timeout, timeout_ms_, 0);
     if (mode_ == Mode::hello && conn_ && conn_->connected) {

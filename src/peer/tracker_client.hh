@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "clock_client.hh"
 #include "reply.hh"
 
 namespace peerdex {
@@ -21,7 +22,8 @@ public:
     // code < 0: the tracker could not be reached or answered nonsense; why() says why.
     using Done = std::function<void(int code, const ReplyDecoder& reply)>;
 
-    TrackerClient(uv_loop_t* loop, const sockaddr_storage& tracker, std::uint64_t timeout_ms);
+    // With a clock, every request carries its timestamp right after the OP (§1).
+    TrackerClient(uv_loop_t* loop, const sockaddr_storage& tracker, std::uint64_t timeout_ms, ClockClient* clock);
     TrackerClient(const TrackerClient&) = delete;
     TrackerClient& operator=(const TrackerClient&) = delete;
     ~TrackerClient();
@@ -37,6 +39,7 @@ private:
     enum class Mode { unknown, hello, canonical };
     struct Conn;
 
+    void start(std::vector<std::string> fields);
     void open(bool hello);
     void on_connected(Conn* c, int status);
     void on_data(Conn* c, const char* p, const char* end);
@@ -49,6 +52,7 @@ private:
     static void on_timeout(uv_timer_t* t);
 
     uv_loop_t* loop_;
+    ClockClient* clock_;
     sockaddr_storage addr_;
     std::uint64_t timeout_ms_;
     Mode mode_ = Mode::unknown;

@@ -270,10 +270,12 @@ SYNC = "c> Error: command SYNC not valid."
 class Client:
     """A peerdex shell driven through its standard input, as a script would."""
 
-    def __init__(self, tracker_port, *args, cwd=None):
-        argv = [os.environ["PEERDEX"], "-s", HOST, "-p", str(tracker_port)] + list(args)
+    def __init__(self, tracker_port, *args, cwd=None, env=None):
+        # No clock unless the test names one: what is on port 5000 here is not ours.
+        clock = [] if any(a.startswith("--clock") for a in args) else ["--clock", "none"]
+        argv = [os.environ["PEERDEX"], "-s", HOST, "-p", str(tracker_port)] + clock + list(args)
         self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     cwd=cwd)
+                                     cwd=cwd, env=env)
         _spawned.append(self.proc)
         self.lines, self.errors, self.seen = [], [], 0
         self._cond = threading.Condition()
