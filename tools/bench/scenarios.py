@@ -448,6 +448,67 @@ def scenario_getfile(a):
         shutil.rmtree(tmp)
 
 
+def wrk_url(url, seconds, connections):
+    exe = shutil.which("wrk")
+    if not exe:
+        return None
+    r = subprocess.run([exe, "-t%d" % PROCS, "-c%d" % connections, "-d%ds" % seconds, url], capture_output=True,
+                       text=True)
+    m = re.search(r"Requests/sec:\s+([\d.]+)", r.stdout)
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", r.stdout)
+    if errors:
+        raise SystemExit("wrk saw errors from %s: %s" % (url, r.stdout))
+    return float(m.group(1)) if m else None
+
+
+def wait_http(port, proc):
+    deadline = time.time() + 20
+    while time.time() < deadline and proc.poll() is None:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
+def scenario_clock(a):
+    print("== clock: GET /datetime, wrk -t%d -c64 -d%ds against each server" % (PROCS, a.seconds))
+    c = Proc([os.path.join(a.build, "src/clock/peerdex-clock"), "-l", "127.0.0.1", "-p", "0"],
+             r"listening on 127\.0\.0\.1:(\d+)", stream="stderr")
+    try:
+        time.sleep(0.5)
+        idle = rss_bytes(c.pid)
+        ours = wrk_url("http://127.0.0.1:%s/datetime" % c.match.group(1), a.seconds, 64)
+    finally:
+        c.stop()
+    c2 = Proc([os.path.join(a.build, "src/clock/peerdex-clock"), "-l", "127.0.0.1", "-p", "0", "--threads", "2"],
+              r"listening on 127\.0\.0\.1:(\d+)", stream="stderr")
+    try:
+        ours2 = wrk_url("http://127.0.0.1:%s/datetime" % c2.match.group(1), a.seconds, 64)
+    finally:
+        c2.stop()
+    flask_rps = None
+    python = "/usr/bin/python3"
+    if subprocess.run([python, "-c", "import flask"], capture_output=True).returncode == 0:
+        port = free_port()
+        f = subprocess.Popen([python, os.path.join(HERE, "flask_clock.py"), str(port)], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+        try:
+            if wait_http(port, f):
+                flask_rps = wrk_url("http://127.0.0.1:%d/datetime" % port, a.seconds, 64)
+        finally:
+            f.terminate()
+            f.wait()
+    else:
+        print("  (python3-flask not installed: reference not measured)")
+    nginx_rps = with_nginx(lambda n: wrk_url("http://127.0.0.1:%d/ok" % n.port, a.seconds, 64))
+    line("peerdex-clock, 1 thread", ours, "nginx return 200, 1 worker", nginx_rps, unit="req/s")
+    line("peerdex-clock, 1 thread", ours, "Flask (werkzeug, threaded)", flask_rps, unit="req/s")
+    line("peerdex-clock, --threads 2", ours2, "Flask (werkzeug, threaded)", flask_rps, unit="req/s")
+    print("  peerdex-clock idle RSS: %.1f MiB" % (idle / 2**20))
+
+
 def scenario_memory(a):
     users = a.users
     print("== memory: %d users, each connected with 2 publications" % users)
@@ -510,7 +571,7 @@ def scenario_scaling(a):
 
 SCENARIOS = {"canonical": scenario_canonical, "hello": scenario_hello, "latency": scenario_latency,
              "oplog": scenario_oplog, "memory": scenario_memory, "scaling": scenario_scaling,
-             "getfile": scenario_getfile}
+             "getfile": scenario_getfile, "clock": scenario_clock}
 
 
 def main():
