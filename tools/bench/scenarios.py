@@ -582,7 +582,7 @@ def main():
     ap.add_argument("--users", type=int, default=1000000)
     ap.add_argument("--file-mib", type=int, default=1024, help="size of the GET_FILE file")
     ap.add_argument("--repeat", type=int, default=3, help="GET_FILE runs (the best one counts)")
-    ap.add_argument("--quick", action="store_true", help="short runs, for meson benchmark")
+    ap.add_argument("--quick", action="store_true", help="short runs, for meson test --benchmark")
     ap.add_argument("scenario", nargs="+", choices=list(SCENARIOS) + ["all"])
     a = ap.parse_args()
     a.build = os.path.abspath(a.build)
