@@ -13,6 +13,7 @@
 #include "address.hh"
 #include "console.hh"
 #include "listen.hh"
+#include "write.hh"
 #include "oncrpc.hh"
 #include "oplog.h"
 
@@ -89,7 +90,7 @@ private:
         *buf = uv_buf_init(read_buffer, sizeof read_buffer);
     }
     static void on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);
-    static void on_write(uv_write_t* req, int status);
+    static void on_write(uv_stream_t* stream, int status);
     static void on_close(uv_handle_t* h);
 
     void process(const char* p, const char* end);
@@ -106,11 +107,6 @@ private:
     std::size_t writes_ = 0;
     bool reading_ = true;
     bool closed_ = false;
-};
-
-struct WriteReq {
-    uv_write_t req{};
-    std::string data;
 };
 
 void LogdSession::on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf)
@@ -213,22 +209,16 @@ void LogdSession::job_finished(const StoreJob& job)
 
 void LogdSession::send(std::string data)
 {
-    auto w = std::make_unique<WriteReq>();
-    w->data = std::move(data);
-    w->req.data = w.get();
-    uv_buf_t b = uv_buf_init(w->data.data(), static_cast<unsigned>(w->data.size()));
-    if (uv_write(&w->req, reinterpret_cast<uv_stream_t*>(&tcp_), &b, 1, on_write) != 0) {
+    if (write_string(reinterpret_cast<uv_stream_t*>(&tcp_), std::move(data), on_write) != 0) {
         close();
         return;
     }
-    w.release();  // owned by the request until on_write
     ++writes_;
 }
 
-void LogdSession::on_write(uv_write_t* req, int status)
+void LogdSession::on_write(uv_stream_t* stream, int status)
 {
-    std::unique_ptr<WriteReq> w(static_cast<WriteReq*>(req->data));
-    auto* s = static_cast<LogdSession*>(req->handle->data);
+    auto* s = static_cast<LogdSession*>(stream->data);
     --s->writes_;
     if (status < 0)
         s->close();

@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "protocol.hh"
+#include "write.hh"
 
 namespace peerdex {
 
@@ -10,11 +11,6 @@ namespace {
 // A tracker that neither answers HELLO nor closes within this is a canonical one.
 constexpr std::uint64_t kHelloTimeoutMs = 1000;
 constexpr std::size_t kReadBufferBytes = 64 * 1024;
-
-struct WriteReq {
-    uv_write_t req{};
-    std::string data;
-};
 }  // namespace
 
 struct TrackerClient::Conn {
@@ -155,14 +151,8 @@ void TrackerClient::on_connected(Conn* c, int status)
 
 void TrackerClient::send_request()
 {
-    auto w = std::make_unique<WriteReq>();
-    w->data = request_;
-    w->req.data = w.get();
-    uv_buf_t b = uv_buf_init(w->data.data(), static_cast<unsigned>(w->data.size()));
-    if (uv_write(&w->req, reinterpret_cast<uv_stream_t*>(&conn_->tcp), &b, 1, [](uv_write_t* req, int) {
-            std::unique_ptr<WriteReq> done(static_cast<WriteReq*>(req->data));  // errors surface as read errors
-        }) == 0)
-        w.release();
+    // One write per request; errors surface as read errors on the same connection.
+    write_string(reinterpret_cast<uv_stream_t*>(&conn_->tcp), request_);
 }
 
 void TrackerClient::on_data(Conn* c, const char* p, const char* end)

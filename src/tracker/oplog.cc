@@ -13,6 +13,7 @@
 #include <rpc/pmap_prot.h>  // after rpc/rpc.h, which it needs
 #include "oplog.h"
 #include "wire.hh"
+#include "write.hh"
 
 namespace peerdex {
 
@@ -84,13 +85,6 @@ struct OplogForwarder::Conn {
     oncrpc::RecordReader reader{64 * 1024};
     char buf[kReadBufferBytes];
 };
-
-namespace {
-struct WriteReq {
-    uv_write_t req{};
-    std::string data;
-};
-}  // namespace
 
 OplogForwarder::OplogForwarder(uv_loop_t* loop, OplogTarget target, std::size_t queue_cap)
     : loop_(loop), target_(std::move(target)), cap_(queue_cap), backoff_ms_(kMinBackoffMs)
@@ -259,18 +253,9 @@ void OplogForwarder::send_batch()
 
 void OplogForwarder::send(std::string data)
 {
-    auto w = std::make_unique<WriteReq>();
-    w->data = std::move(data);
-    w->req.data = w.get();
-    uv_buf_t b = uv_buf_init(w->data.data(), static_cast<unsigned>(w->data.size()));
-    const int rc = uv_write(&w->req, reinterpret_cast<uv_stream_t*>(&conn_->tcp), &b, 1, [](uv_write_t* req, int) {
-        std::unique_ptr<WriteReq> done(static_cast<WriteReq*>(req->data));  // errors surface as read errors
-    });
-    if (rc != 0) {
+    // Write errors surface as read errors on the same connection.
+    if (const int rc = write_string(reinterpret_cast<uv_stream_t*>(&conn_->tcp), std::move(data)); rc != 0)
         fail(uv_strerror(rc));
-        return;
-    }
-    w.release();
 }
 
 void OplogForwarder::on_record(std::string_view record)
