@@ -19,6 +19,8 @@ constexpr std::size_t kMaxOpBytes = 16;
 constexpr std::uint16_t kFirstFreePort = 1024, kLastFreePort = 49151;  // some trackers refuse higher
 constexpr int kPortTries = 64;
 constexpr std::uint64_t kSweepMs = 1000;
+// Downloaders served at once; more wait in the listen backlog (file descriptors are finite).
+constexpr std::size_t kMaxConns = 256;
 }  // namespace
 
 class PeerConn {
@@ -201,6 +203,7 @@ void PeerConn::close()
         uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), [](uv_handle_t* h) {
             auto* c = static_cast<PeerConn*>(h->data);
             c->tcp_.data = nullptr;
+            c->server_.conn_closed();
             if (!c->fs_busy_) {
                 if (c->file_ >= 0) {
                     uv_fs_t req;
@@ -232,6 +235,7 @@ int PeerServer::start()
 {
     if (running_)
         return 0;
+    accept_pending_ = false;  // a connection parked on a previous listener is gone with it
     std::mt19937 rng(std::random_device{}());
     std::uniform_int_distribution<int> pick(kFirstFreePort, kLastFreePort);
     int rc = UV_EADDRINUSE;
@@ -272,15 +276,34 @@ void PeerServer::on_connection(uv_stream_t* s, int status)
     auto* self = static_cast<PeerServer*>(s->data);
     if (status < 0)
         return;
-    auto conn = std::make_unique<PeerConn>(*self);
-    if (uv_tcp_init(self->loop_, &conn->tcp_) != 0)
+    if (self->conns_ >= kMaxConns) {
+        self->accept_pending_ = true;  // libuv stops polling the listener until we accept
         return;
+    }
+    self->accept_one();
+}
+
+void PeerServer::accept_one()
+{
+    auto conn = std::make_unique<PeerConn>(*this);
+    if (uv_tcp_init(loop_, &conn->tcp_) != 0)
+        return;
+    ++conns_;
     PeerConn* c = conn.release();  // freed when closed
-    if (uv_accept(s, reinterpret_cast<uv_stream_t*>(&c->tcp_)) != 0) {
+    if (uv_accept(reinterpret_cast<uv_stream_t*>(listener_), reinterpret_cast<uv_stream_t*>(&c->tcp_)) != 0) {
         c->close();
         return;
     }
     c->start();
+}
+
+void PeerServer::conn_closed()
+{
+    --conns_;
+    if (accept_pending_ && running_ && conns_ < kMaxConns) {
+        accept_pending_ = false;
+        accept_one();
+    }
 }
 
 void PeerServer::stop()

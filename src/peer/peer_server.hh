@@ -37,6 +37,8 @@ private:
     friend class PeerConn;
     static void on_connection(uv_stream_t* s, int status);
     static void on_sweep(uv_timer_t* t);
+    void accept_one();
+    void conn_closed();
 
     uv_loop_t* loop_;
     std::string listen_addr_;
@@ -46,6 +48,8 @@ private:
     uv_timer_t* sweep_ = nullptr;
     DeadlineList<PeerConn> idle_;
     std::unordered_set<std::string> published_;
+    std::size_t conns_ = 0;
+    bool accept_pending_ = false;
     bool running_ = false;
 };
 

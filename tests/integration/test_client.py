@@ -223,6 +223,33 @@ class Transfers(ClientTest):
                 self.assertEqual(hashlib.sha256(data[len(header):]).hexdigest(), want)
             a.quit()
 
+    def test_connection_flood_is_bounded_and_the_peer_recovers(self):
+        with open(self.path("f.txt"), "w") as f:
+            f.write("still here")
+        with Client(self.t.port, cwd=self.dir) as a:
+            a.run("REGISTER flooded")
+            a.run("CONNECT flooded")
+            self.assertEqual(a.run("PUBLISH f.txt d"), ["c> PUBLISH OK"])
+            self.t.user("someone")
+            ip, port = peer_endpoint(self.t, "someone", "flooded")
+            fd_dir = "/proc/%d/fd" % a.proc.pid
+            base = len(os.listdir(fd_dir))
+            flood = [socket.create_connection((ip, port), timeout=5) for _ in range(350)]  # > 256, < 256 + backlog
+            try:
+                time.sleep(0.3)
+                # 256 served at once, one more parked by libuv; the rest wait in the backlog.
+                self.assertLessEqual(len(os.listdir(fd_dir)), base + 256 + 1)
+                self.assertEqual(a.run("LIST_USERS")[0], "c> LIST_USERS OK")  # the shell still answers
+            finally:
+                for s in flood:
+                    s.close()
+            deadline = time.monotonic() + 20
+            while len(os.listdir(fd_dir)) > base and time.monotonic() < deadline:
+                time.sleep(0.1)
+            self.assertEqual(len(os.listdir(fd_dir)), base)
+            self.assertEqual(get_file_raw(ip, port, self.path("f.txt")), b"\x00" + enc(10) + b"still here")
+            a.quit()
+
     def test_nothing_but_published_regular_files_is_served(self):
         with open(self.path("pub.txt"), "w") as f:
             f.write("published")
