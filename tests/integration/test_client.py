@@ -122,6 +122,17 @@ class Commands(ClientTest):
                 socket.create_connection((ip, port), timeout=5).close()
             b.quit()
 
+    def test_unregister_of_the_connected_user_stops_serving(self):
+        with Client(self.t.port) as a:
+            self.assertEqual(a.run("REGISTER hank"), ["c> REGISTER OK"])
+            self.assertEqual(a.run("CONNECT hank"), ["c> CONNECT OK"])
+            ip, port = peer_endpoint(self.t, "hank", "hank")
+            socket.create_connection((ip, port), timeout=5).close()
+            self.assertEqual(a.run("UNREGISTER hank"), ["c> UNREGISTER OK"])
+            with self.assertRaises(OSError):
+                socket.create_connection((ip, port), timeout=5).close()
+            self.assertEqual(a.quit(), ["+++ FINISHED +++"])  # nobody left to disconnect
+
     def test_disconnect_closes_the_listener_even_without_tracker(self):
         with Client(self.t.port) as a:
             self.assertEqual(a.run("REGISTER carol"), ["c> REGISTER OK"])
