@@ -3,8 +3,10 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <memory>
 #include <random>
+#include <vector>
 
 #include "console.hh"
 #include "listen.hh"
@@ -47,6 +49,7 @@ private:
     }
     static void on_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf);
     void request(const std::string& op, const std::string& path);
+    void list_files();
     void reply(std::string bytes, bool then_stream);
     void read_chunk();
     void touch() { server_.idle_.touch(this, uv_now(server_.loop_)); }
@@ -90,6 +93,16 @@ void PeerConn::on_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf)
             c->op_ = std::string(c->reader_.field());
             c->have_op_ = true;
             c->reader_.start(kMaxFieldBytes);
+            // §7: this listener lists its published files and refuses uploads.
+            if (c->op_ == "LIST_FILES") {
+                c->replied_ = true;
+                c->list_files();
+                return;
+            }
+            if (c->op_ == "PUT_FILE") {
+                c->reply(std::string(1, '\x01'), false);
+                return;
+            }
             continue;
         }
         c->request(c->op_, std::string(c->reader_.field()));
@@ -142,6 +155,58 @@ void PeerConn::request(const std::string& op, const std::string& path)
         Encoder(head).number(c->size_);
         c->reply(std::move(head), true);
     });
+}
+
+namespace {
+struct ListJob {
+    uv_work_t req{};
+    PeerConn* conn;
+    std::vector<std::string> paths;
+    std::string out;
+};
+}  // namespace
+
+// LIST_FILES: `00 N·` then `name·size·mtime·` per published regular file, sorted by
+// name; the stat calls run on the thread pool.
+void PeerConn::list_files()
+{
+    auto job = std::make_unique<ListJob>();
+    job->conn = this;
+    job->paths.assign(server_.published_.begin(), server_.published_.end());
+    job->req.data = job.get();
+    fs_busy_ = true;
+    uv_queue_work(
+        server_.loop_, &job->req,
+        [](uv_work_t* w) {
+            auto* j = static_cast<ListJob*>(w->data);
+            std::sort(j->paths.begin(), j->paths.end());
+            std::string entries;
+            std::size_t n = 0;
+            for (const auto& p : j->paths) {
+                struct stat st {};
+                if (::stat(p.c_str(), &st) != 0 || !S_ISREG(st.st_mode))
+                    continue;  // as for GET_FILE: only what exists as a regular file
+                Encoder e(entries);
+                e.field(p);
+                e.number(static_cast<std::uint64_t>(st.st_size));
+                e.number(static_cast<std::uint64_t>(st.st_mtime));
+                ++n;
+            }
+            j->out.assign(1, '\0');
+            Encoder(j->out).number(n);
+            j->out += entries;
+        },
+        [](uv_work_t* w, int) {
+            std::unique_ptr<ListJob> j(static_cast<ListJob*>(w->data));
+            PeerConn* c = j->conn;
+            c->fs_busy_ = false;
+            if (c->closed_) {
+                c->close();  // frees it now that no work refers to it
+                return;
+            }
+            c->reply(std::move(j->out), false);
+        });
+    job.release();  // freed in its completion callback
 }
 
 void PeerConn::reply(std::string bytes, bool then_stream)

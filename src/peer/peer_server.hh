@@ -47,7 +47,7 @@ private:
     uv_tcp_t* listener_ = nullptr;
     uv_timer_t* sweep_ = nullptr;
     DeadlineList<PeerConn> idle_;
-    std::unordered_set<std::string> published_;
+    std::unordered_set<std::string> published_;  // read by LIST_FILES
     std::size_t conns_ = 0;
     bool accept_pending_ = false;
     bool running_ = false;

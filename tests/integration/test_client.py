@@ -39,10 +39,17 @@ def peer_endpoint(t, requester, user):
     return ip.decode(), int(port)
 
 
-def get_file_raw(ip, port, path):
+def get_file_raw_request(ip, port, data):
     with socket.create_connection((ip, port), timeout=30) as s:
-        s.sendall(enc("GET_FILE", path))
-        return read_all(s)
+        s.sendall(data)
+        try:
+            return read_all(s)
+        except ConnectionResetError:
+            return b"<reset>"
+
+
+def get_file_raw(ip, port, path):
+    return get_file_raw_request(ip, port, enc("GET_FILE", path))
 
 
 class ClientTest(unittest.TestCase):
@@ -276,6 +283,12 @@ class Transfers(ClientTest):
             for bad in (self.path("secret.txt"), self.path("x/../pub.txt"), self.dir + "/./pub.txt",
                         self.dir, "/etc/passwd", "pub.txt", "../" * 10 + "etc/passwd", ""):
                 self.assertEqual(get_file_raw(ip, port, bad), b"\x01", bad)
+            # §7 on the interactive listener: LIST_FILES lists the published files, PUT_FILE is refused.
+            listing = get_file_raw_request(ip, port, enc("LIST_FILES"))
+            mtime = int(os.stat(self.path("pub.txt")).st_mtime)
+            self.assertEqual(listing, b"\x00" + enc(1, self.path("pub.txt"), 9, mtime))
+            self.assertEqual(get_file_raw_request(ip, port, enc("PUT_FILE", "x", 3) + b"abc"), b"\x01")
+            self.assertEqual(get_file_raw_request(ip, port, enc("DELETE_FILE", "x")), b"\x02")
             # Published, then replaced by a directory: not a regular file any more.
             os.remove(self.path("pub.txt"))
             os.mkdir(self.path("pub.txt"))
