@@ -58,7 +58,13 @@ struct Expected {
 // Incremental parser of one reply at a time.
 class ReplyReader {
 public:
-    void expect(Kind k) { kind_ = k; state_ = State::code; count_ = 0; fields_ = 0; reader_.start(peerdex::kMaxFieldBytes); }
+    void expect(Kind k)
+    {
+        kind_ = k;
+        state_ = State::code;
+        count_ = 0;
+        reader_.start(peerdex::kMaxFieldBytes);
+    }
     // Returns true when the reply is complete; code() and count() then describe it.
     bool feed(const char*& p, const char* end, bool& error)
     {
@@ -92,8 +98,6 @@ public:
                     return true;
                 continue;
             }
-            last_field_ = std::string(reader_.field());
-            ++fields_;
             if (--remaining_ == 0)
                 return true;
         }
@@ -108,8 +112,7 @@ private:
     Kind kind_ = Kind::code;
     State state_ = State::code;
     std::uint8_t code_ = 0;
-    std::uint64_t count_ = 0, remaining_ = 0, fields_ = 0;
-    std::string last_field_;
+    std::uint64_t count_ = 0, remaining_ = 0;
 };
 
 struct Stats {
