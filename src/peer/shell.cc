@@ -316,10 +316,12 @@ void Shell::do_publish(const std::string& path, const std::string& description)
 {
     const std::string full = absolute(path);
     struct stat st {};
-    if (::stat(full.c_str(), &st) != 0 || !S_ISREG(st.st_mode) || ::access(full.c_str(), R_OK) != 0) {
-        warn("PUBLISH: " + full + (::stat(full.c_str(), &st) != 0 ? " does not exist"
-                                   : !S_ISREG(st.st_mode)          ? " is not a regular file"
-                                                                   : " is not readable"));
+    const char* refused = ::stat(full.c_str(), &st) != 0       ? " does not exist"
+                          : !S_ISREG(st.st_mode)                ? " is not a regular file"
+                          : ::access(full.c_str(), R_OK) != 0   ? " is not readable"
+                                                                : nullptr;
+    if (refused) {
+        warn("PUBLISH: " + full + refused);
         print(result_line(Command::publish, 4));
         done();
         return;

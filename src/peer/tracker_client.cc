@@ -172,7 +172,7 @@ void TrackerClient::on_data(Conn* c, const char* p, const char* end)
             send_request();
             return;
         }
-        hello_failed("the tracker refused HELLO");
+        hello_failed();
         return;
     }
     if (st == ReplyDecoder::Status::error) {
@@ -197,7 +197,7 @@ void TrackerClient::on_eof(Conn* c)
         return;
     }
     if (handshaking_) {
-        hello_failed("the tracker closed the connection on HELLO");
+        hello_failed();
         return;
     }
     const auto st = reply_.eof();
@@ -210,11 +210,11 @@ void TrackerClient::on_eof(Conn* c)
     }
 }
 
-// A canonical tracker: remember it, and run the pending call the canonical way.
-void TrackerClient::hello_failed(const char* why)
+// A canonical tracker (it refused HELLO, closed, or stayed silent): remember it, and run
+// the pending call the canonical way.
+void TrackerClient::hello_failed()
 {
     mode_ = Mode::canonical;
-    (void)why;
     if (conn_)
         drop(conn_);
     uv_timer_start(&timer_, on_timeout, timeout_ms_, 0);
@@ -226,7 +226,7 @@ void TrackerClient::on_timeout(uv_timer_t* t)
     auto* self = static_cast<TrackerClient*>(t->data);
     if (self->handshaking_) {
         self->handshaking_ = false;
-        self->hello_failed("no answer to HELLO");
+        self->hello_failed();
         return;
     }
     self->why_ = "the tracker did not answer in time";

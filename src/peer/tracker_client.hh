@@ -47,7 +47,7 @@ private:
     void send_request();
     void finish(int code);
     void drop(Conn* c);
-    void hello_failed(const char* why);
+    void hello_failed();
     void expect();
     static void on_timeout(uv_timer_t* t);
 
