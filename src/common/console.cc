@@ -1,20 +1,28 @@
 #include "console.hh"
 
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdarg>
+#include <string>
 
 namespace peerdex {
 
 namespace {
 
-char stdout_buffer[1 << 16];
+// stdout lines waiting for the kernel; beyond this they are dropped, not queued.
+constexpr std::size_t kMaxPendingBytes = 1 << 20;
+constexpr std::size_t kMaxLineBytes = 1024;
+
+std::string pending;
 
 // One write per message, so that lines of processes sharing a terminal do not interleave.
 void write_stderr(const char* fmt, va_list ap)
 {
-    char buf[1024];
+    char buf[kMaxLineBytes];
     int n = std::vsnprintf(buf, sizeof buf - 1, fmt, ap);
     if (n < 0)
         return;
@@ -24,22 +32,42 @@ void write_stderr(const char* fmt, va_list ap)
     (void)ignored;
 }
 
+void append_line(const char* fmt, va_list ap, std::uint64_t& dropped)
+{
+    char buf[kMaxLineBytes];
+    int n = std::vsnprintf(buf, sizeof buf - 1, fmt, ap);
+    if (n < 0)
+        return;
+    std::size_t len = std::min(static_cast<std::size_t>(n), sizeof buf - 2);
+    buf[len++] = '\n';
+    if (pending.size() + len > kMaxPendingBytes) {
+        ++dropped;
+        return;
+    }
+    pending.append(buf, len);
+}
+
 }  // namespace
 
-void Console::init(Verbosity v)
+void Console::init(Verbosity v, bool nonblocking)
 {
     verbosity_ = v;
-    std::setvbuf(stdout, stdout_buffer, _IOFBF, sizeof stdout_buffer);
+    pending.reserve(64 * 1024);
+    struct stat st {};
+    if (nonblocking && fstat(STDOUT_FILENO, &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode))) {
+        const int flags = fcntl(STDOUT_FILENO, F_GETFL);
+        if (flags >= 0)
+            fcntl(STDOUT_FILENO, F_SETFL, flags | O_NONBLOCK);
+    }
 }
 
 void Console::banner(const char* fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    std::vfprintf(stdout, fmt, ap);
+    append_line(fmt, ap, dropped_);
     va_end(ap);
-    std::fputc('\n', stdout);
-    std::fflush(stdout);
+    flush();
 }
 
 void Console::line(const char* fmt, ...)
@@ -48,10 +76,26 @@ void Console::line(const char* fmt, ...)
         return;
     va_list ap;
     va_start(ap, fmt);
-    std::vfprintf(stdout, fmt, ap);
+    append_line(fmt, ap, dropped_);
     va_end(ap);
-    std::fputc('\n', stdout);
-    dirty_ = true;
+}
+
+void Console::flush()
+{
+    std::size_t done = 0;
+    while (done < pending.size()) {
+        const ssize_t n = ::write(STDOUT_FILENO, pending.data() + done, pending.size() - done);
+        if (n > 0) {
+            done += static_cast<std::size_t>(n);
+        } else if (n < 0 && errno == EINTR) {
+            continue;
+        } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            break;  // the reader is behind: the rest waits for a later turn
+        } else {
+            done = pending.size();  // stdout is gone: nothing to keep
+        }
+    }
+    pending.erase(0, done);
 }
 
 void Console::info(const char* fmt, ...)
@@ -80,14 +124,6 @@ void Console::error(const char* fmt, ...)
     va_start(ap, fmt);
     write_stderr(fmt, ap);
     va_end(ap);
-}
-
-void Console::flush()
-{
-    if (dirty_) {
-        std::fflush(stdout);
-        dirty_ = false;
-    }
 }
 
 }  // namespace peerdex

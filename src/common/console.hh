@@ -1,7 +1,13 @@
-// Console output of the daemons (PROTOCOL.md §6). stdout carries the contract lines
-// and is flushed once per loop iteration, not once per line; stderr is unbuffered.
+// Console output of the daemons (PROTOCOL.md §6). stdout carries the contract lines,
+// buffered and written once per loop iteration, not once per line; stderr gets one
+// write per message.
+//
+// A daemon's stdout may be a pipe nobody reads. With `nonblocking` (the tracker), a
+// pipe or socket on stdout is made non-blocking: lines wait in a bounded buffer, and
+// when that is full they are dropped and counted, so the loop never stalls on them.
 #pragma once
 
+#include <cstdint>
 #include <cstdio>
 
 namespace peerdex {
@@ -10,7 +16,7 @@ enum class Verbosity { quiet, normal, verbose };
 
 class Console {
 public:
-    static void init(Verbosity v);
+    static void init(Verbosity v, bool nonblocking = false);
     static Verbosity verbosity() { return verbosity_; }
     static bool normal() { return verbosity_ != Verbosity::quiet; }
     static bool verbose() { return verbosity_ == Verbosity::verbose; }
@@ -25,11 +31,14 @@ public:
     static void debug(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
     // An error on stderr, always shown.
     static void error(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+    // Writes what stdout can take now.
     static void flush();
+    // Lines dropped because stdout was not being read.
+    static std::uint64_t dropped() { return dropped_; }
 
 private:
     static inline Verbosity verbosity_ = Verbosity::normal;
-    static inline bool dirty_ = false;
+    static inline std::uint64_t dropped_ = 0;
 };
 
 }  // namespace peerdex

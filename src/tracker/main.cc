@@ -128,7 +128,7 @@ int main(int argc, char** argv)
 
     std::signal(SIGPIPE, SIG_IGN);  // a peer that vanishes mid-write must not kill the tracker
     raise_fd_limit();
-    peerdex::Console::init(verbosity);
+    peerdex::Console::init(verbosity, /*nonblocking=*/true);
 
     // Where the operation log goes: --log (direct), else LOG_RPC_IP (rpcbind), else nowhere.
     peerdex::OplogTarget target;
@@ -190,6 +190,9 @@ int main(int argc, char** argv)
         uv_close(reinterpret_cast<uv_handle_t*>(&s), nullptr);
     uv_run(loop, UV_RUN_DEFAULT);
     peerdex::Console::flush();
+    if (peerdex::Console::dropped() != 0)
+        peerdex::Console::error("s> %llu console lines dropped: standard output was not being read",
+                                static_cast<unsigned long long>(peerdex::Console::dropped()));
     uv_loop_close(loop);
     return 0;
 }

@@ -2,12 +2,13 @@
 silent and flooding clients cannot stall the tracker or exhaust its descriptors."""
 
 import os
+import signal
 import socket
 import threading
 import time
 import unittest
 
-from harness import TS, Tracker, enc, read_all
+from harness import TS, Reader, Tracker, enc, read_all
 
 LONG = "x" * 256
 
@@ -176,6 +177,33 @@ def rss(pid):
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) * 1024
     raise AssertionError("no VmRSS")
+
+
+class UnreadConsole(unittest.TestCase):
+    def test_a_stdout_nobody_reads_does_not_stall_the_tracker(self):
+        # The console lines go to a pipe that is never read: the pipe fills after a few
+        # thousand lines, and the tracker must keep serving all the same.
+        import subprocess
+        proc = subprocess.Popen([os.environ["PEERDEX_TRACKER"], "-l", "127.0.0.1", "-p", "0"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            first = proc.stdout.readline().decode()
+            port = int(first.rsplit(":", 1)[1])
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+                s.sendall(b"HELLO\0peerdex/1\0")
+                r = Reader(s)
+                self.assertEqual((r.byte(), r.field()), (0, "peerdex/1"))
+                n = 20000  # about 700 KB of "s> OPERATION ..." lines, ten times a pipe's buffer
+                s.sendall(b"".join(enc("REGISTER", "console%05d" % i) for i in range(n)))
+                self.assertEqual([r.byte() for _ in range(n)], [0] * n)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                out, _ = proc.communicate(timeout=15)  # reading now lets it finish
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                raise
+        self.assertEqual(proc.returncode, 0)
 
 
 class Flood(unittest.TestCase):
