@@ -13,6 +13,7 @@ packages=(
   rpcbind             # the course's way to find the log server (tests of LOG_RPC_IP)
   libgtest-dev        # unit tests
   mandoc              # man page lint (test suite 'man')
+  tzdata              # time zones the clock and timestamp tests run under
 )
 
 missing=()
