@@ -19,27 +19,33 @@ constexpr std::size_t kMaxLineBytes = 1024;
 
 std::string pending;
 
+// Formats one message and its newline into buf (cut at kMaxLineBytes); returns its length.
+std::size_t format_line(char (&buf)[kMaxLineBytes], const char* fmt, va_list ap)
+{
+    const int n = std::vsnprintf(buf, sizeof buf - 1, fmt, ap);
+    if (n < 0)
+        return 0;
+    std::size_t len = std::min(static_cast<std::size_t>(n), sizeof buf - 2);
+    buf[len++] = '\n';
+    return len;
+}
+
 // One write per message, so that lines of processes sharing a terminal do not interleave.
 void write_stderr(const char* fmt, va_list ap)
 {
     char buf[kMaxLineBytes];
-    int n = std::vsnprintf(buf, sizeof buf - 1, fmt, ap);
-    if (n < 0)
-        return;
-    std::size_t len = std::min(static_cast<std::size_t>(n), sizeof buf - 2);
-    buf[len++] = '\n';
-    ssize_t ignored = ::write(STDERR_FILENO, buf, len);
-    (void)ignored;
+    if (const std::size_t len = format_line(buf, fmt, ap)) {
+        ssize_t ignored = ::write(STDERR_FILENO, buf, len);
+        (void)ignored;
+    }
 }
 
 void append_line(const char* fmt, va_list ap, std::uint64_t& dropped)
 {
     char buf[kMaxLineBytes];
-    int n = std::vsnprintf(buf, sizeof buf - 1, fmt, ap);
-    if (n < 0)
+    const std::size_t len = format_line(buf, fmt, ap);
+    if (len == 0)
         return;
-    std::size_t len = std::min(static_cast<std::size_t>(n), sizeof buf - 2);
-    buf[len++] = '\n';
     if (pending.size() + len > kMaxPendingBytes) {
         ++dropped;
         return;

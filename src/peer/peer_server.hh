@@ -25,7 +25,6 @@ public:
     // Listens (port 0: a free port between 1024 and 49151). Returns 0 or a libuv error.
     int start();
     void stop();
-    bool running() const { return running_; }
     std::uint16_t port() const { return port_; }
 
     void publish(const std::string& path) { published_.insert(path); }

@@ -54,8 +54,6 @@ public:
     void stop(std::uint64_t flush_ms);
     void print_stats() const;
 
-    std::uint64_t instance() const { return instance_; }
-
 private:
     struct Pending {
         std::string user, path;

@@ -42,7 +42,6 @@ public:
     Registry& registry() { return registry_; }
     // Every handled operation is also given to `oplog` (may be null: logging off).
     void set_oplog(OplogForwarder* oplog) { oplog_ = oplog; }
-    std::size_t session_count() const { return sessions_; }
 
 private:
     friend class Session;

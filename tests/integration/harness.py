@@ -199,6 +199,18 @@ class Logd(Daemon):
             self.stop(signal.SIGKILL)
 
 
+def fd_count(pid):
+    return len(os.listdir("/proc/%d/fd" % pid))
+
+
+def wait_for_fds(pid, count, timeout=20):
+    """Waits (bounded) until the process has closed all but `count` descriptors."""
+    deadline = time.monotonic() + timeout
+    while fd_count(pid) > count and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return fd_count(pid)
+
+
 def wait_until(predicate, timeout=TIMEOUT, what="condition"):
     deadline = time.monotonic() + timeout
     while not predicate():
