@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "files.hh"
 #include "wire.hh"
 
 namespace peerdex {
@@ -16,18 +17,6 @@ constexpr std::uint64_t kProgressMs = 200;
 // Files up to 16 EiB announce at most 20 digits.
 constexpr std::uint64_t kMaxSize = UINT64_MAX / 2;
 
-std::string human(double bytes)
-{
-    const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-    int u = 0;
-    while (bytes >= 1024 && u < 4) {
-        bytes /= 1024;
-        ++u;
-    }
-    char buf[32];
-    std::snprintf(buf, sizeof buf, u ? "%.1f %s" : "%.0f %s", bytes, units[u]);
-    return buf;
-}
 }  // namespace
 
 struct Download::State {
@@ -238,17 +227,8 @@ void Download::State::pump()
 
 void Download::State::draw(bool last)
 {
-    const double secs = static_cast<double>(uv_now(loop) - started) / 1000.0;
-    const double rate = secs > 0 ? static_cast<double>(written) / secs : 0;
-    const double frac = size ? static_cast<double>(written) / static_cast<double>(size) : 1.0;
-    const int width = 30;
-    const int filled = static_cast<int>(frac * width);
-    std::string bar(static_cast<std::size_t>(filled), '#');
-    bar.resize(width, '-');
-    const double eta = rate > 0 ? static_cast<double>(size - written) / rate : 0;
-    std::fprintf(stderr, "\r%s [%s] %3.0f%% %s/%s %s/s ETA %.0fs  %s", remote.c_str(), bar.c_str(), frac * 100,
-                 human(static_cast<double>(written)).c_str(), human(static_cast<double>(size)).c_str(),
-                 human(rate).c_str(), eta, last ? "\n" : "");
+    std::fprintf(stderr, "\r%s  %s", progress_line(remote, written, size, uv_now(loop) - started).c_str(),
+                 last ? "\n" : "");
 }
 
 void Download::State::finish(Result r, const std::string& reason)
