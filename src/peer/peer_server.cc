@@ -1,9 +1,14 @@
 #include "peer_server.hh"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <memory>
 #include <random>
 #include <vector>
@@ -15,214 +20,532 @@
 namespace peerdex {
 
 namespace {
-constexpr std::size_t kChunkBytes = 256 * 1024;     // per connection, the whole of its buffering
-constexpr std::uint64_t kStallMs = 30000;           // a downloader that reads nothing for this long
+constexpr std::size_t kChunkBytes = 256 * 1024;   // GET_FILE: the whole of a connection's buffering
+constexpr std::size_t kUploadBytes = 128 * 1024;  // PUT_FILE: two of these, one filling, one writing
+constexpr std::uint64_t kStallMs = 30000;         // a peer that moves no byte for this long
+// After a refusal, the rest of the request is read and dropped (so that the peer reads
+// our reply rather than a reset), for this long and this much at most.
+constexpr std::uint64_t kLingerMs = 2000;
+constexpr std::uint64_t kLingerBytes = 1 << 20;
 constexpr std::size_t kMaxOpBytes = 16;
+constexpr std::size_t kMaxSizeDigits = 20;
+constexpr std::size_t kMaxListed = 100000;  // LIST_FILES entries (a reply of at most ~30 MB)
 constexpr std::uint16_t kFirstFreePort = 1024, kLastFreePort = 49151;  // some trackers refuse higher
 constexpr int kPortTries = 64;
-constexpr std::uint64_t kSweepMs = 1000;
-// Downloaders served at once; more wait in the listen backlog (file descriptors are finite).
-constexpr std::size_t kMaxConns = 256;
+constexpr std::uint64_t kSweepMs = 500;
+// Connections served at once; more wait in the listen backlog (file descriptors are finite).
+constexpr std::uint64_t kMaxConns = 256;
+
+std::string random_temp_name()
+{
+    static std::mt19937_64 rng(std::random_device{}());
+    char buf[17];
+    std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(rng()));
+    return std::string(kUploadTempPrefix) + buf;
+}
+
+void close_fd(int fd)
+{
+    if (fd >= 0)
+        ::close(fd);
+}
 }  // namespace
 
 class PeerConn {
 public:
+    enum class Phase { request, sending, receiving, storing, lingering };
+
     explicit PeerConn(PeerServer& s) : server_(s) { tcp_.data = this; }
     uv_tcp_t tcp_{};
-    PeerConn* dl_prev = nullptr;
+    PeerConn* dl_prev = nullptr;  // DeadlineList links
     PeerConn* dl_next = nullptr;
     std::uint64_t dl_stamp = 0;
     void* dl_owner = nullptr;
+    PeerConn* prev_ = nullptr;  // the server's list of open connections
+    PeerConn* next_ = nullptr;
+    Phase phase_ = Phase::request;
 
     void start()
     {
         touch();
-        uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), on_alloc, on_read);
+        reading_ = true;
+        uv_read_start(stream(), on_alloc, on_read);
     }
     void close();
 
 private:
-    static void on_alloc(uv_handle_t* h, std::size_t, uv_buf_t* buf)
-    {
-        auto* c = static_cast<PeerConn*>(h->data);
-        *buf = uv_buf_init(c->in_, sizeof c->in_);
-    }
+    uv_stream_t* stream() { return reinterpret_cast<uv_stream_t*>(&tcp_); }
+    bool serve_mode() const { return server_.dir_fd_ >= 0; }
+    static void on_alloc(uv_handle_t* h, std::size_t, uv_buf_t* buf);
     static void on_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf);
-    void request(const std::string& op, const std::string& path);
+    void parse(const char* p, const char* end);
+    void get_file(const std::string& name);
+    void got_file();
     void list_files();
+    void listed();
+    void put_file(const std::string& name, const std::string& size, const char* body, const char* end);
+    void upload_opened();
+    void pump();
+    void stored();
+    void refuse(char code);
     void reply(std::string bytes, bool then_stream);
     void read_chunk();
-    void touch() { server_.idle_.touch(this, uv_now(server_.loop_)); }
+    void set_reading(bool on);
+    void touch()
+    {
+        auto& list = phase_ == Phase::lingering ? server_.linger_ : server_.idle_;
+        list.touch(this, uv_now(server_.loop_));
+    }
+    // Runs `work` on the thread pool, then `after` on the loop unless closed meanwhile.
+    void pool(std::function<void()> work, void (PeerConn::*after)());
+    void release_files();
 
     PeerServer& server_;
     FieldReader reader_{kMaxOpBytes};
     std::string op_;
-    bool have_op_ = false;
-    bool replied_ = false;
+    std::vector<std::string> fields_;
     bool closed_ = false;
-    uv_file file_ = -1;
-    std::uint64_t size_ = 0, offset_ = 0;
+    bool busy_ = false;  // a file operation on the thread pool refers to this connection
+    bool reading_ = false;
+    int err_ = 0;        // errno of the last file operation
+    int file_ = -1;
+    std::uint64_t size_ = 0, offset_ = 0;  // GET_FILE: bytes sent; PUT_FILE: bytes received
+    std::uint64_t written_ = 0;            // PUT_FILE: bytes on disk
+    std::uint64_t lingered_ = 0;
+    std::string name_, temp_name_;         // PUT_FILE; temp_name_ when it has a name on disk
+    std::unique_ptr<char[]> buf_, spare_;
+    std::size_t buffered_ = 0;
+    std::size_t in_flight_ = 0;  // bytes of the write under way (file or socket)
+    bool writing_ = false;
     uv_fs_t fs_{};
-    bool fs_busy_ = false;
     uv_write_t write_{};
+    uv_shutdown_t shutdown_{};
     std::string head_;
-    std::unique_ptr<char[]> chunk_;
     char in_[512];
 };
+
+void PeerConn::on_alloc(uv_handle_t* h, std::size_t, uv_buf_t* buf)
+{
+    auto* c = static_cast<PeerConn*>(h->data);
+    if (c->phase_ == Phase::receiving && c->buf_)
+        *buf = uv_buf_init(c->buf_.get() + c->buffered_, static_cast<unsigned>(kUploadBytes - c->buffered_));
+    else
+        *buf = uv_buf_init(c->in_, sizeof c->in_);
+}
 
 void PeerConn::on_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf)
 {
     auto* c = static_cast<PeerConn*>(s->data);
-    if (n < 0 || c->replied_) {
-        if (n < 0)
+    if (n < 0) {
+        if (c->phase_ == Phase::receiving)
+            Console::debug("peer: upload of %s cut after %llu of %llu bytes", c->name_.c_str(),
+                           static_cast<unsigned long long>(c->offset_), static_cast<unsigned long long>(c->size_));
+        c->close();  // an upload cut short is discarded with the connection
+        return;
+    }
+    if (n == 0)
+        return;
+    const auto bytes = static_cast<std::size_t>(n);
+    c->server_.stats_.bytes_received += bytes;
+    c->touch();
+    switch (c->phase_) {
+    case Phase::request:
+        c->parse(buf->base, buf->base + n);
+        return;
+    case Phase::receiving: {
+        // on_alloc handed out the free end of buf_: the bytes are in place.
+        const auto take = static_cast<std::size_t>(std::min<std::uint64_t>(bytes, c->size_ - c->offset_));
+        c->buffered_ += take;
+        c->offset_ += take;
+        c->pump();
+        return;
+    }
+    case Phase::lingering:
+        c->lingered_ += bytes;
+        if (c->lingered_ > kLingerBytes)
             c->close();
+        return;
+    case Phase::sending:
+    case Phase::storing:
         return;  // input after the request is ignored
     }
-    c->touch();
-    const char* p = buf->base;
-    const char* end = p + n;
-    while (p < end && !c->replied_) {
-        auto st = c->reader_.next(p, end);
-        if (st == FieldReader::Status::need_more)
+}
+
+void PeerConn::parse(const char* p, const char* end)
+{
+    auto& st = server_.stats_;
+    while (p < end && phase_ == Phase::request) {
+        const auto status = reader_.next(p, end);
+        if (status == FieldReader::Status::need_more)
             return;
-        if (st == FieldReader::Status::too_long) {
-            c->reply(std::string(1, c->have_op_ ? '\x01' : '\x02'), false);  // no such path / no such op
+        if (status == FieldReader::Status::too_long) {
+            // An unknown operation, a name no file can have, or a size beyond any disk.
+            refuse(op_.empty() ? '\x02' : fields_.empty() ? '\x01' : '\x02');
             return;
         }
-        if (!c->have_op_) {
-            c->op_ = std::string(c->reader_.field());
-            c->have_op_ = true;
-            c->reader_.start(kMaxFieldBytes);
-            // §7: this listener lists its published files and refuses uploads.
-            if (c->op_ == "LIST_FILES") {
-                c->replied_ = true;
-                c->list_files();
+        if (op_.empty()) {
+            op_ = std::string(reader_.field());
+            if (op_ == "LIST_FILES") {
+                ++st.list_files;
+                list_files();
                 return;
             }
-            if (c->op_ == "PUT_FILE") {
-                c->reply(std::string(1, '\x01'), false);
+            if (op_ == "GET_FILE") {
+                ++st.get_file;
+            } else if (op_ == "PUT_FILE") {
+                ++st.put_file;
+                if (!serve_mode() || server_.read_only_) {  // §7: uploads disabled
+                    Console::debug("peer: refused PUT_FILE: uploads are disabled");
+                    refuse('\x01');
+                    return;
+                }
+            } else {
+                ++st.other;
+                refuse('\x02');
                 return;
             }
+            reader_.start(kMaxFieldBytes);
             continue;
         }
-        c->request(c->op_, std::string(c->reader_.field()));
+        fields_.emplace_back(reader_.field());
+        if (op_ == "GET_FILE") {
+            get_file(fields_[0]);
+            return;
+        }
+        if (fields_.size() == 1) {
+            reader_.start(kMaxSizeDigits);
+            continue;
+        }
+        put_file(fields_[0], fields_[1], p, end);
+        return;
     }
 }
 
-void PeerConn::request(const std::string& op, const std::string& path)
+void PeerConn::pool(std::function<void()> work, void (PeerConn::*after)())
 {
-    replied_ = true;
-    if (op != "GET_FILE") {
-        reply(std::string(1, '\x02'), false);  // this listener speaks GET_FILE only
-        return;
-    }
-    // Only the exact published strings: no resolution of "..", nothing else on disk.
-    if (!server_.published(path)) {
-        Console::debug("peer: refused GET_FILE %s: not published", path.c_str());
-        reply(std::string(1, '\x01'), false);
-        return;
-    }
-    fs_.data = this;
-    fs_busy_ = true;
-    uv_fs_open(server_.loop_, &fs_, path.c_str(), O_RDONLY | O_CLOEXEC, 0, [](uv_fs_t* req) {
-        auto* c = static_cast<PeerConn*>(req->data);
-        const auto fd = static_cast<uv_file>(req->result);
-        uv_fs_req_cleanup(req);
-        c->fs_busy_ = false;
-        if (c->closed_) {
-            if (fd >= 0) {
-                uv_fs_t close_req;
-                uv_fs_close(nullptr, &close_req, fd, nullptr);
-            }
-            c->close();
-            return;
-        }
-        if (fd < 0) {
-            c->reply(std::string(1, '\x01'), false);
-            return;
-        }
-        c->file_ = fd;
-        uv_fs_t st;
-        // fstat of an open file does not block on the disk.
-        if (uv_fs_fstat(nullptr, &st, fd, nullptr) != 0 || !S_ISREG(st.statbuf.st_mode)) {
-            uv_fs_req_cleanup(&st);
-            c->reply(std::string(1, '\x01'), false);
-            return;
-        }
-        c->size_ = st.statbuf.st_size;
-        uv_fs_req_cleanup(&st);
-        std::string head(1, '\0');
-        Encoder(head).number(c->size_);
-        c->reply(std::move(head), true);
-    });
-}
-
-namespace {
-struct ListJob {
-    uv_work_t req{};
-    PeerConn* conn;
-    std::vector<std::string> paths;
-    std::string out;
-};
-}  // namespace
-
-// LIST_FILES: `00 N·` then `name·size·mtime·` per published regular file, sorted by
-// name; the stat calls run on the thread pool.
-void PeerConn::list_files()
-{
-    auto job = std::make_unique<ListJob>();
+    struct Job {
+        uv_work_t req{};
+        PeerConn* conn;
+        std::function<void()> work;
+        void (PeerConn::*after)();
+    };
+    auto job = std::make_unique<Job>();
     job->conn = this;
-    job->paths.assign(server_.published_.begin(), server_.published_.end());
+    job->work = std::move(work);
+    job->after = after;
     job->req.data = job.get();
-    fs_busy_ = true;
+    busy_ = true;
     uv_queue_work(
-        server_.loop_, &job->req,
-        [](uv_work_t* w) {
-            auto* j = static_cast<ListJob*>(w->data);
-            std::sort(j->paths.begin(), j->paths.end());
-            std::string entries;
-            std::size_t n = 0;
-            for (const auto& p : j->paths) {
-                struct stat st {};
-                if (::stat(p.c_str(), &st) != 0 || !S_ISREG(st.st_mode))
-                    continue;  // as for GET_FILE: only what exists as a regular file
-                Encoder e(entries);
-                e.field(p);
-                e.number(static_cast<std::uint64_t>(st.st_size));
-                e.number(static_cast<std::uint64_t>(st.st_mtime));
-                ++n;
-            }
-            j->out.assign(1, '\0');
-            Encoder(j->out).number(n);
-            j->out += entries;
-        },
+        server_.loop_, &job->req, [](uv_work_t* w) { static_cast<Job*>(w->data)->work(); },
         [](uv_work_t* w, int) {
-            std::unique_ptr<ListJob> j(static_cast<ListJob*>(w->data));
+            std::unique_ptr<Job> j(static_cast<Job*>(w->data));
             PeerConn* c = j->conn;
-            c->fs_busy_ = false;
+            c->busy_ = false;
             if (c->closed_) {
                 c->close();  // frees it now that no work refers to it
                 return;
             }
-            c->reply(std::move(j->out), false);
+            (c->*(j->after))();
         });
     job.release();  // freed in its completion callback
 }
 
+void PeerConn::get_file(const std::string& name)
+{
+    if (serve_mode() ? !valid_file_name(name) : !server_.published(name)) {
+        // Serve mode: one plain name inside the directory. Otherwise only the exact
+        // published strings: no resolution of "..", nothing else on disk.
+        Console::debug("peer: refused GET_FILE %s: %s", name.c_str(),
+                       serve_mode() ? "not a plain file name" : "not published");
+        refuse('\x01');
+        return;
+    }
+    phase_ = Phase::sending;
+    const int dir = server_.dir_fd_;
+    pool(
+        [this, dir, name] {
+            // O_NONBLOCK: opening a FIFO must not wait for a writer; O_NOFOLLOW: a symlink
+            // inside the shared directory does not lead out of it.
+            const int fd = dir >= 0 ? ::openat(dir, name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
+                                    : ::open(name.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+            if (fd < 0) {
+                err_ = errno;
+                return;
+            }
+            struct stat st {};
+            if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+                ::close(fd);
+                err_ = ENOENT;
+                return;
+            }
+            file_ = fd;
+            size_ = static_cast<std::uint64_t>(st.st_size);
+        },
+        &PeerConn::got_file);
+}
+
+void PeerConn::got_file()
+{
+    if (file_ < 0) {
+        Console::debug("peer: refused GET_FILE %s: %s", fields_[0].c_str(), std::strerror(err_));
+        refuse(err_ == EMFILE || err_ == ENFILE || err_ == ENOMEM ? '\x02' : '\x01');
+        return;
+    }
+    std::string head(1, '\0');
+    Encoder(head).number(size_);
+    reply(std::move(head), true);
+}
+
+// LIST_FILES: `00 N·` then `name·size·mtime·` per regular file, sorted by name: in
+// serve mode the files directly inside the directory, otherwise the published ones.
+void PeerConn::list_files()
+{
+    phase_ = Phase::sending;
+    std::vector<std::string> paths;
+    if (!serve_mode())
+        paths.assign(server_.published_.begin(), server_.published_.end());
+    const int dir = server_.dir_fd_;
+    pool(
+        [this, dir, paths = std::move(paths)]() mutable {
+            std::vector<FileEntry> files;
+            auto add = [&files](int at, const std::string& name, int flags) {
+                struct stat st {};
+                if (::fstatat(at, name.c_str(), &st, flags) == 0 && S_ISREG(st.st_mode))
+                    files.push_back({name, static_cast<std::uint64_t>(st.st_size), st.st_mtime});
+            };
+            if (dir >= 0) {
+                // A descriptor of its own: readdir's position is not shared with anyone.
+                const int fd = ::openat(dir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                DIR* d = fd >= 0 ? ::fdopendir(fd) : nullptr;
+                if (!d) {
+                    close_fd(fd);
+                    err_ = errno;
+                    return;
+                }
+                while (const dirent* e = ::readdir(d)) {
+                    if (files.size() >= kMaxListed)
+                        break;
+                    if (valid_file_name(e->d_name))
+                        add(dir, e->d_name, AT_SYMLINK_NOFOLLOW);
+                }
+                ::closedir(d);
+            } else {
+                for (const auto& p : paths)
+                    add(AT_FDCWD, p, 0);
+            }
+            std::sort(files.begin(), files.end(),
+                      [](const FileEntry& a, const FileEntry& b) { return a.name < b.name; });
+            std::string out(1, '\0');
+            Encoder e(out);
+            e.number(files.size());
+            for (const auto& f : files) {
+                e.field(f.name);
+                e.number(f.size);
+                e.number(static_cast<std::uint64_t>(std::max<std::int64_t>(f.mtime, 0)));
+            }
+            head_ = std::move(out);
+        },
+        &PeerConn::listed);
+}
+
+void PeerConn::listed()
+{
+    if (head_.empty()) {
+        Console::debug("peer: cannot list the directory: %s", std::strerror(err_));
+        refuse('\x02');
+        return;
+    }
+    std::string out = std::move(head_);
+    reply(std::move(out), false);
+}
+
+void PeerConn::put_file(const std::string& name, const std::string& size_text, const char* body, const char* end)
+{
+    name_ = name;
+    if (!valid_file_name(name)) {
+        Console::debug("peer: refused PUT_FILE %s: not a plain file name", name.c_str());
+        refuse('\x01');
+        return;
+    }
+    const auto size = parse_decimal(size_text, UINT64_MAX);
+    if (!size || *size > server_.max_upload_) {
+        Console::debug("peer: refused PUT_FILE %s: size %s %s", name.c_str(), size_text.c_str(),
+                       size ? "above --max-upload" : "is not a number");
+        refuse('\x02');
+        return;
+    }
+    phase_ = Phase::receiving;
+    size_ = *size;
+    buf_ = std::make_unique<char[]>(kUploadBytes);
+    spare_ = std::make_unique<char[]>(kUploadBytes);
+    // Body bytes that came with the request (at most one read of in_, smaller than buf_).
+    buffered_ = static_cast<std::size_t>(std::min<std::uint64_t>(static_cast<std::uint64_t>(end - body), size_));
+    std::memcpy(buf_.get(), body, buffered_);
+    offset_ = buffered_;
+    set_reading(false);  // until the file is open
+    const int dir = server_.dir_fd_;
+    pool(
+        [this, dir] {
+            struct statvfs vfs {};
+            if (::fstatvfs(dir, &vfs) == 0 &&
+                static_cast<std::uint64_t>(vfs.f_bavail) * static_cast<std::uint64_t>(vfs.f_frsize) < size_) {
+                err_ = ENOSPC;  // refused before any byte is stored
+                return;
+            }
+            // An unnamed file: if anything cuts the upload short, even a crash, nothing
+            // remains. Where the file system cannot, a hidden temporary name instead.
+            int fd = ::openat(dir, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644);
+            if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) {
+                for (int i = 0; i < 8 && fd < 0; ++i) {
+                    temp_name_ = random_temp_name();
+                    fd = ::openat(dir, temp_name_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+                }
+                if (fd < 0)
+                    temp_name_.clear();
+            }
+            if (fd < 0)
+                err_ = errno;
+            file_ = fd;
+        },
+        &PeerConn::upload_opened);
+}
+
+void PeerConn::upload_opened()
+{
+    if (file_ < 0) {
+        Console::debug("peer: refused PUT_FILE %s: %s", name_.c_str(), std::strerror(err_));
+        refuse('\x02');
+        return;
+    }
+    pump();
+}
+
+// Hands received bytes to the file, one write in flight; reads only while there is room.
+void PeerConn::pump()
+{
+    if (!writing_ && buffered_ > 0) {
+        std::swap(buf_, spare_);
+        const std::size_t n = buffered_;
+        buffered_ = 0;
+        writing_ = busy_ = true;
+        fs_.data = this;
+        in_flight_ = n;
+        uv_buf_t b = uv_buf_init(spare_.get(), static_cast<unsigned>(n));
+        uv_fs_write(server_.loop_, &fs_, file_, &b, 1, static_cast<std::int64_t>(written_), [](uv_fs_t* req) {
+            auto* c = static_cast<PeerConn*>(req->data);
+            const auto r = req->result;
+            const auto wanted = c->in_flight_;
+            uv_fs_req_cleanup(req);
+            c->writing_ = c->busy_ = false;
+            if (c->closed_) {
+                c->close();
+                return;
+            }
+            if (r < 0 || static_cast<std::size_t>(r) != wanted) {
+                c->err_ = r < 0 ? static_cast<int>(-r) : ENOSPC;
+                Console::debug("peer: cannot store PUT_FILE %s: %s", c->name_.c_str(), std::strerror(c->err_));
+                c->refuse('\x02');
+                return;
+            }
+            c->written_ += static_cast<std::uint64_t>(r);
+            c->pump();
+        });
+    }
+    set_reading(buffered_ < kUploadBytes && offset_ < size_);
+    if (offset_ == size_ && !writing_ && buffered_ == 0) {
+        phase_ = Phase::storing;
+        const int dir = server_.dir_fd_;
+        pool(
+            [this, dir] {
+                // Synced, then given its name in one step: readers see the old file or
+                // the new one, never a mix.
+                if (::fsync(file_) != 0) {
+                    err_ = errno;
+                    return;
+                }
+                if (temp_name_.empty()) {
+                    const std::string proc = "/proc/self/fd/" + std::to_string(file_);
+                    for (int i = 0; i < 8; ++i) {
+                        const std::string t = random_temp_name();
+                        if (::linkat(file_, "", dir, t.c_str(), AT_EMPTY_PATH) == 0 ||
+                            ::linkat(AT_FDCWD, proc.c_str(), dir, t.c_str(), AT_SYMLINK_FOLLOW) == 0) {
+                            temp_name_ = t;
+                            break;
+                        }
+                        if (errno != EEXIST)
+                            break;
+                    }
+                    if (temp_name_.empty()) {
+                        err_ = errno;
+                        return;
+                    }
+                }
+                if (::renameat(dir, temp_name_.c_str(), dir, name_.c_str()) != 0) {
+                    err_ = errno;  // the temporary name is removed with the connection
+                    return;
+                }
+                temp_name_.clear();
+                ::fsync(dir);  // the new name survives a power cut
+            },
+            &PeerConn::stored);
+    }
+}
+
+void PeerConn::stored()
+{
+    if (err_ != 0) {
+        Console::debug("peer: cannot store PUT_FILE %s: %s", name_.c_str(), std::strerror(err_));
+        refuse('\x02');
+        return;
+    }
+    ++server_.stats_.files_uploaded;
+    Console::debug("peer: stored %s (%llu bytes)", name_.c_str(), static_cast<unsigned long long>(size_));
+    reply(std::string(1, '\0'), false);
+}
+
+void PeerConn::set_reading(bool on)
+{
+    if (on == reading_ || closed_)
+        return;
+    reading_ = on;
+    if (on)
+        uv_read_start(stream(), on_alloc, on_read);
+    else
+        uv_read_stop(stream());
+}
+
+void PeerConn::refuse(char code)
+{
+    ++server_.stats_.refused;
+    phase_ = Phase::lingering;
+    touch();
+    reply(std::string(1, code), false);
+}
+
 void PeerConn::reply(std::string bytes, bool then_stream)
 {
-    replied_ = true;
     head_ = std::move(bytes);
     write_.data = then_stream ? this : nullptr;
     uv_buf_t b = uv_buf_init(head_.data(), static_cast<unsigned>(head_.size()));
-    if (uv_write(&write_, reinterpret_cast<uv_stream_t*>(&tcp_), &b, 1, [](uv_write_t* w, int status) {
+    if (uv_write(&write_, stream(), &b, 1, [](uv_write_t* w, int status) {
             auto* c = static_cast<PeerConn*>(w->handle->data);
-            if (status < 0 || !w->data || c->closed_) {
-                c->close();  // short replies: done; the peer reads them before our FIN
+            if (status < 0 || c->closed_) {
+                c->close();
                 return;
             }
-            c->chunk_ = std::make_unique<char[]>(kChunkBytes);
-            c->read_chunk();
+            c->server_.stats_.bytes_sent += c->head_.size();
+            if (w->data) {
+                c->buf_ = std::make_unique<char[]>(kChunkBytes);
+                c->read_chunk();
+            } else if (c->phase_ == Phase::lingering) {
+                // Our FIN after the reply; what the peer still sends is read and dropped.
+                c->release_files();
+                c->set_reading(true);
+                if (uv_shutdown(&c->shutdown_, c->stream(), [](uv_shutdown_t*, int) {}) != 0)
+                    c->close();
+            } else {
+                c->close();  // the peer reads the reply before our FIN
+            }
         }) != 0)
         close();
 }
@@ -230,34 +553,51 @@ void PeerConn::reply(std::string bytes, bool then_stream)
 void PeerConn::read_chunk()
 {
     if (offset_ >= size_) {
+        ++server_.stats_.files_downloaded;
         close();
         return;
     }
     const auto want = static_cast<unsigned>(std::min<std::uint64_t>(kChunkBytes, size_ - offset_));
-    uv_buf_t b = uv_buf_init(chunk_.get(), want);
-    fs_busy_ = true;
+    uv_buf_t b = uv_buf_init(buf_.get(), want);
+    busy_ = true;
+    fs_.data = this;
     uv_fs_read(server_.loop_, &fs_, file_, &b, 1, static_cast<std::int64_t>(offset_), [](uv_fs_t* req) {
         auto* c = static_cast<PeerConn*>(req->data);
         const auto n = req->result;
         uv_fs_req_cleanup(req);
-        c->fs_busy_ = false;
+        c->busy_ = false;
         if (c->closed_ || n <= 0) {  // an error, or the file shrank: cut the transfer short
             c->close();
             return;
         }
         c->offset_ += static_cast<std::uint64_t>(n);
-        uv_buf_t out = uv_buf_init(c->chunk_.get(), static_cast<unsigned>(n));
-        if (uv_write(&c->write_, reinterpret_cast<uv_stream_t*>(&c->tcp_), &out, 1, [](uv_write_t* w, int status) {
+        c->in_flight_ = static_cast<std::size_t>(n);
+        uv_buf_t out = uv_buf_init(c->buf_.get(), static_cast<unsigned>(n));
+        if (uv_write(&c->write_, c->stream(), &out, 1, [](uv_write_t* w, int status) {
                 auto* cc = static_cast<PeerConn*>(w->handle->data);
                 if (status < 0 || cc->closed_) {
                     cc->close();
                     return;
                 }
+                cc->server_.stats_.bytes_sent += cc->in_flight_;
                 cc->touch();
                 cc->read_chunk();
             }) != 0)
             c->close();
     });
+}
+
+// The file and, for an upload not stored, its temporary name. Only when no file
+// operation is in flight.
+void PeerConn::release_files()
+{
+    close_fd(file_);
+    file_ = -1;
+    if (!temp_name_.empty() && server_.dir_fd_ >= 0)
+        ::unlinkat(server_.dir_fd_, temp_name_.c_str(), 0);
+    temp_name_.clear();
+    buf_.reset();
+    spare_.reset();
 }
 
 void PeerConn::close()
@@ -268,35 +608,36 @@ void PeerConn::close()
         uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), [](uv_handle_t* h) {
             auto* c = static_cast<PeerConn*>(h->data);
             c->tcp_.data = nullptr;
-            c->server_.conn_closed();
-            if (!c->fs_busy_) {
-                if (c->file_ >= 0) {
-                    uv_fs_t req;
-                    uv_fs_close(nullptr, &req, c->file_, nullptr);
-                }
+            c->server_.conn_closed(c);
+            if (!c->busy_) {
+                c->release_files();
                 std::unique_ptr<PeerConn> done(c);
             }
         });
         return;
     }
     // Called again from a file callback after the handle closed: free now.
-    if (!fs_busy_ && tcp_.data == nullptr) {
-        if (file_ >= 0) {
-            uv_fs_t req;
-            uv_fs_close(nullptr, &req, file_, nullptr);
-        }
+    if (!busy_ && tcp_.data == nullptr) {
+        release_files();
         std::unique_ptr<PeerConn> done(this);
     }
 }
 
 PeerServer::PeerServer(uv_loop_t* loop, std::string listen_addr, std::uint16_t port)
-    : loop_(loop), listen_addr_(std::move(listen_addr)), requested_port_(port), idle_(kStallMs)
+    : loop_(loop), listen_addr_(std::move(listen_addr)), requested_port_(port), idle_(kStallMs), linger_(kLingerMs)
 {
 }
 
 PeerServer::~PeerServer() = default;
 
-int PeerServer::start()
+void PeerServer::share_directory(int dir_fd, bool read_only, std::uint64_t max_upload)
+{
+    dir_fd_ = dir_fd;
+    read_only_ = read_only;
+    max_upload_ = max_upload;
+}
+
+int PeerServer::start(const char* program)
 {
     if (running_)
         return 0;
@@ -307,10 +648,9 @@ int PeerServer::start()
     for (int i = 0; i < (requested_port_ ? 1 : kPortTries) && rc == UV_EADDRINUSE; ++i) {
         auto tcp = std::make_unique<uv_tcp_t>();
         tcp->data = this;
-        sockaddr_storage bound{};
         const auto port = requested_port_ ? requested_port_ : static_cast<std::uint16_t>(pick(rng));
         rc = listen_tcp(loop_, tcp.get(), listen_addr_, port, 128, on_connection,
-                        requested_port_ || i + 1 == kPortTries ? "peerdex" : nullptr, bound);
+                        requested_port_ || i + 1 == kPortTries ? program : nullptr, bound_);
         if (rc == 0) {
             listener_ = tcp.release();
             port_ = port;
@@ -321,10 +661,15 @@ int PeerServer::start()
     }
     if (rc != 0)
         return rc;
-    sweep_ = std::make_unique<uv_timer_t>().release();  // freed in its close callback
-    uv_timer_init(loop_, sweep_);
-    sweep_->data = this;
-    uv_timer_start(sweep_, on_sweep, kSweepMs, kSweepMs);
+    if (!sweep_) {
+        sweep_ = std::make_unique<uv_timer_t>().release();  // freed in its close callback
+        uv_timer_init(loop_, sweep_);
+        sweep_->data = this;
+        uv_timer_start(sweep_, on_sweep, kSweepMs, kSweepMs);
+    }
+    stopping_ = false;
+    if (started_ms_ == 0)
+        started_ms_ = uv_now(loop_) | 1;
     running_ = true;
     return 0;
 }
@@ -332,8 +677,15 @@ int PeerServer::start()
 void PeerServer::on_sweep(uv_timer_t* t)
 {
     auto* self = static_cast<PeerServer*>(t->data);
-    while (PeerConn* c = self->idle_.expired(uv_now(self->loop_)))
-        c->close();  // a downloader that stopped reading
+    const auto now = uv_now(self->loop_);
+    if (!self->running_ && self->stats_.open == 0)
+        return;
+    while (PeerConn* c = self->idle_.expired(now))
+        c->close();  // a peer that stopped reading or sending
+    while (PeerConn* c = self->linger_.expired(now))
+        c->close();
+    if (self->draining_ && now >= self->drain_deadline_)
+        self->stop();  // transfers that did not finish in time are cut
 }
 
 void PeerServer::on_connection(uv_stream_t* s, int status)
@@ -341,7 +693,7 @@ void PeerServer::on_connection(uv_stream_t* s, int status)
     auto* self = static_cast<PeerServer*>(s->data);
     if (status < 0)
         return;
-    if (self->conns_ >= kMaxConns) {
+    if (self->stats_.open >= kMaxConns) {
         self->accept_pending_ = true;  // libuv stops polling the listener until we accept
         return;
     }
@@ -353,25 +705,37 @@ void PeerServer::accept_one()
     auto conn = std::make_unique<PeerConn>(*this);
     if (uv_tcp_init(loop_, &conn->tcp_) != 0)
         return;
-    ++conns_;
     PeerConn* c = conn.release();  // freed when closed
+    c->next_ = conns_head_;
+    if (conns_head_)
+        conns_head_->prev_ = c;
+    conns_head_ = c;
+    ++stats_.open;
     if (uv_accept(reinterpret_cast<uv_stream_t*>(listener_), reinterpret_cast<uv_stream_t*>(&c->tcp_)) != 0) {
         c->close();
         return;
     }
+    ++stats_.connections;
     c->start();
 }
 
-void PeerServer::conn_closed()
+void PeerServer::conn_closed(PeerConn* c)
 {
-    --conns_;
-    if (accept_pending_ && running_ && conns_ < kMaxConns) {
+    (c->prev_ ? c->prev_->next_ : conns_head_) = c->next_;
+    if (c->next_)
+        c->next_->prev_ = c->prev_;
+    --stats_.open;
+    if (stopping_ && stats_.open == 0) {
+        stop();
+        return;
+    }
+    if (accept_pending_ && running_ && stats_.open < kMaxConns) {
         accept_pending_ = false;
         accept_one();
     }
 }
 
-void PeerServer::stop()
+void PeerServer::close_listener()
 {
     if (!running_)
         return;
@@ -379,11 +743,53 @@ void PeerServer::stop()
     uv_close(reinterpret_cast<uv_handle_t*>(listener_),
              [](uv_handle_t* h) { std::unique_ptr<uv_tcp_t> gone(reinterpret_cast<uv_tcp_t*>(h)); });
     listener_ = nullptr;
-    uv_close(reinterpret_cast<uv_handle_t*>(sweep_),
-             [](uv_handle_t* h) { std::unique_ptr<uv_timer_t> gone(reinterpret_cast<uv_timer_t*>(h)); });
-    sweep_ = nullptr;
-    while (PeerConn* c = idle_.head())
-        c->close();
+}
+
+void PeerServer::stop()
+{
+    close_listener();
+    for (PeerConn* c = conns_head_; c; c = c->next_)
+        c->close();  // unlinked from the list only when its handle has closed
+    stopping_ = true;
+    if (stats_.open > 0)
+        return;  // conn_closed() comes back here when the last one is gone
+    stopping_ = false;
+    if (sweep_) {
+        uv_close(reinterpret_cast<uv_handle_t*>(sweep_),
+                 [](uv_handle_t* h) { std::unique_ptr<uv_timer_t> gone(reinterpret_cast<uv_timer_t*>(h)); });
+        sweep_ = nullptr;
+    }
+    if (draining_) {
+        draining_ = false;
+        auto done = std::move(drained_);
+        if (done)
+            done();
+    }
+}
+
+void PeerServer::drain(std::uint64_t grace_ms, std::function<void()> done)
+{
+    drained_ = std::move(done);
+    draining_ = true;
+    drain_deadline_ = uv_now(loop_) + grace_ms;
+    close_listener();
+    for (PeerConn* c = conns_head_; c; c = c->next_)
+        if (c->phase_ == PeerConn::Phase::request || c->phase_ == PeerConn::Phase::lingering)
+            c->close();  // nothing under way there
+    stopping_ = true;
+    if (stats_.open == 0)
+        stop();
+}
+
+PeerStats PeerServer::stats() const
+{
+    return stats_;
+}
+
+std::string PeerServer::stats_text() const
+{
+    const std::uint64_t up = started_ms_ ? (uv_now(loop_) - started_ms_) / 1000 : 0;
+    return format_stats(stats_, up);
 }
 
 }  // namespace peerdex

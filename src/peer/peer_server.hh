@@ -1,15 +1,20 @@
-// The peer listener of the interactive client (PROTOCOL.md §3): serves GET_FILE for
-// exactly the paths its connected user published, any number of downloaders at once,
-// each streamed in bounded chunks (file reads on the thread pool).
+// The peer listener (PROTOCOL.md §3 and §7). Run by the interactive client, it serves
+// GET_FILE for exactly the paths its connected user published, lists them, and
+// refuses uploads. Run by `peerdex serve`, it shares the regular files directly inside
+// one directory: GET_FILE and LIST_FILES by plain name, and PUT_FILE stored atomically.
+// Any number of connections at once, each with bounded buffers; file work runs on the
+// thread pool so that a slow disk never stalls the loop.
 #pragma once
 
 #include <uv.h>
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <unordered_set>
 
 #include "deadline.hh"
+#include "files.hh"
 
 namespace peerdex {
 
@@ -22,34 +27,61 @@ public:
     PeerServer& operator=(const PeerServer&) = delete;
     ~PeerServer();
 
+    // Serve mode: share the directory open as dir_fd (kept open by the caller).
+    void share_directory(int dir_fd, bool read_only, std::uint64_t max_upload);
+
     // Listens (port 0: a free port between 1024 and 49151). Returns 0 or a libuv error.
-    int start();
+    // `program` names the messages of a failure to listen on a requested port.
+    int start(const char* program = "peerdex");
+    // Closes the listener and every connection now (transfers in progress are cut;
+    // an upload cut short leaves nothing).
     void stop();
+    // Closes the listener and the connections still sending their request, lets the
+    // transfers in progress finish for at most `grace_ms`, then stops; `done` runs once
+    // every connection is closed.
+    void drain(std::uint64_t grace_ms, std::function<void()> done);
     std::uint16_t port() const { return port_; }
+    const sockaddr_storage& bound() const { return bound_; }
 
     void publish(const std::string& path) { published_.insert(path); }
     void unpublish(const std::string& path) { published_.erase(path); }
     void set_published(std::unordered_set<std::string> paths) { published_ = std::move(paths); }
     bool published(const std::string& path) const { return published_.count(path) != 0; }
 
+    // Counters since the first start(), and the block `s`, SIGUSR1 and STATS print.
+    PeerStats stats() const;
+    std::string stats_text() const;
+
 private:
     friend class PeerConn;
     static void on_connection(uv_stream_t* s, int status);
     static void on_sweep(uv_timer_t* t);
     void accept_one();
-    void conn_closed();
+    void conn_closed(PeerConn* c);
+    void close_listener();
 
     uv_loop_t* loop_;
     std::string listen_addr_;
     std::uint16_t requested_port_;
     std::uint16_t port_ = 0;
+    sockaddr_storage bound_{};
     uv_tcp_t* listener_ = nullptr;
     uv_timer_t* sweep_ = nullptr;
-    DeadlineList<PeerConn> idle_;
-    std::unordered_set<std::string> published_;  // read by LIST_FILES
-    std::size_t conns_ = 0;
+    DeadlineList<PeerConn> idle_;     // connections at work, by their last progress
+    DeadlineList<PeerConn> linger_;   // refused ones, reading what is left of their request
+    PeerConn* conns_head_ = nullptr;  // every open connection (stop, drain)
+    std::unordered_set<std::string> published_;
+    int dir_fd_ = -1;  // serve mode when >= 0
+    bool read_only_ = false;
+    std::uint64_t max_upload_ = UINT64_MAX;
+    PeerStats stats_;
+    std::uint64_t started_ms_ = 0;
+    std::uint64_t drain_deadline_ = 0;
+    std::function<void()> drained_;
     bool accept_pending_ = false;
     bool running_ = false;
+    bool draining_ = false;
+    bool stopping_ = false;  // stop() waits for the connections to close
 };
 
 }  // namespace peerdex
