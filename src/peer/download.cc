@@ -1,6 +1,7 @@
 #include "download.hh"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -243,6 +244,15 @@ void Download::State::finish(Result r, const std::string& reason)
         int rc = uv_fs_close(nullptr, &req, file, nullptr);
         uv_fs_req_cleanup(&req);
         file = -1;
+        // mkstemp made it private; the finished file gets the usual 0666 & ~umask.
+        static const mode_t kUmask = [] {
+            const mode_t m = ::umask(0);
+            ::umask(m);
+            return m;
+        }();
+        if (rc == 0)
+            rc = uv_fs_chmod(nullptr, &req, temp.c_str(), static_cast<int>(0666 & ~kUmask), nullptr);
+        uv_fs_req_cleanup(&req);
         if (rc == 0)
             rc = uv_fs_rename(nullptr, &req, temp.c_str(), local.c_str(), nullptr);
         uv_fs_req_cleanup(&req);

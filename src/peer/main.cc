@@ -12,7 +12,9 @@
 #include <curl/curl.h>
 
 #include "cli.hh"
+#include "console.hh"
 #include "shell.hh"
+#include "subcommands.hh"
 
 namespace {
 
@@ -20,6 +22,7 @@ void usage(FILE* out)
 {
     std::fprintf(out,
                  "Usage: peerdex -s HOST -p PORT [options]\n"
+                 "       peerdex serve [DIR] | upload SRC | download NAME | ls  [options]\n"
                  "Shell to a peerdex tracker, and a file server for the other peers.\n"
                  "Commands are read from the terminal or from standard input, one per line.\n"
                  "\n"
@@ -39,7 +42,10 @@ void usage(FILE* out)
                  "\n"
                  "Commands: REGISTER <user>, UNREGISTER <user>, CONNECT <user>, DISCONNECT <user>,\n"
                  "PUBLISH <path> <description>, DELETE <path>, LIST_USERS, LIST_CONTENT <user>,\n"
-                 "GET_FILE <user> <remote path> <local path>, QUIT. See peerdex(1).\n");
+                 "GET_FILE <user> <remote path> <local path>, STATS, HELP, QUIT.\n"
+                 "\n"
+                 "Without a tracker: 'peerdex serve' shares a directory; 'peerdex upload', 'download'\n"
+                 "and 'ls' talk to such a server ('peerdex COMMAND --help'). See peerdex(1).\n");
 }
 
 }  // namespace
@@ -61,6 +67,17 @@ int main(int argc, char** argv)
         {"version", no_argument, nullptr, 'V'},
         {nullptr, 0, nullptr, 0},
     };
+    std::signal(SIGPIPE, SIG_IGN);
+    if (argc > 1) {
+        const std::string sub = argv[1];
+        int (*run)(int, char**) = sub == "serve"      ? peerdex::serve_main
+                                  : sub == "upload"   ? peerdex::upload_main
+                                  : sub == "download" ? peerdex::download_main
+                                  : sub == "ls"       ? peerdex::ls_main
+                                                      : nullptr;
+        if (run)
+            return run(argc - 1, argv + 1);
+    }
     const char* prog = "peerdex";
     std::string host;
     std::uint64_t port = 0;
@@ -122,7 +139,9 @@ int main(int argc, char** argv)
     std::memcpy(&opt.tracker, res->ai_addr, res->ai_addrlen);
     freeaddrinfo(res);
 
-    std::signal(SIGPIPE, SIG_IGN);
+    peerdex::Console::init(opt.quiet     ? peerdex::Verbosity::quiet
+                           : opt.verbose ? peerdex::Verbosity::verbose
+                                         : peerdex::Verbosity::normal);
     curl_global_init(CURL_GLOBAL_DEFAULT);
     uv_loop_t* loop = uv_default_loop();
     peerdex::Shell shell(loop, opt);

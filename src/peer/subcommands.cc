@@ -1,0 +1,517 @@
+#include "subcommands.hh"
+
+#include <fcntl.h>
+#include <getopt.h>
+#include <netdb.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include <climits>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include "address.hh"
+#include "cli.hh"
+#include "console.hh"
+#include "download.hh"
+#include "files.hh"
+#include "peer_server.hh"
+#include "transfer.hh"
+
+namespace peerdex {
+
+namespace {
+
+constexpr std::uint64_t kDefaultGraceS = 10;
+
+// ---- serve -------------------------------------------------------------------------
+
+void serve_usage(FILE* out)
+{
+    std::fprintf(out,
+                 "Usage: peerdex serve [options] [DIR]\n"
+                 "Shares the regular files directly inside DIR (default: the current directory):\n"
+                 "GET_FILE, LIST_FILES and PUT_FILE of PROTOCOL.md section 7, no tracker needed.\n"
+                 "\n"
+                 "  -H, --host ADDR         address to listen on (default: every address)\n"
+                 "  -p, --port PORT         port to listen on (default %u; 0: a free port)\n"
+                 "  -s, --dir DIR           the directory to share\n"
+                 "      --read-only         refuse uploads\n"
+                 "      --max-upload SIZE   largest upload accepted, e.g. 512M, 4G (default: no limit\n"
+                 "                          but the free disk space)\n"
+                 "      --grace S           on SIGINT/SIGTERM/q, seconds transfers in progress may take\n"
+                 "                          to finish before they are cut (default %llu)\n"
+                 "  -q, --quiet             only errors (and the line saying where it listens)\n"
+                 "  -v, --verbose           also every refused request and stored upload\n"
+                 "  -h, --help              show this help\n"
+                 "\n"
+                 "On a terminal: s + Enter prints statistics (as SIGUSR1 does), q + Enter stops.\n",
+                 kServeDefaultPort, static_cast<unsigned long long>(kDefaultGraceS));
+}
+
+struct Serve {
+    uv_loop_t* loop;
+    PeerServer server;
+    uv_signal_t signals[3]{};
+    uv_tty_t tty{};
+    bool tty_open = false;
+    std::string typed;
+    std::uint64_t grace_ms;
+    bool stopping = false;
+
+    Serve(uv_loop_t* l, std::string addr, std::uint16_t port, std::uint64_t grace)
+        : loop(l), server(l, std::move(addr), port), grace_ms(grace)
+    {
+    }
+
+    void print_stats()
+    {
+        std::string text = server.stats_text();
+        text.pop_back();  // the banner adds the last newline
+        Console::banner("%s", text.c_str());
+    }
+
+    void quit()
+    {
+        if (stopping) {
+            Console::info("peerdex: stopping now; transfers in progress are cut");
+            server.stop();
+            return;
+        }
+        stopping = true;
+        Console::info("peerdex: stopping (transfers in progress get %llu s to finish; again to cut them)",
+                      static_cast<unsigned long long>(grace_ms / 1000));
+        server.drain(grace_ms, [this] {
+            for (auto& s : signals)
+                uv_close(reinterpret_cast<uv_handle_t*>(&s), nullptr);
+            if (tty_open) {
+                uv_tty_reset_mode();
+                uv_close(reinterpret_cast<uv_handle_t*>(&tty), nullptr);
+            }
+            print_stats();
+        });
+    }
+
+    void on_line(const std::string& line)
+    {
+        std::string word;
+        for (char c : line)
+            if (c != ' ' && c != '\t' && c != '\r')
+                word += c;
+        if (word == "s" || word == "S")
+            print_stats();
+        else if (word == "q" || word == "Q")
+            quit();
+        else if (!word.empty())
+            Console::error("peerdex: s + Enter: statistics, q + Enter: stop");
+    }
+
+    void start_keyboard()
+    {
+        if (!isatty(STDIN_FILENO) || uv_tty_init(loop, &tty, STDIN_FILENO, 1) != 0)
+            return;  // s and q are for a person at a terminal; scripts use the signals
+        tty_open = true;
+        tty.data = this;
+        uv_read_start(
+            reinterpret_cast<uv_stream_t*>(&tty),
+            [](uv_handle_t*, std::size_t, uv_buf_t* b) {
+                static char in[1024];
+                *b = uv_buf_init(in, sizeof in);
+            },
+            [](uv_stream_t* s, ssize_t n, const uv_buf_t* b) {
+                auto* self = static_cast<Serve*>(s->data);
+                if (n < 0) {
+                    uv_read_stop(s);  // the terminal is gone: signals still work
+                    return;
+                }
+                self->typed.append(b->base, static_cast<std::size_t>(n));
+                for (std::size_t nl; (nl = self->typed.find('\n')) != std::string::npos;) {
+                    const std::string line = self->typed.substr(0, nl);
+                    self->typed.erase(0, nl + 1);
+                    self->on_line(line);
+                }
+                if (self->typed.size() > 1024)
+                    self->typed.clear();
+            });
+        uv_unref(reinterpret_cast<uv_handle_t*>(&tty));  // it never keeps the loop alive
+    }
+};
+
+}  // namespace
+
+int serve_main(int argc, char** argv)
+{
+    enum { opt_read_only = 256, opt_max_upload, opt_grace };
+    static const option longs[] = {
+        {"host", required_argument, nullptr, 'H'},
+        {"port", required_argument, nullptr, 'p'},
+        {"dir", required_argument, nullptr, 's'},
+        {"read-only", no_argument, nullptr, opt_read_only},
+        {"max-upload", required_argument, nullptr, opt_max_upload},
+        {"grace", required_argument, nullptr, opt_grace},
+        {"quiet", no_argument, nullptr, 'q'},
+        {"verbose", no_argument, nullptr, 'v'},
+        {"help", no_argument, nullptr, 'h'},
+        {nullptr, 0, nullptr, 0},
+    };
+    const char* prog = "peerdex serve";
+    std::string host, dir;
+    std::uint64_t port = kServeDefaultPort, max_upload = UINT64_MAX, grace_s = kDefaultGraceS;
+    bool read_only = false;
+    Verbosity verbosity = Verbosity::normal;
+    int c;
+    while ((c = getopt_long(argc, argv, "H:p:s:qvh", longs, nullptr)) != -1) {
+        switch (c) {
+        case 'H':
+            host = optarg;
+            break;
+        case 'p':
+            port = number_option(prog, "port", optarg, 0, 65535);
+            break;
+        case 's':
+            dir = optarg;
+            break;
+        case opt_read_only:
+            read_only = true;
+            break;
+        case opt_max_upload: {
+            const auto n = parse_size(optarg);
+            if (!n)
+                bad_option(prog, "--max-upload", optarg);
+            max_upload = *n;
+            break;
+        }
+        case opt_grace:
+            grace_s = number_option(prog, "--grace", optarg, 0, 3600);
+            break;
+        case 'q':
+            verbosity = Verbosity::quiet;
+            break;
+        case 'v':
+            verbosity = Verbosity::verbose;
+            break;
+        case 'h':
+            serve_usage(stdout);
+            return 0;
+        default:
+            serve_usage(stderr);
+            return 2;
+        }
+    }
+    if (optind < argc && dir.empty())
+        dir = argv[optind++];  // PROTOCOL.md writes it `peerdex serve DIR`
+    if (optind < argc) {
+        std::fprintf(stderr, "%s: unexpected argument '%s' (try --help)\n", prog, argv[optind]);
+        return 2;
+    }
+    if (dir.empty())
+        dir = ".";
+    Console::init(verbosity);
+    const int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir_fd < 0) {
+        Console::error("%s: cannot share %s: %s", prog, dir.c_str(), std::strerror(errno));
+        return 1;
+    }
+    char real[PATH_MAX];
+    const std::string shown = ::realpath(dir.c_str(), real) ? real : dir;
+
+    uv_loop_t* loop = uv_default_loop();
+    // Port 0 asks for any free port; the peer listener's own rule picks one.
+    Serve serve(loop, host, static_cast<std::uint16_t>(port), grace_s * 1000);
+    serve.server.share_directory(dir_fd, read_only, max_upload);
+    if (serve.server.start(prog) != 0)
+        return 1;
+    Console::banner("peerdex: serving %s on %s (%s)", shown.c_str(),
+                    endpoint_string(reinterpret_cast<const sockaddr*>(&serve.server.bound())).c_str(),
+                    read_only ? "read-only"
+                    : max_upload == UINT64_MAX
+                        ? "uploads up to the free disk space"
+                        : ("uploads up to " + human_size(static_cast<double>(max_upload))).c_str());
+    const int signums[3] = {SIGINT, SIGTERM, SIGUSR1};
+    for (int i = 0; i < 3; ++i) {
+        uv_signal_init(loop, &serve.signals[i]);
+        serve.signals[i].data = &serve;
+        uv_signal_start(
+            &serve.signals[i],
+            [](uv_signal_t* h, int signum) {
+                auto* self = static_cast<Serve*>(h->data);
+                if (signum == SIGUSR1)
+                    self->print_stats();
+                else
+                    self->quit();
+            },
+            signums[i]);
+        uv_unref(reinterpret_cast<uv_handle_t*>(&serve.signals[i]));
+    }
+    serve.start_keyboard();
+    uv_run(loop, UV_RUN_DEFAULT);
+    ::close(dir_fd);
+    return 0;
+}
+
+// ---- upload, download, ls ------------------------------------------------------------
+
+namespace {
+
+struct ClientOptions {
+    std::string host = "127.0.0.1";
+    std::uint64_t port = kServeDefaultPort;
+    std::uint64_t timeout_s = 30;
+    bool quiet = false, verbose = false;
+    std::string extra;  // -n NAME, -d DST
+    bool bytes = false;
+    std::vector<std::string> args;
+};
+
+void client_usage(FILE* out, const char* cmd)
+{
+    const std::string c = cmd;
+    std::fprintf(out, "Usage: peerdex %s [options] %s\n", cmd,
+                 c == "upload" ? "SRC [-n NAME]" : c == "download" ? "NAME [-d DST]" : "");
+    std::fprintf(out, "%s\n",
+                 c == "upload"     ? "Sends the local file SRC to a peerdex server, stored as NAME (default: SRC's\n"
+                                     "file name); a file of that name there is replaced atomically."
+                 : c == "download" ? "Fetches NAME from a peerdex server (or any peer) into DST (default: NAME's\n"
+                                     "file name in the current directory; a directory: NAME inside it)."
+                                   : "Lists the files of a peerdex server: date, size, name.");
+    std::fprintf(out,
+                 "\n"
+                 "  -H, --host HOST         the server (default 127.0.0.1)\n"
+                 "  -p, --port PORT         its port (default %u)\n",
+                 kServeDefaultPort);
+    if (c == "upload")
+        std::fprintf(out, "  -n, --name NAME         the name on the server\n");
+    if (c == "download")
+        std::fprintf(out, "  -d, --dest DST          where to write the file\n");
+    if (c == "ls")
+        std::fprintf(out, "      --bytes             sizes in bytes rather than human units\n");
+    std::fprintf(out,
+                 "      --timeout S         seconds without progress before giving up (default 30)\n"
+                 "  -q, --quiet             only errors\n"
+                 "  -v, --verbose           also connection details\n"
+                 "  -h, --help              show this help\n"
+                 "\n"
+                 "Exit status: 0 done, 1 failed (one line on stderr says why), 2 usage error.\n");
+}
+
+// Parses the common options; returns -1 to go on, or an exit status.
+int parse_client(int argc, char** argv, const char* cmd, ClientOptions& o)
+{
+    enum { opt_bytes = 256, opt_timeout };
+    static const option longs[] = {
+        {"host", required_argument, nullptr, 'H'},
+        {"port", required_argument, nullptr, 'p'},
+        {"name", required_argument, nullptr, 'n'},
+        {"dest", required_argument, nullptr, 'd'},
+        {"bytes", no_argument, nullptr, opt_bytes},
+        {"timeout", required_argument, nullptr, opt_timeout},
+        {"quiet", no_argument, nullptr, 'q'},
+        {"verbose", no_argument, nullptr, 'v'},
+        {"help", no_argument, nullptr, 'h'},
+        {nullptr, 0, nullptr, 0},
+    };
+    const std::string c = cmd;
+    const std::string prog = "peerdex " + c;
+    const char* shorts = c == "upload" ? "H:p:n:qvh" : c == "download" ? "H:p:d:qvh" : "H:p:qvh";
+    int ch;
+    while ((ch = getopt_long(argc, argv, shorts, longs, nullptr)) != -1) {
+        switch (ch) {
+        case 'H':
+            o.host = optarg;
+            break;
+        case 'p':
+            o.port = number_option(prog.c_str(), "port", optarg, 1, 65535);
+            break;
+        case 'n':
+        case 'd':
+            o.extra = optarg;
+            break;
+        case opt_bytes:
+            if (c != "ls") {
+                client_usage(stderr, cmd);
+                return 2;
+            }
+            o.bytes = true;
+            break;
+        case opt_timeout:
+            o.timeout_s = number_option(prog.c_str(), "--timeout", optarg, 1, 3600);
+            break;
+        case 'q':
+            o.quiet = true;
+            break;
+        case 'v':
+            o.verbose = true;
+            break;
+        case 'h':
+            client_usage(stdout, cmd);
+            return 0;
+        default:
+            client_usage(stderr, cmd);
+            return 2;
+        }
+    }
+    for (int i = optind; i < argc; ++i)
+        o.args.emplace_back(argv[i]);
+    const std::size_t wanted = c == "ls" ? 0 : 1;
+    if (o.args.size() != wanted) {
+        std::fprintf(stderr, "%s: %s (try --help)\n", prog.c_str(),
+                     o.args.size() > wanted ? "unexpected argument"
+                     : c == "upload"        ? "which file? (SRC)"
+                                            : "which file? (NAME)");
+        return 2;
+    }
+    return -1;
+}
+
+bool resolve(const ClientOptions& o, const char* cmd, sockaddr_storage& out)
+{
+    addrinfo hints{};
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* res = nullptr;
+    if (const int rc = getaddrinfo(o.host.c_str(), std::to_string(o.port).c_str(), &hints, &res); rc != 0) {
+        std::fprintf(stderr, "peerdex %s: cannot resolve '%s': %s\n", cmd, o.host.c_str(), gai_strerror(rc));
+        return false;
+    }
+    std::memcpy(&out, res->ai_addr, res->ai_addrlen);
+    freeaddrinfo(res);
+    if (o.verbose)
+        std::fprintf(stderr, "peerdex %s: connecting to %s\n", cmd,
+                     endpoint_string(reinterpret_cast<const sockaddr*>(&out)).c_str());
+    return true;
+}
+
+std::string base_name(const std::string& path)
+{
+    std::string p = path;
+    while (p.size() > 1 && p.back() == '/')
+        p.pop_back();
+    const auto slash = p.rfind('/');
+    return slash == std::string::npos ? p : p.substr(slash + 1);
+}
+
+bool show_progress(const ClientOptions& o)
+{
+    return !o.quiet && isatty(STDERR_FILENO);
+}
+
+void report_rate(const ClientOptions& o, const char* what, const std::string& name, std::uint64_t bytes,
+                 std::uint64_t ms)
+{
+    if (o.verbose)
+        std::fprintf(stderr, "peerdex: %s %s: %llu bytes in %.2f s (%s/s)\n", what, name.c_str(),
+                     static_cast<unsigned long long>(bytes), static_cast<double>(ms) / 1000.0,
+                     human_size(ms ? static_cast<double>(bytes) * 1000.0 / static_cast<double>(ms) : 0).c_str());
+}
+
+}  // namespace
+
+int upload_main(int argc, char** argv)
+{
+    ClientOptions o;
+    if (const int rc = parse_client(argc, argv, "upload", o); rc >= 0)
+        return rc;
+    const std::string src = o.args[0];
+    const std::string name = o.extra.empty() ? base_name(src) : o.extra;
+    if (!valid_file_name(name)) {
+        std::fprintf(stderr, "peerdex upload: '%s' is not a file name a server accepts (one path component, no "
+                             "control bytes, at most 255 bytes); choose one with -n\n",
+                     name.c_str());
+        return 2;
+    }
+    sockaddr_storage addr{};
+    if (!resolve(o, "upload", addr))
+        return 1;
+    struct stat st {};
+    const std::uint64_t size = ::stat(src.c_str(), &st) == 0 ? static_cast<std::uint64_t>(st.st_size) : 0;
+    uv_loop_t* loop = uv_default_loop();
+    int status = 1;
+    const std::uint64_t t0 = uv_now(loop);
+    start_upload(loop, addr, src, name, o.timeout_s * 1000, show_progress(o),
+                 [&](int code, const std::string& why) {
+                     if (code == 0) {
+                         status = 0;
+                         report_rate(o, "uploaded", name, size, uv_now(loop) - t0);
+                     } else {
+                         std::fprintf(stderr, "peerdex upload: %s%s\n", why.c_str(),
+                                      code > 0 ? (" (code 0" + std::to_string(code) + ")").c_str() : "");
+                     }
+                 });
+    uv_run(loop, UV_RUN_DEFAULT);
+    return status;
+}
+
+int download_main(int argc, char** argv)
+{
+    ClientOptions o;
+    if (const int rc = parse_client(argc, argv, "download", o); rc >= 0)
+        return rc;
+    const std::string name = o.args[0];
+    std::string dst = o.extra;
+    struct stat st {};
+    if (dst.empty() || (::stat(dst.c_str(), &st) == 0 && S_ISDIR(st.st_mode))) {
+        const std::string base = base_name(name);
+        if (base.empty() || base == "." || base == ".." || base == "/") {
+            std::fprintf(stderr, "peerdex download: '%s' gives no local file name; say where with -d\n",
+                         name.c_str());
+            return 2;
+        }
+        dst = (dst.empty() ? "" : dst + "/") + base;
+    }
+    sockaddr_storage addr{};
+    if (!resolve(o, "download", addr))
+        return 1;
+    uv_loop_t* loop = uv_default_loop();
+    int status = 1;
+    const std::uint64_t t0 = uv_now(loop);
+    Download::start(loop, addr, name, dst, o.timeout_s * 1000, show_progress(o),
+                    [&](Download::Result r, const std::string& why) {
+                        if (r == Download::Result::ok) {
+                            status = 0;
+                            struct stat done {};
+                            ::stat(dst.c_str(), &done);
+                            report_rate(o, "downloaded", name, static_cast<std::uint64_t>(done.st_size),
+                                        uv_now(loop) - t0);
+                        } else {
+                            std::fprintf(stderr, "peerdex download: %s\n",
+                                         r == Download::Result::not_found
+                                             ? ("no file " + name + " on the server (code 01)").c_str()
+                                             : why.c_str());
+                        }
+                    });
+    uv_run(loop, UV_RUN_DEFAULT);
+    return status;
+}
+
+int ls_main(int argc, char** argv)
+{
+    ClientOptions o;
+    if (const int rc = parse_client(argc, argv, "ls", o); rc >= 0)
+        return rc;
+    sockaddr_storage addr{};
+    if (!resolve(o, "ls", addr))
+        return 1;
+    uv_loop_t* loop = uv_default_loop();
+    int status = 1;
+    start_list(loop, addr, o.timeout_s * 1000, [&](int code, std::vector<FileEntry> files, const std::string& why) {
+        if (code != 0) {
+            std::fprintf(stderr, "peerdex ls: %s\n", why.c_str());
+            return;
+        }
+        status = 0;
+        const std::string table = format_listing(files, o.bytes);
+        std::fwrite(table.data(), 1, table.size(), stdout);
+        if (o.verbose)
+            std::fprintf(stderr, "peerdex ls: %zu files\n", files.size());
+    });
+    uv_run(loop, UV_RUN_DEFAULT);
+    if (std::fflush(stdout) != 0) {
+        std::fprintf(stderr, "peerdex ls: cannot write the listing: %s\n", std::strerror(errno));
+        return 1;
+    }
+    return status;
+}
+
+}  // namespace peerdex

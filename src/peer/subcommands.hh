@@ -1,0 +1,14 @@
+// `peerdex serve | upload | download | ls`: the standalone file server and its
+// one-shot clients (peerdex(1), PROTOCOL.md §7). Each returns the exit status.
+#pragma once
+
+namespace peerdex {
+
+inline constexpr unsigned kServeDefaultPort = 4002;
+
+int serve_main(int argc, char** argv);
+int upload_main(int argc, char** argv);
+int download_main(int argc, char** argv);
+int ls_main(int argc, char** argv);
+
+}  // namespace peerdex

@@ -1,0 +1,370 @@
+"""`peerdex serve` and its one-shot clients (PROTOCOL.md §7): round trips through the
+real binaries, the name rule, symlinks, --read-only, --max-upload, uploads cut short,
+many clients at once, statistics and a clean stop."""
+
+import hashlib
+import os
+import re
+import shutil
+import signal
+import socket
+import stat
+import subprocess
+import tempfile
+import threading
+import time
+import unittest
+
+from harness import HOST, Client, Daemon, Reader, Tracker, enc, read_all, wait_until
+
+PEERDEX = os.environ["PEERDEX"]
+
+
+def sha(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def content(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def random_file(path, size):
+    with open(path, "wb") as f:
+        left = size
+        while left:
+            n = min(left, 1 << 20)
+            f.write(os.urandom(n))
+            left -= n
+
+
+class Serve(Daemon):
+    def __init__(self, directory, *args):
+        argv = [PEERDEX, "serve", "-H", HOST, "-p", "0", "-s", directory] + list(args)
+        super().__init__(argv, r"serving .* on 127\.0\.0\.1:(\d+) ")
+        self.port = int(self.match.group(1))
+
+    def connect(self):
+        return socket.create_connection((HOST, self.port), timeout=15)
+
+    def request(self, data):
+        """Sends raw bytes, returns everything until the server closes."""
+        with self.connect() as s:
+            s.sendall(data)
+            return read_all(s)
+
+    def stats(self):
+        """SIGUSR1, then the block it prints, as a dict of raw values."""
+        before = sum(1 for line in self.lines if line.startswith("uptime:"))
+        self.send_signal(signal.SIGUSR1)
+        wait_until(lambda: sum(1 for line in self.lines if line.startswith("files uploaded:")) > before,
+                   what="a statistics block")
+        start = [i for i, line in enumerate(self.lines) if line.startswith("uptime:")][-1]
+        return dict(line.split(": ", 1) for line in self.lines[start:start + 8])
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def cli(server, *args, timeout=120):
+    return subprocess.run([PEERDEX, args[0], "-H", HOST, "-p", str(server.port)] + list(args[1:]),
+                          capture_output=True, timeout=timeout)
+
+
+def list_files(server):
+    """LIST_FILES over the wire: [(name, size, mtime)]."""
+    with server.connect() as s:
+        s.sendall(enc("LIST_FILES"))
+        r = Reader(s)
+        assert r.byte() == 0
+        n = int(r.field())
+        return [(r.field(), int(r.field()), int(r.field())) for _ in range(n)]
+
+
+class ServeTest(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="peerdex-serve-")
+        self.dir = os.path.join(self.tmp, "share")
+        self.out = os.path.join(self.tmp, "out")
+        os.mkdir(self.dir)
+        os.mkdir(self.out)
+
+    def tearDown(self):
+        shutil.rmtree(self.tmp)
+
+    def shared(self):
+        return sorted(os.listdir(self.dir))
+
+    def test_round_trips_of_empty_small_and_256_mib_files(self):
+        sizes = {"empty": 0, "small.txt": 1000, "big.bin": 256 << 20}
+        for name, size in sizes.items():
+            random_file(os.path.join(self.tmp, name), size)
+        with Serve(self.dir) as srv:
+            for name in sizes:
+                r = cli(srv, "upload", os.path.join(self.tmp, name))
+                self.assertEqual((r.returncode, r.stderr), (0, b""))
+            self.assertEqual(self.shared(), sorted(sizes))
+            for name in sizes:
+                self.assertEqual(sha(os.path.join(self.dir, name)), sha(os.path.join(self.tmp, name)))
+                r = cli(srv, "download", name, "-d", self.out)
+                self.assertEqual((r.returncode, r.stderr), (0, b""))
+                self.assertEqual(sha(os.path.join(self.out, name)), sha(os.path.join(self.tmp, name)))
+            listed = list_files(srv)
+            self.assertEqual([e[0] for e in listed], sorted(sizes))  # sorted by name
+            for name, size, mtime in listed:
+                st = os.stat(os.path.join(self.dir, name))
+                self.assertEqual((size, mtime), (sizes[name], int(st.st_mtime)))
+            r = cli(srv, "ls", "--bytes")
+            self.assertEqual(r.returncode, 0)
+            rows = [line.split() for line in r.stdout.decode().splitlines()]
+            self.assertEqual([(row[3], int(row[2])) for row in rows], sorted(sizes.items()))
+            for row in rows:
+                self.assertRegex(row[0] + " " + row[1], r"^\d{4}-\d\d-\d\d \d\d:\d\d$")
+            human = cli(srv, "ls").stdout.decode()
+            self.assertIn("256.0 MiB  big.bin", human)
+            self.assertIn("1000 B  small.txt", human)
+        self.assertEqual(sorted(os.listdir(self.out)), sorted(sizes))  # no temporary left
+
+    def test_upload_replaces_the_file_of_the_same_name(self):
+        old, new = os.path.join(self.tmp, "old"), os.path.join(self.tmp, "new")
+        random_file(old, 3 << 20)
+        random_file(new, 1 << 20)
+        with Serve(self.dir) as srv:
+            self.assertEqual(cli(srv, "upload", old, "-n", "f").returncode, 0)
+            self.assertEqual(sha(os.path.join(self.dir, "f")), sha(old))
+            self.assertEqual(cli(srv, "upload", new, "-n", "f").returncode, 0)
+            self.assertEqual(sha(os.path.join(self.dir, "f")), sha(new))
+            self.assertEqual(self.shared(), ["f"])
+
+    def test_concurrent_uploads_of_one_name_end_with_one_whole_file(self):
+        sources = []
+        for i in range(8):
+            p = os.path.join(self.tmp, "v%d" % i)
+            with open(p, "wb") as f:
+                f.write(bytes([i]) * (4 << 20))
+            sources.append(p)
+        with Serve(self.dir) as srv:
+            procs = [subprocess.Popen([PEERDEX, "upload", "-H", HOST, "-p", str(srv.port), p, "-n", "same"],
+                                      stderr=subprocess.PIPE) for p in sources]
+            for p in procs:
+                self.assertEqual(p.wait(60), 0, p.stderr.read())
+                p.stderr.close()
+            data = content(os.path.join(self.dir, "same"))
+            self.assertEqual(len(data), 4 << 20)
+            self.assertEqual(data, bytes([data[0]]) * len(data))  # one upload's bytes, no mix
+            self.assertEqual(self.shared(), ["same"])
+
+    def test_every_name_outside_the_rule_is_refused(self):
+        with open(os.path.join(self.dir, "kept"), "w") as f:
+            f.write("kept")
+        bad = [b"../x", b"a/b", b".", b"..", b"", b"/etc/passwd", b"a\x01b", b"a\nb", b"a\x7f", b"x" * 300,
+               b".peerdex-upload-0123456789abcdef"]
+        with Serve(self.dir) as srv:
+            for name in bad:
+                self.assertEqual(srv.request(enc("GET_FILE", name)), b"\x01", name)
+                self.assertEqual(srv.request(enc("PUT_FILE", name, 4) + b"data"), b"\x01", name)
+            self.assertEqual(self.shared(), ["kept"])
+            self.assertEqual(sorted(os.listdir(self.tmp)), ["out", "share"])  # no ../x
+            # The client checks the name before it connects.
+            src = os.path.join(self.tmp, "src")
+            open(src, "w").close()
+            r = cli(srv, "upload", src, "-n", "../x")
+            self.assertEqual(r.returncode, 2)
+            self.assertIn(b"not a file name", r.stderr)
+            # A 255-byte name is the longest allowed.
+            self.assertEqual(srv.request(enc("PUT_FILE", b"y" * 255, 2) + b"ok"), b"\x00")
+            self.assertEqual(srv.request(enc("GET_FILE", b"y" * 255)), b"\x00" + enc(2) + b"ok")
+
+    def test_symlinks_directories_and_fifos_are_not_served(self):
+        secret = os.path.join(self.tmp, "secret")
+        with open(secret, "w") as f:
+            f.write("outside")
+        os.symlink(secret, os.path.join(self.dir, "link"))
+        os.symlink("../secret", os.path.join(self.dir, "rel"))
+        os.mkdir(os.path.join(self.dir, "sub"))
+        os.mkfifo(os.path.join(self.dir, "fifo"))
+        with open(os.path.join(self.dir, "plain"), "w") as f:
+            f.write("in")
+        with Serve(self.dir) as srv:
+            for name in ["link", "rel", "sub", "fifo"]:
+                self.assertEqual(srv.request(enc("GET_FILE", name)), b"\x01", name)
+            self.assertEqual([e[0] for e in list_files(srv)], ["plain"])
+            self.assertEqual(srv.request(enc("GET_FILE", "plain")), b"\x00" + enc(2) + b"in")
+            # An upload over a symlink replaces the link, never the file it points to.
+            self.assertEqual(srv.request(enc("PUT_FILE", "link", 3) + b"new"), b"\x00")
+            self.assertEqual(content(secret).decode(), "outside")
+            self.assertFalse(os.path.islink(os.path.join(self.dir, "link")))
+            self.assertEqual(content(os.path.join(self.dir, "link")).decode(), "new")
+            # ... and not a directory of that name.
+            self.assertEqual(srv.request(enc("PUT_FILE", "sub", 1) + b"x"), b"\x02")
+            self.assertTrue(os.path.isdir(os.path.join(self.dir, "sub")))
+
+    def test_read_only_refuses_uploads(self):
+        with open(os.path.join(self.dir, "a"), "w") as f:
+            f.write("abc")
+        src = os.path.join(self.tmp, "src")
+        random_file(src, 1 << 20)
+        with Serve(self.dir, "--read-only") as srv:
+            self.assertEqual(srv.request(enc("PUT_FILE", "b", 3) + b"xyz"), b"\x01")
+            r = cli(srv, "upload", src)
+            self.assertEqual(r.returncode, 1)
+            self.assertIn(b"uploads are disabled", r.stderr)
+            self.assertEqual(len(r.stderr.splitlines()), 1)
+            self.assertEqual(self.shared(), ["a"])
+            self.assertEqual(cli(srv, "download", "a", "-d", self.out).returncode, 0)
+
+    def test_max_upload_and_free_disk_refuse_before_storing(self):
+        with Serve(self.dir, "--max-upload", "1K") as srv:
+            self.assertEqual(srv.request(enc("PUT_FILE", "ok", 1024) + b"z" * 1024), b"\x00")
+            # The header alone gets the refusal: no byte of the body was needed.
+            with srv.connect() as s:
+                s.sendall(enc("PUT_FILE", "big", 1025))
+                self.assertEqual(read_all(s), b"\x02")
+            src = os.path.join(self.tmp, "big")
+            random_file(src, 4 << 20)  # more than the socket buffers: the refusal must stop it
+            r = cli(srv, "upload", src)
+            self.assertEqual(r.returncode, 1)
+            self.assertIn(b"could not store", r.stderr)
+            for size in [b"12x", b"-1", b"1" * 21]:
+                self.assertEqual(srv.request(enc("PUT_FILE", "n", size)), b"\x02", size)
+        with Serve(self.dir) as srv:
+            with srv.connect() as s:
+                s.sendall(enc("PUT_FILE", "huge", 1 << 62))  # more than any free disk
+                self.assertEqual(read_all(s), b"\x02")
+        self.assertEqual(self.shared(), ["ok"])
+
+    def test_an_upload_cut_short_leaves_nothing(self):
+        with open(os.path.join(self.dir, "f"), "wb") as f:
+            f.write(b"old")
+        with Serve(self.dir, "-v") as srv:
+            for name in ["new", "f"]:
+                with srv.connect() as s:
+                    s.sendall(enc("PUT_FILE", name, 10 << 20) + os.urandom(3 << 20))
+                wait_until(lambda: srv.stats()["connections"].endswith("(open 0)"), what="the cut upload closed")
+            self.assertEqual(self.shared(), ["f"])
+            self.assertEqual(content(os.path.join(self.dir, "f")), b"old")
+            srv.wait_for(r"upload of f cut after \d+ of 10485760 bytes", stream="stderr")
+        # Even a server killed in the middle of an upload leaves nothing behind.
+        srv = Serve(self.dir)
+        s = srv.connect()
+        s.sendall(enc("PUT_FILE", "g", 10 << 20) + os.urandom(1 << 20))
+        wait_until(lambda: srv.stats()["bytes received"].split()[0] == str(len(enc("PUT_FILE", "g", 10 << 20)) +
+                                                                          (1 << 20)), what="bytes in")
+        srv.stop(signal.SIGKILL)
+        s.close()
+        self.assertEqual(self.shared(), ["f"])
+
+    def test_twenty_concurrent_clients(self):
+        errors = []
+
+        def one(i):
+            try:
+                src = os.path.join(self.tmp, "src%d" % i)
+                random_file(src, (2 << 20) + i)
+                r = cli(srv, "upload", src, "-n", "file%d" % i)
+                assert r.returncode == 0, r.stderr
+                dst = os.path.join(self.out, "file%d" % i)
+                r = cli(srv, "download", "file%d" % i, "-d", dst)
+                assert r.returncode == 0, r.stderr
+                assert sha(src) == sha(dst), i
+                r = cli(srv, "ls")
+                assert r.returncode == 0 and ("file%d" % i).encode() in r.stdout, r
+            except Exception as e:  # reported by the main thread
+                errors.append(e)
+
+        with Serve(self.dir) as srv:
+            threads = [threading.Thread(target=one, args=(i,)) for i in range(20)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            self.assertEqual(errors, [])
+            self.assertEqual(self.shared(), sorted("file%d" % i for i in range(20)))
+
+    def test_statistics_count_what_was_done(self):
+        sent = received = 0
+
+        def exchange(data):
+            nonlocal sent, received
+            reply = srv.request(data)
+            sent += len(data)
+            received += len(reply)
+            return reply
+
+        with Serve(self.dir) as srv:
+            body = os.urandom(100000)
+            for i in range(3):
+                self.assertEqual(exchange(enc("PUT_FILE", "u%d" % i, len(body)) + body), b"\x00")
+            for i in range(5):
+                self.assertEqual(len(exchange(enc("GET_FILE", "u%d" % (i % 3)))), 1 + len(enc(100000)) + 100000)
+            exchange(enc("LIST_FILES"))
+            exchange(enc("LIST_FILES"))
+            self.assertEqual(exchange(enc("GET_FILE", "missing")), b"\x01")
+            self.assertEqual(exchange(enc("PUT_FILE", "../x", 1) + b"x"), b"\x01")
+            self.assertEqual(exchange(enc("HELLO", "peerdex/1")), b"\x02")
+            st = srv.stats()
+            self.assertEqual(st["connections"], "13 (open 0)")
+            self.assertEqual(st["requests"], "GET_FILE 6, LIST_FILES 2, PUT_FILE 4, other 1")
+            self.assertEqual(st["refused"], "3")
+            self.assertEqual(st["bytes sent"].split()[0], str(received))
+            self.assertEqual(st["bytes received"].split()[0], str(sent))
+            self.assertEqual(st["files downloaded"], "5")
+            self.assertEqual(st["files uploaded"], "3")
+            self.assertRegex(st["uptime"], r"^\d+ s$")
+
+    def test_sigterm_lets_transfers_finish_and_cuts_stalled_uploads(self):
+        random_file(os.path.join(self.dir, "big"), 8 << 20)
+        srv = Serve(self.dir, "--grace", "3")
+        down = srv.connect()
+        down.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        down.sendall(enc("GET_FILE", "big"))
+        first = down.recv(65536)
+        up = srv.connect()
+        up.sendall(enc("PUT_FILE", "partial", 1 << 20) + b"x" * 1000)  # then nothing more
+        idle = srv.connect()  # has not even sent its request
+        wait_until(lambda: srv.stats()["connections"].startswith("3 "), what="three connections")
+        srv.send_signal(signal.SIGTERM)
+        srv.wait_for("stopping", stream="stderr")
+        self.assertEqual(read_all(idle), b"")  # closed at once
+        rest = read_all(down)  # the download in progress completes
+        self.assertEqual(len(first + rest), 1 + len(enc(8 << 20)) + (8 << 20))
+        self.assertEqual(srv.proc.wait(15), 0)  # the stalled upload was cut after the grace period
+        self.assertEqual(read_all(up), b"")
+        for s in (down, up, idle):
+            s.close()
+        self.assertEqual(self.shared(), ["big"])
+        self.assertTrue(any(line.startswith("files downloaded: 1") for line in srv.lines), srv.lines)
+        srv.stop()
+
+    def test_bad_requests_and_client_errors(self):
+        with Serve(self.dir) as srv:
+            self.assertEqual(srv.request(b"X" * 100), b"\x02")  # an op longer than any
+            self.assertEqual(srv.request(enc("NOPE")), b"\x02")
+            r = cli(srv, "download", "absent", "-d", self.out)
+            self.assertEqual(r.returncode, 1)
+            self.assertIn(b"no file absent", r.stderr)
+            self.assertEqual(os.listdir(self.out), [])
+            r = cli(srv, "upload", os.path.join(self.tmp, "does-not-exist"))
+            self.assertEqual(r.returncode, 1)
+            self.assertIn(b"No such file", r.stderr)
+            self.assertEqual(cli(srv, "ls", "extra").returncode, 2)
+            self.assertEqual(cli(srv, "download").returncode, 2)
+            port = srv.port
+        r = subprocess.run([PEERDEX, "ls", "-H", HOST, "-p", str(port)], capture_output=True, timeout=30)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn(b"cannot connect", r.stderr)
+        self.assertEqual(len(r.stderr.splitlines()), 1)
+        r = subprocess.run([PEERDEX, "serve", os.path.join(self.tmp, "absent")], capture_output=True, timeout=30)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn(b"cannot share", r.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()
