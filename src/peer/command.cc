@@ -37,6 +37,8 @@ constexpr CommandSpec kCommands[] = {
       "LIST_CONTENT FAIL, REMOTE USER DOES NOT EXIST", "LIST_CONTENT FAIL"}},
     {"GET_FILE", "<user> <remote path> <local path>", 3,
      {"GET_FILE OK", "GET_FILE FAIL, FILE NOT EXIST", "GET_FILE FAIL"}},
+    {"STATS", "", 0, {"STATS OK"}},
+    {"HELP", "", 0, {"Commands:"}},
     {"QUIT", "", 0, {"+++ FINISHED +++"}},
 };
 
@@ -110,6 +112,14 @@ ParsedLine parse_line(std::string_view line)
             out.args.emplace_back(line.substr(words[w].first, words[w].second - words[w].first));
     }
     out.kind = ParsedLine::Kind::command;
+    return out;
+}
+
+std::vector<std::string> help_lines()
+{
+    std::vector<std::string> out{"c> Commands:"};
+    for (const auto& s : kCommands)
+        out.push_back("\t" + std::string(s.name) + (s.usage.empty() ? "" : " " + std::string(s.usage)));
     return out;
 }
 

@@ -19,6 +19,8 @@ enum class Command : std::uint8_t {
     list_users,
     list_content,
     get_file,
+    stats,  // the peer listener's statistics
+    help,
     quit,
 };
 
@@ -43,6 +45,9 @@ std::string unknown_command_line(std::string_view word);
 // "c> PUBLISH FAIL, USER NOT CONNECTED". Codes without a line of their own, and
 // failures to reach the tracker (code < 0), give the command's generic FAIL line.
 std::string result_line(Command c, int code);
+
+// HELP: "c> Commands:" then a tab and each command with its arguments.
+std::vector<std::string> help_lines();
 
 // The command's name on the wire and in the console.
 std::string_view command_name(Command c);

@@ -226,6 +226,21 @@ void Shell::run(const ParsedLine& line)
     case Command::get_file:
         do_get_file(a[0], a[1], a[2]);
         return;
+    case Command::stats:
+        // This client's peer listener: counters since it first listened.
+        print(result_line(Command::stats, 0));
+        {
+            const std::string text = peer_.stats_text();
+            for (std::size_t b = 0, e; (e = text.find('\n', b)) != std::string::npos; b = e + 1)
+                print("\t" + text.substr(b, e - b));
+        }
+        done();
+        return;
+    case Command::help:
+        for (const auto& l : help_lines())
+            print(l);
+        done();
+        return;
     case Command::quit:
         do_quit();
         return;

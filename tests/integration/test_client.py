@@ -111,6 +111,35 @@ class Commands(ClientTest):
             self.assertEqual(b.quit(None), ["+++ FINISHED +++"])  # end of input = QUIT
         self.assertTrue(any("does not exist" in e for e in a.errors), a.errors)  # reasons on stderr
 
+    def test_help_and_the_peer_listeners_statistics(self):
+        with open(self.path("f"), "wb") as f:
+            f.write(b"x" * 1000)
+        with Client(self.t.port, cwd=self.dir) as a, Client(self.t.port) as b:
+            help_lines = a.run("HELP")
+            self.assertEqual(help_lines[0], "c> Commands:")
+            self.assertIn("\tGET_FILE <user> <remote path> <local path>", help_lines)
+            self.assertIn("\tSTATS", help_lines)
+            self.assertEqual(a.run("STATS")[:3], ["c> STATS OK", "\tuptime: 0 s", "\tconnections: 0 (open 0)"])
+            for line in ["REGISTER alice", "CONNECT alice", "PUBLISH f data"]:
+                self.assertTrue(a.run(line)[0].endswith("OK"), line)
+            for line in ["REGISTER bob", "CONNECT bob"]:
+                b.run(line)
+            for i in range(2):
+                self.assertEqual(b.run("GET_FILE alice %s %s" % (self.path("f"), self.path("copy%d" % i))),
+                                 ["c> GET_FILE OK"])
+            self.assertEqual(b.run("GET_FILE alice /etc/passwd %s" % self.path("no")),
+                             ["c> GET_FILE FAIL, FILE NOT EXIST"])
+            stats = dict(line[1:].split(": ", 1) for line in a.run("STATS")[1:])
+            self.assertEqual(stats["connections"], "3 (open 0)")
+            self.assertEqual(stats["requests"], "GET_FILE 3, LIST_FILES 0, PUT_FILE 0, other 0")
+            self.assertEqual(stats["refused"], "1")
+            self.assertEqual(stats["files downloaded"], "2")
+            self.assertEqual(stats["files uploaded"], "0")
+            request = len(enc("GET_FILE", self.path("f")))
+            self.assertEqual(stats["bytes sent"].split()[0], str(2 * (1 + len(enc(1000)) + 1000) + 1))
+            self.assertEqual(stats["bytes received"].split()[0],
+                             str(2 * request + len(enc("GET_FILE", "/etc/passwd"))))
+
     def test_quit_disconnects_the_connected_user_and_closes_the_listener(self):
         with Client(self.t.port) as a, Client(self.t.port) as b:
             self.assertEqual(a.run("REGISTER erin"), ["c> REGISTER OK"])

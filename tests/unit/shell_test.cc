@@ -38,6 +38,26 @@ TEST(ParseLine, WrongArgumentCountsAndUnknownWords)
     EXPECT_EQ(syntax_error_line(Command::list_users), "c> Syntax error. Usage: LIST_USERS");
 }
 
+TEST(ParseLine, StatsAndHelpTakeNoArguments)
+{
+    EXPECT_EQ(parse_line("stats").command, Command::stats);
+    EXPECT_EQ(parse_line("Help").command, Command::help);
+    EXPECT_EQ(parse_line("STATS x").kind, ParsedLine::Kind::syntax_error);
+    EXPECT_EQ(syntax_error_line(Command::help), "c> Syntax error. Usage: HELP");
+}
+
+TEST(HelpLines, EveryCommandWithItsArguments)
+{
+    const auto lines = help_lines();
+    ASSERT_EQ(lines.size(), 13u);
+    EXPECT_EQ(lines[0], "c> Commands:");
+    EXPECT_EQ(lines[1], "\tREGISTER <user>");
+    EXPECT_EQ(lines[5], "\tPUBLISH <path> <description>");
+    EXPECT_EQ(lines[9], "\tGET_FILE <user> <remote path> <local path>");
+    EXPECT_EQ(lines[10], "\tSTATS");
+    EXPECT_EQ(lines[12], "\tQUIT");
+}
+
 TEST(ResultLine, EveryLineOfProtocolSection6)
 {
     const std::vector<std::pair<Command, std::vector<std::string>>> table = {
@@ -64,6 +84,7 @@ TEST(ResultLine, EveryLineOfProtocolSection6)
         EXPECT_EQ(result_line(cmd, 7), "c> " + std::string(command_name(cmd)) + " FAIL");
     }
     EXPECT_EQ(result_line(Command::quit, 0), "+++ FINISHED +++");
+    EXPECT_EQ(result_line(Command::stats, 0), "c> STATS OK");
 }
 
 ReplyDecoder::Status feed_all(ReplyDecoder& d, const std::string& s)
