@@ -21,7 +21,8 @@ namespace peerdex {
 
 namespace {
 constexpr std::size_t kChunkBytes = 256 * 1024;   // GET_FILE: the whole of a connection's buffering
-constexpr std::size_t kUploadBytes = 128 * 1024;  // PUT_FILE: two of these, one filling, one writing
+constexpr std::size_t kUploadBytes = 256 * 1024;  // PUT_FILE: two of these, one filling, one writing
+constexpr std::uint64_t kWritebackBytes = 8 << 20;  // PUT_FILE: writeback started every this many bytes
 constexpr std::uint64_t kStallMs = 30000;         // a peer that moves no byte for this long
 // After a refusal, the rest of the request is read and dropped (so that the peer reads
 // our reply rather than a reset), for this long and this much at most.
@@ -86,6 +87,7 @@ private:
     void put_file(const std::string& name, const std::string& size, const char* body, const char* end);
     void upload_opened();
     void pump();
+    void chunk_written();
     void stored();
     void refuse(char code);
     void reply(std::string bytes, bool then_stream);
@@ -111,6 +113,7 @@ private:
     int file_ = -1;
     std::uint64_t size_ = 0, offset_ = 0;  // GET_FILE: bytes sent; PUT_FILE: bytes received
     std::uint64_t written_ = 0;            // PUT_FILE: bytes on disk
+    std::uint64_t synced_ = 0;             // PUT_FILE: bytes handed to writeback
     std::uint64_t lingered_ = 0;
     std::string name_, temp_name_;         // PUT_FILE; temp_name_ when it has a name on disk
     std::unique_ptr<char[]> buf_, spare_;
@@ -427,29 +430,35 @@ void PeerConn::pump()
         std::swap(buf_, spare_);
         const std::size_t n = buffered_;
         buffered_ = 0;
-        writing_ = busy_ = true;
-        fs_.data = this;
+        writing_ = true;
         in_flight_ = n;
-        uv_buf_t b = uv_buf_init(spare_.get(), static_cast<unsigned>(n));
-        uv_fs_write(server_.loop_, &fs_, file_, &b, 1, static_cast<std::int64_t>(written_), [](uv_fs_t* req) {
-            auto* c = static_cast<PeerConn*>(req->data);
-            const auto r = req->result;
-            const auto wanted = c->in_flight_;
-            uv_fs_req_cleanup(req);
-            c->writing_ = c->busy_ = false;
-            if (c->closed_) {
-                c->close();
-                return;
-            }
-            if (r < 0 || static_cast<std::size_t>(r) != wanted) {
-                c->err_ = r < 0 ? static_cast<int>(-r) : ENOSPC;
-                Console::debug("peer: cannot store PUT_FILE %s: %s", c->name_.c_str(), std::strerror(c->err_));
-                c->refuse('\x02');
-                return;
-            }
-            c->written_ += static_cast<std::uint64_t>(r);
-            c->pump();
-        });
+        pool(
+            [this] {
+                const char* p = spare_.get();
+                std::size_t left = in_flight_;
+                auto at = static_cast<off_t>(written_);
+                while (left > 0) {
+                    const ssize_t w = ::pwrite(file_, p, left, at);
+                    if (w < 0 && errno == EINTR)
+                        continue;
+                    if (w <= 0) {
+                        err_ = w < 0 ? errno : ENOSPC;
+                        return;
+                    }
+                    p += w;
+                    left -= static_cast<std::size_t>(w);
+                    at += w;
+                }
+                // Start writing back what came so far, so that the fsync before the
+                // rename has little left to wait for.
+                const std::uint64_t end = written_ + in_flight_;
+                if (end - synced_ >= kWritebackBytes) {
+                    ::sync_file_range(file_, static_cast<off_t>(synced_), static_cast<off_t>(end - synced_),
+                                      SYNC_FILE_RANGE_WRITE);
+                    synced_ = end;
+                }
+            },
+            &PeerConn::chunk_written);
     }
     set_reading(buffered_ < kUploadBytes && offset_ < size_);
     if (offset_ == size_ && !writing_ && buffered_ == 0) {
@@ -489,6 +498,18 @@ void PeerConn::pump()
             },
             &PeerConn::stored);
     }
+}
+
+void PeerConn::chunk_written()
+{
+    writing_ = false;
+    if (err_ != 0) {
+        Console::debug("peer: cannot store PUT_FILE %s: %s", name_.c_str(), std::strerror(err_));
+        refuse('\x02');
+        return;
+    }
+    written_ += in_flight_;
+    pump();
 }
 
 void PeerConn::stored()

@@ -3,7 +3,8 @@
 
     scenarios.py [--build DIR] [--seconds S] [--quick] SCENARIO...
 
-Scenarios: canonical, hello, oplog, memory, scaling, all. Every daemon runs on
+Scenarios: canonical, hello, latency, oplog, memory, scaling, getfile, transfer, clock,
+all. Every daemon runs on
 an ephemeral loopback port and is stopped at the end. References (nginx, wrk)
 are used when installed; a missing one is reported, never faked.
 """
@@ -448,6 +449,87 @@ def scenario_getfile(a):
         shutil.rmtree(tmp)
 
 
+def scenario_transfer(a):
+    """peerdex serve with peerdex upload/download, beside curl from nginx (sendfile)."""
+    size = a.file_mib << 20
+    print("== transfer: one %d MiB file, peerdex upload/download to/from peerdex serve vs curl from nginx "
+          "(sendfile), same disk" % a.file_mib)
+    tmp = tempfile.mkdtemp(prefix="peerdex-bench-transfer-")
+    exe = os.path.join(a.build, "src/peer/peerdex")
+    try:
+        share = os.path.join(tmp, "share")
+        os.mkdir(share)
+        src = os.path.join(tmp, "big.bin")
+        with open(src, "wb") as f:
+            for _ in range(size >> 20):
+                f.write(os.urandom(1 << 20))
+        with open(src, "rb") as f:  # warm the page cache for every reader
+            while f.read(1 << 24):
+                pass
+        srv = Proc([exe, "serve", "-q", "-H", "127.0.0.1", "-p", "0", "-s", share],
+                   r"serving .* on 127\.0\.0\.1:(\d+) ")
+        port = srv.match.group(1)
+        base = rss_bytes(srv.pid)
+        peak = [base]
+        done = threading.Event()
+
+        def sample():
+            while not done.is_set():
+                peak[0] = max(peak[0], rss_bytes(srv.pid))
+                time.sleep(0.02)
+
+        def timed(argv, check):
+            started = time.time()
+            subprocess.run(argv, check=True)
+            took = time.time() - started
+            if os.path.getsize(check) != size:
+                raise SystemExit("%s wrote %d bytes" % (argv[1], os.path.getsize(check)))
+            return took
+
+        nginx = None
+        try:
+            nginx = Nginx(tmp)
+        except FileNotFoundError:
+            print("  (nginx not installed: reference not measured)")
+        curl = shutil.which("curl")
+        sampler = threading.Thread(target=sample)
+        sampler.start()
+        up, down, ref = [], [], []
+        try:
+            # Interleaved, so that a noisy neighbour hurts both sides alike.
+            for _ in range(a.repeat):
+                # Stored means synced (fsync) and renamed, as PUT_FILE's 00 promises.
+                up.append(timed([exe, "upload", "-q", "-p", port, src], os.path.join(share, "big.bin")))
+                dest = os.path.join(tmp, "down.bin")
+                down.append(timed([exe, "download", "-q", "-p", port, "big.bin", "-d", dest], dest))
+                os.remove(dest)
+                if nginx and curl:
+                    ref.append(timed([curl, "-sf", "-o", dest, "http://127.0.0.1:%d/files/big.bin" % nginx.port],
+                                     dest))
+                    os.remove(dest)
+            raw = min(raw_fetch(int(port), b"GET_FILE\0big.bin\0", size) for _ in range(a.repeat))
+            ref_raw = nginx and min(raw_fetch(nginx.port, b"GET /files/big.bin HTTP/1.0\r\n\r\n", size)
+                                    for _ in range(a.repeat))
+        finally:
+            done.set()
+            sampler.join()
+            srv.stop()
+            if nginx:
+                nginx.stop()
+        ref = ref and min(ref)
+        mib = size / 2**20
+        line("peerdex upload, into a file (fsync'd)", mib / min(up), "curl from nginx, into a file",
+             ref and mib / ref, unit="MiB/s")
+        line("peerdex download, into a file", mib / min(down), "curl from nginx, into a file",
+             ref and mib / ref, unit="MiB/s")
+        line("serving only: one raw reader, discarding", mib / raw, "same reader from nginx",
+             ref_raw and mib / ref_raw, unit="MiB/s")
+        print("  server RSS: %.1f MiB before, peak %.1f MiB during: growth %.1f MiB" % (
+            base / 2**20, peak[0] / 2**20, (peak[0] - base) / 2**20))
+    finally:
+        shutil.rmtree(tmp)
+
+
 def wrk_url(url, seconds, connections):
     exe = shutil.which("wrk")
     if not exe:
@@ -571,7 +653,7 @@ def scenario_scaling(a):
 
 SCENARIOS = {"canonical": scenario_canonical, "hello": scenario_hello, "latency": scenario_latency,
              "oplog": scenario_oplog, "memory": scenario_memory, "scaling": scenario_scaling,
-             "getfile": scenario_getfile, "clock": scenario_clock}
+             "getfile": scenario_getfile, "transfer": scenario_transfer, "clock": scenario_clock}
 
 
 def main():
@@ -580,8 +662,8 @@ def main():
     ap.add_argument("--seconds", type=int, default=10)
     ap.add_argument("--clients", type=int, default=256)
     ap.add_argument("--users", type=int, default=1000000)
-    ap.add_argument("--file-mib", type=int, default=1024, help="size of the GET_FILE file")
-    ap.add_argument("--repeat", type=int, default=3, help="GET_FILE runs (the best one counts)")
+    ap.add_argument("--file-mib", type=int, default=1024, help="size of the transferred file")
+    ap.add_argument("--repeat", type=int, default=3, help="transfer runs (the best one counts)")
     ap.add_argument("--quick", action="store_true", help="short runs, for meson test --benchmark")
     ap.add_argument("scenario", nargs="+", choices=list(SCENARIOS) + ["all"])
     a = ap.parse_args()
