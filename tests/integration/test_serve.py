@@ -240,6 +240,34 @@ class ServeTest(unittest.TestCase):
                 self.assertEqual(read_all(s), b"\x02")
         self.assertEqual(self.shared(), ["ok"])
 
+    def test_a_full_disk_refuses_and_leaves_nothing(self):
+        small = os.path.join(self.tmp, "small")
+        os.mkdir(small)
+        r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=5m", "tmpfs", small], capture_output=True)
+        if r.returncode != 0:
+            self.skipTest("cannot mount a 5 MiB tmpfs here: %s" % r.stderr.decode().strip())
+        try:
+            src = os.path.join(self.tmp, "3m")
+            random_file(src, 3 << 20)
+            random_file(os.path.join(self.tmp, "8m"), 8 << 20)
+            with Serve(small) as srv:
+                # Declared above the free space: refused before storing.
+                r = cli(srv, "upload", os.path.join(self.tmp, "8m"))
+                self.assertEqual(r.returncode, 1)
+                self.assertIn(b"code 02", r.stderr)
+                # Two that each fit alone but not together: the disk fills during the
+                # transfer; at most one is stored, whole.
+                procs = [subprocess.Popen([PEERDEX, "upload", "-H", HOST, "-p", str(srv.port), src, "-n", n],
+                                          stderr=subprocess.DEVNULL) for n in ("a", "b")]
+                codes = [p.wait(60) for p in procs]
+                self.assertIn(1, codes)
+                stored = sorted(os.listdir(small))
+                self.assertEqual(stored, [n for n, c in zip(("a", "b"), codes) if c == 0])
+                for name in stored:
+                    self.assertEqual(sha(os.path.join(small, name)), sha(src))
+        finally:
+            subprocess.run(["umount", small], check=True)
+
     def test_an_upload_cut_short_leaves_nothing(self):
         with open(os.path.join(self.dir, "f"), "wb") as f:
             f.write(b"old")
