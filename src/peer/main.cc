@@ -75,8 +75,12 @@ int main(int argc, char** argv)
                                   : sub == "download" ? peerdex::download_main
                                   : sub == "ls"       ? peerdex::ls_main
                                                       : nullptr;
-        if (run)
+        if (run) {
+            static std::string name;  // getopt's messages name the subcommand
+            name = "peerdex " + sub;
+            argv[1] = name.data();
             return run(argc - 1, argv + 1);
+        }
     }
     const char* prog = "peerdex";
     std::string host;

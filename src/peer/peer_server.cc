@@ -31,6 +31,7 @@ constexpr std::uint64_t kLingerBytes = 1 << 20;
 constexpr std::size_t kMaxOpBytes = 16;
 constexpr std::size_t kMaxSizeDigits = 20;
 constexpr std::size_t kMaxListed = 100000;  // LIST_FILES entries (a reply of at most ~30 MB)
+constexpr std::size_t kMaxListings = 4;     // LIST_FILES replies in memory at once
 constexpr std::uint16_t kFirstFreePort = 1024, kLastFreePort = 49151;  // some trackers refuse higher
 constexpr int kPortTries = 64;
 constexpr std::uint64_t kSweepMs = 500;
@@ -73,6 +74,7 @@ public:
         uv_read_start(stream(), on_alloc, on_read);
     }
     void close();
+    void build_listing();  // LIST_FILES, once it has a slot
 
 private:
     uv_stream_t* stream() { return reinterpret_cast<uv_stream_t*>(&tcp_); }
@@ -109,6 +111,7 @@ private:
     bool closed_ = false;
     bool busy_ = false;  // a file operation on the thread pool refers to this connection
     bool reading_ = false;
+    bool list_slot_ = false;  // holds one of the server's LIST_FILES slots
     int err_ = 0;        // errno of the last file operation
     int file_ = -1;
     std::uint64_t size_ = 0, offset_ = 0;  // GET_FILE: bytes sent; PUT_FILE: bytes received
@@ -304,6 +307,17 @@ void PeerConn::got_file()
 void PeerConn::list_files()
 {
     phase_ = Phase::sending;
+    if (server_.listings_ >= kMaxListings) {
+        server_.list_waiting_.push_back(this);  // list_slot_freed() starts it
+        return;
+    }
+    build_listing();
+}
+
+void PeerConn::build_listing()
+{
+    ++server_.listings_;
+    list_slot_ = true;
     std::vector<std::string> paths;
     if (!serve_mode())
         paths.assign(server_.published_.begin(), server_.published_.end());
@@ -338,7 +352,21 @@ void PeerConn::list_files()
             }
             std::sort(files.begin(), files.end(),
                       [](const FileEntry& a, const FileEntry& b) { return a.name < b.name; });
-            std::string out(1, '\0');
+            // Sized once: a doubling string would touch up to twice the reply.
+            auto digits = [](std::uint64_t n) {
+                std::size_t d = 1;
+                while (n >= 10) {
+                    n /= 10;
+                    ++d;
+                }
+                return d;
+            };
+            std::size_t total = 1 + digits(files.size()) + 1;
+            for (const auto& f : files)
+                total += f.name.size() + digits(f.size) + digits(static_cast<std::uint64_t>(f.mtime)) + 3;
+            std::string out;
+            out.reserve(total);
+            out.push_back('\0');
             Encoder e(out);
             e.number(files.size());
             for (const auto& f : files) {
@@ -626,6 +654,12 @@ void PeerConn::close()
     if (!closed_) {
         closed_ = true;
         DeadlineList<PeerConn>::unlink(this);
+        auto& waiting = server_.list_waiting_;
+        waiting.erase(std::remove(waiting.begin(), waiting.end(), this), waiting.end());
+        if (list_slot_) {
+            list_slot_ = false;
+            server_.list_slot_freed();
+        }
         uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), [](uv_handle_t* h) {
             auto* c = static_cast<PeerConn*>(h->data);
             c->tcp_.data = nullptr;
@@ -753,6 +787,16 @@ void PeerServer::conn_closed(PeerConn* c)
     if (accept_pending_ && running_ && stats_.open < kMaxConns) {
         accept_pending_ = false;
         accept_one();
+    }
+}
+
+void PeerServer::list_slot_freed()
+{
+    --listings_;
+    if (!list_waiting_.empty()) {
+        PeerConn* next = list_waiting_.front();
+        list_waiting_.pop_front();
+        next->build_listing();
     }
 }
 

@@ -9,6 +9,7 @@
 #include <uv.h>
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <string>
 #include <unordered_set>
@@ -59,6 +60,7 @@ private:
     void accept_one();
     void conn_closed(PeerConn* c);
     void close_listener();
+    void list_slot_freed();
 
     uv_loop_t* loop_;
     std::string listen_addr_;
@@ -71,6 +73,10 @@ private:
     DeadlineList<PeerConn> linger_;   // refused ones, reading what is left of their request
     PeerConn* conns_head_ = nullptr;  // every open connection (stop, drain)
     std::unordered_set<std::string> published_;
+    // LIST_FILES replies being built or sent (each may be tens of MB), and the
+    // connections waiting for a slot: memory stays bounded however many ask at once.
+    std::size_t listings_ = 0;
+    std::deque<PeerConn*> list_waiting_;
     int dir_fd_ = -1;  // serve mode when >= 0
     bool read_only_ = false;
     std::uint64_t max_upload_ = UINT64_MAX;

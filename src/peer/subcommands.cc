@@ -8,6 +8,7 @@
 #include <uv.h>
 
 #include <climits>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -111,8 +112,12 @@ struct Serve {
 
     void start_keyboard()
     {
-        if (!isatty(STDIN_FILENO) || uv_tty_init(loop, &tty, STDIN_FILENO, 1) != 0)
-            return;  // s and q are for a person at a terminal; scripts use the signals
+        // s and q are for a person at a terminal in the foreground; scripts use the
+        // signals. Sent to the background later, a read gets EIO rather than a stop.
+        std::signal(SIGTTIN, SIG_IGN);
+        if (!isatty(STDIN_FILENO) || tcgetpgrp(STDIN_FILENO) != getpgrp() ||
+            uv_tty_init(loop, &tty, STDIN_FILENO, 1) != 0)
+            return;
         tty_open = true;
         tty.data = this;
         uv_read_start(
@@ -209,7 +214,7 @@ int serve_main(int argc, char** argv)
     }
     if (dir.empty())
         dir = ".";
-    Console::init(verbosity);
+    Console::init(verbosity, true);  // a stdout nobody reads must not stall the loop
     const int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dir_fd < 0) {
         Console::error("%s: cannot share %s: %s", prog, dir.c_str(), std::strerror(errno));

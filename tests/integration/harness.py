@@ -199,6 +199,14 @@ class Logd(Daemon):
             self.stop(signal.SIGKILL)
 
 
+def rss(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS")
+
+
 def fd_count(pid):
     return len(os.listdir("/proc/%d/fd" % pid))
 

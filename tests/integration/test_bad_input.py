@@ -8,7 +8,7 @@ import threading
 import time
 import unittest
 
-from harness import TS, Reader, Tracker, enc, fd_count, read_all, wait_for_fds
+from harness import TS, Reader, Tracker, enc, fd_count, read_all, wait_for_fds, rss
 
 LONG = "x" * 256
 
@@ -169,14 +169,6 @@ class NeverReads(unittest.TestCase):
             self.assertEqual(t.code("LIST_USERS", "u001"), 0)
             s.close()
             self.assertEqual(t.stop(), 0)
-
-
-def rss(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    raise AssertionError("no VmRSS")
 
 
 class UnreadConsole(unittest.TestCase):

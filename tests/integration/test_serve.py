@@ -15,7 +15,7 @@ import threading
 import time
 import unittest
 
-from harness import HOST, Client, Daemon, Reader, Tracker, enc, read_all, wait_until
+from harness import HOST, Daemon, Reader, enc, read_all, rss, wait_until
 
 PEERDEX = os.environ["PEERDEX"]
 
@@ -288,6 +288,36 @@ class ServeTest(unittest.TestCase):
         srv.stop(signal.SIGKILL)
         s.close()
         self.assertEqual(self.shared(), ["f"])
+
+    def test_many_listings_at_once_stay_bounded_in_memory(self):
+        # 20,000 files of 200-byte names: each LIST_FILES reply is about 4.3 MB.
+        for i in range(20000):
+            open(os.path.join(self.dir, "%0200d" % i), "w").close()
+        with Serve(self.dir) as srv:
+            base = rss(srv.proc.pid)
+            readers = []
+
+            def ask(n):  # ask, never read
+                for _ in range(n):
+                    s = srv.connect()
+                    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+                    s.sendall(enc("LIST_FILES"))
+                    readers.append(s)
+                wait_until(lambda: srv.stats()["requests"].startswith("GET_FILE 0, LIST_FILES %d," % len(readers)),
+                           what="%d asks" % len(readers))
+                # What must not happen has no signal: give the pool time to build every
+                # listing, were they not bounded (one takes about 50 ms here).
+                time.sleep(2)
+                return rss(srv.proc.pid) - base
+
+            few = ask(4)
+            many = ask(124)
+            # Unbounded, 128 such listings took 188 MB against 15-36 MB for four; four at a
+            # time, 128 askers cost what four do (ASan's quarantine adds to both).
+            self.assertLess(many, 2 * few + (16 << 20), (few, many))
+            for s in readers:
+                s.close()
+            self.assertEqual(len(list_files(srv)), 20000)  # the slots came back
 
     def test_twenty_concurrent_clients(self):
         errors = []
