@@ -142,6 +142,10 @@ void PeerConn::on_alloc(uv_handle_t* h, std::size_t, uv_buf_t* buf)
 void PeerConn::on_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf)
 {
     auto* c = static_cast<PeerConn*>(s->data);
+    if (n == UV_EOF && (c->phase_ == Phase::sending || c->phase_ == Phase::storing)) {
+        c->set_reading(false);  // a peer that half-closed after its request still gets the reply
+        return;
+    }
     if (n < 0) {
         if (c->phase_ == Phase::receiving)
             Console::debug("peer: upload of %s cut after %llu of %llu bytes", c->name_.c_str(),

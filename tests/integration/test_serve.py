@@ -15,7 +15,7 @@ import threading
 import time
 import unittest
 
-from harness import HOST, Daemon, Reader, enc, read_all, rss, wait_until
+from harness import HOST, Daemon, Reader, enc, fd_count, read_all, rss, wait_for_fds, wait_until
 
 PEERDEX = os.environ["PEERDEX"]
 
@@ -400,6 +400,32 @@ class ServeTest(unittest.TestCase):
         self.assertEqual(self.shared(), ["big"])
         self.assertTrue(any(line.startswith("files downloaded: 1") for line in srv.lines), srv.lines)
         srv.stop()
+
+    def test_half_closed_peers_get_their_replies(self):
+        body = os.urandom(3 << 20)
+        with Serve(self.dir) as srv:
+            def half_closed(data):
+                with srv.connect() as s:
+                    s.sendall(data)
+                    s.shutdown(socket.SHUT_WR)
+                    return read_all(s)
+            self.assertEqual(half_closed(enc("PUT_FILE", "f", len(body)) + body), b"\x00")
+            self.assertEqual(half_closed(enc("GET_FILE", "f")), b"\x00" + enc(len(body)) + body)
+            self.assertEqual(half_closed(enc("LIST_FILES"))[:3], b"\x001\x00")
+            self.assertEqual(half_closed(enc("PUT_FILE", "g", 10) + b"short"), b"")  # cut: nothing stored
+            self.assertEqual(half_closed(b"GET_FILE\0f"), b"")  # a request without its last NUL
+            self.assertEqual(self.shared(), ["f"])
+
+    def test_a_connection_flood_is_bounded_and_the_server_recovers(self):
+        with Serve(self.dir) as srv:
+            base = fd_count(srv.proc.pid)
+            silent = [srv.connect() for _ in range(300)]
+            wait_until(lambda: srv.stats()["connections"].startswith("256 "), what="256 accepted")
+            self.assertLessEqual(fd_count(srv.proc.pid), base + 257)  # libuv holds one more, unaccepted
+            for s in silent:
+                s.close()
+            wait_for_fds(srv.proc.pid, base)
+            self.assertEqual(srv.request(enc("LIST_FILES")), b"\x000\x00")
 
     def test_bad_requests_and_client_errors(self):
         with Serve(self.dir) as srv:
