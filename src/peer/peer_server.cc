@@ -541,6 +541,7 @@ void PeerConn::chunk_written()
         return;
     }
     written_ += in_flight_;
+    touch();  // a disk that keeps writing is progress, even while reading waits for it
     pump();
 }
 
