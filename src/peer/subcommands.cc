@@ -388,6 +388,21 @@ bool resolve(const ClientOptions& o, const char* cmd, sockaddr_storage& out)
     return true;
 }
 
+// Resolves the server, then runs the loop with what `start(loop, server, status)`
+// queued on it; returns the status the exchange left (1 unless it set 0).
+template <class Start>
+int one_shot(const ClientOptions& o, const char* cmd, Start start)
+{
+    sockaddr_storage addr{};
+    if (!resolve(o, cmd, addr))
+        return 1;
+    uv_loop_t* loop = uv_default_loop();
+    int status = 1;
+    start(loop, addr, status);
+    uv_run(loop, UV_RUN_DEFAULT);
+    return status;
+}
+
 std::string base_name(const std::string& path)
 {
     std::string p = path;
@@ -426,26 +441,21 @@ int upload_main(int argc, char** argv)
                      name.c_str());
         return 2;
     }
-    sockaddr_storage addr{};
-    if (!resolve(o, "upload", addr))
-        return 1;
     struct stat st {};
     const std::uint64_t size = ::stat(src.c_str(), &st) == 0 ? static_cast<std::uint64_t>(st.st_size) : 0;
-    uv_loop_t* loop = uv_default_loop();
-    int status = 1;
-    const std::uint64_t t0 = uv_now(loop);
-    start_upload(loop, addr, src, name, o.timeout_s * 1000, show_progress(o),
-                 [&](int code, const std::string& why) {
-                     if (code == 0) {
-                         status = 0;
-                         report_rate(o, "uploaded", name, size, uv_now(loop) - t0);
-                     } else {
-                         std::fprintf(stderr, "peerdex upload: %s%s\n", why.c_str(),
-                                      code > 0 ? (" (code 0" + std::to_string(code) + ")").c_str() : "");
-                     }
-                 });
-    uv_run(loop, UV_RUN_DEFAULT);
-    return status;
+    return one_shot(o, "upload", [&](uv_loop_t* loop, const sockaddr_storage& addr, int& status) {
+        const std::uint64_t t0 = uv_now(loop);
+        start_upload(loop, addr, src, name, o.timeout_s * 1000, show_progress(o),
+                     [&, loop, t0](int code, const std::string& why) {
+                         if (code == 0) {
+                             status = 0;
+                             report_rate(o, "uploaded", name, size, uv_now(loop) - t0);
+                         } else {
+                             std::fprintf(stderr, "peerdex upload: %s%s\n", why.c_str(),
+                                          code > 0 ? (" (code 0" + std::to_string(code) + ")").c_str() : "");
+                         }
+                     });
+    });
 }
 
 int download_main(int argc, char** argv)
@@ -465,29 +475,24 @@ int download_main(int argc, char** argv)
         }
         dst = (dst.empty() ? "" : dst + "/") + base;
     }
-    sockaddr_storage addr{};
-    if (!resolve(o, "download", addr))
-        return 1;
-    uv_loop_t* loop = uv_default_loop();
-    int status = 1;
-    const std::uint64_t t0 = uv_now(loop);
-    Download::start(loop, addr, name, dst, o.timeout_s * 1000, show_progress(o),
-                    [&](Download::Result r, const std::string& why) {
-                        if (r == Download::Result::ok) {
-                            status = 0;
-                            struct stat done {};
-                            ::stat(dst.c_str(), &done);
-                            report_rate(o, "downloaded", name, static_cast<std::uint64_t>(done.st_size),
-                                        uv_now(loop) - t0);
-                        } else {
-                            std::fprintf(stderr, "peerdex download: %s\n",
-                                         r == Download::Result::not_found
-                                             ? ("no file " + name + " on the server (code 01)").c_str()
-                                             : why.c_str());
-                        }
-                    });
-    uv_run(loop, UV_RUN_DEFAULT);
-    return status;
+    return one_shot(o, "download", [&](uv_loop_t* loop, const sockaddr_storage& addr, int& status) {
+        const std::uint64_t t0 = uv_now(loop);
+        Download::start(loop, addr, name, dst, o.timeout_s * 1000, show_progress(o),
+                        [&, loop, t0](Download::Result r, const std::string& why) {
+                            if (r == Download::Result::ok) {
+                                status = 0;
+                                struct stat done {};
+                                ::stat(dst.c_str(), &done);
+                                report_rate(o, "downloaded", name, static_cast<std::uint64_t>(done.st_size),
+                                            uv_now(loop) - t0);
+                            } else {
+                                std::fprintf(stderr, "peerdex download: %s\n",
+                                             r == Download::Result::not_found
+                                                 ? ("no file " + name + " on the server (code 01)").c_str()
+                                                 : why.c_str());
+                            }
+                        });
+    });
 }
 
 int ls_main(int argc, char** argv)
@@ -495,23 +500,20 @@ int ls_main(int argc, char** argv)
     ClientOptions o;
     if (const int rc = parse_client(argc, argv, "ls", o); rc >= 0)
         return rc;
-    sockaddr_storage addr{};
-    if (!resolve(o, "ls", addr))
-        return 1;
-    uv_loop_t* loop = uv_default_loop();
-    int status = 1;
-    start_list(loop, addr, o.timeout_s * 1000, [&](int code, std::vector<FileEntry> files, const std::string& why) {
-        if (code != 0) {
-            std::fprintf(stderr, "peerdex ls: %s\n", why.c_str());
-            return;
-        }
-        status = 0;
-        const std::string table = format_listing(files, o.bytes);
-        std::fwrite(table.data(), 1, table.size(), stdout);
-        if (o.verbose)
-            std::fprintf(stderr, "peerdex ls: %zu files\n", files.size());
+    const int status = one_shot(o, "ls", [&](uv_loop_t* loop, const sockaddr_storage& addr, int& result) {
+        start_list(loop, addr, o.timeout_s * 1000,
+                   [&](int code, std::vector<FileEntry> files, const std::string& why) {
+                       if (code != 0) {
+                           std::fprintf(stderr, "peerdex ls: %s\n", why.c_str());
+                           return;
+                       }
+                       result = 0;
+                       const std::string table = format_listing(files, o.bytes);
+                       std::fwrite(table.data(), 1, table.size(), stdout);
+                       if (o.verbose)
+                           std::fprintf(stderr, "peerdex ls: %zu files\n", files.size());
+                   });
     });
-    uv_run(loop, UV_RUN_DEFAULT);
     if (std::fflush(stdout) != 0) {
         std::fprintf(stderr, "peerdex ls: cannot write the listing: %s\n", std::strerror(errno));
         return 1;

@@ -2,6 +2,7 @@
 loopback ports and speak the raw wire protocol (PROTOCOL.md) to them."""
 
 import atexit
+import hashlib
 import os
 import re
 import select
@@ -197,6 +198,23 @@ class Logd(Daemon):
     def __exit__(self, *exc):
         if self.alive():
             self.stop(signal.SIGKILL)
+
+
+def sha(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def random_file(path, size):
+    with open(path, "wb") as f:
+        left = size
+        while left:
+            n = min(left, 1 << 20)
+            f.write(os.urandom(n))
+            left -= n
 
 
 def rss(pid):

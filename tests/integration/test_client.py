@@ -12,24 +12,8 @@ import threading
 import time
 import unittest
 
-from harness import Client, Tracker, enc, fd_count, free_port, parse_list, read_all, wait_for_fds
-
-
-def sha(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def random_file(path, size):
-    with open(path, "wb") as f:
-        left = size
-        while left:
-            n = min(left, 1 << 20)
-            f.write(os.urandom(n))
-            left -= n
+from harness import (Client, Tracker, enc, fd_count, free_port, parse_list, random_file, read_all, sha,
+                     wait_for_fds)
 
 
 def peer_endpoint(t, requester, user):

@@ -2,7 +2,6 @@
 real binaries, the name rule, symlinks, --read-only, --max-upload, uploads cut short,
 many clients at once, statistics and a clean stop."""
 
-import hashlib
 import os
 import re
 import shutil
@@ -15,31 +14,15 @@ import threading
 import time
 import unittest
 
-from harness import HOST, Daemon, Reader, enc, fd_count, read_all, rss, wait_for_fds, wait_until
+from harness import (HOST, Daemon, Reader, enc, fd_count, random_file, read_all, rss, sha, wait_for_fds,
+                     wait_until)
 
 PEERDEX = os.environ["PEERDEX"]
-
-
-def sha(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def content(path):
     with open(path, "rb") as f:
         return f.read()
-
-
-def random_file(path, size):
-    with open(path, "wb") as f:
-        left = size
-        while left:
-            n = min(left, 1 << 20)
-            f.write(os.urandom(n))
-            left -= n
 
 
 class Serve(Daemon):
