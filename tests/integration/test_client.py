@@ -124,6 +124,26 @@ class Commands(ClientTest):
             self.assertEqual(stats["bytes received"].split()[0],
                              str(2 * request + len(enc("GET_FILE", "/etc/passwd"))))
 
+    def test_one_shot_commands_against_a_users_peer(self):
+        with open(self.path("f"), "wb") as f:
+            f.write(b"published")
+        with Client(self.t.port, cwd=self.dir) as a:
+            for line in ["REGISTER alice", "CONNECT alice", "PUBLISH f data"]:
+                self.assertTrue(a.run(line)[0].endswith("OK"), line)
+            ip, port = peer_endpoint(self.t, "alice", "alice")
+            run = lambda *args: subprocess.run([os.environ["PEERDEX"], args[0], "-H", ip, "-p", str(port)] +
+                                               list(args[1:]), capture_output=True, timeout=30)
+            r = run("ls", "--bytes")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertTrue(r.stdout.decode().rstrip("\n").endswith("  9  " + self.path("f")), r.stdout)
+            r = run("download", self.path("f"), "-d", self.path("copy"))
+            self.assertEqual(r.returncode, 0, r.stderr)
+            with open(self.path("copy"), "rb") as f:
+                self.assertEqual(f.read(), b"published")
+            r = run("upload", self.path("f"), "-n", "x")
+            self.assertEqual(r.returncode, 1)
+            self.assertIn(b"uploads are disabled (code 01)", r.stderr)
+
     def test_quit_disconnects_the_connected_user_and_closes_the_listener(self):
         with Client(self.t.port) as a, Client(self.t.port) as b:
             self.assertEqual(a.run("REGISTER erin"), ["c> REGISTER OK"])
