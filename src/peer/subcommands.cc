@@ -115,7 +115,8 @@ struct Serve {
         // s and q are for a person at a terminal in the foreground; scripts use the
         // signals. Sent to the background later, a read gets EIO rather than a stop.
         std::signal(SIGTTIN, SIG_IGN);
-        if (!isatty(STDIN_FILENO) || tcgetpgrp(STDIN_FILENO) != getpgrp() ||
+        const pid_t foreground = tcgetpgrp(STDIN_FILENO);  // -1: not our controlling terminal
+        if (!isatty(STDIN_FILENO) || (foreground != -1 && foreground != getpgrp()) ||
             uv_tty_init(loop, &tty, STDIN_FILENO, 1) != 0)
             return;
         tty_open = true;
@@ -511,7 +512,7 @@ int ls_main(int argc, char** argv)
                        const std::string table = format_listing(files, o.bytes);
                        std::fwrite(table.data(), 1, table.size(), stdout);
                        if (o.verbose)
-                           std::fprintf(stderr, "peerdex ls: %zu files\n", files.size());
+                           std::fprintf(stderr, "peerdex ls: %zu file%s\n", files.size(), files.size() == 1 ? "" : "s");
                    });
     });
     if (std::fflush(stdout) != 0) {

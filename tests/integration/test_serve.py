@@ -4,6 +4,7 @@ many clients at once, statistics and a clean stop."""
 
 import os
 import re
+import select
 import shutil
 import signal
 import socket
@@ -409,6 +410,48 @@ class ServeTest(unittest.TestCase):
                 s.close()
             wait_for_fds(srv.proc.pid, base)
             self.assertEqual(srv.request(enc("LIST_FILES")), b"\x000\x00")
+
+    def test_s_and_q_typed_at_the_terminal(self):
+        import pty
+        pid, master = pty.fork()  # the child's controlling terminal, in the foreground
+        if pid == 0:
+            os.execv(PEERDEX, [PEERDEX, "serve", "-H", HOST, "-p", "0", self.dir])
+        out = b""
+
+        def until(pattern):
+            nonlocal out
+            deadline = time.monotonic() + 15
+            while not re.search(pattern, out):
+                left = deadline - time.monotonic()
+                self.assertGreater(left, 0, out)
+                if not select.select([master], [], [], left)[0]:
+                    continue
+                try:
+                    out += os.read(master, 4096)
+                except OSError:  # the child closed the terminal
+                    break
+            return re.search(pattern, out)
+
+        try:
+            port = int(until(rb"on 127\.0\.0\.1:(\d+) ").group(1))
+            with socket.create_connection((HOST, port)) as s:
+                s.sendall(enc("LIST_FILES"))
+                self.assertEqual(read_all(s), b"\x000\x00")
+            os.write(master, b"s\n")
+            self.assertTrue(until(rb"requests: GET_FILE 0, LIST_FILES 1, PUT_FILE 0, other 0"))
+            os.write(master, b"what\n")
+            self.assertTrue(until(rb"s \+ Enter: statistics, q \+ Enter: stop"))
+            os.write(master, b"q\n")
+            self.assertTrue(until(rb"stopping"))
+            _, status = os.waitpid(pid, 0)
+            self.assertEqual(os.waitstatus_to_exitcode(status), 0)
+        finally:
+            os.close(master)
+            try:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+            except (ProcessLookupError, ChildProcessError):
+                pass
 
     def test_bad_requests_and_client_errors(self):
         with Serve(self.dir) as srv:
