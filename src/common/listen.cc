@@ -11,6 +11,7 @@ namespace peerdex {
 int listen_tcp(uv_loop_t* loop, uv_tcp_t* tcp, const std::string& addr, std::uint16_t port, int backlog,
                uv_connection_cb on_connection, const char* program, sockaddr_storage& bound)
 {
+    uv_tcp_init(loop, tcp);  // first: whatever fails below, the caller closes the handle
     addrinfo hints{};
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
@@ -27,7 +28,6 @@ int listen_tcp(uv_loop_t* loop, uv_tcp_t* tcp, const std::string& addr, std::uin
         return UV_EINVAL;
     }
     std::unique_ptr<addrinfo, void (*)(addrinfo*)> guard(res, freeaddrinfo);
-    uv_tcp_init(loop, tcp);
     rc = uv_tcp_bind(tcp, res->ai_addr, 0);  // IPV6ONLY off: "::" takes IPv4 too
     if (rc == 0)
         rc = uv_listen(reinterpret_cast<uv_stream_t*>(tcp), backlog, on_connection);

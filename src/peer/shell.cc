@@ -265,7 +265,8 @@ void Shell::do_connect(const std::string& user)
 {
     auto connect_now = [this, user]() {
         if (const int rc = peer_.start(); rc != 0) {
-            warn(std::string("cannot start the peer listener: ") + uv_strerror(rc));
+            warn("cannot start the peer listener" +
+                 (opt_.listen_addr.empty() ? std::string() : " on " + opt_.listen_addr) + ": " + uv_strerror(rc));
             print(result_line(Command::connect, 3));
             done();
             return;

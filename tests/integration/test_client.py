@@ -144,6 +144,14 @@ class Commands(ClientTest):
             self.assertEqual(r.returncode, 1)
             self.assertIn(b"uploads are disabled (code 01)", r.stderr)
 
+    def test_an_unusable_listen_address_fails_connect_cleanly(self):
+        with Client(self.t.port, "--listen-addr", "999.1.1.1") as a:
+            self.assertEqual(a.run("REGISTER alice"), ["c> REGISTER OK"])
+            self.assertEqual(a.run("CONNECT alice"), ["c> CONNECT FAIL"])
+            self.assertEqual(a.quit(), ["+++ FINISHED +++"])
+            self.assertEqual(a.returncode, 0)
+        self.assertIn("peerdex: cannot start the peer listener on 999.1.1.1: invalid argument", a.errors)
+
     def test_quit_disconnects_the_connected_user_and_closes_the_listener(self):
         with Client(self.t.port) as a, Client(self.t.port) as b:
             self.assertEqual(a.run("REGISTER erin"), ["c> REGISTER OK"])
