@@ -495,6 +495,8 @@ void PeerConn::pump()
     set_reading(buffered_ < kUploadBytes && offset_ < size_);
     if (offset_ == size_ && !writing_ && buffered_ == 0) {
         phase_ = Phase::storing;
+        // The final fsync may take long on a slow disk: no stall timeout while it runs.
+        DeadlineList<PeerConn>::unlink(this);
         const int dir = server_.dir_fd_;
         pool(
             [this, dir] {
