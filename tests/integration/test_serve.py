@@ -273,6 +273,19 @@ class ServeTest(unittest.TestCase):
         s.close()
         self.assertEqual(self.shared(), ["f"])
 
+    def test_stale_temporary_uploads_are_removed_at_start(self):
+        old = os.path.join(self.dir, ".peerdex-upload-00000000000000aa")
+        fresh = os.path.join(self.dir, ".peerdex-upload-00000000000000bb")
+        for p in (old, fresh):
+            with open(p, "wb") as f:
+                f.write(b"partial")
+        os.utime(old, (time.time() - 3600, time.time() - 3600))
+        with Serve(self.dir) as srv:
+            srv.wait_for(r"^peerdex: removed 1 unfinished upload left by an earlier run$", stream="stderr")
+            self.assertEqual(list_files(srv), [])  # never listed
+            self.assertEqual(srv.request(enc("GET_FILE", os.path.basename(fresh))), b"\x01")
+        self.assertEqual(self.shared(), [os.path.basename(fresh)])  # may be an upload in progress
+
     def test_many_listings_at_once_stay_bounded_in_memory(self):
         # 20,000 files of 200-byte names: each LIST_FILES reply is about 4.3 MB.
         for i in range(20000):
