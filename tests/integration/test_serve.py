@@ -3,6 +3,7 @@ real binaries, the name rule, symlinks, --read-only, --max-upload, uploads cut s
 many clients at once, statistics and a clean stop."""
 
 import os
+import random
 import re
 import select
 import shutil
@@ -465,6 +466,50 @@ class ServeTest(unittest.TestCase):
                 os.waitpid(pid, 0)
             except (ProcessLookupError, ChildProcessError):
                 pass
+
+    def test_random_and_garbled_requests_leave_it_serving(self):
+        with open(os.path.join(self.dir, "a"), "wb") as f:
+            f.write(b"data")
+        ops = [b"GET_FILE", b"PUT_FILE", b"LIST_FILES", b"HELLO", b"", b"X" * 20]
+
+        def one(seed):
+            rnd = random.Random(seed)
+
+            def field():
+                return rnd.choice([b"a", str(rnd.randrange(100000)).encode(), str(rnd.randrange(2 ** 64)).encode(),
+                                   b"../" * rnd.randrange(5), b"",
+                                   bytes(rnd.randrange(1, 256) for _ in range(rnd.randrange(300)))])
+
+            for _ in range(40):
+                data = rnd.choice(ops) + b"\0" + b"".join(field() + (b"\0" if rnd.random() < 0.9 else b"")
+                                                          for _ in range(rnd.randrange(4)))
+                if rnd.random() < 0.3:
+                    data += bytes(rnd.randrange(256) for _ in range(rnd.randrange(70000)))
+                try:
+                    with srv.connect() as s:
+                        if rnd.random() < 0.5:
+                            s.sendall(data)
+                        else:
+                            for i in range(0, min(len(data), 700), 7):
+                                s.send(data[i:i + 7])
+                        if rnd.random() < 0.3:
+                            s.shutdown(socket.SHUT_WR)
+                        s.settimeout(0.2)
+                        while s.recv(65536):
+                            pass
+                except OSError:  # resets and timeouts are fine: only the server's fate matters
+                    pass
+
+        with Serve(self.dir, "--max-upload", "64K") as srv:
+            threads = [threading.Thread(target=one, args=(seed,)) for seed in range(8)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            self.assertIsNone(srv.proc.poll())
+            self.assertEqual(srv.request(enc("GET_FILE", "a")), b"\x00" + enc(4) + b"data")
+            self.assertFalse([n for n in os.listdir(self.dir) if n.startswith(".peerdex-upload-")])
+        self.assertEqual(srv.proc.returncode, 0)
 
     def test_bad_requests_and_client_errors(self):
         with Serve(self.dir) as srv:
