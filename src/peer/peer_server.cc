@@ -740,8 +740,6 @@ void PeerServer::on_sweep(uv_timer_t* t)
 {
     auto* self = static_cast<PeerServer*>(t->data);
     const auto now = uv_now(self->loop_);
-    if (!self->running_ && self->stats_.open == 0)
-        return;
     while (PeerConn* c = self->idle_.expired(now))
         c->close();  // a peer that stopped reading or sending
     while (PeerConn* c = self->linger_.expired(now))
@@ -851,11 +849,6 @@ void PeerServer::drain(std::uint64_t grace_ms, std::function<void()> done)
     stopping_ = true;
     if (stats_.open == 0)
         stop();
-}
-
-PeerStats PeerServer::stats() const
-{
-    return stats_;
 }
 
 std::string PeerServer::stats_text() const

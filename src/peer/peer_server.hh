@@ -49,8 +49,7 @@ public:
     void set_published(std::unordered_set<std::string> paths) { published_ = std::move(paths); }
     bool published(const std::string& path) const { return published_.count(path) != 0; }
 
-    // Counters since the first start(), and the block `s`, SIGUSR1 and STATS print.
-    PeerStats stats() const;
+    // The counters since the first start(), as `s`, SIGUSR1 and STATS print them.
     std::string stats_text() const;
 
 private:

@@ -152,15 +152,10 @@ struct Upload final : Exchange {
     Chunk chunks[2];
     int ready = -1;    // the chunk read and waiting for the socket
     int sending = -1;  // the chunk the socket is sending
-    bool file_busy = false, can_send = false;
 
     Upload(uv_loop_t* l, std::uint64_t stall) : Exchange(l, stall) {}
 
-    void connected() override
-    {
-        can_send = true;
-        pump();
-    }
+    void connected() override { pump(); }  // the first file read starts here
     void tick() override
     {
         if (progress)
@@ -177,7 +172,7 @@ struct Upload final : Exchange {
     {
         if (finished)
             return;
-        if (ready >= 0 && sending < 0 && can_send) {
+        if (ready >= 0 && sending < 0) {
             Chunk& c = chunks[ready];
             sending = ready;
             ready = -1;
@@ -199,9 +194,8 @@ struct Upload final : Exchange {
                 u->pump();
             });
         }
-        if (!file_busy && ready < 0 && read_off < size) {
+        if (busy == 0 && ready < 0 && read_off < size) {
             Chunk& c = chunks[sending == 0 ? 1 : 0];  // the one not being sent
-            file_busy = true;
             ++busy;
             c.fs.data = this;
             uv_buf_t b = uv_buf_init(c.data.get(),
@@ -210,7 +204,6 @@ struct Upload final : Exchange {
                 auto* u = static_cast<Upload*>(req->data);
                 const auto n = req->result;
                 uv_fs_req_cleanup(req);
-                u->file_busy = false;
                 --u->busy;
                 if (u->finished) {
                     u->maybe_done();
