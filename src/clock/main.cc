@@ -126,21 +126,11 @@ int main(int argc, char** argv)
         case opt_threads:
             threads = static_cast<unsigned>(peerdex::number_option(prog, "--threads", optarg, 1, 256));
             break;
-        case 'h':
-            usage(stdout);
-            return 0;
-        case 'V':
-            std::printf("peerdex-clock %s\n", PEERDEX_VERSION);
-            return 0;
         default:
-            usage(stderr);
-            return 2;
+            peerdex::other_option(c, "peerdex-clock", usage);
         }
     }
-    if (optind < argc) {
-        std::fprintf(stderr, "peerdex-clock: unexpected argument '%s' (try --help)\n", argv[optind]);
-        return 2;
-    }
+    peerdex::no_arguments_left("peerdex-clock", optind, argc, argv);
     tzset();
 
     addrinfo hints{};

@@ -2,11 +2,21 @@
 #pragma once
 
 #include <cstdint>
+#include <cstdio>
 
 namespace peerdex {
 
 // Prints "<program>: invalid <what> '<value>' (try --help)" and exits 2.
 [[noreturn]] void bad_option(const char* program, const char* what, const char* value);
+
+// The last arms of every program's option switch: -h prints the usage on stdout and
+// exits 0, -V prints "<program> <version>" and exits 0, anything else (getopt has
+// said what) prints the usage on stderr and exits 2.
+[[noreturn]] void other_option(int option, const char* program, void (*usage)(FILE*));
+
+// With arguments left after the options: "<program>: unexpected argument 'X' (try
+// --help)" and exit 2.
+void no_arguments_left(const char* program, int optind, int argc, char** argv);
 
 // A decimal option value in [min, max], or bad_option().
 std::uint64_t number_option(const char* program, const char* what, const char* value, std::uint64_t min,

@@ -129,21 +129,11 @@ int main(int argc, char** argv)
         case 'v':
             verbosity = peerdex::Verbosity::verbose;
             break;
-        case 'h':
-            usage(stdout);
-            return 0;
-        case 'V':
-            std::printf("peerdex-logd %s\n", PEERDEX_VERSION);
-            return 0;
         default:
-            usage(stderr);
-            return 2;
+            peerdex::other_option(c, "peerdex-logd", usage);
         }
     }
-    if (optind < argc) {
-        std::fprintf(stderr, "peerdex-logd: unexpected argument '%s' (try --help)\n", argv[optind]);
-        return 2;
-    }
+    peerdex::no_arguments_left("peerdex-logd", optind, argc, argv);
     if (!state_given && !output.empty())
         state = output + ".state";
 

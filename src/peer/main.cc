@@ -117,15 +117,8 @@ int main(int argc, char** argv)
         case 'v':
             opt.verbose = true;
             break;
-        case 'h':
-            usage(stdout);
-            return 0;
-        case 'V':
-            std::printf("peerdex %s\n", PEERDEX_VERSION);
-            return 0;
         default:
-            usage(stderr);
-            return 2;
+            peerdex::other_option(c, "peerdex", usage);
         }
     }
     if (host.empty() || port == 0 || optind < argc) {

@@ -229,20 +229,13 @@ int serve_main(int argc, char** argv)
         case 'v':
             verbosity = Verbosity::verbose;
             break;
-        case 'h':
-            serve_usage(stdout);
-            return 0;
         default:
-            serve_usage(stderr);
-            return 2;
+            other_option(c, prog, serve_usage);
         }
     }
     if (optind < argc && dir.empty())
         dir = argv[optind++];  // PROTOCOL.md writes it `peerdex serve DIR`
-    if (optind < argc) {
-        std::fprintf(stderr, "%s: unexpected argument '%s' (try --help)\n", prog, argv[optind]);
-        return 2;
-    }
+    no_arguments_left(prog, optind, argc, argv);
     if (dir.empty())
         dir = ".";
     Console::init(verbosity, true);  // a stdout nobody reads must not stall the loop

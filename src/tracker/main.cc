@@ -110,21 +110,11 @@ int main(int argc, char** argv)
         case 'v':
             verbosity = peerdex::Verbosity::verbose;
             break;
-        case 'h':
-            usage(stdout);
-            return 0;
-        case 'V':
-            std::printf("peerdex-tracker %s\n", PEERDEX_VERSION);
-            return 0;
         default:
-            usage(stderr);
-            return 2;
+            peerdex::other_option(c, "peerdex-tracker", usage);
         }
     }
-    if (optind < argc) {
-        std::fprintf(stderr, "peerdex-tracker: unexpected argument '%s' (try --help)\n", argv[optind]);
-        return 2;
-    }
+    peerdex::no_arguments_left("peerdex-tracker", optind, argc, argv);
 
     std::signal(SIGPIPE, SIG_IGN);  // a peer that vanishes mid-write must not kill the tracker
     raise_fd_limit();
