@@ -1,5 +1,6 @@
-// What peerdex-clock answers (PROTOCOL.md §4), without any HTTP: the timestamp in its
-// formats and the choice of representation from an Accept header. Pure.
+// What peerdex-clock answers (peerdex-protocol(7), DATE-TIME SERVICE), without any HTTP:
+// the timestamp in its formats and the choice of representation from an Accept header.
+// Pure.
 #pragma once
 
 #include <ctime>

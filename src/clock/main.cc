@@ -77,14 +77,14 @@ MHD_Result handle(void*, MHD_Connection* c, const char* url, const char* method,
     const char* accept = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT);
     if (accept && peerdex::prefers_json(accept))
         return reply(c, MHD_HTTP_OK, "{\"datetime\": \"" + ts + "\"}", "application/json");
-    return reply(c, MHD_HTTP_OK, ts, "text/plain; charset=utf-8");  // no trailing newline (§4)
+    return reply(c, MHD_HTTP_OK, ts, "text/plain; charset=utf-8");  // no trailing newline (DATE-TIME SERVICE)
 }
 
 void usage(FILE* out)
 {
     std::fprintf(out,
                  "Usage: peerdex-clock [options]\n"
-                 "Serves the date and time over HTTP: GET /datetime (PROTOCOL.md section 4).\n"
+                 "Serves the date and time over HTTP: GET /datetime (peerdex-protocol(7), DATE-TIME SERVICE).\n"
                  "\n"
                  "  -p, --port PORT      TCP port (default %u; 0 picks a free one)\n"
                  "  -l, --listen ADDR    address to listen on (default 127.0.0.1)\n"

@@ -1,5 +1,5 @@
-// A peer's IP address kept in 17 bytes and printed the way PROTOCOL.md §1 wants:
-// IPv4 dotted quad (also for IPv4-mapped IPv6), IPv6 in its textual form.
+// A peer's IP address kept in 17 bytes and printed the way peerdex-protocol(7), 
+// TRACKER REQUESTS wants: IPv4 dotted quad (also for IPv4-mapped IPv6), IPv6 in its textual form.
 #pragma once
 
 #include <cstdint>

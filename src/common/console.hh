@@ -1,6 +1,6 @@
-// Console output of the daemons (PROTOCOL.md §6). stdout carries the contract lines,
-// buffered and written once per loop iteration, not once per line; stderr gets one
-// write per message.
+// Console output of the daemons (peerdex-protocol(7), CONSOLE LINES). stdout carries the
+// contract lines, buffered and written once per loop iteration, not once per line; stderr
+// gets one write per message.
 //
 // A daemon's stdout may be a pipe nobody reads. With `nonblocking` (the tracker), a
 // pipe or socket on stdout is made non-blocking: lines wait in a bounded buffer, and

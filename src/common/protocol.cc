@@ -8,7 +8,8 @@ namespace {
 
 using K = FieldKind;
 
-// Indexed by Op; the generic error codes are those of PROTOCOL.md §1's table.
+// Indexed by Op; the generic error codes are those of peerdex-protocol(7), TRACKER REQUESTS
+// table.
 constexpr OpSpec kSpecs[] = {
     {"HELLO", 2, 1, {K::version}},
     {"REGISTER", 2, 1, {K::user}},

@@ -1,4 +1,5 @@
-// Operations of the tracker protocol (PROTOCOL.md §1, §2) and their field grammar.
+// Operations of the tracker protocol (peerdex-protocol(7), TRACKER REQUESTS and SESSIONS)
+// and their field grammar.
 #pragma once
 
 #include <cstdint>
@@ -40,7 +41,7 @@ const OpSpec& spec(Op op);
 std::optional<Op> op_from_name(std::string_view name);
 inline std::string_view op_name(Op op) { return spec(op).name; }
 
-// Checks one field against PROTOCOL.md's limits: lengths, no control bytes, no
+// Checks one field against the limits of peerdex-protocol(7): lengths, no control bytes, no
 // whitespace in names and paths, user names not shaped like a timestamp, ports.
 bool field_valid(FieldKind kind, std::string_view value);
 

@@ -1,5 +1,6 @@
-// Wire codec of the peerdex protocols (PROTOCOL.md §1-§3): NUL-terminated fields
-// read incrementally with a cap per field, and an appending encoder. No I/O here.
+// Wire codec of the peerdex protocols (peerdex-protocol(7): TRACKER REQUESTS, SESSIONS,
+// PEER TRANSFERS): NUL-terminated fields read incrementally with a cap per field, and an
+// appending encoder. No I/O here.
 #pragma once
 
 #include <cstddef>
@@ -54,7 +55,7 @@ private:
 };
 
 // The shape DD/MM/YYYY HH:MM:SS, digits and separators only. Ranges are not
-// checked: PROTOCOL.md tells a timestamp from a name by its shape.
+// checked: peerdex-protocol(7) tells a timestamp from a name by its shape.
 bool is_timestamp(std::string_view s);
 
 // True when s has a byte below 0x20 or 0x7F.

@@ -28,7 +28,8 @@ struct LogEntry {
     std::uint64_t seq = 0;
 };
 
-// "alice PUBLISH /home/alice/notes.txt 22/11/2026 22:38:20" (PROTOCOL.md §5).
+// "alice PUBLISH /home/alice/notes.txt 22/11/2026 22:38:20" (peerdex-protocol(7), 
+// OPERATION LOG).
 std::string format_line(const LogEntry& e);
 
 // The entries of one call, formatted once into one buffer of lines.

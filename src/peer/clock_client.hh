@@ -1,8 +1,8 @@
-// Fetches the timestamp of every tracker operation from peerdex-clock (PROTOCOL.md §4)
-// on the client's loop: libcurl's multi-socket interface driven by libuv polls and a
-// timer, so the peer listener never waits for the clock. A clock that cannot be
-// reached, or answers anything but a timestamp, is replaced by the local clock in the
-// same format, with one warning; the operation never fails for it.
+// Fetches the timestamp of every tracker operation from peerdex-clock (peerdex-protocol(7),
+// DATE-TIME SERVICE) on the client's loop: libcurl's multi-socket interface driven by libuv
+// polls and a timer, so the peer listener never waits for the clock. A clock that cannot be
+// reached, or answers anything but a timestamp, is replaced by the local clock in the same
+// format, with one warning; the operation never fails for it.
 #pragma once
 
 #include <uv.h>

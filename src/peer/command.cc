@@ -14,7 +14,7 @@ struct CommandSpec {
     std::string_view lines[5];
 };
 
-// Indexed by Command; the lines are PROTOCOL.md §6 word for word.
+// Indexed by Command; the lines are peerdex-protocol(7), CONSOLE LINES word for word.
 constexpr CommandSpec kCommands[] = {
     {"REGISTER", "<user>", 1, {"REGISTER OK", "USERNAME IN USE", "REGISTER FAIL"}},
     {"UNREGISTER", "<user>", 1, {"UNREGISTER OK", "USER DOES NOT EXIST", "UNREGISTER FAIL"}},

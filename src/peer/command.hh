@@ -1,5 +1,6 @@
-// The shell's commands and their console lines (PROTOCOL.md §6): parsing a line into
-// a command, and the exact result line for each command and result code. Pure.
+// The shell's commands and their console lines (peerdex-protocol(7), CONSOLE LINES):
+// parsing a line into a command, and the exact result line for each command and result
+// code. Pure.
 #pragma once
 
 #include <cstdint>

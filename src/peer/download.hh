@@ -1,6 +1,6 @@
-// One GET_FILE download from a peer (PROTOCOL.md §3) on the loop: the file is written
-// (on the thread pool) to a temporary file beside the target and renamed into place
-// only after exactly SIZE bytes arrived; on any failure nothing is left behind.
+// One GET_FILE download from a peer (peerdex-protocol(7), PEER TRANSFERS) on the loop: the
+// file is written (on the thread pool) to a temporary file beside the target and renamed
+// into place only after exactly SIZE bytes arrived; on any failure nothing is left behind.
 #pragma once
 
 #include <uv.h>

@@ -123,6 +123,8 @@ std::string format_stats(const PeerStats& s, std::uint64_t uptime_s)
                   "connections: %llu (open %llu)\n"
                   "requests: GET_FILE %llu, LIST_FILES %llu, PUT_FILE %llu, other %llu\n"
                   "refused: %llu\n"
+                  "abandoned: %llu\n"
+                  "listings built: %llu\n"
                   "bytes sent: %llu (%s)\n"
                   "bytes received: %llu (%s)\n"
                   "files downloaded: %llu\n"
@@ -131,6 +133,7 @@ std::string format_stats(const PeerStats& s, std::uint64_t uptime_s)
                   static_cast<unsigned long long>(s.open), static_cast<unsigned long long>(s.get_file),
                   static_cast<unsigned long long>(s.list_files), static_cast<unsigned long long>(s.put_file),
                   static_cast<unsigned long long>(s.other), static_cast<unsigned long long>(s.refused),
+                  static_cast<unsigned long long>(s.abandoned), static_cast<unsigned long long>(s.listings),
                   static_cast<unsigned long long>(s.bytes_sent), human_size(static_cast<double>(s.bytes_sent)).c_str(),
                   static_cast<unsigned long long>(s.bytes_received),
                   human_size(static_cast<double>(s.bytes_received)).c_str(),

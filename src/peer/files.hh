@@ -1,5 +1,5 @@
-// Pure pieces of the standalone file server and its one-shot commands (PROTOCOL.md
-// §7): the name rule, sizes as people write and read them, the `ls` table, the
+// Pure pieces of the standalone file server and its one-shot commands (peerdex-protocol(7),
+// FILE SERVER): the name rule, sizes as people write and read them, the `ls` table, the
 // progress line, and the server's statistics.
 #pragma once
 
@@ -15,7 +15,7 @@ namespace peerdex {
 // nor served nor accepted.
 inline constexpr std::string_view kUploadTempPrefix = ".peerdex-upload-";
 
-// §7: one path component, not empty, not "." or "..", no '/', no NUL or control
+// FILE SERVER: one path component, not empty, not "." or "..", no '/', no NUL or control
 // bytes (0x01-0x1f, 0x7f), at most 255 bytes; and not one of our temporary names.
 bool valid_file_name(std::string_view name);
 
@@ -43,6 +43,8 @@ struct PeerStats {
     std::uint64_t open = 0;         // open now
     std::uint64_t get_file = 0, list_files = 0, put_file = 0, other = 0;  // requests by kind
     std::uint64_t refused = 0;      // requests answered with a code other than 00
+    std::uint64_t abandoned = 0;    // requests dropped unanswered: the client left first
+    std::uint64_t listings = 0;     // LIST_FILES replies built
     std::uint64_t bytes_sent = 0, bytes_received = 0;
     std::uint64_t files_downloaded = 0;  // GET_FILE transfers sent in full
     std::uint64_t files_uploaded = 0;    // PUT_FILE stored and renamed into place

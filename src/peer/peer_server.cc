@@ -2,6 +2,9 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -75,6 +78,12 @@ public:
     }
     void close();
     void build_listing();  // LIST_FILES, once it has a slot
+    // True once a client that half-closed is known to have closed entirely: its
+    // request needs no answer.
+    bool gone();
+    // Drops a request whose client left before its reply.
+    void abandon();
+    bool waiting_with_probe() const { return probed_; }
 
 private:
     uv_stream_t* stream() { return reinterpret_cast<uv_stream_t*>(&tcp_); }
@@ -103,6 +112,7 @@ private:
     // Runs `work` on the thread pool, then `after` on the loop unless closed meanwhile.
     void pool(std::function<void()> work, void (PeerConn::*after)());
     void release_files();
+    void probe();
 
     PeerServer& server_;
     FieldReader reader_{kMaxOpBytes};
@@ -112,6 +122,9 @@ private:
     bool busy_ = false;  // a file operation on the thread pool refers to this connection
     bool reading_ = false;
     bool list_slot_ = false;  // holds one of the server's LIST_FILES slots
+    bool replied_ = false;    // the reply (or its first byte) is on its way
+    bool probed_ = false;     // LIST_FILES: its first byte went out early, after the client's EOF
+    uv_work_t* job_ = nullptr;  // the thread-pool work under way, cancelled on close if not started
     int err_ = 0;        // errno of the last file operation
     int file_ = -1;
     std::uint64_t size_ = 0, offset_ = 0;  // GET_FILE: bytes sent; PUT_FILE: bytes received
@@ -125,6 +138,7 @@ private:
     bool writing_ = false;
     uv_fs_t fs_{};
     uv_write_t write_{};
+    uv_write_t probe_{};
     uv_shutdown_t shutdown_{};
     std::string head_;
     char in_[512];
@@ -144,12 +158,16 @@ void PeerConn::on_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf)
     auto* c = static_cast<PeerConn*>(s->data);
     if (n == UV_EOF && (c->phase_ == Phase::sending || c->phase_ == Phase::storing)) {
         c->set_reading(false);  // a peer that half-closed after its request still gets the reply
+        if (c->op_ == "LIST_FILES" && !c->replied_)
+            c->probe();  // ...but one that closed entirely should not cost a listing
         return;
     }
     if (n < 0) {
         if (c->phase_ == Phase::receiving)
             Console::debug("peer: upload of %s cut after %llu of %llu bytes", c->name_.c_str(),
                            static_cast<unsigned long long>(c->offset_), static_cast<unsigned long long>(c->size_));
+        if (c->phase_ == Phase::sending && !c->replied_)
+            ++c->server_.stats_.abandoned;
         c->close();  // an upload cut short is discarded with the connection
         return;
     }
@@ -204,7 +222,7 @@ void PeerConn::parse(const char* p, const char* end)
                 ++st.get_file;
             } else if (op_ == "PUT_FILE") {
                 ++st.put_file;
-                if (!serve_mode() || server_.read_only_) {  // §7: uploads disabled
+                if (!serve_mode() || server_.read_only_) {  // FILE SERVER: uploads disabled
                     Console::debug("peer: refused PUT_FILE: uploads are disabled");
                     refuse('\x01');
                     return;
@@ -245,12 +263,14 @@ void PeerConn::pool(std::function<void()> work, void (PeerConn::*after)())
     job->after = after;
     job->req.data = job.get();
     busy_ = true;
+    job_ = &job->req;
     uv_queue_work(
         server_.loop_, &job->req, [](uv_work_t* w) { static_cast<Job*>(w->data)->work(); },
         [](uv_work_t* w, int) {
             std::unique_ptr<Job> j(static_cast<Job*>(w->data));
             PeerConn* c = j->conn;
             c->busy_ = false;
+            c->job_ = nullptr;
             if (c->closed_) {
                 c->close();  // frees it now that no work refers to it
                 return;
@@ -322,6 +342,7 @@ void PeerConn::build_listing()
 {
     ++server_.listings_;
     list_slot_ = true;
+    ++server_.stats_.listings;
     std::vector<std::string> paths;
     if (!serve_mode())
         paths.assign(server_.published_.begin(), server_.published_.end());
@@ -385,13 +406,73 @@ void PeerConn::build_listing()
 
 void PeerConn::listed()
 {
+    if (gone()) {
+        abandon();
+        return;
+    }
     if (head_.empty()) {
         Console::debug("peer: cannot list the directory: %s", std::strerror(err_));
+        if (probed_) {
+            close();  // 00 is out already: the cut reply is the error
+            return;
+        }
         refuse('\x02');
         return;
     }
     std::string out = std::move(head_);
+    if (probed_)
+        out.erase(0, 1);
     reply(std::move(out), false);
+}
+
+// The first byte of a LIST_FILES reply (00), sent as soon as the client half-closes: a
+// client that is still there reads it as part of its reply; one that closed entirely
+// answers it with a reset, which gone() sees before any listing is built for it.
+void PeerConn::probe()
+{
+    static char status = '\0';
+    probed_ = true;
+    replied_ = true;
+    uv_buf_t b = uv_buf_init(&status, 1);
+    if (uv_write(&probe_, stream(), &b, 1, [](uv_write_t* w, int st) {
+            auto* c = static_cast<PeerConn*>(w->handle->data);
+            if (st < 0 && !c->closed_)
+                c->abandon();
+            else if (st == 0)
+                c->server_.stats_.bytes_sent += 1;
+        }) != 0)
+        abandon();
+}
+
+bool PeerConn::gone()
+{
+    if (closed_)
+        return true;
+    if (!probed_)
+        return false;
+    uv_os_fd_t fd;
+    if (uv_fileno(reinterpret_cast<uv_handle_t*>(&tcp_), &fd) != 0)
+        return true;
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err != 0)
+        return true;
+#ifdef TCP_INFO
+    tcp_info info{};
+    len = sizeof info;
+    if (::getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) == 0 && info.tcpi_state == TCP_CLOSE)
+        return true;
+#endif
+    return false;
+}
+
+void PeerConn::abandon()
+{
+    if (closed_)
+        return;
+    ++server_.stats_.abandoned;
+    Console::debug("peer: dropped a %s request: the client left", op_.c_str());
+    close();
 }
 
 void PeerConn::put_file(const std::string& name, const std::string& size_text, const char* body, const char* end)
@@ -580,6 +661,7 @@ void PeerConn::refuse(char code)
 
 void PeerConn::reply(std::string bytes, bool then_stream)
 {
+    replied_ = true;
     head_ = std::move(bytes);
     write_.data = then_stream ? this : nullptr;
     uv_buf_t b = uv_buf_init(head_.data(), static_cast<unsigned>(head_.size()));
@@ -660,6 +742,11 @@ void PeerConn::close()
 {
     if (!closed_) {
         closed_ = true;
+        // Work not started yet is not done at all: its callback runs with UV_ECANCELED.
+        if (job_)
+            uv_cancel(reinterpret_cast<uv_req_t*>(job_));
+        else if (busy_)  // a GET_FILE chunk read
+            uv_cancel(reinterpret_cast<uv_req_t*>(&fs_));
         DeadlineList<PeerConn>::unlink(this);
         auto& waiting = server_.list_waiting_;
         waiting.erase(std::remove(waiting.begin(), waiting.end(), this), waiting.end());
@@ -744,6 +831,13 @@ void PeerServer::on_sweep(uv_timer_t* t)
         c->close();  // a peer that stopped reading or sending
     while (PeerConn* c = self->linger_.expired(now))
         c->close();
+    // Waiting clients that left: out of the queue, without waiting for their turn.
+    std::vector<PeerConn*> left;
+    for (PeerConn* c : self->list_waiting_)
+        if (c->waiting_with_probe() && c->gone())
+            left.push_back(c);
+    for (PeerConn* c : left)
+        c->abandon();
     if (self->draining_ && now >= self->drain_deadline_)
         self->stop();  // transfers that did not finish in time are cut
 }
@@ -798,10 +892,13 @@ void PeerServer::conn_closed(PeerConn* c)
 void PeerServer::list_slot_freed()
 {
     --listings_;
-    if (!list_waiting_.empty()) {
+    while (listings_ < kMaxListings && !list_waiting_.empty()) {
         PeerConn* next = list_waiting_.front();
         list_waiting_.pop_front();
-        next->build_listing();
+        if (next->gone())
+            next->abandon();  // the slot goes on to the next one at once
+        else
+            next->build_listing();
     }
 }
 

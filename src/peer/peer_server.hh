@@ -1,9 +1,9 @@
-// The peer listener (PROTOCOL.md §3 and §7). Run by the interactive client, it serves
-// GET_FILE for exactly the paths its connected user published, lists them, and
-// refuses uploads. Run by `peerdex serve`, it shares the regular files directly inside
-// one directory: GET_FILE and LIST_FILES by plain name, and PUT_FILE stored atomically.
-// Any number of connections at once, each with bounded buffers; file work runs on the
-// thread pool so that a slow disk never stalls the loop.
+// The peer listener (peerdex-protocol(7), PEER TRANSFERS and FILE SERVER). Run by the
+// interactive client, it serves GET_FILE for exactly the paths its connected user
+// published, lists them, and refuses uploads. Run by `peerdex serve`, it shares the regular
+// files directly inside one directory: GET_FILE and LIST_FILES by plain name, and PUT_FILE
+// stored atomically. Any number of connections at once, each with bounded buffers; file
+// work runs on the thread pool so that a slow disk never stalls the loop.
 #pragma once
 
 #include <uv.h>

@@ -1,6 +1,6 @@
-// Decodes replies of trackers and peers with the tolerance of PROTOCOL.md §6: the
-// result code as one raw byte or as an ASCII decimal string with or without its NUL,
-// then, on success, the fields the operation returns. Pure and incremental.
+// Decodes replies of trackers and peers with the tolerance of peerdex-protocol(7), 
+// CONSOLE LINES: the result code as one raw byte or as an ASCII decimal string with or without its
+// NUL, then, on success, the fields the operation returns. Pure and incremental.
 #pragma once
 
 #include <cstdint>

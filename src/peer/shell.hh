@@ -1,6 +1,6 @@
-// The interactive shell of peerdex (PROTOCOL.md §6): reads commands from a terminal
-// or piped input, one at a time, and prints their contract lines on stdout; reasons
-// for failures go to stderr. Everything runs on one loop with the peer listener.
+// The interactive shell of peerdex (peerdex-protocol(7), CONSOLE LINES): reads commands
+// from a terminal or piped input, one at a time, and prints their contract lines on stdout;
+// reasons for failures go to stderr. Everything runs on one loop with the peer listener.
 #pragma once
 
 #include <uv.h>

@@ -38,7 +38,7 @@ void serve_usage(FILE* out)
     std::fprintf(out,
                  "Usage: peerdex serve [options] [DIR]\n"
                  "Shares the regular files directly inside DIR (default: the current directory):\n"
-                 "GET_FILE, LIST_FILES and PUT_FILE of PROTOCOL.md section 7, no tracker needed.\n"
+                 "GET_FILE, LIST_FILES and PUT_FILE of peerdex-protocol(7), FILE SERVER, no tracker needed.\n"
                  "\n"
                  "  -H, --host ADDR         address to listen on (default: every address)\n"
                  "  -p, --port PORT         port to listen on (default %u; 0: a free port)\n"
@@ -234,7 +234,7 @@ int serve_main(int argc, char** argv)
         }
     }
     if (optind < argc && dir.empty())
-        dir = argv[optind++];  // PROTOCOL.md writes it `peerdex serve DIR`
+        dir = argv[optind++];  // peerdex-protocol(7) writes it `peerdex serve DIR`
     no_arguments_left(prog, optind, argc, argv);
     if (dir.empty())
         dir = ".";

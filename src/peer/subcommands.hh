@@ -1,5 +1,6 @@
 // `peerdex serve | upload | download | ls`: the standalone file server and its
-// one-shot clients (peerdex(1), PROTOCOL.md §7). Each returns the exit status.
+// one-shot clients (peerdex(1), peerdex-protocol(7), FILE SERVER). Each returns the exit
+// status.
 #pragma once
 
 namespace peerdex {

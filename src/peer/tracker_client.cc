@@ -158,7 +158,7 @@ void TrackerClient::send_request()
 void TrackerClient::on_data(Conn* c, const char* p, const char* end)
 {
     if (c != conn_ || !busy_)
-        return;  // bytes after a complete reply: ignored (§6 tolerance)
+        return;  // bytes after a complete reply: ignored (the tolerance of CONSOLE LINES)
     const auto st = reply_.feed(p, end);
     if (st == ReplyDecoder::Status::need_more)
         return;

@@ -1,6 +1,6 @@
-// Talks to the tracker on the client's loop: a HELLO session (PROTOCOL.md §2) when
-// the tracker speaks it, otherwise one connection per operation (§1) for the rest
-// of the process. One call at a time: the shell is sequential.
+// Talks to the tracker on the client's loop: a HELLO session (peerdex-protocol(7),
+// SESSIONS) when the tracker speaks it, otherwise one connection per operation for the
+// rest of the process. One call at a time: the shell is sequential.
 #pragma once
 
 #include <uv.h>
@@ -22,7 +22,7 @@ public:
     // code < 0: the tracker could not be reached or answered nonsense; why() says why.
     using Done = std::function<void(int code, const ReplyDecoder& reply)>;
 
-    // With a clock, every request carries its timestamp right after the OP (§1).
+    // With a clock, every request carries its timestamp right after the OP.
     TrackerClient(uv_loop_t* loop, const sockaddr_storage& tracker, std::uint64_t timeout_ms, ClockClient* clock);
     TrackerClient(const TrackerClient&) = delete;
     TrackerClient& operator=(const TrackerClient&) = delete;

@@ -1,5 +1,6 @@
-// One-shot requests to a peer listener or `peerdex serve` (PROTOCOL.md §7), on a
-// libuv loop: PUT_FILE of a local file, and LIST_FILES. (GET_FILE is Download.)
+// One-shot requests to a peer listener or `peerdex serve` (peerdex-protocol(7), 
+// FILE SERVER), on a libuv loop: PUT_FILE of a local file, and LIST_FILES. (GET_FILE is
+// Download.)
 #pragma once
 
 #include <uv.h>

@@ -1,5 +1,5 @@
-// Forwards every tracker operation to peerdex-logd (PROTOCOL.md §5) without ever
-// blocking the loop.
+// Forwards every tracker operation to peerdex-logd (peerdex-protocol(7), OPERATION LOG)
+// without ever blocking the loop.
 //
 // Why XDR over a libuv stream rather than rpcgen's client stubs on uv_queue_work:
 // the stubs block a pool thread per call, and libuv's pool (4 threads) is shared with

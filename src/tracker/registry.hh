@@ -1,6 +1,6 @@
-// The tracker's index (PROTOCOL.md §1): users, their connection endpoint and their
-// publications in insertion order. Pure data, no I/O: every operation is O(1) except
-// UNREGISTER (O(publications of that user)) and the list cursors (O(entries)).
+// The tracker's index (peerdex-protocol(7), TRACKER REQUESTS): users, their connection
+// endpoint and their publications in insertion order. Pure data, no I/O: every operation is
+// O(1) except UNREGISTER (O(publications of that user)) and the list cursors (O(entries)).
 //
 // Large LIST_USERS / LIST_CONTENT replies are streamed in chunks. To stream a consistent
 // snapshot without copying the list, every list node carries the generation in which it
@@ -141,8 +141,8 @@ public:
     Registry& operator=(const Registry&) = delete;
     ~Registry();
 
-    // Each returns the result code of PROTOCOL.md §1 (never the generic error code:
-    // malformed requests are refused before they reach the registry).
+    // Each returns the result code of peerdex-protocol(7), TRACKER REQUESTS (never the
+    // generic error code: malformed requests are refused before they reach the registry).
     std::uint8_t register_user(std::string_view user);
     std::uint8_t unregister_user(std::string_view user);
     std::uint8_t connect(std::string_view user, const Address& ip, std::uint16_t port);

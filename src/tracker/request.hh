@@ -1,5 +1,5 @@
-// Assembles tracker requests (PROTOCOL.md §1, §2) from a byte stream that may split or
-// batch them arbitrarily. Pure: no I/O, no registry.
+// Assembles tracker requests (peerdex-protocol(7), TRACKER REQUESTS and SESSIONS) from a
+// byte stream that may split or batch them arbitrarily. Pure: no I/O, no registry.
 #pragma once
 
 #include <string>

@@ -1,5 +1,5 @@
 """Shared helpers of the integration tests: start the real binaries on ephemeral
-loopback ports and speak the raw wire protocol (PROTOCOL.md) to them."""
+loopback ports and speak the raw wire protocol (peerdex-protocol(7)) to them."""
 
 import atexit
 import hashlib
@@ -14,7 +14,17 @@ import time
 
 TS = "22/11/2026 22:38:16"
 HOST = "127.0.0.1"
-TIMEOUT = 15.0
+# Sanitizer builds run several times slower, and CI's two cores may be busy: every wait
+# for something that must happen is multiplied by this (set by the build, or by hand).
+SLOW = float(os.environ.get("PEERDEX_TIMEOUT_FACTOR") or 1)
+
+
+def scaled(seconds):
+    """An upper bound on a wait, in seconds, for this build on this machine."""
+    return seconds * SLOW
+
+
+TIMEOUT = scaled(15.0)
 
 
 def enc(*fields):
@@ -229,7 +239,7 @@ def fd_count(pid):
     return len(os.listdir("/proc/%d/fd" % pid))
 
 
-def wait_for_fds(pid, count, timeout=20):
+def wait_for_fds(pid, count, timeout=scaled(20)):
     """Waits (bounded) until the process has closed all but `count` descriptors."""
     deadline = time.monotonic() + timeout
     while fd_count(pid) > count and time.monotonic() < deadline:
@@ -330,7 +340,7 @@ class Client:
         with self._cond:
             self._cond.notify_all()
 
-    def run(self, line, timeout=60):
+    def run(self, line, timeout=scaled(60)):
         """Runs one command; returns its output lines (the commands run in order, so
         an unknown word after it marks where its output ends)."""
         self.proc.stdin.write((line + "\nSYNC\n").encode())
@@ -347,7 +357,7 @@ class Client:
             self.seen = end + 1
             return out
 
-    def quit(self, line="QUIT", timeout=30):
+    def quit(self, line="QUIT", timeout=scaled(30)):
         """Ends the session (QUIT, or None for end of input); returns the last lines."""
         if line:
             self.proc.stdin.write((line + "\n").encode())

@@ -1,5 +1,5 @@
 """The peerdex shell and peer, driven through pipes against the real tracker: every
-command and result line of PROTOCOL.md §6, transfers between peers, and every way a
+command and result line of peerdex-protocol(7), CONSOLE LINES, transfers between peers, and every way a
 download can go wrong."""
 
 import hashlib
@@ -12,8 +12,8 @@ import threading
 import time
 import unittest
 
-from harness import (Client, Tracker, enc, fd_count, free_port, parse_list, random_file, read_all, sha,
-                     wait_for_fds)
+from harness import (Client, Tracker, enc, fd_count, free_port, parse_list, random_file, read_all, scaled,
+                     sha, wait_for_fds)
 
 
 def peer_endpoint(t, requester, user):
@@ -24,7 +24,7 @@ def peer_endpoint(t, requester, user):
 
 
 def get_file_raw_request(ip, port, data):
-    with socket.create_connection((ip, port), timeout=30) as s:
+    with socket.create_connection((ip, port), timeout=scaled(30)) as s:
         s.sendall(data)
         try:
             return read_all(s)
@@ -132,7 +132,7 @@ class Commands(ClientTest):
                 self.assertTrue(a.run(line)[0].endswith("OK"), line)
             ip, port = peer_endpoint(self.t, "alice", "alice")
             run = lambda *args: subprocess.run([os.environ["PEERDEX"], args[0], "-H", ip, "-p", str(port)] +
-                                               list(args[1:]), capture_output=True, timeout=30)
+                                               list(args[1:]), capture_output=True, timeout=scaled(30))
             r = run("ls", "--bytes")
             self.assertEqual(r.returncode, 0, r.stderr)
             self.assertTrue(r.stdout.decode().rstrip("\n").endswith("  9  " + self.path("f")), r.stdout)
@@ -167,7 +167,7 @@ class Commands(ClientTest):
             self.assertEqual(a.quit(), ["c> DISCONNECT OK", "+++ FINISHED +++"])
             self.assertEqual([u.split()[0] for u in b.run("LIST_USERS")[1:]], ["gina"])
             with self.assertRaises(OSError):
-                socket.create_connection((ip, port), timeout=5).close()
+                socket.create_connection((ip, port), timeout=scaled(5)).close()
             b.quit()
 
     def test_unregister_of_the_connected_user_stops_serving(self):
@@ -175,10 +175,10 @@ class Commands(ClientTest):
             self.assertEqual(a.run("REGISTER hank"), ["c> REGISTER OK"])
             self.assertEqual(a.run("CONNECT hank"), ["c> CONNECT OK"])
             ip, port = peer_endpoint(self.t, "hank", "hank")
-            socket.create_connection((ip, port), timeout=5).close()
+            socket.create_connection((ip, port), timeout=scaled(5)).close()
             self.assertEqual(a.run("UNREGISTER hank"), ["c> UNREGISTER OK"])
             with self.assertRaises(OSError):
-                socket.create_connection((ip, port), timeout=5).close()
+                socket.create_connection((ip, port), timeout=scaled(5)).close()
             self.assertEqual(a.quit(), ["+++ FINISHED +++"])  # nobody left to disconnect
 
     def test_disconnect_closes_the_listener_even_without_tracker(self):
@@ -186,13 +186,13 @@ class Commands(ClientTest):
             self.assertEqual(a.run("REGISTER carol"), ["c> REGISTER OK"])
             self.assertEqual(a.run("CONNECT carol"), ["c> CONNECT OK"])
             ip, port = peer_endpoint(self.t, "carol", "carol")
-            socket.create_connection((ip, port), timeout=5).close()  # listening
+            socket.create_connection((ip, port), timeout=scaled(5)).close()  # listening
             self.t.stop()
             self.assertEqual(a.run("REGISTER dave"), ["c> REGISTER FAIL"])
             # DISCONNECT stops the listener although the tracker cannot be told.
             self.assertEqual(a.run("DISCONNECT carol"), ["c> DISCONNECT FAIL"])
             with self.assertRaises(OSError):
-                socket.create_connection((ip, port), timeout=5).close()
+                socket.create_connection((ip, port), timeout=scaled(5)).close()
             self.assertEqual(a.quit(), ["+++ FINISHED +++"])  # nobody left to disconnect
         self.assertTrue(any("tracker" in e for e in a.errors), a.errors)
         self.t = Tracker("-q")  # for tearDown
@@ -227,7 +227,7 @@ class Transfers(ClientTest):
             results = {}
 
             def fetch(peer, owner, name, dest):
-                results[dest] = peer.run("GET_FILE %s %s %s" % (owner, self.path(name), self.path(dest)), timeout=120)
+                results[dest] = peer.run("GET_FILE %s %s %s" % (owner, self.path(name), self.path(dest)), timeout=scaled(120))
 
             # p0 and p1 download from each other at the same time (both directions).
             workers = [threading.Thread(target=fetch, args=j) for j in jobs[:2]]
@@ -292,7 +292,7 @@ class Transfers(ClientTest):
             self.t.user("someone")
             ip, port = peer_endpoint(self.t, "someone", "flooded")
             base = fd_count(a.proc.pid)
-            flood = [socket.create_connection((ip, port), timeout=5) for _ in range(350)]  # > 256, < 256 + backlog
+            flood = [socket.create_connection((ip, port), timeout=scaled(5)) for _ in range(350)]  # > 256, < 256 + backlog
             try:
                 time.sleep(0.3)
                 # 256 served at once, one more parked by libuv; the rest wait in the backlog.
@@ -320,7 +320,7 @@ class Transfers(ClientTest):
             for bad in (self.path("secret.txt"), self.path("x/../pub.txt"), self.dir + "/./pub.txt",
                         self.dir, "/etc/passwd", "pub.txt", "../" * 10 + "etc/passwd", ""):
                 self.assertEqual(get_file_raw(ip, port, bad), b"\x01", bad)
-            # §7 on the interactive listener: LIST_FILES lists the published files, PUT_FILE is refused.
+            # FILE SERVER on the interactive listener: LIST_FILES lists the published files, PUT_FILE is refused.
             listing = get_file_raw_request(ip, port, enc("LIST_FILES"))
             mtime = int(os.stat(self.path("pub.txt")).st_mtime)
             self.assertEqual(listing, b"\x00" + enc(1, self.path("pub.txt"), 9, mtime))
@@ -371,7 +371,7 @@ class BrokenDownloads(ClientTest):
             with Client(self.t.port, *client_args) as c:
                 c.run("REGISTER " + getter)
                 c.run("CONNECT " + getter)
-                out = c.run("GET_FILE %s /some/file %s" % (liar, self.path("dest.bin")), timeout=30)
+                out = c.run("GET_FILE %s /some/file %s" % (liar, self.path("dest.bin")), timeout=scaled(30))
                 c.quit()
                 return out, c.errors
         finally:

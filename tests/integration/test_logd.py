@@ -11,7 +11,7 @@ import tempfile
 import time
 import unittest
 
-from harness import TS, Logd, read_all, wait_until
+from harness import Logd, TS, read_all, scaled, wait_until
 
 PROG, VERS = 0x20504458, 1
 
@@ -68,7 +68,7 @@ class LogdTest(unittest.TestCase):
         shutil.rmtree(self.dir)
 
     def connect(self):
-        return socket.create_connection(("127.0.0.1", self.logd.port), timeout=10)
+        return socket.create_connection(("127.0.0.1", self.logd.port), timeout=scaled(10))
 
     def lines(self):
         with open(self.log) as f:
@@ -77,7 +77,7 @@ class LogdTest(unittest.TestCase):
     def send_entry(self, instance, seq, user="eve"):
         cmd = [os.environ["PEERDEX_OPLOG_SEND"], "-H", "127.0.0.1", "-p", str(self.logd.port),
                "%x" % instance, str(seq), user, "REGISTER", "", TS]
-        return subprocess.run(cmd, timeout=10).returncode
+        return subprocess.run(cmd, timeout=scaled(10)).returncode
 
     def assert_still_serves(self):
         seq = getattr(self, "_seq", 0) + 1
@@ -130,7 +130,7 @@ class LogdTest(unittest.TestCase):
                 with self.connect() as s:
                     try:
                         s.sendall(data)
-                        got = read_all(s, timeout=10)
+                        got = read_all(s, timeout=scaled(10))
                     except ConnectionResetError:  # cut off with our input unread: a reset
                         got = b""
                     self.assertEqual(got, b"")  # no reply to garbage
@@ -147,9 +147,9 @@ class LogdTest(unittest.TestCase):
             half.sendall(call(1, 1, entry("x", "REGISTER", "", TS, 1, 1))[:30])
             self.assert_still_serves()  # others are served meanwhile
             started = time.monotonic()
-            self.assertEqual(read_all(silent, timeout=10), b"")
-            self.assertEqual(read_all(half, timeout=10), b"")
-            self.assertLess(time.monotonic() - started, 8)
+            self.assertEqual(read_all(silent, timeout=scaled(10)), b"")
+            self.assertEqual(read_all(half, timeout=scaled(10)), b"")
+            self.assertLess(time.monotonic() - started, scaled(8))
 
     def test_sighup_reopens_the_file_for_rotation(self):
         self.assertEqual(self.send_entry(0x1, 1, "before"), 0)

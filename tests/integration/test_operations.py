@@ -1,5 +1,5 @@
-"""Every operation and every result code of PROTOCOL.md §1 over the wire, with and
-without the timestamp, and the console lines of §6."""
+"""Every operation and every result code of peerdex-protocol(7), TRACKER REQUESTS over the wire, with and
+without the timestamp, and the console lines of CONSOLE LINES."""
 
 import socket
 import unittest

@@ -1,4 +1,4 @@
-"""The tracker forwards every operation to peerdex-logd (PROTOCOL.md §5): the right
+"""The tracker forwards every operation to peerdex-logd (peerdex-protocol(7), OPERATION LOG): the right
 fields, exactly once and in order across log server restarts, and never at the
 expense of the tracker's own service."""
 
@@ -11,7 +11,7 @@ import tempfile
 import time
 import unittest
 
-from harness import TS, Logd, Tracker, enc, free_port, wait_until
+from harness import Logd, TS, Tracker, enc, free_port, scaled, wait_until
 
 
 def lines(path):
@@ -85,7 +85,7 @@ class Availability(OplogTest):
                 self.assertEqual([r.byte() for _ in range(2000)], [0] * 2000)
                 t.wait_for(r"unavailable .*retrying", stream="stderr")
                 with Logd("-o", self.log, port=port) as logd:
-                    t.wait_for(r"reachable again", stream="stderr", timeout=20)
+                    t.wait_for(r"reachable again", stream="stderr", timeout=scaled(20))
                     s.sendall(b"".join(enc("REGISTER", "late%04d" % i) for i in range(100)))
                     self.assertEqual([r.byte() for _ in range(100)], [0] * 100)
                     want = ["early%04d REGISTER" % i for i in range(2000)] + ["late%04d REGISTER" % i for i in range(100)]
@@ -108,7 +108,7 @@ class Availability(OplogTest):
                     if chunk in (3, 6):
                         logd.stop(signal.SIGKILL)  # mid-stream, possibly mid-batch
                         logd = Logd("-o", self.log, port=port)
-            wait_until(lambda: len(lines(self.log)) >= n, timeout=30, what="all entries")
+            wait_until(lambda: len(lines(self.log)) >= n, timeout=scaled(30), what="all entries")
             time.sleep(0.5)  # anything doubled would arrive now
             self.assertEqual(lines(self.log), ["u%05d REGISTER" % i for i in range(n)])
             self.assertEqual(t.stop(), 0)
@@ -124,7 +124,7 @@ class Availability(OplogTest):
             t.send_signal(signal.SIGUSR1)
             t.wait_for(r"0 delivered, 400 dropped \(queue full\), 100 queued", stream="stderr")
             with Logd("-o", self.log, port=port) as logd:
-                wait_until(lambda: len(lines(self.log)) >= 100, timeout=20, what="the newest 100")
+                wait_until(lambda: len(lines(self.log)) >= 100, timeout=scaled(20), what="the newest 100")
                 self.assertEqual(lines(self.log), ["o%03d REGISTER" % i for i in range(400, 500)])
                 self.assertEqual(t.stop(), 0)
                 t.wait_for(r"100 delivered, 400 dropped", stream="stderr")
@@ -136,7 +136,7 @@ class Availability(OplogTest):
         self.assertEqual(t.code("REGISTER", "x"), 0)
         started = time.monotonic()
         self.assertEqual(t.stop(), 0)
-        self.assertLess(time.monotonic() - started, 5)
+        self.assertLess(time.monotonic() - started, scaled(5))
         t.wait_for(r"0 delivered, 0 dropped \(queue full\), 1 queued", stream="stderr")
 
 
@@ -181,7 +181,7 @@ class Rpcbind(OplogTest):
                 logd.stop()
                 with Logd("-o", self.log, "--rpcbind", "yes") as moved:
                     self.assertEqual(t.code("UNREGISTER", "carol"), 0)
-                    wait_until(lambda: len(lines(self.log)) == 2, timeout=20, what="the entry after the move")
+                    wait_until(lambda: len(lines(self.log)) == 2, timeout=scaled(20), what="the entry after the move")
                     self.assertEqual(lines(self.log)[1], "carol UNREGISTER " + TS)
                     self.assertEqual(t.stop(), 0)
                     self.assertEqual(moved.stop(), 0)

@@ -1,4 +1,4 @@
-"""`peerdex serve` and its one-shot clients (PROTOCOL.md §7): round trips through the
+"""`peerdex serve` and its one-shot clients (peerdex-protocol(7), FILE SERVER): round trips through the
 real binaries, the name rule, symlinks, --read-only, --max-upload, uploads cut short,
 many clients at once, statistics and a clean stop."""
 
@@ -16,8 +16,8 @@ import threading
 import time
 import unittest
 
-from harness import (HOST, Daemon, Reader, enc, fd_count, random_file, read_all, rss, sha, wait_for_fds,
-                     wait_until)
+from harness import (Daemon, HOST, Reader, enc, fd_count, random_file, read_all, rss, scaled, sha,
+                     wait_for_fds, wait_until)
 
 PEERDEX = os.environ["PEERDEX"]
 
@@ -34,7 +34,7 @@ class Serve(Daemon):
         self.port = int(self.match.group(1))
 
     def connect(self):
-        return socket.create_connection((HOST, self.port), timeout=15)
+        return socket.create_connection((HOST, self.port), timeout=scaled(15))
 
     def request(self, data):
         """Sends raw bytes, returns everything until the server closes."""
@@ -49,7 +49,8 @@ class Serve(Daemon):
         wait_until(lambda: sum(1 for line in self.lines if line.startswith("files uploaded:")) > before,
                    what="a statistics block")
         start = [i for i, line in enumerate(self.lines) if line.startswith("uptime:")][-1]
-        return dict(line.split(": ", 1) for line in self.lines[start:start + 8])
+        end = next(i for i in range(start, len(self.lines)) if self.lines[i].startswith("files uploaded:"))
+        return dict(line.split(": ", 1) for line in self.lines[start:end + 1])
 
     def __enter__(self):
         return self
@@ -58,7 +59,7 @@ class Serve(Daemon):
         self.stop()
 
 
-def cli(server, *args, timeout=120):
+def cli(server, *args, timeout=scaled(120)):
     return subprocess.run([PEERDEX, args[0], "-H", HOST, "-p", str(server.port)] + list(args[1:]),
                           capture_output=True, timeout=timeout)
 
@@ -287,10 +288,13 @@ class ServeTest(unittest.TestCase):
             self.assertEqual(srv.request(enc("GET_FILE", os.path.basename(fresh))), b"\x01")
         self.assertEqual(self.shared(), [os.path.basename(fresh)])  # may be an upload in progress
 
-    def test_many_listings_at_once_stay_bounded_in_memory(self):
+    def many_long_names(self):
         # 20,000 files of 200-byte names: each LIST_FILES reply is about 4.3 MB.
         for i in range(20000):
             open(os.path.join(self.dir, "%0200d" % i), "w").close()
+
+    def test_many_listings_at_once_stay_bounded_in_memory(self):
+        self.many_long_names()
         with Serve(self.dir) as srv:
             base = rss(srv.proc.pid)
             readers = []
@@ -305,7 +309,7 @@ class ServeTest(unittest.TestCase):
                            what="%d asks" % len(readers))
                 # What must not happen has no signal: give the pool time to build every
                 # listing, were they not bounded (one takes about 50 ms here).
-                time.sleep(2)
+                time.sleep(scaled(2))
                 return rss(srv.proc.pid) - base
 
             few = ask(4)
@@ -316,6 +320,32 @@ class ServeTest(unittest.TestCase):
             for s in readers:
                 s.close()
             self.assertEqual(len(list_files(srv)), 20000)  # the slots came back
+
+    def test_abandoned_listings_are_dropped_unbuilt(self):
+        self.many_long_names()
+        with Serve(self.dir) as srv:
+            for n in (4, 128):
+                before = srv.stats()
+                asked = int(before["requests"].split(", ")[1].split()[1])
+                askers = []
+                for _ in range(n):  # ask, never read: the first four hold every slot
+                    s = srv.connect()
+                    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+                    s.sendall(enc("LIST_FILES"))
+                    askers.append(s)
+                wait_until(lambda: srv.stats()["requests"].startswith("GET_FILE 0, LIST_FILES %d," % (asked + n)),
+                           what="%d asks" % n)
+                built = int(before["listings built"]) + 4
+                wait_until(lambda: int(srv.stats()["listings built"]) == built, what="four listings built")
+                for s in askers:
+                    s.close()
+                self.assertEqual(len(list_files(srv)), 20000)
+                after = srv.stats()
+                # Before the new asker's turn, at most the listings already under way when
+                # the askers left were built: not one per abandoned request (124 here).
+                self.assertLessEqual(int(after["listings built"]) - built, 4 + 1, (n, after))
+                wait_until(lambda: srv.stats()["connections"].endswith("(open 0)"), what="every asker gone")
+                self.assertGreaterEqual(int(srv.stats()["abandoned"]) - int(before["abandoned"]), n - 4 - 4, n)
 
     def test_twenty_concurrent_clients(self):
         errors = []
@@ -525,14 +555,14 @@ class ServeTest(unittest.TestCase):
             self.assertEqual(cli(srv, "ls", "extra").returncode, 2)
             self.assertEqual(cli(srv, "download").returncode, 2)
             port = srv.port
-        r = subprocess.run([PEERDEX, "ls", "-H", HOST, "-p", str(port)], capture_output=True, timeout=30)
+        r = subprocess.run([PEERDEX, "ls", "-H", HOST, "-p", str(port)], capture_output=True, timeout=scaled(30))
         self.assertEqual(r.returncode, 1)
         self.assertIn(b"cannot connect", r.stderr)
         self.assertEqual(len(r.stderr.splitlines()), 1)
-        r = subprocess.run([PEERDEX, "serve", "-H", "999.1.1.1", self.dir], capture_output=True, timeout=30)
+        r = subprocess.run([PEERDEX, "serve", "-H", "999.1.1.1", self.dir], capture_output=True, timeout=scaled(30))
         self.assertEqual(r.returncode, 1)
         self.assertIn(b"cannot use listen address '999.1.1.1'", r.stderr)
-        r = subprocess.run([PEERDEX, "serve", os.path.join(self.tmp, "absent")], capture_output=True, timeout=30)
+        r = subprocess.run([PEERDEX, "serve", os.path.join(self.tmp, "absent")], capture_output=True, timeout=scaled(30))
         self.assertEqual(r.returncode, 1)
         self.assertIn(b"cannot share", r.stderr)
 

@@ -1,4 +1,4 @@
-"""Every tracker operation carries the clock's timestamp (PROTOCOL.md §1, §4): from
+"""Every tracker operation carries the clock's timestamp (peerdex-protocol(7), TRACKER REQUESTS and DATE-TIME SERVICE): from
 peerdex-clock when it answers, from the client's own clock (one warning) when not."""
 
 import datetime

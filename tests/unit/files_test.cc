@@ -1,4 +1,4 @@
-// The standalone server's pure pieces: the §7 name rule, sizes, the ls table, the
+// The standalone server's pure pieces: the FILE SERVER name rule, sizes, the ls table, the
 // progress line and the statistics block.
 #include <gtest/gtest.h>
 
@@ -98,6 +98,8 @@ TEST(Stats, EveryCounterIsShown)
     s.put_file = 4;
     s.other = 5;
     s.refused = 6;
+    s.abandoned = 11;
+    s.listings = 12;
     s.bytes_sent = 2048;
     s.bytes_received = 10;
     s.files_downloaded = 8;
@@ -107,6 +109,8 @@ TEST(Stats, EveryCounterIsShown)
               "connections: 7 (open 1)\n"
               "requests: GET_FILE 2, LIST_FILES 3, PUT_FILE 4, other 5\n"
               "refused: 6\n"
+              "abandoned: 11\n"
+              "listings built: 12\n"
               "bytes sent: 2048 (2.0 KiB)\n"
               "bytes received: 10 (10 B)\n"
               "files downloaded: 8\n"

@@ -1,8 +1,8 @@
 // peerdex-bench: load generator for any tracker speaking the course protocol
-// (PROTOCOL.md §1), and for peerdex's HELLO sessions (§2). One libuv loop drives N
-// virtual users; each runs whole user lives (REGISTER, CONNECT, PUBLISH k files,
-// LIST_CONTENT, LIST_USERS, DISCONNECT, UNREGISTER) and checks every reply.
-// Exit status: 0 when every reply was right, 1 otherwise, 2 on usage errors.
+// (peerdex-protocol(7), TRACKER REQUESTS), and for peerdex's HELLO sessions (SESSIONS). One
+// libuv loop drives N virtual users; each runs whole user lives (REGISTER, CONNECT, PUBLISH
+// k files, LIST_CONTENT, LIST_USERS, DISCONNECT, UNREGISTER) and checks every reply. Exit
+// status: 0 when every reply was right, 1 otherwise, 2 on usage errors.
 #include <getopt.h>
 #include <uv.h>
 
