@@ -23,7 +23,8 @@ void other_option(int option, const char* program, void (*usage)(FILE*))
         std::printf("%s %s\n", program, PEERDEX_VERSION);
         std::exit(0);
     }
-    usage(stderr);
+    // getopt has named the option; the whole usage would bury that line.
+    std::fprintf(stderr, "Try '%s --help' for the options.\n", program);
     std::exit(2);
 }
 

@@ -11,7 +11,7 @@ namespace peerdex {
 
 // The last arms of every program's option switch: -h prints the usage on stdout and
 // exits 0, -V prints "<program> <version>" and exits 0, anything else (getopt has
-// said what) prints the usage on stderr and exits 2.
+// said what) points at --help on stderr and exits 2.
 [[noreturn]] void other_option(int option, const char* program, void (*usage)(FILE*));
 
 // With arguments left after the options: "<program>: unexpected argument 'X' (try

@@ -62,23 +62,36 @@ std::size_t field_cap(FieldKind kind)
     return kMaxFieldBytes;
 }
 
-bool field_valid(FieldKind kind, std::string_view v)
+std::string field_problem(FieldKind kind, std::string_view v)
 {
-    if (v.size() > field_cap(kind) || has_control_bytes(v))
-        return false;
+    if (v.size() > field_cap(kind))
+        return "is " + std::to_string(v.size()) + " bytes long; the protocol allows at most " +
+               std::to_string(field_cap(kind));
+    if (has_control_bytes(v))
+        return "contains a control character (a tab, a newline or another byte below 0x20 or 0x7f)";
     switch (kind) {
     case K::user:
-        return !v.empty() && !has_space(v) && !is_timestamp(v);
     case K::path:
-        return !v.empty() && !has_space(v);
+        if (v.empty())
+            return "is empty";
+        if (kind == K::user && is_timestamp(v))
+            return "has the shape of a timestamp (DD/MM/YYYY HH:MM:SS), which the protocol reserves";
+        if (has_space(v))
+            return "contains a space; the protocol allows none in user names and paths";
+        return "";
     case K::description:
-        return true;
+        return "";
     case K::port:
-        return parse_port(v).has_value();
+        return parse_port(v) ? "" : "is not a port number from 1 to 65535";
     case K::version:
-        return !v.empty();
+        return v.empty() ? "is empty" : "";
     }
-    return false;
+    return "is not valid";
+}
+
+bool field_valid(FieldKind kind, std::string_view v)
+{
+    return field_problem(kind, v).empty();
 }
 
 }  // namespace peerdex

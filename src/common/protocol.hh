@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <string_view>
 
 namespace peerdex {
@@ -44,6 +45,9 @@ inline std::string_view op_name(Op op) { return spec(op).name; }
 // Checks one field against the limits of peerdex-protocol(7): lengths, no control bytes, no
 // whitespace in names and paths, user names not shaped like a timestamp, ports.
 bool field_valid(FieldKind kind, std::string_view value);
+// Empty when the field is valid; otherwise what is wrong with it, to follow "the user
+// name " and the like in a message ("is 300 bytes long; the protocol allows at most 255").
+std::string field_problem(FieldKind kind, std::string_view value);
 
 // Per-field byte caps enforced while reading, before validation.
 std::size_t field_cap(FieldKind kind);

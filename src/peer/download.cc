@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "files.hh"
+#include "pending_file.hh"
 #include "wire.hh"
 
 namespace peerdex {
@@ -17,6 +18,22 @@ constexpr std::size_t kBufferBytes = 256 * 1024;  // one read in flight, one wri
 constexpr std::uint64_t kProgressMs = 200;
 // Files up to 16 EiB announce at most 20 digits.
 constexpr std::uint64_t kMaxSize = UINT64_MAX / 2;
+constexpr std::string_view kTempPrefix = ".peerdex-download-";
+
+std::string refusal(int code)
+{
+    return code == 1 ? "the peer has no such file, or does not share it"
+                     : "the peer could not send the file (an error on its side)";
+}
+
+// "dir/name" → ("dir", "name"); "name" → (".", "name").
+std::pair<std::string, std::string> split_path(const std::string& path)
+{
+    const auto slash = path.rfind('/');
+    if (slash == std::string::npos)
+        return {".", path};
+    return {slash == 0 ? "/" : path.substr(0, slash), path.substr(slash + 1)};
+}
 
 }  // namespace
 
@@ -28,16 +45,20 @@ struct Download::State {
     uv_timer_t timer{};
     uv_fs_t fs{};
     std::string request;
-    std::string remote, local, temp;
+    std::string remote, local;
     Done done;
     ReplyDecoder reply;
     bool header_done = false;
     std::uint64_t size = 0, received = 0, written = 0;
-    uv_file file = -1;
+    int dir = -1;      // the target's directory
+    PendingFile out;   // the download, named only when complete
+    uv_work_t commit{};
+    int commit_err = 0;
     std::unique_ptr<char[]> buf = std::make_unique<char[]>(kBufferBytes);
     std::unique_ptr<char[]> pending = std::make_unique<char[]>(kBufferBytes);
     std::size_t buffered = 0;      // bytes in buf not yet handed to a write
     bool writing = false;
+    bool committing = false;
     bool reading = false;
     bool finished = false;
     int handles = 0;
@@ -74,8 +95,7 @@ void Download::State::on_read(uv_stream_t* sock, ssize_t n, const uv_buf_t* in)
             if (me->reply.eof() != ReplyDecoder::Status::done || me->reply.code() == 0)
                 me->fail("the peer closed the connection before the size");
             else
-                me->finish(me->reply.code() == 1 ? Result::not_found : Result::failed,
-                           "the peer refused (code " + std::to_string(me->reply.code()) + ")");
+                me->finish(me->reply.code() == 1 ? Result::not_found : Result::failed, refusal(me->reply.code()));
         } else if (me->received < me->size) {
             me->fail("the peer closed the connection after " + std::to_string(me->received) + " of " +
                      std::to_string(me->size) + " bytes");
@@ -89,7 +109,7 @@ void Download::State::on_read(uv_stream_t* sock, ssize_t n, const uv_buf_t* in)
     me->on_data(in->base, in->base + n);
 }
 
-void Download::start(uv_loop_t* loop, const sockaddr_storage& peer, std::string remote_path, std::string local_path,
+Download::State* Download::start(uv_loop_t* loop, const sockaddr_storage& peer, std::string remote_path, std::string local_path,
                      std::uint64_t stall_ms, bool progress, Done done)
 {
     auto s = std::make_unique<State>();
@@ -131,6 +151,7 @@ void Download::start(uv_loop_t* loop, const sockaddr_storage& peer, std::string 
     });
     if (rc != 0)
         st->fail(std::string("cannot connect to the peer: ") + uv_strerror(rc));
+    return st;
 }
 
 void Download::State::on_data(const char* p, const char* end)
@@ -145,8 +166,7 @@ void Download::State::on_data(const char* p, const char* end)
             return;
         }
         if (reply.code() != 0) {
-            finish(reply.code() == 1 ? Result::not_found : Result::failed,
-                   "the peer refused (code " + std::to_string(reply.code()) + ")");
+            finish(reply.code() == 1 ? Result::not_found : Result::failed, refusal(reply.code()));
             return;
         }
         auto n = parse_decimal(reply.fields()[0], kMaxSize);
@@ -156,19 +176,14 @@ void Download::State::on_data(const char* p, const char* end)
         }
         size = *n;
         header_done = true;
-        // Beside the target, so that the final rename stays on one file system.
-        temp = local + ".peerdex-XXXXXX";
-        uv_fs_t req;
-        const int fd = uv_fs_mkstemp(nullptr, &req, temp.c_str(), nullptr);
-        if (fd < 0) {
-            uv_fs_req_cleanup(&req);
-            temp.clear();
-            fail("cannot create a file beside " + local + ": " + uv_strerror(fd));
+        // In the target's directory, so that naming it at the end is one rename.
+        const auto [dir_name, base] = split_path(local);
+        dir = ::open(dir_name.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        const int err = dir < 0 ? errno : out.open(dir, kTempPrefix);
+        if (err != 0) {
+            fail("cannot create a file in " + dir_name + ": " + std::strerror(err));
             return;
         }
-        temp = req.path;
-        uv_fs_req_cleanup(&req);
-        file = fd;
         // Move the body bytes that came with the header to the start of buf.
         const std::size_t rest = static_cast<std::size_t>(end - p);
         std::memmove(buf.get(), p, rest);
@@ -197,13 +212,13 @@ void Download::State::pump()
         buffered = 0;
         writing = true;
         uv_buf_t b = uv_buf_init(pending.get(), static_cast<unsigned>(n));
-        uv_fs_write(loop, &fs, file, &b, 1, static_cast<std::int64_t>(written), [](uv_fs_t* req) {
+        uv_fs_write(loop, &fs, out.fd(), &b, 1, static_cast<std::int64_t>(written), [](uv_fs_t* req) {
             auto* me = static_cast<State*>(req->data);
             const auto r = req->result;
             uv_fs_req_cleanup(req);
             me->writing = false;
             if (r < 0) {
-                me->fail(std::string("cannot write ") + me->temp + ": " + uv_strerror(static_cast<int>(r)));
+                me->fail("cannot write the download of " + me->local + ": " + uv_strerror(static_cast<int>(r)));
                 return;
             }
             me->written += static_cast<std::uint64_t>(r);
@@ -228,8 +243,7 @@ void Download::State::pump()
 
 void Download::State::draw(bool last)
 {
-    std::fprintf(stderr, "\r%s  %s", progress_line(remote, written, size, uv_now(loop) - started).c_str(),
-                 last ? "\n" : "");
+    std::fputs(progress_redraw(progress_line(remote, written, size, uv_now(loop) - started), last).c_str(), stderr);
 }
 
 void Download::State::finish(Result r, const std::string& reason)
@@ -239,32 +253,6 @@ void Download::State::finish(Result r, const std::string& reason)
     finished = true;
     result = r;
     why = reason;
-    if (r == Result::ok) {
-        uv_fs_t req;
-        int rc = uv_fs_close(nullptr, &req, file, nullptr);
-        uv_fs_req_cleanup(&req);
-        file = -1;
-        // mkstemp made it private; the finished file gets the usual 0666 & ~umask.
-        static const mode_t kUmask = [] {
-            const mode_t m = ::umask(0);
-            ::umask(m);
-            return m;
-        }();
-        if (rc == 0)
-            rc = uv_fs_chmod(nullptr, &req, temp.c_str(), static_cast<int>(0666 & ~kUmask), nullptr);
-        uv_fs_req_cleanup(&req);
-        if (rc == 0)
-            rc = uv_fs_rename(nullptr, &req, temp.c_str(), local.c_str(), nullptr);
-        uv_fs_req_cleanup(&req);
-        if (rc != 0) {
-            result = Result::failed;
-            why = "cannot move the download to " + local + ": " + uv_strerror(rc);
-        } else {
-            temp.clear();
-        }
-        if (progress)
-            draw(true);
-    }
     if (reading)
         uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp));
     reading = false;
@@ -275,20 +263,59 @@ void Download::State::finish(Result r, const std::string& reason)
     };
     uv_close(reinterpret_cast<uv_handle_t*>(&tcp), on_close);
     uv_close(reinterpret_cast<uv_handle_t*>(&timer), on_close);
+    if (r != Result::ok)
+        return;
+    // Synced and named on the thread pool: a large file's fsync must not stall the loop.
+    committing = true;
+    commit.data = this;
+    uv_queue_work(
+        loop, &commit,
+        [](uv_work_t* w) {
+            auto* me = static_cast<State*>(w->data);
+            me->commit_err = me->out.commit(split_path(me->local).second);
+        },
+        [](uv_work_t* w, int) {
+            auto* me = static_cast<State*>(w->data);
+            me->committing = false;
+            if (me->commit_err != 0) {
+                me->result = Result::failed;
+                me->why = "cannot move the download to " + me->local + ": " + std::strerror(me->commit_err);
+            } else if (me->progress) {
+                me->draw(true);
+            }
+            me->maybe_free();
+        });
+}
+
+std::string Download::target(const std::string& remote, const std::string& local, std::string& why)
+{
+    struct stat st {};
+    if (!local.empty() && !(::stat(local.c_str(), &st) == 0 && S_ISDIR(st.st_mode)))
+        return local;
+    std::string r = remote;
+    while (r.size() > 1 && r.back() == '/')
+        r.pop_back();
+    const std::string base = split_path(r).second;
+    if (base.empty() || base == "." || base == "..") {
+        why = "'" + remote + "' gives no local file name; name the local file";
+        return "";
+    }
+    return local.empty() ? base : (local.back() == '/' ? local : local + "/") + base;
+}
+
+void Download::cancel(State* s)
+{
+    s->fail("interrupted");
 }
 
 // Frees the download once both handles have closed and no file write is in flight.
 void Download::State::maybe_free()
 {
-    if (handles > 0 || writing)
+    if (handles > 0 || writing || committing)
         return;
-    if (file >= 0) {
-        uv_fs_t req;
-        uv_fs_close(nullptr, &req, file, nullptr);
-        uv_fs_req_cleanup(&req);
-    }
-    if (!temp.empty())
-        ::unlink(temp.c_str());  // a partial download never remains
+    out.discard();  // a partial download never remains
+    if (dir >= 0)
+        ::close(dir);
     if (progress && result != Result::ok && header_done)
         std::fputc('\n', stderr);
     std::unique_ptr<State> self(this);

@@ -115,6 +115,16 @@ std::string progress_line(std::string_view name, std::uint64_t done, std::uint64
     return std::string(name) + " [" + bar + "] " + tail;
 }
 
+std::string progress_redraw(std::string_view line, bool last)
+{
+    std::string out = "\r";
+    out += line;
+    out += "\x1b[K";
+    if (last)
+        out += '\n';
+    return out;
+}
+
 std::string format_stats(const PeerStats& s, std::uint64_t uptime_s)
 {
     char buf[1024];

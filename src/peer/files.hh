@@ -38,6 +38,11 @@ std::string format_listing(const std::vector<FileEntry>& files, bool raw_bytes);
 // "NAME [#####-----]  50% 1.0 MiB/2.0 MiB 10.0 MiB/s ETA 0s"
 std::string progress_line(std::string_view name, std::uint64_t done, std::uint64_t total, std::uint64_t elapsed_ms);
 
+// What a terminal is sent to replace the progress line in place: carriage return, the
+// line, erase to the end of the line (a shorter line leaves nothing of a longer one),
+// and a newline after the last one.
+std::string progress_redraw(std::string_view line, bool last);
+
 struct PeerStats {
     std::uint64_t connections = 0;  // accepted since the start
     std::uint64_t open = 0;         // open now

@@ -122,8 +122,10 @@ int main(int argc, char** argv)
         }
     }
     if (host.empty() || port == 0 || optind < argc) {
-        std::fprintf(stderr, "peerdex: %s (try --help)\n",
-                     optind < argc ? "unexpected argument" : "-s HOST and -p PORT name the tracker");
+        if (optind < argc)
+            std::fprintf(stderr, "peerdex: unexpected argument '%s' (try --help)\n", argv[optind]);
+        else
+            std::fprintf(stderr, "peerdex: -s HOST and -p PORT name the tracker (try --help)\n");
         return 2;
     }
     addrinfo hints{};
@@ -148,7 +150,14 @@ int main(int argc, char** argv)
         uv_signal_init(loop, &signals[i]);
         signals[i].data = &shell;
         uv_signal_start(
-            &signals[i], [](uv_signal_t* h, int) { static_cast<peerdex::Shell*>(h->data)->request_quit(); },
+            &signals[i],
+            [](uv_signal_t* h, int signum) {
+                auto* sh = static_cast<peerdex::Shell*>(h->data);
+                if (signum == SIGINT)
+                    sh->interrupt();
+                else
+                    sh->request_quit();
+            },
             signums[i]);
         uv_unref(reinterpret_cast<uv_handle_t*>(&signals[i]));
     }
@@ -157,5 +166,5 @@ int main(int argc, char** argv)
     for (auto& s : signals)
         uv_close(reinterpret_cast<uv_handle_t*>(&s), nullptr);
     uv_run(loop, UV_RUN_DEFAULT);
-    return 0;
+    return shell.exit_status();
 }

@@ -18,6 +18,7 @@
 
 #include "console.hh"
 #include "listen.hh"
+#include "pending_file.hh"
 #include "wire.hh"
 
 namespace peerdex {
@@ -40,14 +41,6 @@ constexpr int kPortTries = 64;
 constexpr std::uint64_t kSweepMs = 500;
 // Connections served at once; more wait in the listen backlog (file descriptors are finite).
 constexpr std::uint64_t kMaxConns = 256;
-
-std::string random_temp_name()
-{
-    static std::mt19937_64 rng(std::random_device{}());
-    char buf[17];
-    std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(rng()));
-    return std::string(kUploadTempPrefix) + buf;
-}
 
 void close_fd(int fd)
 {
@@ -131,7 +124,8 @@ private:
     std::uint64_t written_ = 0;            // PUT_FILE: bytes on disk
     std::uint64_t synced_ = 0;             // PUT_FILE: bytes handed to writeback
     std::uint64_t lingered_ = 0;
-    std::string name_, temp_name_;         // PUT_FILE; temp_name_ when it has a name on disk
+    std::string name_;                     // PUT_FILE
+    PendingFile upload_;                   // PUT_FILE: named only once complete and synced
     std::unique_ptr<char[]> buf_, spare_;
     std::size_t buffered_ = 0;
     std::size_t in_flight_ = 0;  // bytes of the write under way (file or socket)
@@ -508,27 +502,14 @@ void PeerConn::put_file(const std::string& name, const std::string& size_text, c
                 err_ = ENOSPC;  // refused before any byte is stored
                 return;
             }
-            // An unnamed file: if anything cuts the upload short, even a crash, nothing
-            // remains. Where the file system cannot, a hidden temporary name instead.
-            int fd = ::openat(dir, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644);
-            if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) {
-                for (int i = 0; i < 8 && fd < 0; ++i) {
-                    temp_name_ = random_temp_name();
-                    fd = ::openat(dir, temp_name_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-                }
-                if (fd < 0)
-                    temp_name_.clear();
-            }
-            if (fd < 0)
-                err_ = errno;
-            file_ = fd;
+            err_ = upload_.open(dir, kUploadTempPrefix);  // nothing remains of a cut upload
         },
         &PeerConn::upload_opened);
 }
 
 void PeerConn::upload_opened()
 {
-    if (file_ < 0) {
+    if (upload_.fd() < 0) {
         Console::debug("peer: refused PUT_FILE %s: %s", name_.c_str(), std::strerror(err_));
         refuse('\x02');
         return;
@@ -551,7 +532,7 @@ void PeerConn::pump()
                 std::size_t left = in_flight_;
                 auto at = static_cast<off_t>(written_);
                 while (left > 0) {
-                    const ssize_t w = ::pwrite(file_, p, left, at);
+                    const ssize_t w = ::pwrite(upload_.fd(), p, left, at);
                     if (w < 0 && errno == EINTR)
                         continue;
                     if (w <= 0) {
@@ -566,7 +547,7 @@ void PeerConn::pump()
                 // rename has little left to wait for.
                 const std::uint64_t end = written_ + in_flight_;
                 if (end - synced_ >= kWritebackBytes) {
-                    ::sync_file_range(file_, static_cast<off_t>(synced_), static_cast<off_t>(end - synced_),
+                    ::sync_file_range(upload_.fd(), static_cast<off_t>(synced_), static_cast<off_t>(end - synced_),
                                       SYNC_FILE_RANGE_WRITE);
                     synced_ = end;
                 }
@@ -578,40 +559,7 @@ void PeerConn::pump()
         phase_ = Phase::storing;
         // The final fsync may take long on a slow disk: no stall timeout while it runs.
         DeadlineList<PeerConn>::unlink(this);
-        const int dir = server_.dir_fd_;
-        pool(
-            [this, dir] {
-                // Synced, then given its name in one step: readers see the old file or
-                // the new one, never a mix.
-                if (::fsync(file_) != 0) {
-                    err_ = errno;
-                    return;
-                }
-                if (temp_name_.empty()) {
-                    const std::string proc = "/proc/self/fd/" + std::to_string(file_);
-                    for (int i = 0; i < 8; ++i) {
-                        const std::string t = random_temp_name();
-                        if (::linkat(file_, "", dir, t.c_str(), AT_EMPTY_PATH) == 0 ||
-                            ::linkat(AT_FDCWD, proc.c_str(), dir, t.c_str(), AT_SYMLINK_FOLLOW) == 0) {
-                            temp_name_ = t;
-                            break;
-                        }
-                        if (errno != EEXIST)
-                            break;
-                    }
-                    if (temp_name_.empty()) {
-                        err_ = errno;
-                        return;
-                    }
-                }
-                if (::renameat(dir, temp_name_.c_str(), dir, name_.c_str()) != 0) {
-                    err_ = errno;  // the temporary name is removed with the connection
-                    return;
-                }
-                temp_name_.clear();
-                ::fsync(dir);  // the new name survives a power cut
-            },
-            &PeerConn::stored);
+        pool([this] { err_ = upload_.commit(name_); }, &PeerConn::stored);
     }
 }
 
@@ -731,9 +679,7 @@ void PeerConn::release_files()
 {
     close_fd(file_);
     file_ = -1;
-    if (!temp_name_.empty() && server_.dir_fd_ >= 0)
-        ::unlinkat(server_.dir_fd_, temp_name_.c_str(), 0);
-    temp_name_.clear();
+    upload_.discard();
     buf_.reset();
     spare_.reset();
 }

@@ -6,7 +6,6 @@
 #include <cstdio>
 #include <cstdlib>
 
-#include "download.hh"
 
 namespace peerdex {
 
@@ -45,6 +44,53 @@ void Shell::print(const std::string& line)
     std::fflush(stdout);
 }
 
+void Shell::result(Command c, int code)
+{
+    if (code != 0)
+        failed_ = true;
+    print(result_line(c, code));
+}
+
+bool Shell::field_ok(Command c, const char* what, FieldKind kind, const std::string& value)
+{
+    std::string problem = field_problem(kind, value);
+    if (problem.empty() && kind == FieldKind::path && !value.empty() && (value[0] == '"' || value[0] == '\''))
+        problem = "starts with a quote: paths cannot contain spaces, quoted or not";
+    if (problem.empty())
+        return true;
+    warn(std::string(command_name(c)) + ": the " + what + " " + problem + " (peerdex-protocol(7), TRACKER REQUESTS)");
+    result(c, -1);
+    done();
+    return false;
+}
+
+bool Shell::args_ok(const ParsedLine& line)
+{
+    const Command c = line.command;
+    const auto& a = line.args;
+    switch (c) {
+    case Command::register_user:
+    case Command::unregister_user:
+    case Command::connect:
+    case Command::disconnect:
+        return field_ok(c, "user name", FieldKind::user, a[0]);
+    case Command::list_content:
+        return field_ok(c, "user name", FieldKind::user, a[0]);
+    case Command::publish:
+        return field_ok(c, "path", FieldKind::path, a[0]) && field_ok(c, "description", FieldKind::description, a[1]);
+    case Command::remove:
+        return field_ok(c, "path", FieldKind::path, a[0]);
+    case Command::get_file:
+        return field_ok(c, "user name", FieldKind::user, a[0]) && field_ok(c, "remote path", FieldKind::path, a[1]);
+    case Command::list_users:
+    case Command::stats:
+    case Command::help:
+    case Command::quit:
+        return true;
+    }
+    return true;
+}
+
 void Shell::warn(const std::string& why)
 {
     if (!opt_.quiet)
@@ -62,6 +108,7 @@ void Shell::prompt()
     if (tty_) {
         std::fputs("c> ", stdout);
         std::fflush(stdout);
+        prompt_pending_ = true;
     }
 }
 
@@ -88,6 +135,9 @@ void Shell::next()
             run(parse_line(line));
             return;
         }
+        if (prompt_pending_)
+            std::fputc('\n', stdout);  // Ctrl-D left the cursor on the prompt's line
+        prompt_pending_ = false;
         do_quit();  // end of input = QUIT
         return;
     }
@@ -113,10 +163,12 @@ void Shell::read_input()
         const auto n = req->result;
         uv_fs_req_cleanup(req);
         self->reading_ = false;
-        if (n <= 0)
+        if (n <= 0) {
             self->eof_ = true;
-        else
+        } else {
             self->input_.append(self->buf_, static_cast<std::size_t>(n));
+            self->prompt_pending_ = false;  // the terminal echoed the newline
+        }
         self->next();
     });
 }
@@ -130,8 +182,23 @@ void Shell::done()
 void Shell::request_quit()
 {
     quit_requested_ = true;
-    if (!busy_)
+    if (download_)
+        Download::cancel(download_);  // its FAIL line, then QUIT
+    if (!busy_) {
+        if (prompt_pending_)
+            std::fputc('\n', stdout);  // off the prompt's line (^C or ^D left it there)
+        prompt_pending_ = false;
         do_quit();
+    }
+}
+
+void Shell::interrupt()
+{
+    if (download_) {
+        Download::cancel(download_);  // back to the prompt; a second Ctrl-C quits
+        return;
+    }
+    request_quit();
 }
 
 std::string Shell::absolute(const std::string& path) const
@@ -169,10 +236,12 @@ void Shell::run(const ParsedLine& line)
         next();
         return;
     case ParsedLine::Kind::unknown:
+        failed_ = true;
         print(unknown_command_line(line.word));
         next();
         return;
     case ParsedLine::Kind::syntax_error:
+        failed_ = true;
         print(syntax_error_line(line.command));
         next();
         return;
@@ -180,6 +249,8 @@ void Shell::run(const ParsedLine& line)
         break;
     }
     busy_ = true;
+    if (!args_ok(line))
+        return;
     const auto& a = line.args;
     switch (line.command) {
     case Command::register_user:
@@ -200,19 +271,21 @@ void Shell::run(const ParsedLine& line)
     case Command::remove:
         if (connected_.empty()) {
             warn("DELETE: no user is connected in this client (CONNECT <user> first)");
-            print(result_line(Command::remove, 2));
+            result(Command::remove, 2);
             done();
             return;
         }
         {
             const std::string path = absolute(a[0]);
+            if (!field_ok(Command::remove, "absolute path", FieldKind::path, path))
+                return;
             tracker_.call({"DELETE", connected_, path}, TrackerClient::Shape::code_only, 0,
                           [this, path](int code, const ReplyDecoder&) {
                               if (code < 0)
                                   warn(tracker_.why());
                               if (code == 0)
                                   peer_.unpublish(path);
-                              print(result_line(Command::remove, code));
+                              result(Command::remove, code);
                               done();
                           });
         }
@@ -228,7 +301,7 @@ void Shell::run(const ParsedLine& line)
         return;
     case Command::stats:
         // This client's peer listener: counters since it first listened.
-        print(result_line(Command::stats, 0));
+        result(Command::stats, 0);
         {
             const std::string text = peer_.stats_text();
             for (std::size_t b = 0, e; (e = text.find('\n', b)) != std::string::npos; b = e + 1)
@@ -256,7 +329,7 @@ void Shell::simple(Command c, const std::string& user, std::vector<std::string> 
             peer_.stop();  // the tracker forgot the user: stop serving its files
             connected_.clear();
         }
-        print(result_line(c, code));
+        result(c, code);
         done();
     });
 }
@@ -267,7 +340,7 @@ void Shell::do_connect(const std::string& user)
         if (const int rc = peer_.start(); rc != 0) {
             warn("cannot start the peer listener" +
                  (opt_.listen_addr.empty() ? std::string() : " on " + opt_.listen_addr) + ": " + uv_strerror(rc));
-            print(result_line(Command::connect, 3));
+            result(Command::connect, 3);
             done();
             return;
         }
@@ -276,8 +349,12 @@ void Shell::do_connect(const std::string& user)
                           if (code != 0) {
                               if (code < 0)
                                   warn(tracker_.why());
+                              if (code == 2)
+                                  warn("CONNECT: " + user + " is connected from another client, or from one that "
+                                       "ended without DISCONNECT; if that client is gone, run DISCONNECT " + user +
+                                       " here, then CONNECT " + user + " again");
                               peer_.stop();
-                              print(result_line(Command::connect, code));
+                              result(Command::connect, code);
                               done();
                               return;
                           }
@@ -292,7 +369,7 @@ void Shell::do_connect(const std::string& user)
                                                                                   r.fields().end());
                                             if (c2 == 0)
                                                 peer_.set_published(std::move(paths));
-                                            print(result_line(Command::connect, 0));
+                                            result(Command::connect, 0);
                                             done();
                                         });
                       });
@@ -320,7 +397,7 @@ void Shell::do_disconnect(const std::string& user, bool then_quit)
                           peer_.stop();  // even when the tracker refused or was unreachable
                           connected_.clear();
                       }
-                      print(result_line(Command::disconnect, code));
+                      result(Command::disconnect, code);
                       if (then_quit)
                           finish_quit();
                       else
@@ -331,6 +408,8 @@ void Shell::do_disconnect(const std::string& user, bool then_quit)
 void Shell::do_publish(const std::string& path, const std::string& description)
 {
     const std::string full = absolute(path);
+    if (!field_ok(Command::publish, "absolute path", FieldKind::path, full))
+        return;
     struct stat st {};
     const char* refused = ::stat(full.c_str(), &st) != 0       ? " does not exist"
                           : !S_ISREG(st.st_mode)                ? " is not a regular file"
@@ -338,13 +417,13 @@ void Shell::do_publish(const std::string& path, const std::string& description)
                                                                 : nullptr;
     if (refused) {
         warn("PUBLISH: " + full + refused);
-        print(result_line(Command::publish, 4));
+        result(Command::publish, 4);
         done();
         return;
     }
     if (connected_.empty()) {
         warn("PUBLISH: no user is connected in this client (CONNECT <user> first)");
-        print(result_line(Command::publish, 2));
+        result(Command::publish, 2);
         done();
         return;
     }
@@ -354,7 +433,7 @@ void Shell::do_publish(const std::string& path, const std::string& description)
                           warn(tracker_.why());
                       if (code == 0)
                           peer_.publish(full);
-                      print(result_line(Command::publish, code));
+                      result(Command::publish, code);
                       done();
                   });
 }
@@ -363,7 +442,7 @@ void Shell::do_list(Command c, const std::string& target)
 {
     if (connected_.empty()) {
         warn(std::string(command_name(c)) + ": no user is connected in this client (CONNECT <user> first)");
-        print(result_line(c, 2));
+        result(c, 2);
         done();
         return;
     }
@@ -374,7 +453,7 @@ void Shell::do_list(Command c, const std::string& target)
     tracker_.call(std::move(fields), TrackerClient::Shape::list, per, [this, c, per](int code, const ReplyDecoder& r) {
         if (code < 0)
             warn(tracker_.why());
-        print(result_line(c, code));
+        result(c, code);
         if (code == 0) {
             const auto& f = r.fields();
             for (std::size_t i = 0; i + static_cast<std::size_t>(per) <= f.size(); i += static_cast<std::size_t>(per))
@@ -388,32 +467,46 @@ void Shell::do_get_file(const std::string& user, const std::string& remote, cons
 {
     if (connected_.empty()) {
         warn("GET_FILE: no user is connected in this client (CONNECT <user> first)");
-        print(result_line(Command::get_file, 2));
+        result(Command::get_file, 2);
         done();
         return;
     }
-    auto download = [this, remote, local](const std::string& ip, const std::string& port) {
+    std::string no_target;
+    const std::string target = Download::target(remote, local, no_target);
+    if (target.empty() || peer_.published(absolute(target))) {
+        // Checked before anything moves: a download must not replace what this user shares.
+        warn("GET_FILE: " + (target.empty() ? no_target
+                                            : absolute(target) + " is a file you publish; download it under "
+                                                                 "another name, or DELETE it first"));
+        result(Command::get_file, -1);
+        done();
+        return;
+    }
+    auto download = [this, remote, target](const std::string& ip, const std::string& port) {
         sockaddr_storage addr{};
         if (!parse_endpoint(ip, port, addr)) {
             warn("GET_FILE: the tracker gave an unusable address " + ip + " " + port);
-            print(result_line(Command::get_file, 2));
+            result(Command::get_file, 2);
             done();
             return;
         }
-        detail("GET_FILE " + remote + " from " + ip + " port " + port + " into " + local);
-        Download::start(loop_, addr, remote, local, opt_.stall_ms, !opt_.quiet && isatty(STDERR_FILENO),
-                        [this](Download::Result res, const std::string& why) {
-                            if (res != Download::Result::ok)
-                                warn("GET_FILE: " + why);
-                            print(result_line(Command::get_file, res == Download::Result::ok          ? 0
+        detail("GET_FILE " + remote + " from " + ip + " port " + port + " into " + target);
+        download_ = Download::start(loop_, addr, remote, target, opt_.stall_ms, !opt_.quiet && isatty(STDERR_FILENO),
+                        [this](Download::Result res, const std::string& reason) {
+                            download_ = nullptr;
+                            if (res == Download::Result::not_found)
+                                warn("GET_FILE: the peer has no such published file");
+                            else if (res != Download::Result::ok)
+                                warn("GET_FILE: " + reason + (reason == "interrupted" ? "; nothing was kept" : ""));
+                            result(Command::get_file, res == Download::Result::ok          ? 0
                                                                  : res == Download::Result::not_found ? 1
-                                                                                                      : 2));
+                                                                                                      : 2);
                             done();
                         });
     };
     auto fail = [this](const std::string& why) {
         warn("GET_FILE: " + why);
-        print(result_line(Command::get_file, 2));
+        result(Command::get_file, 2);
         done();
     };
     if (tracker_.sessions()) {
@@ -459,7 +552,7 @@ void Shell::do_quit()
 void Shell::finish_quit()
 {
     peer_.stop();
-    print(result_line(Command::quit, 0));
+    result(Command::quit, 0);
     tracker_.close();
     clock_.close();
     if (reading_) {

@@ -11,7 +11,9 @@
 #include <string>
 
 #include "command.hh"
+#include "download.hh"
 #include "peer_server.hh"
+#include "protocol.hh"
 #include "tracker_client.hh"
 
 namespace peerdex {
@@ -31,8 +33,13 @@ class Shell {
 public:
     Shell(uv_loop_t* loop, ShellOptions options);
     void start();
-    // SIGINT/SIGTERM: QUIT once the command in progress is done.
+    // SIGTERM, or SIGINT at the prompt: QUIT once the command in progress is done (a
+    // download in progress is cancelled first).
     void request_quit();
+    // SIGINT: cancels the download in progress, if any; otherwise request_quit().
+    void interrupt();
+    // 0 when every command of the session succeeded, else 1.
+    int exit_status() const { return failed_ ? 1 : 0; }
 
 private:
     void read_input();
@@ -40,6 +47,12 @@ private:
     void run(const ParsedLine& line);
     void done();
     void print(const std::string& line);
+    // Prints a command's result line and remembers a failure.
+    void result(Command c, int code);
+    // What the user typed, checked against the protocol's limits before anything is
+    // sent; when it breaks one, says which, prints the command's FAIL line and is done.
+    bool field_ok(Command c, const char* what, FieldKind kind, const std::string& value);
+    bool args_ok(const ParsedLine& line);
     void warn(const std::string& why);
     void detail(const std::string& what);
     void prompt();
@@ -60,6 +73,9 @@ private:
     TrackerClient tracker_;
     PeerServer peer_;
     std::string connected_;  // the user this client connected, if any
+    Download::State* download_ = nullptr;  // the GET_FILE in progress
+    bool failed_ = false;        // a command of this session failed
+    bool prompt_pending_ = false;  // a prompt is on the terminal, no line typed after it
     std::string input_;      // read but not yet run
     char buf_[4096];
     uv_fs_t read_req_{};

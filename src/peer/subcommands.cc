@@ -358,11 +358,16 @@ int parse_client(int argc, char** argv, const char* cmd, ClientOptions& o)
             break;
         case 'n':
         case 'd':
+            if (*optarg == '\0') {
+                std::fprintf(stderr, "%s: -%c needs a %s, not an empty string\n", prog.c_str(), ch,
+                             ch == 'n' ? "file name" : "path");
+                return 2;
+            }
             o.extra = optarg;
             break;
         case opt_bytes:
             if (c != "ls") {
-                client_usage(stderr, cmd);
+                std::fprintf(stderr, "%s: --bytes is an option of 'peerdex ls' (try --help)\n", prog.c_str());
                 return 2;
             }
             o.bytes = true;
@@ -379,8 +384,8 @@ int parse_client(int argc, char** argv, const char* cmd, ClientOptions& o)
         case 'h':
             client_usage(stdout, cmd);
             return 0;
-        default:
-            client_usage(stderr, cmd);
+        default:  // getopt has named the option
+            std::fprintf(stderr, "Try '%s --help' for the options.\n", prog.c_str());
             return 2;
         }
     }
@@ -388,10 +393,11 @@ int parse_client(int argc, char** argv, const char* cmd, ClientOptions& o)
         o.args.emplace_back(argv[i]);
     const std::size_t wanted = c == "ls" ? 0 : 1;
     if (o.args.size() != wanted) {
-        std::fprintf(stderr, "%s: %s (try --help)\n", prog.c_str(),
-                     o.args.size() > wanted ? "unexpected argument"
-                     : c == "upload"        ? "which file? (SRC)"
-                                            : "which file? (NAME)");
+        if (o.args.size() > wanted)
+            std::fprintf(stderr, "%s: unexpected argument '%s' (try --help)\n", prog.c_str(),
+                         o.args[wanted].c_str());
+        else
+            std::fprintf(stderr, "%s: which file? (%s; try --help)\n", prog.c_str(), c == "upload" ? "SRC" : "NAME");
         return 2;
     }
     return -1;
@@ -477,8 +483,7 @@ int upload_main(int argc, char** argv)
                              status = 0;
                              report_rate(o, "uploaded", name, size, uv_now(loop) - t0);
                          } else {
-                             std::fprintf(stderr, "peerdex upload: %s%s\n", why.c_str(),
-                                          code > 0 ? (" (code 0" + std::to_string(code) + ")").c_str() : "");
+                             std::fprintf(stderr, "peerdex upload: %s\n", why.c_str());
                          }
                      });
     });
@@ -490,35 +495,57 @@ int download_main(int argc, char** argv)
     if (const int rc = parse_client(argc, argv, "download", o); rc >= 0)
         return rc;
     const std::string name = o.args[0];
-    std::string dst = o.extra;
-    struct stat st {};
-    if (dst.empty() || (::stat(dst.c_str(), &st) == 0 && S_ISDIR(st.st_mode))) {
-        const std::string base = base_name(name);
-        if (base.empty() || base == "." || base == ".." || base == "/") {
-            std::fprintf(stderr, "peerdex download: '%s' gives no local file name; say where with -d\n",
-                         name.c_str());
-            return 2;
-        }
-        dst = (dst.empty() ? "" : dst + "/") + base;
+    std::string why;
+    const std::string dst = Download::target(name, o.extra, why);
+    if (dst.empty()) {
+        std::fprintf(stderr, "peerdex download: %s\n", why.c_str());
+        return 2;
     }
-    return one_shot(o, "download", [&](uv_loop_t* loop, const sockaddr_storage& addr, int& status) {
+    int signal_seen = 0;
+    const int status = one_shot(o, "download", [&](uv_loop_t* loop, const sockaddr_storage& addr, int& result) {
         const std::uint64_t t0 = uv_now(loop);
-        Download::start(loop, addr, name, dst, o.timeout_s * 1000, show_progress(o),
-                        [&, loop, t0](Download::Result r, const std::string& why) {
-                            if (r == Download::Result::ok) {
-                                status = 0;
-                                struct stat done {};
-                                ::stat(dst.c_str(), &done);
-                                report_rate(o, "downloaded", name, static_cast<std::uint64_t>(done.st_size),
-                                            uv_now(loop) - t0);
-                            } else {
-                                std::fprintf(stderr, "peerdex download: %s\n",
-                                             r == Download::Result::not_found
-                                                 ? ("no file " + name + " on the server (code 01)").c_str()
-                                                 : why.c_str());
-                            }
-                        });
+        // Ctrl-C, SIGTERM or a hang-up cancels the download: nothing of it remains.
+        static uv_signal_t signals[3];
+        static const int signums[3] = {SIGINT, SIGTERM, SIGHUP};
+        auto close_signals = [] {
+            for (auto& h : signals)
+                uv_close(reinterpret_cast<uv_handle_t*>(&h), nullptr);
+        };
+        Download::State* d =
+            Download::start(loop, addr, name, dst, o.timeout_s * 1000, show_progress(o),
+                            [&, loop, t0, close_signals](Download::Result r, const std::string& reason) {
+                                close_signals();
+                                if (r == Download::Result::ok) {
+                                    result = 0;
+                                    struct stat done {};
+                                    ::stat(dst.c_str(), &done);
+                                    report_rate(o, "downloaded", name, static_cast<std::uint64_t>(done.st_size),
+                                                uv_now(loop) - t0);
+                                } else if (r == Download::Result::not_found) {
+                                    std::fprintf(stderr, "peerdex download: the server has no file %s\n",
+                                                 name.c_str());
+                                } else {
+                                    std::fprintf(stderr, "peerdex download: %s\n", reason.c_str());
+                                }
+                            });
+        static Download::State* running;
+        static int* seen;
+        running = d;
+        seen = &signal_seen;
+        for (int i = 0; i < 3; ++i) {
+            uv_signal_init(loop, &signals[i]);
+            uv_signal_start(
+                &signals[i],
+                [](uv_signal_t*, int signum) {
+                    if (*seen == 0) {
+                        *seen = signum;
+                        Download::cancel(running);
+                    }
+                },
+                signums[i]);
+        }
     });
+    return signal_seen ? 128 + signal_seen : status;
 }
 
 int ls_main(int argc, char** argv)

@@ -163,8 +163,7 @@ struct Upload final : Exchange {
     }
     void draw(bool last)
     {
-        std::fprintf(stderr, "\r%s  %s", progress_line(name, sent, size, uv_now(loop) - started).c_str(),
-                     last ? "\n" : "");
+        std::fputs(progress_redraw(progress_line(name, sent, size, uv_now(loop) - started), last).c_str(), stderr);
     }
 
     // One chunk read from the file while the other is sent.
@@ -229,9 +228,14 @@ struct Upload final : Exchange {
             finish(-1, "the server answered before the whole file was sent");
             return;
         }
-        finish(reply.code(), reply.code() == 0 ? "" : reply.code() == 1 ? "the server refused the name, or uploads are disabled"
-                                                                         : "the server could not store the file "
-                                                                           "(too large, disk full, or cut short)");
+        // The name passed the same rule before it was sent, so a 01 means no uploads;
+        // a 02 before the last byte is the size, after it the server's disk.
+        const int c = reply.code();
+        finish(c, c == 0   ? ""
+                  : c == 1 ? "the server does not accept uploads (it is read-only, or a user's peer)"
+                  : sent < size
+                      ? "the server refused the file's size (above its --max-upload or its free disk space)"
+                      : "the server received the file but could not store it (a write or sync failed there)");
     }
     void done() override
     {
@@ -253,8 +257,7 @@ struct Lister final : Exchange {
     void connected() override {}
     void replied() override
     {
-        finish(reply.code(), reply.code() == 0 ? "" : "the server refused to list (code " +
-                                                          std::to_string(reply.code()) + ")");
+        finish(reply.code(), reply.code() == 0 ? "" : "the server could not list its files");
     }
     void done() override
     {

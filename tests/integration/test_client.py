@@ -91,7 +91,7 @@ class Commands(ClientTest):
             self.assertEqual(a.run("FETCH x"), ["c> Error: command FETCH not valid."])
             self.assertEqual(a.run(""), [])
             self.assertEqual(a.quit(), ["c> DISCONNECT FAIL, USER DOES NOT EXIST", "+++ FINISHED +++"])
-            self.assertEqual(a.returncode, 0)
+            self.assertEqual(a.returncode, 1)  # some commands failed
             self.assertEqual(b.quit(None), ["+++ FINISHED +++"])  # end of input = QUIT
         self.assertTrue(any("does not exist" in e for e in a.errors), a.errors)  # reasons on stderr
 
@@ -142,14 +142,14 @@ class Commands(ClientTest):
                 self.assertEqual(f.read(), b"published")
             r = run("upload", self.path("f"), "-n", "x")
             self.assertEqual(r.returncode, 1)
-            self.assertIn(b"uploads are disabled (code 01)", r.stderr)
+            self.assertIn(b"the server does not accept uploads", r.stderr)
 
     def test_an_unusable_listen_address_fails_connect_cleanly(self):
         with Client(self.t.port, "--listen-addr", "999.1.1.1") as a:
             self.assertEqual(a.run("REGISTER alice"), ["c> REGISTER OK"])
             self.assertEqual(a.run("CONNECT alice"), ["c> CONNECT FAIL"])
             self.assertEqual(a.quit(), ["+++ FINISHED +++"])
-            self.assertEqual(a.returncode, 0)
+            self.assertEqual(a.returncode, 1)
         self.assertIn("peerdex: cannot start the peer listener on 999.1.1.1: invalid argument", a.errors)
 
     def test_quit_disconnects_the_connected_user_and_closes_the_listener(self):

@@ -201,7 +201,7 @@ class ServeTest(unittest.TestCase):
             self.assertEqual(srv.request(enc("PUT_FILE", "b", 3) + b"xyz"), b"\x01")
             r = cli(srv, "upload", src)
             self.assertEqual(r.returncode, 1)
-            self.assertIn(b"uploads are disabled", r.stderr)
+            self.assertIn(b"the server does not accept uploads", r.stderr)
             self.assertEqual(len(r.stderr.splitlines()), 1)
             self.assertEqual(self.shared(), ["a"])
             self.assertEqual(cli(srv, "download", "a", "-d", self.out).returncode, 0)
@@ -217,7 +217,7 @@ class ServeTest(unittest.TestCase):
             random_file(src, 4 << 20)  # more than the socket buffers: the refusal must stop it
             r = cli(srv, "upload", src)
             self.assertEqual(r.returncode, 1)
-            self.assertIn(b"could not store", r.stderr)
+            self.assertIn(b"the server refused the file's size (above its --max-upload", r.stderr)
             for size in [b"12x", b"-1", b"1" * 21]:
                 self.assertEqual(srv.request(enc("PUT_FILE", "n", size)), b"\x02", size)
         with Serve(self.dir) as srv:
@@ -240,7 +240,7 @@ class ServeTest(unittest.TestCase):
                 # Declared above the free space: refused before storing.
                 r = cli(srv, "upload", os.path.join(self.tmp, "8m"))
                 self.assertEqual(r.returncode, 1)
-                self.assertIn(b"code 02", r.stderr)
+                self.assertIn(b"the server refused the file's size", r.stderr)
                 # Two that each fit alone but not together: the disk fills during the
                 # transfer; at most one is stored, whole.
                 procs = [subprocess.Popen([PEERDEX, "upload", "-H", HOST, "-p", str(srv.port), src, "-n", n],

@@ -88,6 +88,12 @@ TEST(Progress, ShowsFractionRateAndEta)
     EXPECT_EQ(progress_line("f", 0, 0, 0), "f [##############################] 100% 0 B/0 B");
 }
 
+TEST(Progress, RedrawErasesWhatALongerLineLeft)
+{
+    EXPECT_EQ(progress_redraw("f 10%", false), "\rf 10%\x1b[K");
+    EXPECT_EQ(progress_redraw("f 100%", true), "\rf 100%\x1b[K\n");
+}
+
 TEST(Stats, EveryCounterIsShown)
 {
     PeerStats s;

@@ -189,5 +189,20 @@ TEST(RequestParser, InProgressAndOpKnown)
     EXPECT_EQ(parser.op(), Op::register_user);
 }
 
+TEST(FieldProblem, SaysWhichLimitWasBroken)
+{
+    EXPECT_EQ(field_problem(FieldKind::description, std::string(255, 'd')), "");
+    EXPECT_EQ(field_problem(FieldKind::description, std::string(300, 'd')),
+              "is 300 bytes long; the protocol allows at most 255");
+    EXPECT_EQ(field_problem(FieldKind::user, ""), "is empty");
+    EXPECT_EQ(field_problem(FieldKind::path, "/my notes.txt"),
+              "contains a space; the protocol allows none in user names and paths");
+    EXPECT_NE(field_problem(FieldKind::user, "22/11/2026 22:38:16").find("timestamp"), std::string::npos);
+    EXPECT_NE(field_problem(FieldKind::description, "a\tb").find("control"), std::string::npos);
+    EXPECT_EQ(field_problem(FieldKind::port, "0"), "is not a port number from 1 to 65535");
+    for (const char* v : {"", "x", "/a b", "22/11/2026 22:38:16"})
+        EXPECT_EQ(field_valid(FieldKind::user, v), field_problem(FieldKind::user, v).empty()) << v;
+}
+
 }  // namespace
 }  // namespace peerdex
