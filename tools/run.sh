@@ -17,35 +17,54 @@ stop() {
     wait "${pids[i]}" 2>/dev/null
   done
 }
-trap stop INT TERM EXIT
+trap stop EXIT
+trap 'stop; exit 0' INT TERM  # Ctrl-C is how it is meant to end
 
 data=${DATA_DIR:-run}
 mkdir -p "$data"
 
-# Waits (at most 10 s) until something accepts connections on 127.0.0.1:$1.
+tracker_port=${TRACKER_PORT:-4000} logd_port=${LOGD_PORT:-4001} clock_port=${CLOCK_PORT:-5000}
+
+in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# Another peerdex (or anything else) on one of the ports: say so before starting anything.
+for spec in "tracker:$tracker_port:TRACKER_PORT" "log server:$logd_port:LOGD_PORT" "clock:$clock_port:CLOCK_PORT"; do
+  IFS=: read -r what port var <<<"$spec"
+  if in_use "$port"; then
+    echo "run: port $port (the $what) is already in use on 127.0.0.1: is peerdex already running?" \
+         "Stop it, or choose another port with $var=N." >&2
+    exit 1
+  fi
+done
+
+# Waits (at most 10 s) until our own daemon $2 (pid $3) accepts connections on port $1.
 wait_port() {
   for _ in $(seq 100); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+    if ! kill -0 "$3" 2>/dev/null; then
+      wait "$3"
+      echo "run: $2 exited (status $?) instead of listening on port $1; see its message above" >&2
+      exit 1
+    fi
+    in_use "$1" && return 0
     sleep 0.1
   done
-  echo "run: nothing listens on port $1" >&2
-  return 1
+  echo "run: $2 does not listen on port $1 after 10 s" >&2
+  exit 1
 }
 
 # Each daemon in its own session: Ctrl-C reaches only this script, which then stops
 # them in order. The log server first, directly on a port: no rpcbind needed.
-setsid "$build/src/logd/peerdex-logd" -l 127.0.0.1 -p "${LOGD_PORT:-4001}" --rpcbind no -o "$data/ops.log" &
+setsid "$build/src/logd/peerdex-logd" -l 127.0.0.1 -p "$logd_port" --rpcbind no -o "$data/ops.log" &
 pids+=($!)
-wait_port "${LOGD_PORT:-4001}"
-setsid "$build/src/clock/peerdex-clock" -l 127.0.0.1 -p "${CLOCK_PORT:-5000}" &
+wait_port "$logd_port" peerdex-logd $!
+setsid "$build/src/clock/peerdex-clock" -l 127.0.0.1 -p "$clock_port" &
 pids+=($!)
-wait_port "${CLOCK_PORT:-5000}"
-setsid "$build/src/tracker/peerdex-tracker" -l 127.0.0.1 -p "${TRACKER_PORT:-4000}" \
-  --log "127.0.0.1:${LOGD_PORT:-4001}" &
+wait_port "$clock_port" peerdex-clock $!
+setsid "$build/src/tracker/peerdex-tracker" -l 127.0.0.1 -p "$tracker_port" --log "127.0.0.1:$logd_port" &
 pids+=($!)
-wait_port "${TRACKER_PORT:-4000}"
+wait_port "$tracker_port" peerdex-tracker $!
 
-echo "peerdex is running on 127.0.0.1: tracker port ${TRACKER_PORT:-4000}," \
-     "log server port ${LOGD_PORT:-4001} writing $data/ops.log," \
-     "clock http://127.0.0.1:${CLOCK_PORT:-5000}/datetime; Ctrl-C stops it." >&2
+echo "peerdex is running on 127.0.0.1: tracker port $tracker_port," \
+     "log server port $logd_port writing $data/ops.log," \
+     "clock http://127.0.0.1:$clock_port/datetime; Ctrl-C stops it." >&2
 wait -n

@@ -129,6 +129,8 @@ void OplogForwarder::record(std::string_view operation, std::string_view user, s
     p.seq = next_seq_++;
     if (phase_ == Phase::ready)
         send_batch();
+    else if (phase_ == Phase::idle)
+        connect();
 }
 
 void OplogForwarder::connect()
@@ -175,6 +177,13 @@ void OplogForwarder::on_connected(int status)
                 return;
             OplogForwarder* self = c->owner;
             if (nread < 0) {
+                if (self->phase_ == Phase::ready) {
+                    // Nothing in flight: the log server closed an idle link (its idle
+                    // timeout). Not an outage; the next entry connects again.
+                    self->close_conn();
+                    self->phase_ = Phase::idle;
+                    return;
+                }
                 self->fail(nread == UV_EOF ? "connection closed" : uv_strerror(static_cast<int>(nread)));
                 return;
             }
@@ -346,6 +355,8 @@ void OplogForwarder::stop(std::uint64_t flush_ms)
                    0);
     if (phase_ == Phase::backoff) {  // one more try right now rather than after the backoff
         uv_timer_stop(&timer_);
+        connect();
+    } else if (phase_ == Phase::idle) {
         connect();
     }
 }

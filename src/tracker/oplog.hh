@@ -63,6 +63,7 @@ private:
         std::uint64_t seq;
     };
     struct Conn;
+    // idle: no connection, none needed (the log server closed an idle one).
     enum class Phase { idle, connecting, portmap, ready, waiting, backoff, closed };
 
     void connect();

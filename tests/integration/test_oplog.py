@@ -65,6 +65,19 @@ class Fields(OplogTest):
             ])
             self.assertEqual(logd.stop(), 0)
 
+    def test_an_idle_link_closed_by_the_log_server_is_no_outage(self):
+        with Logd("-v", "-o", self.log, "--idle-timeout", "1") as logd, \
+                Tracker("--log", "127.0.0.1:%d" % logd.port) as t:
+            for i in range(3):
+                t.code("REGISTER", "idle%d" % i)
+                wait_until(lambda: len(lines(self.log)) == i + 1, what="entry %d" % i)
+                # The log server closes the link after a second without calls.
+                wait_until(lambda: sum("idle timeout" in e for e in logd.errors) > i, what="idle close %d" % i)
+            t.code("REGISTER", "after")
+            wait_until(lambda: len(lines(self.log)) == 4, what="the entry after the idle closes")
+            self.assertEqual(t.stop(), 0)
+            self.assertEqual([e for e in t.errors if "unavailable" in e or "reachable again" in e], [])
+
     def test_no_log_server_configured_logging_off(self):
         env = dict(os.environ)
         env.pop("LOG_RPC_IP", None)

@@ -1,0 +1,63 @@
+"""The README's run command, tools/run.sh: it starts the three daemons on loopback and
+stops them on Ctrl-C; with a port already taken it says which and starts nothing."""
+
+import os
+import signal
+import socket
+import subprocess
+import tempfile
+import unittest
+
+from harness import free_port, scaled
+
+ROOT = os.environ["PEERDEX_SOURCE_ROOT"]
+BUILD = os.environ["PEERDEX_BUILD_ROOT"]
+
+
+def run_script(data, tracker, logd, clock):
+    env = dict(os.environ, BUILD_DIR=BUILD, DATA_DIR=data, TRACKER_PORT=str(tracker), LOGD_PORT=str(logd),
+               CLOCK_PORT=str(clock))
+    return subprocess.Popen(["bash", os.path.join(ROOT, "tools", "run.sh")], cwd=ROOT, env=env,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True)
+
+
+class RunScript(unittest.TestCase):
+    def setUp(self):
+        self.data = tempfile.mkdtemp(prefix="peerdex-run-")
+
+    def test_a_port_in_use_is_named_and_nothing_starts(self):
+        taken = socket.create_server(("127.0.0.1", 0))
+        with taken:
+            port = taken.getsockname()[1]
+            proc = run_script(self.data, port, free_port(), free_port())
+            out, err = proc.communicate(timeout=scaled(120))
+        self.assertEqual(proc.returncode, 1, err)
+        self.assertIn(("run: port %d (the tracker) is already in use" % port).encode(), err)
+        self.assertNotIn(b"peerdex is running", err)
+        self.assertFalse(os.path.exists(os.path.join(self.data, "ops.log")))  # the log server never started
+
+    def test_it_runs_until_ctrl_c(self):
+        tracker, logd, clock = free_port(), free_port(), free_port()
+        proc = run_script(self.data, tracker, logd, clock)
+        try:
+            line = b""
+            while b"peerdex is running" not in line:
+                line = proc.stderr.readline()
+                self.assertTrue(line, "run.sh ended before it said it runs")
+            with socket.create_connection(("127.0.0.1", tracker), timeout=scaled(10)) as s:
+                s.sendall(b"REGISTER\0runner\0")
+                self.assertEqual(s.recv(1), b"\x00")
+        finally:
+            os.killpg(proc.pid, signal.SIGINT)
+            proc.communicate(timeout=scaled(60))
+        self.assertEqual(proc.returncode, 0)
+        for port in (tracker, logd, clock):  # every daemon stopped with it
+            with self.assertRaises(OSError):
+                socket.create_connection(("127.0.0.1", port), timeout=scaled(5)).close()
+        with open(os.path.join(self.data, "ops.log")) as f:
+            self.assertIn("runner REGISTER", f.read())
+
+
+if __name__ == "__main__":
+    unittest.main()
