@@ -17,6 +17,8 @@
 #include <string>
 #include <string_view>
 
+#include <netinet/in.h>
+
 #include "address.hh"
 #include "cli.hh"
 #include "console.hh"
@@ -40,7 +42,8 @@ void serve_usage(FILE* out)
                  "Shares the regular files directly inside DIR (default: the current directory):\n"
                  "GET_FILE, LIST_FILES and PUT_FILE of peerdex-protocol(7), FILE SERVER, no tracker needed.\n"
                  "\n"
-                 "  -H, --host ADDR         address to listen on (default: every address)\n"
+                 "  -H, --host ADDR         address to listen on (default 127.0.0.1: this machine\n"
+                 "                          only; '::' or '0.0.0.0' shares with the network)\n"
                  "  -p, --port PORT         port to listen on (default %u; 0: a free port)\n"
                  "  -s, --dir DIR           the directory to share\n"
                  "      --read-only         refuse uploads\n"
@@ -194,7 +197,9 @@ int serve_main(int argc, char** argv)
         {nullptr, 0, nullptr, 0},
     };
     const char* prog = "peerdex serve";
-    std::string host, dir;
+    // Loopback unless told: a directory (and uploads into it) reaches the network only
+    // when the user asks for it (peerdex(1) says why).
+    std::string host = "127.0.0.1", dir;
     std::uint64_t port = kServeDefaultPort, max_upload = UINT64_MAX, grace_s = kDefaultGraceS;
     bool read_only = false;
     Verbosity verbosity = Verbosity::normal;
@@ -255,8 +260,13 @@ int serve_main(int argc, char** argv)
     serve.server.share_directory(dir_fd, read_only, max_upload);
     if (serve.server.start(prog) != 0)
         return 1;
-    Console::banner("peerdex: serving %s on %s (%s)", shown.c_str(),
-                    endpoint_string(reinterpret_cast<const sockaddr*>(&serve.server.bound())).c_str(),
+    const sockaddr_storage& bound = serve.server.bound();
+    const bool loopback = bound.ss_family == AF_INET
+                              ? (ntohl(reinterpret_cast<const sockaddr_in&>(bound).sin_addr.s_addr) >> 24) == 127
+                              : IN6_IS_ADDR_LOOPBACK(&reinterpret_cast<const sockaddr_in6&>(bound).sin6_addr);
+    Console::banner("peerdex: serving %s on %s (%s%s)", shown.c_str(),
+                    endpoint_string(reinterpret_cast<const sockaddr*>(&bound)).c_str(),
+                    loopback ? "this machine only, -H :: shares with the network; " : "",
                     read_only ? "read-only"
                     : max_upload == UINT64_MAX
                         ? "uploads up to the free disk space"

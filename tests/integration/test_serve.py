@@ -347,6 +347,13 @@ class ServeTest(unittest.TestCase):
                 wait_until(lambda: srv.stats()["connections"].endswith("(open 0)"), what="every asker gone")
                 self.assertGreaterEqual(int(srv.stats()["abandoned"]) - int(before["abandoned"]), n - 4 - 4, n)
 
+    def test_without_a_host_it_listens_on_loopback_only(self):
+        d = Daemon([PEERDEX, "serve", "-p", "0", self.dir], r"serving .* on (\S+):(\d+) \(this machine only, ")
+        try:
+            self.assertEqual(d.match.group(1), "127.0.0.1")
+        finally:
+            d.stop()
+
     def test_twenty_concurrent_clients(self):
         errors = []
 

@@ -59,6 +59,11 @@ def files_open_in(pid, directory):
     return found
 
 
+def wait_for_error(client, text):
+    """stderr is read by its own thread: a reason may come just after the result line."""
+    wait_until(lambda: any(text in e for e in client.errors), what="%r on stderr" % text)
+
+
 class Base(unittest.TestCase):
     def setUp(self):
         self.dir = tempfile.mkdtemp(prefix="peerdex-user-")
@@ -128,7 +133,7 @@ class ShellInterrupts(ShellCase):
                 self.assertEqual(out[0], "c> GET_FILE FAIL")
                 self.assertEqual(out[1], "c> LIST_USERS OK")
                 self.assert_nothing_left()
-                self.assertIn("peerdex: GET_FILE: interrupted; nothing was kept", c.errors)
+                wait_for_error(c, "peerdex: GET_FILE: interrupted; nothing was kept")
                 self.assertEqual(c.quit()[-1], "+++ FINISHED +++")
             finally:
                 self.peer.close()
@@ -154,13 +159,13 @@ class FieldLimits(ShellCase):
             c.run("REGISTER alice")
             c.run("CONNECT alice")
             self.assertEqual(c.run("PUBLISH notes.txt " + "d" * 300), ["c> PUBLISH FAIL"])
-            self.assertIn("peerdex: PUBLISH: the description is 300 bytes long; the protocol allows at most 255 "
-                          "(peerdex-protocol(7), TRACKER REQUESTS)", c.errors)
+            wait_for_error(c, "peerdex: PUBLISH: the description is 300 bytes long; the protocol allows at most 255 "
+                              "(peerdex-protocol(7), TRACKER REQUESTS)")
             self.assertEqual(c.run("LIST_USERS")[0], "c> LIST_USERS OK")  # the same session, still open
             self.assertEqual(c.run("REGISTER " + "u" * 300), ["c> REGISTER FAIL"])
-            self.assertTrue(any("user name is 300 bytes long" in e for e in c.errors), c.errors)
+            wait_for_error(c, "user name is 300 bytes long")
             self.assertEqual(c.run('PUBLISH "my notes.txt" mine'), ["c> PUBLISH FAIL"])
-            self.assertTrue(any("paths cannot contain spaces" in e for e in c.errors), c.errors)
+            wait_for_error(c, "paths cannot contain spaces")
             self.assertEqual(c.run("LIST_CONTENT alice"), ["c> LIST_CONTENT OK"])  # nothing was published
 
     def test_user_already_connected_says_how_to_recover(self):
@@ -168,8 +173,7 @@ class FieldLimits(ShellCase):
             a.run("REGISTER alice")
             a.run("CONNECT alice")
             self.assertEqual(b.run("CONNECT alice"), ["c> USER ALREADY CONNECTED"])
-            self.assertTrue(any("run DISCONNECT alice here, then CONNECT alice again" in e for e in b.errors),
-                            b.errors)
+            wait_for_error(b, "run DISCONNECT alice here, then CONNECT alice again")
 
 
 class Targets(ShellCase):
@@ -204,7 +208,7 @@ class Targets(ShellCase):
                 self.assertTrue(c.run(line)[0].endswith("OK"), line)
             self.assertEqual(c.run("GET_FILE me %s mine.txt" % os.path.join(self.dir, "other.txt")),
                              ["c> GET_FILE FAIL"])
-            self.assertTrue(any("is a file you publish" in e for e in c.errors), c.errors)
+            wait_for_error(c, "is a file you publish")
             with open(os.path.join(self.dir, "mine.txt")) as f:
                 self.assertEqual(f.read(), "my own")
             self.assertEqual(c.run("STATS")[3], "\trequests: GET_FILE 0, LIST_FILES 0, PUT_FILE 0, other 0")
