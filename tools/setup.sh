@@ -9,6 +9,7 @@ packages=(
   libtirpc-dev        # ONC-RPC/XDR of the operation log
   libmicrohttpd-dev   # the HTTP server of peerdex-clock
   libcurl4-openssl-dev  # the client's requests to peerdex-clock
+  libedit-dev         # line editing in the shell (optional: -Dline_editing=disabled)
   rpcsvc-proto        # rpcgen, run at build time on rpc/oplog.x
   rpcbind             # the course's way to find the log server (tests of LOG_RPC_IP)
   libgtest-dev        # unit tests

@@ -115,6 +115,42 @@ ParsedLine parse_line(std::string_view line)
     return out;
 }
 
+Completion complete(std::string_view before, std::string_view word, const std::vector<std::string>& users)
+{
+    Completion out;
+    std::vector<std::string_view> words;
+    for (std::size_t i = 0; i < before.size();) {
+        while (i < before.size() && blank(before[i]))
+            ++i;
+        const std::size_t b = i;
+        while (i < before.size() && !blank(before[i]))
+            ++i;
+        if (i > b)
+            words.push_back(before.substr(b, i - b));
+    }
+    auto starts_with = [](std::string_view s, std::string_view prefix) { return s.substr(0, prefix.size()) == prefix; };
+    if (words.empty()) {
+        const std::string typed = upper(word);
+        for (const auto& c : kCommands)
+            if (starts_with(c.name, typed))
+                out.words.emplace_back(c.name);
+        return out;
+    }
+    const std::string first = upper(words[0]);
+    const std::size_t arg = words.size();  // 1 for the first argument
+    const bool names_user = (arg == 1 && (first == "UNREGISTER" || first == "CONNECT" || first == "DISCONNECT" ||
+                                          first == "LIST_CONTENT" || first == "GET_FILE"));
+    if (names_user) {
+        for (const auto& u : users)
+            if (starts_with(u, word))
+                out.words.push_back(u);
+        return out;
+    }
+    out.files = (first == "PUBLISH" && arg == 1) || (first == "DELETE" && arg == 1) ||
+                (first == "GET_FILE" && (arg == 2 || arg == 3));
+    return out;
+}
+
 std::vector<std::string> help_lines()
 {
     std::vector<std::string> out{"c> Commands:"};

@@ -53,4 +53,13 @@ std::vector<std::string> help_lines();
 // The command's name on the wire and in the console.
 std::string_view command_name(Command c);
 
+// Tab completion of the word being typed, given the line before it: command words at
+// the start of a line, the user names last seen in LIST_USERS where an argument names
+// a user, local paths (left to the file name completer: `files`) where one is a path.
+struct Completion {
+    std::vector<std::string> words;
+    bool files = false;
+};
+Completion complete(std::string_view before, std::string_view word, const std::vector<std::string>& users);
+
 }  // namespace peerdex

@@ -6,6 +6,10 @@
 #include <cstdio>
 #include <cstdlib>
 
+#ifdef PEERDEX_LINE_EDITING
+#include "line_editor.hh"
+#endif
+
 
 namespace peerdex {
 
@@ -30,7 +34,16 @@ Shell::Shell(uv_loop_t* loop, ShellOptions options)
       tracker_(loop, opt_.tracker, opt_.timeout_ms, &clock_),
       peer_(loop, opt_.listen_addr, opt_.listen_port), tty_(isatty(STDIN_FILENO) != 0)
 {
+#ifdef PEERDEX_LINE_EDITING
+    if (tty_ && isatty(STDOUT_FILENO))
+        editor_ = std::make_unique<LineEditor>(loop_, LineEditor::default_history_path(),
+                                               [this](std::string_view before, std::string_view word) {
+                                                   return complete(before, word, users_seen_);
+                                               });
+#endif
 }
+
+Shell::~Shell() = default;
 
 void Shell::start()
 {
@@ -105,7 +118,7 @@ void Shell::detail(const std::string& what)
 
 void Shell::prompt()
 {
-    if (tty_) {
+    if (tty_ && !editor_) {  // the line editor shows its own
         std::fputs("c> ", stdout);
         std::fflush(stdout);
         prompt_pending_ = true;
@@ -150,6 +163,23 @@ void Shell::next()
 
 void Shell::read_input()
 {
+#ifdef PEERDEX_LINE_EDITING
+    if (editor_) {
+        if (editor_->reading())
+            return;
+        prompt_pending_ = true;
+        editor_->read("c> ", [this](std::optional<std::string> line) {
+            if (line) {
+                prompt_pending_ = false;  // Enter ended the line
+                input_ += *line + "\n";
+            } else {
+                eof_ = true;  // Ctrl-D: the cursor is still on the prompt's line
+            }
+            next();
+        });
+        return;
+    }
+#endif
     if (reading_)
         return;
     if (input_.empty())
@@ -184,6 +214,10 @@ void Shell::request_quit()
     quit_requested_ = true;
     if (download_)
         Download::cancel(download_);  // its FAIL line, then QUIT
+#ifdef PEERDEX_LINE_EDITING
+    if (editor_)
+        editor_->cancel();  // Ctrl-C at the prompt: the terminal back to normal first
+#endif
     if (!busy_) {
         if (prompt_pending_)
             std::fputc('\n', stdout);  // off the prompt's line (^C or ^D left it there)
@@ -454,6 +488,11 @@ void Shell::do_list(Command c, const std::string& target)
         if (code < 0)
             warn(tracker_.why());
         result(c, code);
+        if (code == 0 && c == Command::list_users) {
+            users_seen_.clear();
+            for (std::size_t i = 0; i + 3 <= r.fields().size(); i += 3)
+                users_seen_.push_back(r.fields()[i]);
+        }
         if (code == 0) {
             const auto& f = r.fields();
             for (std::size_t i = 0; i + static_cast<std::size_t>(per) <= f.size(); i += static_cast<std::size_t>(per))
@@ -551,6 +590,10 @@ void Shell::do_quit()
 
 void Shell::finish_quit()
 {
+#ifdef PEERDEX_LINE_EDITING
+    if (editor_)
+        editor_->close();  // saves the history
+#endif
     peer_.stop();
     result(Command::quit, 0);
     tracker_.close();

@@ -29,9 +29,14 @@ struct ShellOptions {
     bool verbose = false;             // connection details on stderr
 };
 
+class LineEditor;
+
 class Shell {
 public:
     Shell(uv_loop_t* loop, ShellOptions options);
+    Shell(const Shell&) = delete;
+    Shell& operator=(const Shell&) = delete;
+    ~Shell();
     void start();
     // SIGTERM, or SIGINT at the prompt: QUIT once the command in progress is done (a
     // download in progress is cancelled first).
@@ -74,6 +79,8 @@ private:
     PeerServer peer_;
     std::string connected_;  // the user this client connected, if any
     Download::State* download_ = nullptr;  // the GET_FILE in progress
+    std::unique_ptr<LineEditor> editor_;   // on a terminal, when built with line editing
+    std::vector<std::string> users_seen_;  // in the last LIST_USERS, for Tab
     bool failed_ = false;        // a command of this session failed
     bool prompt_pending_ = false;  // a prompt is on the terminal, no line typed after it
     std::string input_;      // read but not yet run

@@ -4,6 +4,7 @@ loopback ports and speak the raw wire protocol (peerdex-protocol(7)) to them."""
 import atexit
 import hashlib
 import os
+import pty
 import re
 import select
 import signal
@@ -375,3 +376,64 @@ class Client:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+
+
+class Terminal:
+    """A program on a pseudo-terminal of its own (its controlling terminal, in the
+    foreground), as a person at a keyboard runs it."""
+
+    def __init__(self, argv, env=None):
+        self.pid, self.master = pty.fork()
+        if self.pid == 0:
+            os.execve(argv[0], argv, dict(env if env is not None else os.environ, TERM="xterm"))
+        self.out = b""
+        self.seen = 0
+
+    def type(self, keys):
+        os.write(self.master, keys.encode() if isinstance(keys, str) else keys)
+
+    def until(self, pattern, timeout=TIMEOUT):
+        """Reads until the screen output after the last match contains `pattern`."""
+        deadline = time.monotonic() + timeout
+        pattern = pattern.encode() if isinstance(pattern, str) else pattern
+        while True:
+            m = re.search(pattern, self.out[self.seen:])
+            if m:
+                self.seen += m.end()
+                return m
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError("no %r on the terminal; it shows %r" % (pattern, self.out[-400:]))
+            if not select.select([self.master], [], [], left)[0]:
+                continue
+            try:
+                chunk = os.read(self.master, 4096)
+            except OSError:  # the program closed the terminal
+                chunk = b""
+            if not chunk:
+                raise AssertionError("terminal closed before %r; it showed %r" % (pattern, self.out[-400:]))
+            self.out += chunk
+
+    def wait(self, timeout=TIMEOUT):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self.pid = 0
+                return os.waitstatus_to_exitcode(status)
+            try:  # keep the terminal drained so the program never blocks writing
+                if select.select([self.master], [], [], 0.05)[0]:
+                    self.out += os.read(self.master, 4096)
+            except OSError:
+                time.sleep(0.05)
+        raise AssertionError("still running after %ss" % timeout)
+
+    def close(self):
+        if self.pid:
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+                os.waitpid(self.pid, 0)
+            except (ProcessLookupError, ChildProcessError):
+                pass
+            self.pid = 0
+        os.close(self.master)

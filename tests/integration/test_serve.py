@@ -16,7 +16,7 @@ import threading
 import time
 import unittest
 
-from harness import (Daemon, HOST, Reader, enc, fd_count, random_file, read_all, rss, scaled, sha,
+from harness import (Daemon, HOST, Reader, Terminal, enc, fd_count, random_file, read_all, rss, scaled, sha,
                      wait_for_fds, wait_until)
 
 PEERDEX = os.environ["PEERDEX"]
@@ -463,46 +463,21 @@ class ServeTest(unittest.TestCase):
             self.assertEqual(srv.request(enc("LIST_FILES")), b"\x000\x00")
 
     def test_s_and_q_typed_at_the_terminal(self):
-        import pty
-        pid, master = pty.fork()  # the child's controlling terminal, in the foreground
-        if pid == 0:
-            os.execv(PEERDEX, [PEERDEX, "serve", "-H", HOST, "-p", "0", self.dir])
-        out = b""
-
-        def until(pattern):
-            nonlocal out
-            deadline = time.monotonic() + 15
-            while not re.search(pattern, out):
-                left = deadline - time.monotonic()
-                self.assertGreater(left, 0, out)
-                if not select.select([master], [], [], left)[0]:
-                    continue
-                try:
-                    out += os.read(master, 4096)
-                except OSError:  # the child closed the terminal
-                    break
-            return re.search(pattern, out)
-
+        term = Terminal([PEERDEX, "serve", "-H", HOST, "-p", "0", self.dir])
         try:
-            port = int(until(rb"on 127\.0\.0\.1:(\d+) ").group(1))
+            port = int(term.until(rb"on 127\.0\.0\.1:(\d+) ").group(1))
             with socket.create_connection((HOST, port)) as s:
                 s.sendall(enc("LIST_FILES"))
                 self.assertEqual(read_all(s), b"\x000\x00")
-            os.write(master, b"s\n")
-            self.assertTrue(until(rb"requests: GET_FILE 0, LIST_FILES 1, PUT_FILE 0, other 0"))
-            os.write(master, b"what\n")
-            self.assertTrue(until(rb"s \+ Enter: statistics, q \+ Enter: stop"))
-            os.write(master, b"q\n")
-            self.assertTrue(until(rb"stopping"))
-            _, status = os.waitpid(pid, 0)
-            self.assertEqual(os.waitstatus_to_exitcode(status), 0)
+            term.type("s\n")
+            term.until(rb"requests: GET_FILE 0, LIST_FILES 1, PUT_FILE 0, other 0")
+            term.type("what\n")
+            term.until(rb"s \+ Enter: statistics, q \+ Enter: stop")
+            term.type("q\n")
+            term.until(rb"stopping")
+            self.assertEqual(term.wait(), 0)
         finally:
-            os.close(master)
-            try:
-                os.kill(pid, signal.SIGKILL)
-                os.waitpid(pid, 0)
-            except (ProcessLookupError, ChildProcessError):
-                pass
+            term.close()
 
     def test_random_and_garbled_requests_leave_it_serving(self):
         with open(os.path.join(self.dir, "a"), "wb") as f:

@@ -46,6 +46,22 @@ TEST(ParseLine, StatsAndHelpTakeNoArguments)
     EXPECT_EQ(syntax_error_line(Command::help), "c> Syntax error. Usage: HELP");
 }
 
+TEST(Complete, CommandWordsUsersAndPaths)
+{
+    const std::vector<std::string> users{"alice", "albert", "bob"};
+    EXPECT_EQ(complete("", "LIST_", users).words, (std::vector<std::string>{"LIST_USERS", "LIST_CONTENT"}));
+    EXPECT_EQ(complete("", "get", users).words, (std::vector<std::string>{"GET_FILE"}));
+    EXPECT_EQ(complete("  ", "q", users).words, (std::vector<std::string>{"QUIT"}));
+    EXPECT_EQ(complete("LIST_CONTENT ", "al", users).words, (std::vector<std::string>{"alice", "albert"}));
+    EXPECT_EQ(complete("get_file ", "b", users).words, (std::vector<std::string>{"bob"}));
+    EXPECT_TRUE(complete("GET_FILE bob ", "/ho", users).files);
+    EXPECT_TRUE(complete("GET_FILE bob /home/bob/x ", "", users).files);
+    EXPECT_TRUE(complete("PUBLISH ", "no", users).files);
+    EXPECT_FALSE(complete("PUBLISH notes.txt ", "my", users).files);  // the description
+    EXPECT_TRUE(complete("REGISTER ", "a", users).words.empty());     // a new name
+    EXPECT_TRUE(complete("LIST_USERS ", "", users).words.empty());
+}
+
 TEST(HelpLines, EveryCommandWithItsArguments)
 {
     const auto lines = help_lines();
