@@ -60,6 +60,22 @@ std::string upper(std::string_view s)
     return u;
 }
 
+// The [begin, end) of each blank-separated word.
+std::vector<std::pair<std::size_t, std::size_t>> split_words(std::string_view line)
+{
+    std::vector<std::pair<std::size_t, std::size_t>> words;
+    for (std::size_t i = 0; i < line.size();) {
+        while (i < line.size() && blank(line[i]))
+            ++i;
+        const std::size_t b = i;
+        while (i < line.size() && !blank(line[i]))
+            ++i;
+        if (i > b)
+            words.emplace_back(b, i);
+    }
+    return words;
+}
+
 }  // namespace
 
 std::string_view command_name(Command c)
@@ -70,16 +86,7 @@ std::string_view command_name(Command c)
 ParsedLine parse_line(std::string_view line)
 {
     ParsedLine out;
-    std::vector<std::pair<std::size_t, std::size_t>> words;  // [begin, end)
-    for (std::size_t i = 0; i < line.size();) {
-        while (i < line.size() && blank(line[i]))
-            ++i;
-        const std::size_t b = i;
-        while (i < line.size() && !blank(line[i]))
-            ++i;
-        if (i > b)
-            words.emplace_back(b, i);
-    }
+    const auto words = split_words(line);
     if (words.empty())
         return out;
     out.word = std::string(line.substr(words[0].first, words[0].second - words[0].first));
@@ -119,15 +126,8 @@ Completion complete(std::string_view before, std::string_view word, const std::v
 {
     Completion out;
     std::vector<std::string_view> words;
-    for (std::size_t i = 0; i < before.size();) {
-        while (i < before.size() && blank(before[i]))
-            ++i;
-        const std::size_t b = i;
-        while (i < before.size() && !blank(before[i]))
-            ++i;
-        if (i > b)
-            words.push_back(before.substr(b, i - b));
-    }
+    for (const auto& [b, e] : split_words(before))
+        words.push_back(before.substr(b, e - b));
     auto starts_with = [](std::string_view s, std::string_view prefix) { return s.substr(0, prefix.size()) == prefix; };
     if (words.empty()) {
         const std::string typed = upper(word);

@@ -437,3 +437,30 @@ class Terminal:
                 pass
             self.pid = 0
         os.close(self.master)
+
+
+class FakePeer:
+    """A peer that misbehaves on purpose: reads the request of each connection, then
+    runs `script(conn)` on it."""
+
+    def __init__(self, script):
+        self.sock = socket.create_server((HOST, 0))
+        self.port = self.sock.getsockname()[1]
+        self.script = script
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with conn:
+                try:
+                    conn.recv(4096)
+                    self.script(conn)
+                except OSError:
+                    pass
+
+    def close(self):
+        self.sock.close()

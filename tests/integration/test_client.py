@@ -12,7 +12,7 @@ import threading
 import time
 import unittest
 
-from harness import (Client, Tracker, enc, fd_count, free_port, parse_list, random_file, read_all, scaled,
+from harness import (Client, FakePeer, Tracker, enc, fd_count, free_port, parse_list, random_file, read_all, scaled,
                      sha, wait_for_fds)
 
 
@@ -331,32 +331,6 @@ class Transfers(ClientTest):
             os.mkdir(self.path("pub.txt"))
             self.assertEqual(get_file_raw(ip, port, self.path("pub.txt")), b"\x01")
             a.quit()
-
-
-class FakePeer:
-    """A peer that misbehaves on purpose: serves `script(conn)` to each connection."""
-
-    def __init__(self, script):
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        self.script = script
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self):
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            with conn:
-                try:
-                    conn.recv(4096)
-                    self.script(conn)
-                except OSError:
-                    pass
-
-    def close(self):
-        self.sock.close()
 
 
 class BrokenDownloads(ClientTest):

@@ -8,7 +8,7 @@ import tempfile
 import unittest
 
 from harness import Terminal, Tracker, scaled, wait_until
-from test_user_errors import StallingPeer, files_open_in
+from test_user_errors import files_open_in, stalling_peer
 
 PEERDEX = os.environ["PEERDEX"]
 UP = "\x1b[A"
@@ -55,7 +55,7 @@ class Shell(unittest.TestCase):
         self.run_line(again, UP + "\r", r"c> LIST_CONTENT FAIL, USER NOT CONNECTED")
 
     def test_ctrl_c_cancels_a_stalled_get_file_and_returns_to_the_prompt(self):
-        peer = StallingPeer()
+        peer = stalling_peer()
         self.addCleanup(peer.close)
         self.t.user("slow", peer.port)
         term = self.shell()

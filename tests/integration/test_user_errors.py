@@ -6,43 +6,25 @@ exit status tells whether every command succeeded."""
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
-import threading
 import unittest
 
-from harness import Client, Tracker, enc, scaled, wait_until
+from harness import Client, FakePeer, Tracker, enc, scaled, wait_until
 
 PEERDEX = os.environ["PEERDEX"]
 
 
-class StallingPeer:
-    """Sends the header and the first MiB of a large file, then waits for the client
-    to go away (a peer whose uplink died)."""
+def stall(conn):
+    """The header and the first MiB of a large file, then nothing until the client goes
+    away (a peer whose uplink died)."""
+    conn.sendall(b"\x00" + enc(1 << 30) + os.urandom(1 << 20))
+    while conn.recv(4096):
+        pass
 
-    def __init__(self):
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        threading.Thread(target=self._serve, daemon=True).start()
 
-    def _serve(self):
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            with conn:
-                try:
-                    conn.recv(4096)
-                    conn.sendall(b"\x00" + enc(1 << 30) + os.urandom(1 << 20))
-                    while conn.recv(4096):
-                        pass
-                except OSError:
-                    pass
-
-    def close(self):
-        self.sock.close()
+def stalling_peer():
+    return FakePeer(stall)
 
 
 def files_open_in(pid, directory):
@@ -80,7 +62,7 @@ class Base(unittest.TestCase):
 
 class InterruptedDownloads(Base):
     def download_then(self, sig):
-        peer = StallingPeer()
+        peer = stalling_peer()
         try:
             proc = subprocess.Popen([PEERDEX, "download", "-H", "127.0.0.1", "-p", str(peer.port), "big.iso",
                                      "-d", self.dir], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -114,7 +96,7 @@ class ShellCase(Base):
 
     def start_stalled_get_file(self, c):
         """Starts GET_FILE from a stalling peer and returns once bytes are on disk."""
-        self.peer = StallingPeer()
+        self.peer = stalling_peer()
         self.t.user("slow", self.peer.port)
         c.run("REGISTER me")
         c.run("CONNECT me")
