@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "exchange.hh"
 #include "files.hh"
 #include "pending_file.hh"
 #include "wire.hh"
@@ -15,7 +16,6 @@ namespace peerdex {
 
 namespace {
 constexpr std::size_t kBufferBytes = 256 * 1024;  // one read in flight, one write in flight
-constexpr std::uint64_t kProgressMs = 200;
 // Files up to 16 EiB announce at most 20 digits.
 constexpr std::uint64_t kMaxSize = UINT64_MAX / 2;
 constexpr std::string_view kTempPrefix = ".peerdex-download-";
@@ -37,141 +37,84 @@ std::pair<std::string, std::string> split_path(const std::string& path)
 
 }  // namespace
 
-struct Download::State {
-    uv_loop_t* loop;
-    uv_tcp_t tcp{};
-    uv_connect_t connect{};
-    uv_write_t write{};
-    uv_timer_t timer{};
-    uv_fs_t fs{};
-    std::string request;
+struct Download::State final : Exchange {
     std::string remote, local;
-    Done done;
-    ReplyDecoder reply;
+    Done cb;
+    bool progress;
     bool header_done = false;
-    std::uint64_t size = 0, received = 0, written = 0;
-    int dir = -1;      // the target's directory
-    PendingFile out;   // the download, named only when complete
+    std::uint64_t size = 0, received_bytes = 0, written = 0;
+    int dir = -1;     // the target's directory
+    PendingFile out;  // the download, named only when complete
+    uv_fs_t fs{};
     uv_work_t commit{};
     int commit_err = 0;
     std::unique_ptr<char[]> buf = std::make_unique<char[]>(kBufferBytes);
     std::unique_ptr<char[]> pending = std::make_unique<char[]>(kBufferBytes);
-    std::size_t buffered = 0;      // bytes in buf not yet handed to a write
+    std::size_t buffered = 0;  // bytes in buf not yet handed to a write
     bool writing = false;
-    bool committing = false;
-    bool reading = false;
-    bool finished = false;
-    int handles = 0;
     Result result = Result::failed;
-    std::string why;
-    std::uint64_t stall_ms;
-    std::uint64_t last_progress = 0, started = 0, last_draw = 0;
-    bool progress;
 
-    void fail(const std::string& reason) { finish(Result::failed, reason); }
-    void finish(Result r, const std::string& reason);
-    void maybe_free();
-    void on_data(const char* p, const char* end);
-    void flush();
+    State(uv_loop_t* l, std::uint64_t stall_ms) : Exchange(l, stall_ms, "the peer") {}
+
+    void end(Result r, const std::string& reason)
+    {
+        if (finished)
+            return;
+        result = r;
+        finish(r == Result::ok ? 0 : -1, reason);
+    }
+    // Everything arrives in buf: the header is decoded from it, the body stays in place.
+    uv_buf_t buffer() override
+    {
+        return uv_buf_init(buf.get() + buffered, static_cast<unsigned>(kBufferBytes - buffered));
+    }
+    void received(const char* p, const char* end) override;
+    void closed() override;
+    void tick() override
+    {
+        if (progress)
+            draw(false);
+    }
+    void done() override;
     void pump();
-    void draw(bool last);
-    static void on_alloc(uv_handle_t* h, std::size_t, uv_buf_t* out);
-    static void on_read(uv_stream_t* sock, ssize_t n, const uv_buf_t* in);
+    void complete();
+    void draw(bool last)
+    {
+        std::fputs(progress_redraw(progress_line(remote, written, size, uv_now(loop) - started), last).c_str(),
+                   stderr);
+    }
 };
 
-void Download::State::on_alloc(uv_handle_t* h, std::size_t, uv_buf_t* out)
+void Download::State::closed()
 {
-    auto* me = static_cast<State*>(h->data);
-    *out = uv_buf_init(me->buf.get() + me->buffered, static_cast<unsigned>(kBufferBytes - me->buffered));
-}
-
-void Download::State::on_read(uv_stream_t* sock, ssize_t n, const uv_buf_t* in)
-{
-    auto* me = static_cast<State*>(sock->data);
-    if (me->finished)
-        return;
-    if (n == UV_EOF) {
-        if (!me->header_done) {
-            if (me->reply.eof() != ReplyDecoder::Status::done || me->reply.code() == 0)
-                me->fail("the peer closed the connection before the size");
-            else
-                me->finish(me->reply.code() == 1 ? Result::not_found : Result::failed, refusal(me->reply.code()));
-        } else if (me->received < me->size) {
-            me->fail("the peer closed the connection after " + std::to_string(me->received) + " of " +
-                     std::to_string(me->size) + " bytes");
-        }
-        return;
-    }
-    if (n < 0) {
-        me->fail(std::string("connection to the peer: ") + uv_strerror(static_cast<int>(n)));
-        return;
-    }
-    me->on_data(in->base, in->base + n);
-}
-
-Download::State* Download::start(uv_loop_t* loop, const sockaddr_storage& peer, std::string remote_path, std::string local_path,
-                     std::uint64_t stall_ms, bool progress, Done done)
-{
-    auto s = std::make_unique<State>();
-    s->loop = loop;
-    s->remote = std::move(remote_path);
-    s->local = std::move(local_path);
-    s->done = std::move(done);
-    s->stall_ms = stall_ms;
-    s->progress = progress;
-    s->started = s->last_progress = uv_now(loop);
-    Encoder(s->request).field("GET_FILE");
-    Encoder(s->request).field(s->remote);
-    s->reply.expect_fields(1);
-    uv_tcp_init(loop, &s->tcp);
-    uv_timer_init(loop, &s->timer);
-    s->handles = 2;
-    s->tcp.data = s->timer.data = s->connect.data = s->write.data = s->fs.data = s.get();
-    State* st = s.release();  // freed once every handle has closed
-    uv_timer_start(&st->timer, [](uv_timer_t* t) {
-        auto* self = static_cast<State*>(t->data);
-        if (uv_now(self->loop) - self->last_progress >= self->stall_ms)
-            self->fail("the peer stalled");
-        else if (self->progress)
-            self->draw(false);
-    }, kProgressMs, kProgressMs);
-    const int rc = uv_tcp_connect(&st->connect, &st->tcp, reinterpret_cast<const sockaddr*>(&peer),
-                                  [](uv_connect_t* req, int status) {
-        auto* self = static_cast<State*>(req->data);
-        if (self->finished)
-            return;
-        if (status != 0) {
-            self->fail(std::string("cannot connect to the peer: ") + uv_strerror(status));
-            return;
-        }
-        uv_buf_t b = uv_buf_init(self->request.data(), static_cast<unsigned>(self->request.size()));
-        uv_write(&self->write, reinterpret_cast<uv_stream_t*>(&self->tcp), &b, 1, nullptr);
-        self->reading = true;
-        uv_read_start(reinterpret_cast<uv_stream_t*>(&self->tcp), State::on_alloc, State::on_read);
-    });
-    if (rc != 0)
-        st->fail(std::string("cannot connect to the peer: ") + uv_strerror(rc));
-    return st;
-}
-
-void Download::State::on_data(const char* p, const char* end)
-{
-    last_progress = uv_now(loop);
     if (!header_done) {
-        const auto stt = reply.feed(p, end);
-        if (stt == ReplyDecoder::Status::need_more)
+        if (reply.eof() != ReplyDecoder::Status::done || reply.code() == 0)
+            end(Result::failed, "the peer closed the connection before the size");
+        else
+            end(reply.code() == 1 ? Result::not_found : Result::failed, refusal(reply.code()));
+    } else if (received_bytes < size) {
+        end(Result::failed, "the peer closed the connection after " + std::to_string(received_bytes) + " of " +
+                                std::to_string(size) + " bytes");
+    }
+}
+
+void Download::State::received(const char* p, const char* end_)
+{
+    if (!header_done) {
+        const auto st = reply.feed(p, end_);
+        if (st == ReplyDecoder::Status::need_more)
             return;
-        if (stt == ReplyDecoder::Status::error) {
-            fail("malformed reply from the peer: " + reply.error());
+        if (st == ReplyDecoder::Status::error) {
+            end(Result::failed, "malformed reply from the peer: " + reply.error());
             return;
         }
         if (reply.code() != 0) {
-            finish(reply.code() == 1 ? Result::not_found : Result::failed, refusal(reply.code()));
+            end(reply.code() == 1 ? Result::not_found : Result::failed, refusal(reply.code()));
             return;
         }
         auto n = parse_decimal(reply.fields()[0], kMaxSize);
         if (!n) {
-            fail("the peer sent an invalid size");
+            end(Result::failed, "the peer sent an invalid size");
             return;
         }
         size = *n;
@@ -181,22 +124,21 @@ void Download::State::on_data(const char* p, const char* end)
         dir = ::open(dir_name.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         const int err = dir < 0 ? errno : out.open(dir, kTempPrefix);
         if (err != 0) {
-            fail("cannot create a file in " + dir_name + ": " + std::strerror(err));
+            end(Result::failed, "cannot create a file in " + dir_name + ": " + std::strerror(err));
             return;
         }
-        // Move the body bytes that came with the header to the start of buf.
-        const std::size_t rest = static_cast<std::size_t>(end - p);
+        // The body bytes that came with the header move to the start of buf.
+        const std::size_t rest = static_cast<std::size_t>(end_ - p);
         std::memmove(buf.get(), p, rest);
-        buffered = 0;
         p = buf.get();
-        end = p + rest;
+        end_ = p + rest;
     }
-    const std::size_t n = static_cast<std::size_t>(end - p);
-    if (received + n > size) {
-        fail("the peer sent more than the " + std::to_string(size) + " bytes it announced");
+    const std::size_t n = static_cast<std::size_t>(end_ - p);
+    if (received_bytes + n > size) {
+        end(Result::failed, "the peer sent more than the " + std::to_string(size) + " bytes it announced");
         return;
     }
-    received += n;
+    received_bytes += n;
     if (p != buf.get() + buffered)
         std::memmove(buf.get() + buffered, p, n);
     buffered += n;
@@ -211,62 +153,37 @@ void Download::State::pump()
         const std::size_t n = buffered;
         buffered = 0;
         writing = true;
+        ++busy;
+        fs.data = this;
         uv_buf_t b = uv_buf_init(pending.get(), static_cast<unsigned>(n));
         uv_fs_write(loop, &fs, out.fd(), &b, 1, static_cast<std::int64_t>(written), [](uv_fs_t* req) {
             auto* me = static_cast<State*>(req->data);
             const auto r = req->result;
             uv_fs_req_cleanup(req);
             me->writing = false;
+            --me->busy;
+            if (me->finished) {
+                me->maybe_done();
+                return;
+            }
             if (r < 0) {
-                me->fail("cannot write the download of " + me->local + ": " + uv_strerror(static_cast<int>(r)));
+                me->end(Result::failed,
+                        "cannot write the download of " + me->local + ": " + uv_strerror(static_cast<int>(r)));
                 return;
             }
             me->written += static_cast<std::uint64_t>(r);
-            if (me->finished) {
-                me->maybe_free();
-                return;
-            }
             me->pump();
         });
     }
-    const bool full = buffered == kBufferBytes;
-    if (full && reading) {
-        uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp));
-        reading = false;
-    } else if (!full && !reading && !finished) {
-        reading = true;  // uv_read_stop forgot the callbacks: give them again
-        uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp), on_alloc, on_read);
-    }
+    set_reading(buffered < kBufferBytes);
     if (header_done && written == size && !writing && buffered == 0)
-        finish(Result::ok, "");
+        complete();
 }
 
-void Download::State::draw(bool last)
+// Synced and named on the thread pool: a large file's fsync must not stall the loop.
+void Download::State::complete()
 {
-    std::fputs(progress_redraw(progress_line(remote, written, size, uv_now(loop) - started), last).c_str(), stderr);
-}
-
-void Download::State::finish(Result r, const std::string& reason)
-{
-    if (finished)
-        return;
-    finished = true;
-    result = r;
-    why = reason;
-    if (reading)
-        uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp));
-    reading = false;
-    auto on_close = [](uv_handle_t* h) {
-        auto* me = static_cast<State*>(h->data);
-        --me->handles;
-        me->maybe_free();
-    };
-    uv_close(reinterpret_cast<uv_handle_t*>(&tcp), on_close);
-    uv_close(reinterpret_cast<uv_handle_t*>(&timer), on_close);
-    if (r != Result::ok)
-        return;
-    // Synced and named on the thread pool: a large file's fsync must not stall the loop.
-    committing = true;
+    ++busy;
     commit.data = this;
     uv_queue_work(
         loop, &commit,
@@ -276,15 +193,43 @@ void Download::State::finish(Result r, const std::string& reason)
         },
         [](uv_work_t* w, int) {
             auto* me = static_cast<State*>(w->data);
-            me->committing = false;
+            --me->busy;
             if (me->commit_err != 0) {
                 me->result = Result::failed;
                 me->why = "cannot move the download to " + me->local + ": " + std::strerror(me->commit_err);
             } else if (me->progress) {
                 me->draw(true);
             }
-            me->maybe_free();
+            me->maybe_done();
         });
+    end(Result::ok, "");
+}
+
+void Download::State::done()
+{
+    out.discard();  // a partial download never remains
+    if (dir >= 0)
+        ::close(dir);
+    if (progress && result != Result::ok && header_done)
+        std::fputc('\n', stderr);
+    std::unique_ptr<State> self(this);
+    Done d = std::move(cb);
+    d(result, why);
+}
+
+Download::State* Download::start(uv_loop_t* loop, const sockaddr_storage& peer, std::string remote_path,
+                                 std::string local_path, std::uint64_t stall_ms, bool progress, Done done)
+{
+    State* s = std::make_unique<State>(loop, stall_ms).release();  // deletes itself in done()
+    s->remote = std::move(remote_path);
+    s->local = std::move(local_path);
+    s->cb = std::move(done);
+    s->progress = progress;
+    Encoder(s->request).field("GET_FILE");
+    Encoder(s->request).field(s->remote);
+    s->reply.expect_fields(1);
+    s->go(peer);
+    return s;
 }
 
 std::string Download::target(const std::string& remote, const std::string& local, std::string& why)
@@ -305,22 +250,7 @@ std::string Download::target(const std::string& remote, const std::string& local
 
 void Download::cancel(State* s)
 {
-    s->fail("interrupted");
-}
-
-// Frees the download once both handles have closed and no file write is in flight.
-void Download::State::maybe_free()
-{
-    if (handles > 0 || writing || committing)
-        return;
-    out.discard();  // a partial download never remains
-    if (dir >= 0)
-        ::close(dir);
-    if (progress && result != Result::ok && header_done)
-        std::fputc('\n', stderr);
-    std::unique_ptr<State> self(this);
-    Done d = std::move(done);
-    d(result, why);
+    s->end(Result::failed, "interrupted");
 }
 
 }  // namespace peerdex

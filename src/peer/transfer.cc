@@ -9,133 +9,13 @@
 #include <cstring>
 #include <memory>
 
-#include "reply.hh"
+#include "exchange.hh"
 #include "wire.hh"
 
 namespace peerdex {
 
 namespace {
 constexpr std::size_t kChunkBytes = 256 * 1024;  // two: one read from the file while one is sent
-constexpr std::uint64_t kTickMs = 200;
-
-// A connection with a timer, done once: both handles are closed before the owner's
-// callback runs, so the callback may end the loop.
-struct Exchange {
-    uv_loop_t* loop;
-    uv_tcp_t tcp{};
-    uv_timer_t timer{};
-    uv_connect_t connect{};
-    ReplyDecoder reply;
-    std::string request;
-    uv_write_t request_write{};
-    std::uint64_t limit_ms;  // stall or overall timeout
-    std::uint64_t last_progress = 0, started = 0;
-    int handles = 2;
-    int busy = 0;  // file operations in flight
-    bool finished = false;
-    int code = -1;
-    std::string why;
-
-    Exchange(uv_loop_t* l, std::uint64_t limit) : loop(l), limit_ms(limit)
-    {
-        uv_tcp_init(loop, &tcp);
-        uv_timer_init(loop, &timer);
-        tcp.data = timer.data = connect.data = request_write.data = this;
-        started = last_progress = uv_now(loop);
-    }
-    virtual ~Exchange() = default;
-    virtual void connected() = 0;
-    virtual void tick() {}
-    virtual void replied() = 0;  // the reply is complete (code() set)
-    virtual void done() = 0;     // after finish, once everything is closed
-
-    uv_stream_t* stream() { return reinterpret_cast<uv_stream_t*>(&tcp); }
-
-    void go(const sockaddr_storage& to)
-    {
-        uv_timer_start(&timer, [](uv_timer_t* t) {
-            auto* x = static_cast<Exchange*>(t->data);
-            if (uv_now(x->loop) - x->last_progress >= x->limit_ms)
-                x->finish(-1, "the server stopped answering (no progress for " +
-                                  std::to_string(x->limit_ms / 1000) + " s)");
-            else
-                x->tick();
-        }, kTickMs, kTickMs);
-        const int rc = uv_tcp_connect(&connect, &tcp, reinterpret_cast<const sockaddr*>(&to),
-                                      [](uv_connect_t* req, int status) {
-            auto* x = static_cast<Exchange*>(req->data);
-            if (x->finished)
-                return;
-            if (status != 0) {
-                x->finish(-1, std::string("cannot connect: ") + uv_strerror(status));
-                return;
-            }
-            x->last_progress = uv_now(x->loop);
-            uv_buf_t b = uv_buf_init(x->request.data(), static_cast<unsigned>(x->request.size()));
-            uv_write(&x->request_write, x->stream(), &b, 1, nullptr);
-            uv_read_start(x->stream(), on_alloc, on_read);
-            x->connected();
-        });
-        if (rc != 0)
-            finish(-1, std::string("cannot connect: ") + uv_strerror(rc));
-    }
-
-    static void on_alloc(uv_handle_t*, std::size_t, uv_buf_t* b)
-    {
-        static char in[64 * 1024];  // one loop thread; the decoder copies what it keeps
-        *b = uv_buf_init(in, sizeof in);
-    }
-    static void on_read(uv_stream_t* s, ssize_t n, const uv_buf_t* b)
-    {
-        auto* x = static_cast<Exchange*>(s->data);
-        if (x->finished)
-            return;
-        if (n == UV_EOF) {
-            if (x->reply.eof() == ReplyDecoder::Status::done)
-                x->replied();
-            else
-                x->finish(-1, "the server closed the connection without a complete reply");
-            return;
-        }
-        if (n < 0) {
-            x->finish(-1, std::string("connection to the server: ") + uv_strerror(static_cast<int>(n)));
-            return;
-        }
-        x->last_progress = uv_now(x->loop);
-        const char* p = b->base;
-        switch (x->reply.feed(p, b->base + n)) {
-        case ReplyDecoder::Status::need_more:
-            return;
-        case ReplyDecoder::Status::error:
-            x->finish(-1, "malformed reply from the server: " + x->reply.error());
-            return;
-        case ReplyDecoder::Status::done:
-            x->replied();
-            return;
-        }
-    }
-
-    void finish(int c, const std::string& reason)
-    {
-        if (finished)
-            return;
-        finished = true;
-        code = c;
-        why = reason;
-        auto on_close = [](uv_handle_t* h) {
-            auto* x = static_cast<Exchange*>(h->data);
-            --x->handles;
-            x->maybe_done();
-        };
-        uv_close(reinterpret_cast<uv_handle_t*>(&tcp), on_close);
-        uv_close(reinterpret_cast<uv_handle_t*>(&timer), on_close);
-    }
-    void maybe_done()
-    {
-        if (handles == 0 && busy == 0)
-            done();  // deletes this
-    }
-};
 
 struct Upload final : Exchange {
     UploadDone cb;
@@ -185,7 +65,7 @@ struct Upload final : Exchange {
                     return;
                 if (status < 0) {
                     // The server may have refused and closed: its code, if it came, wins.
-                    u->finish(-1, std::string("connection to the server: ") + uv_strerror(status));
+                    u->finish(-1, std::string("connection to ") + u->who + ": " + uv_strerror(status));
                     return;
                 }
                 u->sent += done.len;
@@ -294,7 +174,7 @@ void start_upload(uv_loop_t* loop, const sockaddr_storage& server, const std::st
         done(-1, "cannot upload " + local + ": " + why);
         return;
     }
-    auto* u = new Upload(loop, stall_ms);  // deletes itself in done()
+    Upload* u = std::make_unique<Upload>(loop, stall_ms).release();  // deletes itself in done()
     u->cb = std::move(done);
     u->name = name;
     u->progress = progress;
@@ -310,7 +190,7 @@ void start_upload(uv_loop_t* loop, const sockaddr_storage& server, const std::st
 
 void start_list(uv_loop_t* loop, const sockaddr_storage& server, std::uint64_t timeout_ms, ListDone done)
 {
-    auto* l = new Lister(loop, timeout_ms);  // deletes itself in done()
+    Lister* l = std::make_unique<Lister>(loop, timeout_ms).release();  // deletes itself in done()
     l->cb = std::move(done);
     Encoder(l->request).field("LIST_FILES");
     l->reply.expect_list(3);
