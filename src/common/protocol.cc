@@ -47,6 +47,33 @@ std::optional<Op> op_from_name(std::string_view name)
     return std::nullopt;
 }
 
+std::uint8_t result_code(Op op, Outcome outcome)
+{
+    const std::uint8_t generic = spec(op).generic_error;
+    switch (outcome) {
+    case Outcome::ok:
+        return 0;
+    case Outcome::name_in_use:
+        return op == Op::register_user ? 1 : generic;
+    case Outcome::no_such_user:
+        return op == Op::register_user || op == Op::hello ? generic : 1;
+    case Outcome::already_connected:
+        return op == Op::connect ? 2 : generic;
+    case Outcome::not_connected:
+        return generic > 2 && op != Op::connect ? 2 : generic;
+    case Outcome::already_published:
+        return op == Op::publish ? 3 : generic;
+    case Outcome::not_published:
+        return op == Op::remove ? 3 : generic;
+    case Outcome::no_such_target:
+    case Outcome::target_offline:
+        return op == Op::list_content || op == Op::get_user_info ? 3 : generic;
+    case Outcome::failed:
+        return generic;
+    }
+    return generic;
+}
+
 std::size_t field_cap(FieldKind kind)
 {
     switch (kind) {

@@ -42,6 +42,25 @@ const OpSpec& spec(Op op);
 std::optional<Op> op_from_name(std::string_view name);
 inline std::string_view op_name(Op op) { return spec(op).name; }
 
+// What a tracker operation came to, as the registry (or any store) says it. How each
+// operation encodes it on the wire is result_code()'s business alone.
+enum class Outcome : std::uint8_t {
+    ok,
+    name_in_use,        // REGISTER
+    no_such_user,       // the user named (the requester) is not registered
+    already_connected,  // CONNECT
+    not_connected,      // the requester is registered but not connected
+    already_published,  // PUBLISH
+    not_published,      // DELETE
+    no_such_target,     // LIST_CONTENT, GET_USER_INFO: the target is not registered
+    target_offline,     // GET_USER_INFO: the target is registered but not connected
+    failed,             // anything else: the operation's generic error code
+};
+
+// The result code of `op` for `outcome` (peerdex-protocol(7), TRACKER REQUESTS); an
+// outcome the operation has no code of its own for gets its generic error code.
+std::uint8_t result_code(Op op, Outcome outcome);
+
 // Checks one field against the limits of peerdex-protocol(7): lengths, no control bytes, no
 // whitespace in names and paths, user names not shaped like a timestamp, ports.
 bool field_valid(FieldKind kind, std::string_view value);

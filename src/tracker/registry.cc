@@ -18,30 +18,30 @@ Registry::User* Registry::find(std::string_view name) const
     return it == users_.end() ? nullptr : it->second.get();
 }
 
-std::uint8_t Registry::check_requester(std::string_view name, User*& user) const
+Outcome Registry::check_requester(std::string_view name, User*& user) const
 {
     user = find(name);
     if (!user)
-        return 1;
-    return user->connection ? 0 : 2;
+        return Outcome::no_such_user;
+    return user->connection ? Outcome::ok : Outcome::not_connected;
 }
 
-std::uint8_t Registry::register_user(std::string_view name)
+Outcome Registry::register_user(std::string_view name)
 {
     if (find(name))
-        return 1;
+        return Outcome::name_in_use;
     auto user = std::make_unique<User>();
     user->name.assign(name);
     std::string_view key = user->name;  // points into the heap-allocated User: stable
     users_.emplace(key, std::move(user));
-    return 0;
+    return Outcome::ok;
 }
 
-std::uint8_t Registry::unregister_user(std::string_view name)
+Outcome Registry::unregister_user(std::string_view name)
 {
     auto it = users_.find(name);
     if (it == users_.end())
-        return 1;
+        return Outcome::no_such_user;
     User& user = *it->second;
     if (user.connection)
         drop_connection(user);
@@ -53,19 +53,19 @@ std::uint8_t Registry::unregister_user(std::string_view name)
     std::unique_ptr<User> owned = std::move(it->second);
     users_.erase(it);
     if (pinned_.empty())
-        return 0;  // `owned` frees the user and its publications now
+        return Outcome::ok;  // `owned` frees the user and its publications now
     // A paused cursor may still walk this user's publications or its connection.
     zombies_.push_back({++gen_, nullptr, nullptr, nullptr, std::move(owned)});
-    return 0;
+    return Outcome::ok;
 }
 
-std::uint8_t Registry::connect(std::string_view name, const Address& ip, std::uint16_t port)
+Outcome Registry::connect(std::string_view name, const Address& ip, std::uint16_t port)
 {
     User* user = find(name);
     if (!user)
-        return 1;
+        return Outcome::no_such_user;
     if (user->connection)
-        return 2;
+        return Outcome::already_connected;
     auto conn = std::make_unique<Connection>();
     conn->user = user;
     conn->ip = ip;
@@ -73,16 +73,16 @@ std::uint8_t Registry::connect(std::string_view name, const Address& ip, std::ui
     conn->born = ++gen_;
     user->connection = connected_.push_back(std::move(conn));
     ++connected_count_;
-    return 0;
+    return Outcome::ok;
 }
 
-std::uint8_t Registry::disconnect(std::string_view name)
+Outcome Registry::disconnect(std::string_view name)
 {
     User* user;
-    if (std::uint8_t code = check_requester(name, user))
-        return code;
+    if (Outcome o = check_requester(name, user); o != Outcome::ok)
+        return o;
     drop_connection(*user);
-    return 0;
+    return Outcome::ok;
 }
 
 void Registry::drop_connection(User& user)
@@ -97,13 +97,13 @@ void Registry::drop_connection(User& user)
     zombies_.push_back({conn->died, conn, nullptr, nullptr, nullptr});
 }
 
-std::uint8_t Registry::publish(std::string_view name, std::string_view path, std::string_view description)
+Outcome Registry::publish(std::string_view name, std::string_view path, std::string_view description)
 {
     User* user;
-    if (std::uint8_t code = check_requester(name, user))
-        return code;
+    if (Outcome o = check_requester(name, user); o != Outcome::ok)
+        return o;
     if (publications_.count({user, path}))
-        return 3;
+        return Outcome::already_published;
     auto pub = std::make_unique<Publication>();
     pub->path.assign(path);
     pub->description.assign(description);
@@ -111,21 +111,21 @@ std::uint8_t Registry::publish(std::string_view name, std::string_view path, std
     Publication* p = user->publications.push_back(std::move(pub));
     publications_.emplace(detail::PublicationKey{user, p->path}, p);
     ++user->publication_count;
-    return 0;
+    return Outcome::ok;
 }
 
-std::uint8_t Registry::remove(std::string_view name, std::string_view path)
+Outcome Registry::remove(std::string_view name, std::string_view path)
 {
     User* user;
-    if (std::uint8_t code = check_requester(name, user))
-        return code;
+    if (Outcome o = check_requester(name, user); o != Outcome::ok)
+        return o;
     auto it = publications_.find({user, path});
     if (it == publications_.end())
-        return 3;
+        return Outcome::not_published;
     Publication* pub = it->second;
     publications_.erase(it);
     drop_publication(*user, pub);
-    return 0;
+    return Outcome::ok;
 }
 
 void Registry::drop_publication(User& user, Publication* pub)
@@ -139,50 +139,51 @@ void Registry::drop_publication(User& user, Publication* pub)
     zombies_.push_back({pub->died, nullptr, pub, &user, nullptr});
 }
 
-std::uint8_t Registry::list_users(std::string_view requester, ListCursor& cursor)
+Outcome Registry::list_users(std::string_view requester, ListCursor& cursor)
 {
     User* user;
-    if (std::uint8_t code = check_requester(requester, user))
-        return code;
+    if (Outcome o = check_requester(requester, user); o != Outcome::ok)
+        return o;
     cursor = ListCursor();
     cursor.registry_ = this;
     cursor.kind_ = ListCursor::Kind::users;
     cursor.pos_ = connected_.head();
     cursor.gen_ = gen_;
     cursor.count_ = cursor.remaining_ = connected_count_;
-    return 0;
+    return Outcome::ok;
 }
 
-std::uint8_t Registry::list_content(std::string_view requester, std::string_view target, ListCursor& cursor)
+Outcome Registry::list_content(std::string_view requester, std::string_view target, ListCursor& cursor)
 {
     User* user;
-    if (std::uint8_t code = check_requester(requester, user))
-        return code;
+    if (Outcome o = check_requester(requester, user); o != Outcome::ok)
+        return o;
     const User* owner = find(target);
     if (!owner)
-        return 3;
+        return Outcome::no_such_target;
     cursor = ListCursor();
     cursor.registry_ = this;
     cursor.kind_ = ListCursor::Kind::content;
     cursor.pos_ = owner->publications.head();
     cursor.gen_ = gen_;
     cursor.count_ = cursor.remaining_ = owner->publication_count;
-    return 0;
+    return Outcome::ok;
 }
 
-std::uint8_t Registry::get_user_info(std::string_view requester, std::string_view target, std::string& out)
+Outcome Registry::get_user_info(std::string_view requester, std::string_view target, Address& ip,
+                                std::uint16_t& port)
 {
     User* user;
-    if (std::uint8_t code = check_requester(requester, user))
-        return code;
+    if (Outcome o = check_requester(requester, user); o != Outcome::ok)
+        return o;
     const User* owner = find(target);
-    if (!owner || !owner->connection)
-        return 3;
-    Encoder enc(out);
-    owner->connection->ip.append_to(out);
-    out.push_back('\0');
-    enc.number(owner->connection->port);
-    return 0;
+    if (!owner)
+        return Outcome::no_such_target;
+    if (!owner->connection)
+        return Outcome::target_offline;
+    ip = owner->connection->ip;
+    port = owner->connection->port;
+    return Outcome::ok;
 }
 
 void Registry::pin(std::uint64_t gen)

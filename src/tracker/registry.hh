@@ -18,6 +18,7 @@
 #include <unordered_map>
 
 #include "address.hh"
+#include "protocol.hh"
 
 namespace peerdex {
 
@@ -141,19 +142,19 @@ public:
     Registry& operator=(const Registry&) = delete;
     ~Registry();
 
-    // Each returns the result code of peerdex-protocol(7), TRACKER REQUESTS (never the
-    // generic error code: malformed requests are refused before they reach the registry).
-    std::uint8_t register_user(std::string_view user);
-    std::uint8_t unregister_user(std::string_view user);
-    std::uint8_t connect(std::string_view user, const Address& ip, std::uint16_t port);
-    std::uint8_t publish(std::string_view user, std::string_view path, std::string_view description);
-    std::uint8_t remove(std::string_view user, std::string_view path);
-    std::uint8_t disconnect(std::string_view user);
-    // On 0 the cursor is ready: its count() goes on the wire, then fill().
-    std::uint8_t list_users(std::string_view requester, ListCursor& cursor);
-    std::uint8_t list_content(std::string_view requester, std::string_view target, ListCursor& cursor);
-    // On 0 appends `ip·port·` to out.
-    std::uint8_t get_user_info(std::string_view requester, std::string_view target, std::string& out);
+    // Each says what happened (never Outcome::failed: malformed requests are refused
+    // before they reach the registry); result_code() turns it into the wire's code.
+    Outcome register_user(std::string_view user);
+    Outcome unregister_user(std::string_view user);
+    Outcome connect(std::string_view user, const Address& ip, std::uint16_t port);
+    Outcome publish(std::string_view user, std::string_view path, std::string_view description);
+    Outcome remove(std::string_view user, std::string_view path);
+    Outcome disconnect(std::string_view user);
+    // On ok the cursor is ready: its count() goes on the wire, then fill().
+    Outcome list_users(std::string_view requester, ListCursor& cursor);
+    Outcome list_content(std::string_view requester, std::string_view target, ListCursor& cursor);
+    // On ok, where the target's peer listens.
+    Outcome get_user_info(std::string_view requester, std::string_view target, Address& ip, std::uint16_t& port);
 
     std::size_t user_count() const { return users_.size(); }
     std::size_t connected_count() const { return connected_count_; }
@@ -174,8 +175,8 @@ private:
     };
 
     User* find(std::string_view name) const;
-    // The requester checks shared by every operation: 0 ok, 1 missing, 2 not connected.
-    std::uint8_t check_requester(std::string_view name, User*& user) const;
+    // The requester checks shared by every operation: exists, then connected.
+    Outcome check_requester(std::string_view name, User*& user) const;
     void drop_connection(User& user);
     void drop_publication(User& user, detail::Publication* pub);
     void pin(std::uint64_t gen);

@@ -256,7 +256,9 @@ void Session::handle(const Request& r)
         Console::debug("s> %s from %s at %s", spec(r.op).name.data(), peer_text().c_str(), r.timestamp.c_str());
 
     Encoder enc(out_);
-    std::uint8_t code = 0;
+    Outcome outcome = Outcome::ok;
+    Address ip;
+    std::uint16_t port = 0;
     switch (r.op) {
     case Op::hello:
         if (user == kHelloVersion) {
@@ -270,43 +272,44 @@ void Session::handle(const Request& r)
         }
         return;
     case Op::register_user:
-        code = registry().register_user(user);
+        outcome = registry().register_user(user);
         break;
     case Op::unregister_user:
-        code = registry().unregister_user(user);
+        outcome = registry().unregister_user(user);
         break;
     case Op::connect:
-        code = registry().connect(user, peer(), *parse_port(r.fields[1]));
+        outcome = registry().connect(user, peer(), *parse_port(r.fields[1]));
         break;
     case Op::publish:
-        code = registry().publish(user, r.fields[1], r.fields[2]);
+        outcome = registry().publish(user, r.fields[1], r.fields[2]);
         break;
     case Op::remove:
-        code = registry().remove(user, r.fields[1]);
+        outcome = registry().remove(user, r.fields[1]);
         break;
     case Op::disconnect:
-        code = registry().disconnect(user);
+        outcome = registry().disconnect(user);
         break;
     case Op::list_users:
+        outcome = registry().list_users(user, cursor_);
+        break;
     case Op::list_content:
-        code = r.op == Op::list_users ? registry().list_users(user, cursor_)
-                                      : registry().list_content(user, r.fields[1], cursor_);
-        enc.code(code);
-        if (code == 0) {
-            enc.number(cursor_.count());
-            cursor_.fill(out_, out_.size() + kListChunkBytes);
-        }
+        outcome = registry().list_content(user, r.fields[1], cursor_);
         break;
-    case Op::get_user_info: {
-        const std::size_t at = out_.size();
-        enc.code(0);  // placeholder: the info follows the code
-        code = registry().get_user_info(user, r.fields[1], out_);
-        out_[at] = static_cast<char>(code);
+    case Op::get_user_info:
+        outcome = registry().get_user_info(user, r.fields[1], ip, port);
         break;
     }
+    // How each operation says it on the wire.
+    const std::uint8_t code = result_code(r.op, outcome);
+    enc.code(code);
+    if (code == 0 && (r.op == Op::list_users || r.op == Op::list_content)) {
+        enc.number(cursor_.count());
+        cursor_.fill(out_, out_.size() + kListChunkBytes);
+    } else if (code == 0 && r.op == Op::get_user_info) {
+        ip.append_to(out_);
+        out_.push_back('\0');
+        enc.number(port);
     }
-    if (r.op != Op::list_users && r.op != Op::list_content && r.op != Op::get_user_info)
-        enc.code(code);
     if (code != 0)
         Console::debug("s> %s from %s refused with code %u", spec(r.op).name.data(), peer_text().c_str(), code);
     if (server_.oplog_) {

@@ -17,7 +17,7 @@ std::string wire(std::initializer_list<std::string_view> fields)
     return s;
 }
 
-struct Outcome {
+struct Parsed {
     RequestParser::Result result;
     Op op;
     bool has_ts;
@@ -26,10 +26,10 @@ struct Outcome {
 };
 
 // Feeds every chunk, collecting every outcome other than need_more.
-std::vector<Outcome> parse(const std::vector<std::string>& chunks)
+std::vector<Parsed> parse(const std::vector<std::string>& chunks)
 {
     RequestParser parser;
-    std::vector<Outcome> out;
+    std::vector<Parsed> out;
     for (const auto& c : chunks) {
         const char* p = c.data();
         const char* end = p + c.size();
@@ -37,7 +37,7 @@ std::vector<Outcome> parse(const std::vector<std::string>& chunks)
             auto r = parser.feed(p, end);
             if (r == RequestParser::Result::need_more)
                 continue;
-            Outcome o{r, parser.op(), false, {}, {}};
+            Parsed o{r, parser.op(), false, {}, {}};
             if (r == RequestParser::Result::request) {
                 const Request& q = parser.request();
                 o.has_ts = q.has_timestamp;
@@ -202,6 +202,45 @@ TEST(FieldProblem, SaysWhichLimitWasBroken)
     EXPECT_EQ(field_problem(FieldKind::port, "0"), "is not a port number from 1 to 65535");
     for (const char* v : {"", "x", "/a b", "22/11/2026 22:38:16"})
         EXPECT_EQ(field_valid(FieldKind::user, v), field_problem(FieldKind::user, v).empty()) << v;
+}
+
+TEST(ResultCode, EveryCodeOfTheProtocolTable)
+{
+    using O = Outcome;
+    // (op, outcome, code) for every line of peerdex-protocol(7), TRACKER REQUESTS.
+    const struct {
+        Op op;
+        O outcome;
+        int code;
+    } table[] = {
+        {Op::register_user, O::ok, 0},       {Op::register_user, O::name_in_use, 1},
+        {Op::register_user, O::failed, 2},   {Op::unregister_user, O::ok, 0},
+        {Op::unregister_user, O::no_such_user, 1}, {Op::unregister_user, O::failed, 2},
+        {Op::connect, O::ok, 0},             {Op::connect, O::no_such_user, 1},
+        {Op::connect, O::already_connected, 2}, {Op::connect, O::failed, 3},
+        {Op::publish, O::ok, 0},             {Op::publish, O::no_such_user, 1},
+        {Op::publish, O::not_connected, 2},  {Op::publish, O::already_published, 3},
+        {Op::publish, O::failed, 4},         {Op::remove, O::ok, 0},
+        {Op::remove, O::no_such_user, 1},    {Op::remove, O::not_connected, 2},
+        {Op::remove, O::not_published, 3},   {Op::remove, O::failed, 4},
+        {Op::list_users, O::ok, 0},          {Op::list_users, O::no_such_user, 1},
+        {Op::list_users, O::not_connected, 2}, {Op::list_users, O::failed, 3},
+        {Op::list_content, O::ok, 0},        {Op::list_content, O::no_such_user, 1},
+        {Op::list_content, O::not_connected, 2}, {Op::list_content, O::no_such_target, 3},
+        {Op::list_content, O::failed, 4},    {Op::disconnect, O::ok, 0},
+        {Op::disconnect, O::no_such_user, 1}, {Op::disconnect, O::not_connected, 2},
+        {Op::disconnect, O::failed, 3},      {Op::get_user_info, O::ok, 0},
+        {Op::get_user_info, O::no_such_user, 1}, {Op::get_user_info, O::not_connected, 2},
+        {Op::get_user_info, O::no_such_target, 3}, {Op::get_user_info, O::target_offline, 3},
+        {Op::get_user_info, O::failed, 4},
+    };
+    for (const auto& t : table)
+        EXPECT_EQ(result_code(t.op, t.outcome), t.code) << op_name(t.op) << " " << static_cast<int>(t.outcome);
+    // An outcome an operation cannot have is its generic error, never another code.
+    EXPECT_EQ(result_code(Op::register_user, O::not_connected), 2);
+    EXPECT_EQ(result_code(Op::connect, O::not_connected), 3);
+    EXPECT_EQ(result_code(Op::list_users, O::no_such_target), 3);
+    EXPECT_EQ(result_code(Op::disconnect, O::already_published), 3);
 }
 
 }  // namespace
