@@ -1,0 +1,68 @@
+#!/usr/bin/env python3
+"""Two tracker binaries side by side: the tracker's CPU time per operation (from its
+own /proc accounting), HELLO and canonical, 64 clients, closed loop. Runs alternate
+A and B; the tracker is pinned to one core and the load generator to the other, which
+keeps a 2-core machine's run-to-run spread small enough to compare. Prints medians.
+
+    tools/bench/ab_cpu.py OLD/peerdex-tracker NEW/peerdex-tracker [--rounds 7]
+"""
+
+import argparse
+import os
+import re
+import statistics
+import subprocess
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid):
+    fields = open("/proc/%d/stat" % pid).read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK  # utime + stime
+
+
+def one(tracker, bench, mode, seconds, pin):
+    taskset = (lambda core: ["taskset", "-c", str(core)]) if pin else (lambda core: [])
+    proc = subprocess.Popen(taskset(0) + [tracker, "-q", "-p", "0", "-l", "127.0.0.1"], stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL)
+    try:
+        port = int(re.search(rb":(\d+)$", proc.stdout.readline().strip()).group(1))
+        before = cpu_seconds(proc.pid)
+        out = subprocess.run(taskset(1) + [bench, "-p", str(port), "-c", "64", "-d", str(seconds)] +
+                             (["--hello"] if mode == "hello" else []), capture_output=True, text=True,
+                             check=True).stdout
+        used = cpu_seconds(proc.pid) - before
+    finally:
+        proc.terminate()
+        proc.wait()
+    ops = int(re.search(r"\bops=(\d+)", out).group(1))
+    return used / ops * 1e6, ops / seconds
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("a")
+    ap.add_argument("b")
+    ap.add_argument("--bench", default=os.path.join(HERE, "..", "..", "build", "tools", "bench", "peerdex-bench"))
+    ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--seconds", type=int, default=4)
+    ap.add_argument("--no-pin", action="store_true", help="do not pin to cores (taskset)")
+    args = ap.parse_args()
+    results = {}
+    for r in range(args.rounds):
+        for mode in ("hello", "canonical"):
+            order = (("A", args.a), ("B", args.b)) if r % 2 == 0 else (("B", args.b), ("A", args.a))
+            for name, binary in order:
+                results.setdefault((mode, name), []).append(one(binary, args.bench, mode, args.seconds,
+                                                                not args.no_pin))
+    for mode in ("hello", "canonical"):
+        a = statistics.median(x[0] for x in results[(mode, "A")])
+        b = statistics.median(x[0] for x in results[(mode, "B")])
+        print("%-9s tracker CPU per op: A %.2f us, B %.2f us, B/A %.3f (medians of %d; ops/s A %.0f, B %.0f)" % (
+            mode, a, b, b / a, args.rounds, statistics.median(x[1] for x in results[(mode, "A")]),
+            statistics.median(x[1] for x in results[(mode, "B")])))
+
+
+if __name__ == "__main__":
+    main()
