@@ -1,6 +1,5 @@
 #include "peer_server.hh"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -34,7 +33,6 @@ constexpr std::uint64_t kLingerMs = 2000;
 constexpr std::uint64_t kLingerBytes = 1 << 20;
 constexpr std::size_t kMaxOpBytes = 16;
 constexpr std::size_t kMaxSizeDigits = 20;
-constexpr std::size_t kMaxListed = 100000;  // LIST_FILES entries (a reply of at most ~30 MB)
 constexpr std::size_t kMaxListings = 4;     // LIST_FILES replies in memory at once
 constexpr std::uint16_t kFirstFreePort = 1024, kLastFreePort = 49151;  // some trackers refuse higher
 constexpr int kPortTries = 64;
@@ -80,7 +78,6 @@ public:
 
 private:
     uv_stream_t* stream() { return reinterpret_cast<uv_stream_t*>(&tcp_); }
-    bool serve_mode() const { return server_.dir_fd_ >= 0; }
     static void on_alloc(uv_handle_t* h, std::size_t, uv_buf_t* buf);
     static void on_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf);
     void parse(const char* p, const char* end);
@@ -216,7 +213,7 @@ void PeerConn::parse(const char* p, const char* end)
                 ++st.get_file;
             } else if (op_ == "PUT_FILE") {
                 ++st.put_file;
-                if (!serve_mode() || server_.read_only_) {  // FILE SERVER: uploads disabled
+                if (server_.shared_->upload_dir() < 0) {  // FILE SERVER: uploads disabled
                     Console::debug("peer: refused PUT_FILE: uploads are disabled");
                     refuse('\x01');
                     return;
@@ -276,32 +273,22 @@ void PeerConn::pool(std::function<void()> work, void (PeerConn::*after)())
 
 void PeerConn::get_file(const std::string& name)
 {
-    if (serve_mode() ? !valid_file_name(name) : !server_.published(name)) {
-        // Serve mode: one plain name inside the directory. Otherwise only the exact
-        // published strings: no resolution of "..", nothing else on disk.
-        Console::debug("peer: refused GET_FILE %s: %s", name.c_str(),
-                       serve_mode() ? "not a plain file name" : "not published");
+    if (const char* why = server_.shared_->check(name); *why) {
+        Console::debug("peer: refused GET_FILE %s: %s", name.c_str(), why);
         refuse('\x01');
         return;
     }
     phase_ = Phase::sending;
-    const int dir = server_.dir_fd_;
+    const SharedFiles* shared = server_.shared_;
     pool(
-        [this, dir, name] {
-            // O_NONBLOCK: opening a FIFO must not wait for a writer; O_NOFOLLOW: a symlink
-            // inside the shared directory does not lead out of it.
-            const int fd = dir >= 0 ? ::openat(dir, name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
-                                    : ::open(name.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+        [this, shared, name] {
+            const int fd = shared->open(name);
             if (fd < 0) {
-                err_ = errno;
+                err_ = -fd;
                 return;
             }
             struct stat st {};
-            if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-                ::close(fd);
-                err_ = ENOENT;
-                return;
-            }
+            ::fstat(fd, &st);
             file_ = fd;
             size_ = static_cast<std::uint64_t>(st.st_size);
         },
@@ -320,8 +307,8 @@ void PeerConn::got_file()
     reply(std::move(head), true);
 }
 
-// LIST_FILES: `00 N·` then `name·size·mtime·` per regular file, sorted by name: in
-// serve mode the files directly inside the directory, otherwise the published ones.
+// LIST_FILES: `00 N·` then `name·size·mtime·` per regular file that is shared, sorted by
+// name.
 void PeerConn::list_files()
 {
     phase_ = Phase::sending;
@@ -337,40 +324,14 @@ void PeerConn::build_listing()
     ++server_.listings_;
     list_slot_ = true;
     ++server_.stats_.listings;
-    std::vector<std::string> paths;
-    if (!serve_mode())
-        paths.assign(server_.published_.begin(), server_.published_.end());
-    const int dir = server_.dir_fd_;
     pool(
-        [this, dir, paths = std::move(paths)]() mutable {
-            std::vector<FileEntry> files;
-            auto add = [&files](int at, const std::string& name, int flags) {
-                struct stat st {};
-                if (::fstatat(at, name.c_str(), &st, flags) == 0 && S_ISREG(st.st_mode))
-                    files.push_back({name, static_cast<std::uint64_t>(st.st_size), st.st_mtime});
-            };
-            if (dir >= 0) {
-                // A descriptor of its own: readdir's position is not shared with anyone.
-                const int fd = ::openat(dir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-                DIR* d = fd >= 0 ? ::fdopendir(fd) : nullptr;
-                if (!d) {
-                    close_fd(fd);
-                    err_ = errno;
-                    return;
-                }
-                while (const dirent* e = ::readdir(d)) {
-                    if (files.size() >= kMaxListed)
-                        break;
-                    if (valid_file_name(e->d_name))
-                        add(dir, e->d_name, AT_SYMLINK_NOFOLLOW);
-                }
-                ::closedir(d);
-            } else {
-                for (const auto& p : paths)
-                    add(AT_FDCWD, p, 0);
+        [this, list = server_.shared_->lister()] {
+            int err = 0;
+            std::vector<FileEntry> files = list(err);
+            if (err != 0) {
+                err_ = err;
+                return;
             }
-            std::sort(files.begin(), files.end(),
-                      [](const FileEntry& a, const FileEntry& b) { return a.name < b.name; });
             // Sized once: a doubling string would touch up to twice the reply.
             auto digits = [](std::uint64_t n) {
                 std::size_t d = 1;
@@ -493,7 +454,7 @@ void PeerConn::put_file(const std::string& name, const std::string& size_text, c
     std::memcpy(buf_.get(), body, buffered_);
     offset_ = buffered_;
     set_reading(false);  // until the file is open
-    const int dir = server_.dir_fd_;
+    const int dir = server_.shared_->upload_dir();
     pool(
         [this, dir] {
             struct statvfs vfs {};
@@ -727,8 +688,8 @@ PeerServer::~PeerServer() = default;
 
 void PeerServer::share_directory(int dir_fd, bool read_only, std::uint64_t max_upload)
 {
-    dir_fd_ = dir_fd;
-    read_only_ = read_only;
+    directory_ = std::make_unique<SharedDirectory>(dir_fd, read_only);
+    shared_ = directory_.get();
     max_upload_ = max_upload;
 }
 

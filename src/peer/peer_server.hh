@@ -1,9 +1,9 @@
-// The peer listener (peerdex-protocol(7), PEER TRANSFERS and FILE SERVER). Run by the
-// interactive client, it serves GET_FILE for exactly the paths its connected user
-// published, lists them, and refuses uploads. Run by `peerdex serve`, it shares the regular
-// files directly inside one directory: GET_FILE and LIST_FILES by plain name, and PUT_FILE
-// stored atomically. Any number of connections at once, each with bounded buffers; file
-// work runs on the thread pool so that a slow disk never stalls the loop.
+// The peer listener (peerdex-protocol(7), PEER TRANSFERS and FILE SERVER): GET_FILE,
+// LIST_FILES and PUT_FILE over any number of connections, each with bounded buffers; file
+// work runs on the thread pool so that a slow disk never stalls the loop. What a name
+// means is SharedFiles' business: the interactive client's published paths (uploads
+// refused), or with share_directory() the plain names inside one directory (`peerdex
+// serve`, uploads stored atomically).
 #pragma once
 
 #include <uv.h>
@@ -11,11 +11,13 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <string>
 #include <unordered_set>
 
 #include "deadline.hh"
 #include "files.hh"
+#include "shared_files.hh"
 
 namespace peerdex {
 
@@ -44,10 +46,11 @@ public:
     std::uint16_t port() const { return port_; }
     const sockaddr_storage& bound() const { return bound_; }
 
-    void publish(const std::string& path) { published_.insert(path); }
-    void unpublish(const std::string& path) { published_.erase(path); }
-    void set_published(std::unordered_set<std::string> paths) { published_ = std::move(paths); }
-    bool published(const std::string& path) const { return published_.count(path) != 0; }
+    // The connected user's published paths (what is shared unless share_directory()).
+    void publish(const std::string& path) { published_.publish(path); }
+    void unpublish(const std::string& path) { published_.unpublish(path); }
+    void set_published(std::unordered_set<std::string> paths) { published_.set(std::move(paths)); }
+    bool published(const std::string& path) const { return published_.contains(path); }
 
     // The counters since the first start(), as `s`, SIGUSR1 and STATS print them.
     std::string stats_text() const;
@@ -71,13 +74,13 @@ private:
     DeadlineList<PeerConn> idle_;     // connections at work, by their last progress
     DeadlineList<PeerConn> linger_;   // refused ones, reading what is left of their request
     PeerConn* conns_head_ = nullptr;  // every open connection (stop, drain)
-    std::unordered_set<std::string> published_;
+    PublishedFiles published_;
+    std::unique_ptr<SharedDirectory> directory_;
+    const SharedFiles* shared_ = &published_;  // what GET_FILE, LIST_FILES and PUT_FILE see
     // LIST_FILES replies being built or sent (each may be tens of MB), and the
     // connections waiting for a slot: memory stays bounded however many ask at once.
     std::size_t listings_ = 0;
     std::deque<PeerConn*> list_waiting_;
-    int dir_fd_ = -1;  // serve mode when >= 0
-    bool read_only_ = false;
     std::uint64_t max_upload_ = UINT64_MAX;
     PeerStats stats_;
     std::uint64_t started_ms_ = 0;
