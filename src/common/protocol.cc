@@ -59,8 +59,22 @@ std::uint8_t result_code(Op op, Outcome outcome)
         return op == Op::register_user || op == Op::hello ? generic : 1;
     case Outcome::already_connected:
         return op == Op::connect ? 2 : generic;
-    case Outcome::not_connected:
-        return generic > 2 && op != Op::connect ? 2 : generic;
+    case Outcome::not_connected:  // only where the requester must be connected
+        switch (op) {
+        case Op::publish:
+        case Op::remove:
+        case Op::list_users:
+        case Op::list_content:
+        case Op::disconnect:
+        case Op::get_user_info:
+            return 2;
+        case Op::hello:
+        case Op::register_user:
+        case Op::unregister_user:
+        case Op::connect:
+            return generic;
+        }
+        return generic;
     case Outcome::already_published:
         return op == Op::publish ? 3 : generic;
     case Outcome::not_published:
@@ -89,36 +103,51 @@ std::size_t field_cap(FieldKind kind)
     return kMaxFieldBytes;
 }
 
-std::string field_problem(FieldKind kind, std::string_view v)
+FieldFault field_fault(FieldKind kind, std::string_view v)
 {
+    using F = FieldFault;
     if (v.size() > field_cap(kind))
-        return "is " + std::to_string(v.size()) + " bytes long; the protocol allows at most " +
-               std::to_string(field_cap(kind));
+        return F::too_long;
     if (has_control_bytes(v))
-        return "contains a control character (a tab, a newline or another byte below 0x20 or 0x7f)";
+        return F::control_byte;
     switch (kind) {
     case K::user:
     case K::path:
         if (v.empty())
-            return "is empty";
+            return F::empty;
         if (kind == K::user && is_timestamp(v))
-            return "has the shape of a timestamp (DD/MM/YYYY HH:MM:SS), which the protocol reserves";
-        if (has_space(v))
-            return "contains a space; the protocol allows none in user names and paths";
-        return "";
+            return F::timestamp_shape;
+        return has_space(v) ? F::space : F::none;
     case K::description:
-        return "";
+        return F::none;
     case K::port:
-        return parse_port(v) ? "" : "is not a port number from 1 to 65535";
+        return parse_port(v) ? F::none : F::not_a_port;
     case K::version:
-        return v.empty() ? "is empty" : "";
+        return v.empty() ? F::empty : F::none;
     }
-    return "is not valid";
+    return F::none;
 }
 
-bool field_valid(FieldKind kind, std::string_view v)
+std::string field_problem(FieldKind kind, std::string_view v)
 {
-    return field_problem(kind, v).empty();
+    switch (field_fault(kind, v)) {
+    case FieldFault::none:
+        return "";
+    case FieldFault::too_long:
+        return "is " + std::to_string(v.size()) + " bytes long; the protocol allows at most " +
+               std::to_string(field_cap(kind));
+    case FieldFault::control_byte:
+        return "contains a control character (a tab, a newline or another byte below 0x20 or 0x7f)";
+    case FieldFault::empty:
+        return "is empty";
+    case FieldFault::timestamp_shape:
+        return "has the shape of a timestamp (DD/MM/YYYY HH:MM:SS), which the protocol reserves";
+    case FieldFault::space:
+        return "contains a space; the protocol allows none in user names and paths";
+    case FieldFault::not_a_port:
+        return "is not a port number from 1 to 65535";
+    }
+    return "is not valid";
 }
 
 }  // namespace peerdex

@@ -63,7 +63,10 @@ std::uint8_t result_code(Op op, Outcome outcome);
 
 // Checks one field against the limits of peerdex-protocol(7): lengths, no control bytes, no
 // whitespace in names and paths, user names not shaped like a timestamp, ports.
-bool field_valid(FieldKind kind, std::string_view value);
+enum class FieldFault : std::uint8_t { none, too_long, control_byte, empty, timestamp_shape, space, not_a_port };
+// The first limit the field breaks, cheaply (the tracker checks every field with it).
+FieldFault field_fault(FieldKind kind, std::string_view value);
+inline bool field_valid(FieldKind kind, std::string_view value) { return field_fault(kind, value) == FieldFault::none; }
 // Empty when the field is valid; otherwise what is wrong with it, to follow "the user
 // name " and the like in a message ("is 300 bytes long; the protocol allows at most 255").
 std::string field_problem(FieldKind kind, std::string_view value);
