@@ -32,6 +32,14 @@ Address Address::from_sockaddr(const sockaddr* sa)
     return a;
 }
 
+bool Address::loopback() const
+{
+    if (family == 4)
+        return bytes[0] == 127;
+    static const std::uint8_t kLoopback6[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+    return family == 6 && std::memcmp(bytes, kLoopback6, 16) == 0;
+}
+
 void Address::append_to(std::string& out) const
 {
     if (family == 4) {

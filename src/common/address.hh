@@ -17,6 +17,8 @@ struct Address {
     // Appends the textual form (no NUL).
     void append_to(std::string& out) const;
     std::string str() const;
+    // 127.0.0.0/8 (also IPv4-mapped) or ::1: reachable from this machine only.
+    bool loopback() const;
 };
 
 // The port of an IPv4 or IPv6 socket address, in host order (0 for other families).

@@ -237,10 +237,7 @@ std::string Download::target(const std::string& remote, const std::string& local
     struct stat st {};
     if (!local.empty() && !(::stat(local.c_str(), &st) == 0 && S_ISDIR(st.st_mode)))
         return local;
-    std::string r = remote;
-    while (r.size() > 1 && r.back() == '/')
-        r.pop_back();
-    const std::string base = split_path(r).second;
+    const std::string base = base_name(remote);
     if (base.empty() || base == "." || base == "..") {
         why = "'" + remote + "' gives no local file name; name the local file";
         return "";
@@ -250,7 +247,7 @@ std::string Download::target(const std::string& remote, const std::string& local
 
 void Download::cancel(State* s)
 {
-    s->end(Result::failed, "interrupted");
+    s->end(Result::cancelled, "interrupted");
 }
 
 }  // namespace peerdex

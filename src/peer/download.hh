@@ -18,7 +18,7 @@ namespace peerdex {
 
 class Download {
 public:
-    enum class Result { ok, not_found, failed };
+    enum class Result { ok, not_found, failed, cancelled };
     using Done = std::function<void(Result, const std::string& why)>;
 
     struct State;
@@ -30,7 +30,7 @@ public:
     // when it is empty or a directory, the last component of `remote` inside it. Empty
     // when `remote` gives no file name; `why` then says what to do.
     static std::string target(const std::string& remote, const std::string& local, std::string& why);
-    // Stops it now: `done` follows with Result::failed and "interrupted".
+    // Stops it now: `done` follows with Result::cancelled.
     static void cancel(State* s);
 };
 

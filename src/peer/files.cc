@@ -115,6 +115,14 @@ std::string progress_line(std::string_view name, std::uint64_t done, std::uint64
     return std::string(name) + " [" + bar + "] " + tail;
 }
 
+std::string base_name(std::string_view path)
+{
+    while (path.size() > 1 && path.back() == '/')
+        path.remove_suffix(1);
+    const auto slash = path.rfind('/');
+    return std::string(slash == std::string_view::npos ? path : path.substr(slash + 1));
+}
+
 std::string progress_redraw(std::string_view line, bool last)
 {
     std::string out = "\r";

@@ -19,6 +19,9 @@ inline constexpr std::string_view kUploadTempPrefix = ".peerdex-upload-";
 // bytes (0x01-0x1f, 0x7f), at most 255 bytes; and not one of our temporary names.
 bool valid_file_name(std::string_view name);
 
+// The last component of a path, trailing slashes ignored: "/a/b/" → "b", "/" → "".
+std::string base_name(std::string_view path);
+
 // "1536" → 1536, "10K"/"10KiB" → 10240, "2M", "1G", "1T" (binary units, case-insensitive).
 std::optional<std::uint64_t> parse_size(std::string_view text);
 

@@ -74,7 +74,6 @@ public:
     bool gone();
     // Drops a request whose client left before its reply.
     void abandon();
-    bool waiting_with_probe() const { return probed_; }
 
 private:
     uv_stream_t* stream() { return reinterpret_cast<uv_stream_t*>(&tcp_); }
@@ -282,15 +281,12 @@ void PeerConn::get_file(const std::string& name)
     const SharedFiles* shared = server_.shared_;
     pool(
         [this, shared, name] {
-            const int fd = shared->open(name);
+            const int fd = shared->open(name, size_);
             if (fd < 0) {
                 err_ = -fd;
                 return;
             }
-            struct stat st {};
-            ::fstat(fd, &st);
             file_ = fd;
-            size_ = static_cast<std::uint64_t>(st.st_size);
         },
         &PeerConn::got_file);
 }
@@ -741,7 +737,7 @@ void PeerServer::on_sweep(uv_timer_t* t)
     // Waiting clients that left: out of the queue, without waiting for their turn.
     std::vector<PeerConn*> left;
     for (PeerConn* c : self->list_waiting_)
-        if (c->waiting_with_probe() && c->gone())
+        if (c->gone())  // cheap unless the client half-closed
             left.push_back(c);
     for (PeerConn* c : left)
         c->abandon();

@@ -14,7 +14,7 @@ namespace {
 constexpr std::size_t kMaxListed = 100000;  // LIST_FILES entries (a reply of at most ~30 MB)
 
 // O_NONBLOCK: opening a FIFO must not wait for a writer.
-int open_regular(int at, const std::string& name, int flags)
+int open_regular(int at, const std::string& name, int flags, std::uint64_t& size)
 {
     const int fd = ::openat(at, name.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | flags);
     if (fd < 0)
@@ -24,6 +24,7 @@ int open_regular(int at, const std::string& name, int flags)
         ::close(fd);
         return -ENOENT;
     }
+    size = static_cast<std::uint64_t>(st.st_size);
     return fd;
 }
 
@@ -45,9 +46,9 @@ const char* PublishedFiles::check(const std::string& name) const
     return contains(name) ? "" : "not published";
 }
 
-int PublishedFiles::open(const std::string& name) const
+int PublishedFiles::open(const std::string& name, std::uint64_t& size) const
 {
-    return open_regular(AT_FDCWD, name, 0);
+    return open_regular(AT_FDCWD, name, 0, size);
 }
 
 std::function<std::vector<FileEntry>(int& err)> PublishedFiles::lister() const
@@ -66,10 +67,10 @@ const char* SharedDirectory::check(const std::string& name) const
     return valid_file_name(name) ? "" : "not a plain file name";
 }
 
-int SharedDirectory::open(const std::string& name) const
+int SharedDirectory::open(const std::string& name, std::uint64_t& size) const
 {
     // One component: O_NOFOLLOW covers the whole path, a symlink does not lead out.
-    return open_regular(dir_, name, O_NOFOLLOW);
+    return open_regular(dir_, name, O_NOFOLLOW, size);
 }
 
 std::function<std::vector<FileEntry>(int& err)> SharedDirectory::lister() const

@@ -4,6 +4,7 @@
 // check() runs on the loop; open() and list() block and run on the thread pool.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <unordered_set>
@@ -18,8 +19,8 @@ public:
     virtual ~SharedFiles() = default;
     // Why GET_FILE of `name` is refused before any disk access; empty when it may go on.
     virtual const char* check(const std::string& name) const = 0;
-    // Opens `name` for reading (a regular file only): a descriptor, or -errno.
-    virtual int open(const std::string& name) const = 0;
+    // Opens `name` for reading (a regular file only): a descriptor and its size, or -errno.
+    virtual int open(const std::string& name, std::uint64_t& size) const = 0;
     // A listing job for the pool, bound to what is shared now: the regular files, or an
     // errno value in `err`.
     virtual std::function<std::vector<FileEntry>(int& err)> lister() const = 0;
@@ -37,7 +38,7 @@ public:
     bool contains(const std::string& path) const { return paths_.count(path) != 0; }
 
     const char* check(const std::string& name) const override;
-    int open(const std::string& name) const override;
+    int open(const std::string& name, std::uint64_t& size) const override;
     std::function<std::vector<FileEntry>(int& err)> lister() const override;
 
 private:
@@ -51,7 +52,7 @@ public:
     SharedDirectory(int dir_fd, bool read_only) : dir_(dir_fd), read_only_(read_only) {}
 
     const char* check(const std::string& name) const override;
-    int open(const std::string& name) const override;
+    int open(const std::string& name, std::uint64_t& size) const override;
     std::function<std::vector<FileEntry>(int& err)> lister() const override;
     int upload_dir() const override { return read_only_ ? -1 : dir_; }
 

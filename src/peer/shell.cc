@@ -10,7 +10,6 @@
 #include "line_editor.hh"
 #endif
 
-
 namespace peerdex {
 
 namespace {
@@ -86,7 +85,6 @@ bool Shell::args_ok(const ParsedLine& line)
     case Command::unregister_user:
     case Command::connect:
     case Command::disconnect:
-        return field_ok(c, "user name", FieldKind::user, a[0]);
     case Command::list_content:
         return field_ok(c, "user name", FieldKind::user, a[0]);
     case Command::publish:
@@ -114,6 +112,13 @@ void Shell::detail(const std::string& what)
 {
     if (opt_.verbose)
         std::fprintf(stderr, "peerdex: %s\n", what.c_str());
+}
+
+void Shell::leave_prompt_line()
+{
+    if (prompt_pending_)
+        std::fputc('\n', stdout);  // the next output on a line of its own
+    prompt_pending_ = false;
 }
 
 void Shell::prompt()
@@ -148,9 +153,7 @@ void Shell::next()
             run(parse_line(line));
             return;
         }
-        if (prompt_pending_)
-            std::fputc('\n', stdout);  // Ctrl-D left the cursor on the prompt's line
-        prompt_pending_ = false;
+        leave_prompt_line();  // Ctrl-D left the cursor there
         do_quit();  // end of input = QUIT
         return;
     }
@@ -219,9 +222,7 @@ void Shell::request_quit()
         editor_->cancel();  // Ctrl-C at the prompt: the terminal back to normal first
 #endif
     if (!busy_) {
-        if (prompt_pending_)
-            std::fputc('\n', stdout);  // off the prompt's line (^C or ^D left it there)
-        prompt_pending_ = false;
+        leave_prompt_line();  // ^C left the cursor there
         do_quit();
     }
 }
@@ -512,11 +513,12 @@ void Shell::do_get_file(const std::string& user, const std::string& remote, cons
     }
     std::string no_target;
     const std::string target = Download::target(remote, local, no_target);
-    if (target.empty() || peer_.published(absolute(target))) {
+    const std::string full = target.empty() ? "" : absolute(target);
+    if (target.empty() || peer_.published(full)) {
         // Checked before anything moves: a download must not replace what this user shares.
         warn("GET_FILE: " + (target.empty() ? no_target
-                                            : absolute(target) + " is a file you publish; download it under "
-                                                                 "another name, or DELETE it first"));
+                                            : full + " is a file you publish; download it under another name, "
+                                                     "or DELETE it first"));
         result(Command::get_file, -1);
         done();
         return;
@@ -535,8 +537,10 @@ void Shell::do_get_file(const std::string& user, const std::string& remote, cons
                             download_ = nullptr;
                             if (res == Download::Result::not_found)
                                 warn("GET_FILE: the peer has no such published file");
+                            else if (res == Download::Result::cancelled)
+                                warn("GET_FILE: interrupted; nothing was kept");
                             else if (res != Download::Result::ok)
-                                warn("GET_FILE: " + reason + (reason == "interrupted" ? "; nothing was kept" : ""));
+                                warn("GET_FILE: " + reason);
                             result(Command::get_file, res == Download::Result::ok          ? 0
                                                                  : res == Download::Result::not_found ? 1
                                                                                                       : 2);

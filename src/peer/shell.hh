@@ -61,6 +61,8 @@ private:
     void warn(const std::string& why);
     void detail(const std::string& what);
     void prompt();
+    // After a prompt that no Enter ended (Ctrl-D, Ctrl-C): a newline first.
+    void leave_prompt_line();
     std::string absolute(const std::string& path) const;
 
     void simple(Command c, const std::string& user, std::vector<std::string> fields);

@@ -17,8 +17,6 @@
 #include <string>
 #include <string_view>
 
-#include <netinet/in.h>
-
 #include "address.hh"
 #include "cli.hh"
 #include "console.hh"
@@ -260,12 +258,10 @@ int serve_main(int argc, char** argv)
     serve.server.share_directory(dir_fd, read_only, max_upload);
     if (serve.server.start(prog) != 0)
         return 1;
-    const sockaddr_storage& bound = serve.server.bound();
-    const bool loopback = bound.ss_family == AF_INET
-                              ? (ntohl(reinterpret_cast<const sockaddr_in&>(bound).sin_addr.s_addr) >> 24) == 127
-                              : IN6_IS_ADDR_LOOPBACK(&reinterpret_cast<const sockaddr_in6&>(bound).sin6_addr);
+    const auto* bound = reinterpret_cast<const sockaddr*>(&serve.server.bound());
+    const bool loopback = Address::from_sockaddr(bound).loopback();
     Console::banner("peerdex: serving %s on %s (%s%s)", shown.c_str(),
-                    endpoint_string(reinterpret_cast<const sockaddr*>(&bound)).c_str(),
+                    endpoint_string(bound).c_str(),
                     loopback ? "this machine only, -H :: shares with the network; " : "",
                     read_only ? "read-only"
                     : max_upload == UINT64_MAX
@@ -445,15 +441,6 @@ int one_shot(const ClientOptions& o, const char* cmd, Start start)
     return status;
 }
 
-std::string base_name(const std::string& path)
-{
-    std::string p = path;
-    while (p.size() > 1 && p.back() == '/')
-        p.pop_back();
-    const auto slash = p.rfind('/');
-    return slash == std::string::npos ? p : p.substr(slash + 1);
-}
-
 bool show_progress(const ClientOptions& o)
 {
     return !o.quiet && isatty(STDERR_FILENO);
@@ -511,20 +498,44 @@ int download_main(int argc, char** argv)
         std::fprintf(stderr, "peerdex download: %s\n", why.c_str());
         return 2;
     }
-    int signal_seen = 0;
+    // Ctrl-C, SIGTERM or a hang-up cancels the download: nothing of it remains.
+    struct Interrupt {
+        uv_signal_t handles[3]{};
+        Download::State* download = nullptr;
+        int signum = 0;
+
+        void start(uv_loop_t* loop)
+        {
+            const int signums[3] = {SIGINT, SIGTERM, SIGHUP};
+            for (int i = 0; i < 3; ++i) {
+                uv_signal_init(loop, &handles[i]);
+                handles[i].data = this;
+                uv_signal_start(
+                    &handles[i],
+                    [](uv_signal_t* h, int sig) {
+                        auto* self = static_cast<Interrupt*>(h->data);
+                        if (self->signum == 0 && self->download) {
+                            self->signum = sig;
+                            Download::cancel(self->download);
+                        }
+                    },
+                    signums[i]);
+            }
+        }
+        void stop()
+        {
+            download = nullptr;
+            for (auto& h : handles)
+                uv_close(reinterpret_cast<uv_handle_t*>(&h), nullptr);
+        }
+    } interrupt;
     const int status = one_shot(o, "download", [&](uv_loop_t* loop, const sockaddr_storage& addr, int& result) {
         const std::uint64_t t0 = uv_now(loop);
-        // Ctrl-C, SIGTERM or a hang-up cancels the download: nothing of it remains.
-        static uv_signal_t signals[3];
-        static const int signums[3] = {SIGINT, SIGTERM, SIGHUP};
-        auto close_signals = [] {
-            for (auto& h : signals)
-                uv_close(reinterpret_cast<uv_handle_t*>(&h), nullptr);
-        };
-        Download::State* d =
+        interrupt.start(loop);
+        interrupt.download =
             Download::start(loop, addr, name, dst, o.timeout_s * 1000, show_progress(o),
-                            [&, loop, t0, close_signals](Download::Result r, const std::string& reason) {
-                                close_signals();
+                            [&, loop, t0](Download::Result r, const std::string& reason) {
+                                interrupt.stop();
                                 if (r == Download::Result::ok) {
                                     result = 0;
                                     struct stat done {};
@@ -534,28 +545,14 @@ int download_main(int argc, char** argv)
                                 } else if (r == Download::Result::not_found) {
                                     std::fprintf(stderr, "peerdex download: the server has no file %s\n",
                                                  name.c_str());
+                                } else if (r == Download::Result::cancelled) {
+                                    std::fprintf(stderr, "peerdex download: interrupted; nothing was kept\n");
                                 } else {
                                     std::fprintf(stderr, "peerdex download: %s\n", reason.c_str());
                                 }
                             });
-        static Download::State* running;
-        static int* seen;
-        running = d;
-        seen = &signal_seen;
-        for (int i = 0; i < 3; ++i) {
-            uv_signal_init(loop, &signals[i]);
-            uv_signal_start(
-                &signals[i],
-                [](uv_signal_t*, int signum) {
-                    if (*seen == 0) {
-                        *seen = signum;
-                        Download::cancel(running);
-                    }
-                },
-                signums[i]);
-        }
     });
-    return signal_seen ? 128 + signal_seen : status;
+    return interrupt.signum ? 128 + interrupt.signum : status;
 }
 
 int ls_main(int argc, char** argv)

@@ -88,6 +88,14 @@ TEST(Progress, ShowsFractionRateAndEta)
     EXPECT_EQ(progress_line("f", 0, 0, 0), "f [##############################] 100% 0 B/0 B");
 }
 
+TEST(BaseName, LastComponentTrailingSlashesIgnored)
+{
+    EXPECT_EQ(base_name("/home/bob/song.ogg"), "song.ogg");
+    EXPECT_EQ(base_name("dir/sub/"), "sub");
+    EXPECT_EQ(base_name("plain"), "plain");
+    EXPECT_EQ(base_name("/"), "");
+}
+
 TEST(Progress, RedrawErasesWhatALongerLineLeft)
 {
     EXPECT_EQ(progress_redraw("f 10%", false), "\rf 10%\x1b[K");

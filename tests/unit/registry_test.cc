@@ -181,6 +181,22 @@ TEST_F(RegistryTest, GetUserInfo)
     EXPECT_EQ(port, 5555);
 }
 
+TEST(Address, Loopback)
+{
+    EXPECT_TRUE(ipv4("127.0.0.1").loopback());
+    EXPECT_TRUE(ipv4("127.1.2.3").loopback());
+    EXPECT_FALSE(ipv4("0.0.0.0").loopback());
+    EXPECT_FALSE(ipv4("10.0.0.1").loopback());
+    sockaddr_in6 sa{};
+    sa.sin6_family = AF_INET6;
+    inet_pton(AF_INET6, "::1", &sa.sin6_addr);
+    EXPECT_TRUE(Address::from_sockaddr(reinterpret_cast<sockaddr*>(&sa)).loopback());
+    inet_pton(AF_INET6, "::", &sa.sin6_addr);
+    EXPECT_FALSE(Address::from_sockaddr(reinterpret_cast<sockaddr*>(&sa)).loopback());
+    inet_pton(AF_INET6, "::ffff:127.0.0.1", &sa.sin6_addr);
+    EXPECT_TRUE(Address::from_sockaddr(reinterpret_cast<sockaddr*>(&sa)).loopback());
+}
+
 TEST_F(RegistryTest, Ipv6AndMappedAddresses)
 {
     sockaddr_in6 sa{};
