@@ -43,6 +43,9 @@ void usage(FILE* out)
                  "Commands: REGISTER <user>, UNREGISTER <user>, CONNECT <user>, DISCONNECT <user>,\n"
                  "PUBLISH <path> <description>, DELETE <path>, LIST_USERS, LIST_CONTENT <user>,\n"
                  "GET_FILE <user> <remote path> <local path>, STATS, HELP, QUIT.\n"
+                 "On a terminal: line editing, history (Up) and Tab completion; Ctrl-C cancels a\n"
+                 "download in progress, and at the prompt quits.\n"
+                 "Exit status: 0 when every command succeeded, 1 when one failed, 2 usage error.\n"
                  "\n"
                  "Without a tracker: 'peerdex serve' shares a directory; 'peerdex upload', 'download'\n"
                  "and 'ls' talk to such a server ('peerdex COMMAND --help'). See peerdex(1).\n");

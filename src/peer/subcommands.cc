@@ -331,7 +331,9 @@ void client_usage(FILE* out, const char* cmd)
                  "  -v, --verbose           also connection details\n"
                  "  -h, --help              show this help\n"
                  "\n"
-                 "Exit status: 0 done, 1 failed (one line on stderr says why), 2 usage error.\n");
+                 "Exit status: 0 done, 1 failed (one line on stderr says why), 2 usage error%s.\n",
+                 c == "download" ? "; 128+N when signal N (Ctrl-C, SIGTERM, SIGHUP) cancelled it, leaving nothing"
+                                 : "");
 }
 
 // Parses the common options; returns -1 to go on, or an exit status.
