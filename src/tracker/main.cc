@@ -36,13 +36,15 @@ void usage(FILE* out)
                  "                         without it, LOG_RPC_IP=HOST finds peerdex-logd through rpcbind\n"
                  "      --log-queue N      entries kept while the log server is slow or down (default 100000);\n"
                  "                         beyond that the oldest are dropped and counted\n"
+                 "      --store NAME       where the index lives: memory (default); delayed is the memory\n"
+                 "                         store answering one loop turn late, for testing\n"
                  "  -q, --quiet            print only the init line and errors\n"
                  "  -v, --verbose          also print refused and malformed requests with the peer address\n"
                  "  -h, --help             show this help\n"
                  "  -V, --version          show the version\n"
                  "\n"
                  "SIGINT or SIGTERM stops accepting, finishes pending replies, flushes the operation log\n"
-                 "(at most 2 s) and exits 0. SIGUSR1 prints the operation log's counters.\n"
+                 "(at most 2 s) and exits 0. SIGUSR1 prints the index's and the operation log's counters.\n"
                  "See peerdex-tracker(8) and peerdex-protocol(7).\n",
                  peerdex::kDefaultTrackerPort);
 }
@@ -65,7 +67,7 @@ void raise_fd_limit()
 
 int main(int argc, char** argv)
 {
-    enum { opt_max_conns = 256, opt_idle_timeout, opt_log, opt_log_queue };
+    enum { opt_max_conns = 256, opt_idle_timeout, opt_log, opt_log_queue, opt_store };
     static const option long_options[] = {
         {"port", required_argument, nullptr, 'p'},
         {"listen", required_argument, nullptr, 'l'},
@@ -73,6 +75,7 @@ int main(int argc, char** argv)
         {"idle-timeout", required_argument, nullptr, opt_idle_timeout},
         {"log", required_argument, nullptr, opt_log},
         {"log-queue", required_argument, nullptr, opt_log_queue},
+        {"store", required_argument, nullptr, opt_store},
         {"quiet", no_argument, nullptr, 'q'},
         {"verbose", no_argument, nullptr, 'v'},
         {"help", no_argument, nullptr, 'h'},
@@ -81,6 +84,7 @@ int main(int argc, char** argv)
     };
     peerdex::TrackerOptions options;
     std::string log_spec;
+    std::string store_name;
     std::size_t log_queue = peerdex::OplogForwarder::kDefaultQueue;
     auto verbosity = peerdex::Verbosity::normal;
     int c;
@@ -103,6 +107,9 @@ int main(int argc, char** argv)
             break;
         case opt_log_queue:
             log_queue = number_option("--log-queue", optarg, 1, 100000000);
+            break;
+        case opt_store:
+            store_name = optarg;
             break;
         case 'q':
             verbosity = peerdex::Verbosity::quiet;
@@ -135,7 +142,12 @@ int main(int argc, char** argv)
     }
 
     uv_loop_t* loop = uv_default_loop();
-    peerdex::TrackerServer server(loop, options);
+    std::unique_ptr<peerdex::Store> store = peerdex::make_store(loop, store_name, error);
+    if (!store) {
+        std::fprintf(stderr, "peerdex-tracker: --store: %s\n", error.c_str());
+        return 2;
+    }
+    peerdex::TrackerServer server(loop, options, std::move(store));
     if (server.start() != 0)
         return 1;
     std::unique_ptr<peerdex::OplogForwarder> oplog;
@@ -161,6 +173,9 @@ int main(int argc, char** argv)
             [](uv_signal_t* h, int signum) {
                 auto* ctx = static_cast<Context*>(h->data);
                 if (signum == SIGUSR1) {
+                    const peerdex::StoreCounts n = ctx->server->store().counts();
+                    peerdex::Console::error("s> index: %zu users registered, %zu connected, %zu publications",
+                                            n.users, n.connected, n.publications);
                     if (ctx->oplog)
                         ctx->oplog->print_stats();
                     return;

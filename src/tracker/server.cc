@@ -9,8 +9,8 @@
 #include <cstring>
 #include <utility>
 
+#include "answer.hh"
 #include "console.hh"
-#include "listen.hh"
 #include "oplog.hh"
 #include "request.hh"
 
@@ -20,6 +20,10 @@ namespace {
 
 // Bytes of replies a session may queue before it stops reading further requests.
 constexpr std::size_t kOutputHighWater = 256 * 1024;
+// Answers a session may be waiting for at once, and all sessions together; at either cap a
+// session stops reading requests until answers have gone out.
+constexpr std::size_t kMaxOwedPerSession = 64;
+constexpr std::size_t kMaxOwedTotal = 65536;
 // Size of one chunk of a streamed list reply.
 constexpr std::size_t kListChunkBytes = 64 * 1024;
 // One read buffer serves every session: the loop runs one read callback at a time.
@@ -71,23 +75,26 @@ std::string primary_address()
 
 // ---------------------------------------------------------------------------------------
 
-class Session {
+class Session final : public Accepted {
 public:
     explicit Session(TrackerServer& server) : server_(server) { tcp_.data = this; }
 
-    int accept(uv_stream_t* listener);
-    void start();
-    // Graceful stop: finish the reply in progress, then close.
-    void drain();
-    void close();
+    uv_tcp_t* tcp() override { return &tcp_; }
+    void start() override;
+    // Graceful stop: finish the replies owed, then close.
+    void drain() override;
+    void close() override;
     // Called by the sweep when the session's deadline passed.
-    void expire();
+    void expire() override;
+    // The store answered the request in `slot` (TrackerServer::on_answer).
+    void answered(ReplySlot& slot);
+    // The list being streamed has entries ready again.
+    void list_ready();
+    // A free reply slot appeared while this session waited for one.
+    void unstarve();
 
     uv_tcp_t tcp_{};
-    Session* dl_prev = nullptr;  // DeadlineList links
-    Session* dl_next = nullptr;
-    std::uint64_t dl_stamp = 0;
-    void* dl_owner = nullptr;
+    bool starved_ = false;  // in TrackerServer::starved_
 
 private:
     enum class State { open, closing, lingering, closed };
@@ -100,19 +107,24 @@ private:
 
     void process(const char* p, const char* end);
     void resume();
-    void handle(const Request& r);
+    void submit(const Request& r);
+    // Queues a reply the session gives itself (HELLO, a malformed or cut request).
+    void answer_now(Op op, Outcome outcome, bool last = false);
+    std::uint32_t take_slot(Op op, bool last);
+    void log_completed();
+    void advance();
+    void pop_front();
     void finish_after_reply();
     void flush();
     void progress();
-    bool backlogged() const { return out_.size() >= kOutputHighWater || cursor_.active(); }
+    bool backlogged();
     const Address& peer();
     std::string peer_text();
 
     TrackerServer& server_;
-    Registry& registry() { return server_.registry_; }
+    ReplySlots& slots() { return server_.slots_; }
 
     RequestParser parser_;
-    ListCursor cursor_;
     Address peer_;
     std::uint16_t peer_port_ = 0;
     std::string out_;       // replies not yet handed to the kernel
@@ -120,19 +132,33 @@ private:
     std::string stash_;     // input read but not parsed while the session is backlogged
     uv_write_t write_req_{};
     uv_shutdown_t shutdown_req_{};
+    std::uint32_t front_ = kNoSlot;  // the replies owed, in request order
+    std::uint32_t back_ = kNoSlot;
+    std::size_t owed_ = 0;
     State state_ = State::open;
     bool hello_ = false;
     bool writing_ = false;
     bool reading_ = false;
     bool eof_ = false;
-    bool linger_ = false;  // input may still arrive after the last reply: close with a linger
+    bool linger_ = false;     // input may still arrive after the last reply: close with a linger
+    bool streaming_ = false;  // the front reply is a list whose entries are going out
+    bool list_wait_ = false;  // ... and its stream has none ready yet
+    bool submitting_ = false; // inside a store call: an answer now is written after it returns
 };
 
 // ---- Session --------------------------------------------------------------------------
 
-int Session::accept(uv_stream_t* listener)
+// Gives a completed operation to the operation log.
+static void record(OplogForwarder& oplog, ReplySlot& slot)
 {
-    return uv_accept(listener, reinterpret_cast<uv_stream_t*>(&tcp_));
+    std::string_view user = slot.user, path = slot.path, ts = slot.timestamp;
+    if (const Request* r = slot.request) {  // the request is still the parser's
+        user = r->fields[0];
+        path = slot.op == Op::publish || slot.op == Op::remove ? std::string_view(r->fields[1]) : "";
+        ts = r->has_timestamp ? std::string_view(r->timestamp) : "";
+    }
+    oplog.record(spec(slot.op).name, user, path, ts);
+    slot.logged = false;
 }
 
 // The peer's address costs a system call: only CONNECT and -v messages need it.
@@ -168,7 +194,20 @@ void Session::progress()
 {
     // A slow reader of a long reply is fine as long as it keeps making progress.
     if (state_ == State::open || state_ == State::closing)
-        server_.idle_.touch(this, uv_now(server_.loop_));
+        server_.acceptor_.touch(this);
+}
+
+bool Session::backlogged()
+{
+    if (out_.size() >= kOutputHighWater || streaming_ || owed_ >= kMaxOwedPerSession)
+        return true;
+    if (!slots().full())
+        return false;
+    if (!starved_) {  // woken by the server's check handle when a slot frees
+        starved_ = true;
+        server_.starved_.push_back(this);
+    }
+    return true;
 }
 
 void Session::on_alloc(uv_handle_t*, std::size_t, uv_buf_t* buf)
@@ -194,7 +233,7 @@ void Session::on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf)
                 // The request can never complete: it gets its generic error.
                 Console::debug("s> truncated %s request from %s", spec(s->parser_.op()).name.data(),
                                s->peer_text().c_str());
-                Encoder(s->out_).code(spec(s->parser_.op()).generic_error);
+                s->answer_now(s->parser_.op(), Outcome::failed, /*last=*/true);
             }
             s->finish_after_reply();
         }
@@ -224,7 +263,7 @@ void Session::process(const char* p, const char* end)
         case RequestParser::Result::need_more:
             return;
         case RequestParser::Result::request:
-            handle(parser_.request());
+            submit(parser_.request());
             if (!hello_) {
                 linger_ = linger_ || p != end;  // bytes after the one request: more may follow
                 finish_after_reply();           // canonical: one operation per connection
@@ -233,7 +272,7 @@ void Session::process(const char* p, const char* end)
         case RequestParser::Result::malformed:
             Console::debug("s> malformed %s request from %s", std::string(op_name(parser_.op())).c_str(),
                            peer_text().c_str());
-            Encoder(out_).code(spec(parser_.op()).generic_error);
+            answer_now(parser_.op(), Outcome::failed, /*last=*/true);
             linger_ = true;
             finish_after_reply();
             break;
@@ -246,77 +285,175 @@ void Session::process(const char* p, const char* end)
     }
 }
 
-void Session::handle(const Request& r)
+std::uint32_t Session::take_slot(Op op, bool last)
+{
+    const std::uint32_t i = slots().acquire(this, last);  // backlogged() saw room, or it is the last
+    ReplySlot& slot = slots()[i];
+    slot.op = op;
+    (back_ == kNoSlot ? front_ : slots()[back_].next) = i;
+    back_ = i;
+    ++owed_;
+    return i;
+}
+
+void Session::answer_now(Op op, Outcome outcome, bool last)
+{
+    ReplySlot& slot = slots()[take_slot(op, last)];
+    slot.reply.outcome = outcome;
+    slot.done = true;
+    advance();
+}
+
+void Session::submit(const Request& r)
 {
     const std::string_view user = r.fields[0];
-    if (r.op != Op::hello)
-        Console::line("s> OPERATION %s FROM %.*s", spec(r.op).name.data(), static_cast<int>(user.size()),
-                      user.data());
+    if (r.op == Op::hello) {
+        const bool ok = user == kHelloVersion;
+        if (ok) {
+            hello_ = true;
+            uv_tcp_nodelay(&tcp_, 1);  // pipelined replies must not wait for Nagle
+        }
+        answer_now(Op::hello, ok ? Outcome::ok : Outcome::failed);
+        if (!ok)
+            finish_after_reply();
+        return;
+    }
+    Console::line("s> OPERATION %s FROM %.*s", spec(r.op).name.data(), static_cast<int>(user.size()), user.data());
     if (Console::verbose() && r.has_timestamp)
         Console::debug("s> %s from %s at %s", spec(r.op).name.data(), peer_text().c_str(), r.timestamp.c_str());
 
-    Encoder enc(out_);
-    Outcome outcome = Outcome::ok;
-    Address ip;
-    std::uint16_t port = 0;
+    const std::uint32_t i = take_slot(r.op, false);
+    ReplySlot& slot = slots()[i];
+    slot.logged = server_.oplog_ != nullptr;
+    slot.request = &r;
+    const Completion done(&TrackerServer::on_answer, &server_, ReplySlots::token(i, slot.generation));
+    Store& store = *server_.store_;
+    submitting_ = true;
     switch (r.op) {
     case Op::hello:
-        if (user == kHelloVersion) {
-            hello_ = true;
-            uv_tcp_nodelay(&tcp_, 1);  // pipelined replies must not wait for Nagle
-            enc.code(0);
-            enc.field(kHelloVersion);
-        } else {
-            enc.code(spec(r.op).generic_error);
-            finish_after_reply();
-        }
-        return;
+        break;
     case Op::register_user:
-        outcome = registry().register_user(user);
+        store.register_user(user, done);
         break;
     case Op::unregister_user:
-        outcome = registry().unregister_user(user);
+        store.unregister_user(user, done);
         break;
     case Op::connect:
-        outcome = registry().connect(user, peer(), *parse_port(r.fields[1]));
+        store.connect(user, peer(), *parse_port(r.fields[1]), done);
         break;
     case Op::publish:
-        outcome = registry().publish(user, r.fields[1], r.fields[2]);
+        store.publish(user, r.fields[1], r.fields[2], done);
         break;
     case Op::remove:
-        outcome = registry().remove(user, r.fields[1]);
+        store.remove(user, r.fields[1], done);
         break;
     case Op::disconnect:
-        outcome = registry().disconnect(user);
+        store.disconnect(user, done);
         break;
     case Op::list_users:
-        outcome = registry().list_users(user, cursor_);
+        store.list_users(user, done);
         break;
     case Op::list_content:
-        outcome = registry().list_content(user, r.fields[1], cursor_);
+        store.list_content(user, r.fields[1], done);
         break;
     case Op::get_user_info:
-        outcome = registry().get_user_info(user, r.fields[1], ip, port);
+        store.get_user_info(user, r.fields[1], done);
         break;
     }
-    // How each operation says it on the wire.
-    const std::uint8_t code = result_code(r.op, outcome);
-    enc.code(code);
-    if (code == 0 && (r.op == Op::list_users || r.op == Op::list_content)) {
-        enc.number(cursor_.count());
-        cursor_.fill(out_, out_.size() + kListChunkBytes);
-    } else if (code == 0 && r.op == Op::get_user_info) {
-        ip.append_to(out_);
-        out_.push_back('\0');
-        enc.number(port);
-    }
-    if (code != 0)
-        Console::debug("s> %s from %s refused with code %u", spec(r.op).name.data(), peer_text().c_str(), code);
-    if (server_.oplog_) {
+    submitting_ = false;
+    if (slot.done)
+        log_completed();
+    if (slot.logged) {
+        // It will be logged later, when the parser's buffers hold other requests.
+        slot.user.assign(user);
         const bool has_path = r.op == Op::publish || r.op == Op::remove;
-        server_.oplog_->record(spec(r.op).name, user, has_path ? std::string_view(r.fields[1]) : std::string_view(),
-                               r.has_timestamp ? std::string_view(r.timestamp) : std::string_view());
+        slot.path.assign(has_path ? std::string_view(r.fields[1]) : std::string_view());
+        slot.timestamp.assign(r.has_timestamp ? std::string_view(r.timestamp) : std::string_view());
     }
+    slot.request = nullptr;
+    advance();
+}
+
+void Session::answered(ReplySlot& slot)
+{
+    slot.done = true;
+    if (submitting_)
+        return;  // submit() goes on once the store call has returned
+    log_completed();
+    advance();
+    flush();
+}
+
+// The operation log records an operation once it has completed, in the session's request
+// order: the completed slots from the front, up to the first still waiting.
+void Session::log_completed()
+{
+    for (std::uint32_t i = front_; i != kNoSlot; i = slots()[i].next) {
+        ReplySlot& slot = slots()[i];
+        if (!slot.done)
+            return;
+        if (slot.logged)
+            record(*server_.oplog_, slot);
+    }
+}
+
+// Writes the replies at the front that are complete, in request order, and streams the
+// entries of a list reply in chunks of kListChunkBytes as the peer reads them.
+void Session::advance()
+{
+    while (front_ != kNoSlot && state_ != State::closed) {
+        ReplySlot& slot = slots()[front_];
+        if (!slot.done)
+            return;
+        if (!streaming_) {
+            const std::uint8_t code = encode_answer(out_, slot.op, slot.reply);
+            if (code != 0 && Console::verbose())
+                Console::debug("s> %s from %s refused with code %u", spec(slot.op).name.data(), peer_text().c_str(),
+                               code);
+            streaming_ = code == 0 && slot.reply.list;
+        }
+        if (streaming_) {
+            if (list_wait_ || out_.size() >= kListChunkBytes)
+                return;  // flush() comes back when the chunk is written
+            ListEncoder chunk(out_, out_.size() + kListChunkBytes);
+            const Wakeup ready{&TrackerServer::on_list_ready, &server_, ReplySlots::token(front_, slot.generation)};
+            switch (slot.reply.list->pull(chunk, ready)) {
+            case ListStream::Pull::more:
+                return;
+            case ListStream::Pull::later:
+                list_wait_ = true;
+                return;
+            case ListStream::Pull::end:
+                streaming_ = false;
+                break;
+            }
+        }
+        pop_front();
+    }
+}
+
+void Session::pop_front()
+{
+    const std::uint32_t i = front_;
+    front_ = slots()[i].next;
+    if (front_ == kNoSlot)
+        back_ = kNoSlot;
+    --owed_;
+    slots().release(i);
+}
+
+void Session::list_ready()
+{
+    list_wait_ = false;
+    advance();
+    flush();
+}
+
+void Session::unstarve()
+{
+    starved_ = false;
+    resume();
+    flush();
 }
 
 void Session::finish_after_reply()
@@ -329,8 +466,8 @@ void Session::flush()
 {
     if (writing_ || state_ == State::closed)
         return;
-    if (out_.empty() && cursor_.active())
-        cursor_.fill(out_, kListChunkBytes);
+    if (out_.empty() && streaming_)
+        advance();
     if (!out_.empty()) {
         inflight_.swap(out_);
         out_.clear();
@@ -342,7 +479,7 @@ void Session::flush()
         writing_ = true;
         return;
     }
-    if (state_ == State::closing) {
+    if (state_ == State::closing && front_ == kNoSlot) {
         // Every reply is out. After a well-formed request that ended its input, close
         // now, as a canonical client expects (nginx's lingering-close heuristic). When
         // more input came or may still come (a refused request), send FIN and wait,
@@ -353,7 +490,7 @@ void Session::flush()
             return;
         }
         state_ = State::lingering;
-        server_.linger_.touch(this, uv_now(server_.loop_));
+        server_.acceptor_.linger(this);
         if (uv_shutdown(&shutdown_req_, reinterpret_cast<uv_stream_t*>(&tcp_), on_shutdown) != 0)
             close();
     }
@@ -401,7 +538,7 @@ void Session::on_shutdown(uv_shutdown_t* req, int status)
 
 void Session::drain()
 {
-    if (state_ == State::open && !parser_.in_progress() && out_.empty() && !writing_ && !cursor_.active()) {
+    if (state_ == State::open && !parser_.in_progress() && out_.empty() && !writing_ && front_ == kNoSlot) {
         close();
         return;
     }
@@ -412,6 +549,11 @@ void Session::drain()
 
 void Session::expire()
 {
+    if (owed_ > 0 && state_ != State::lingering) {
+        // Waiting for the store is not idleness: the answer owed is what it waits for.
+        server_.acceptor_.touch(this);
+        return;
+    }
     if (state_ == State::open && Console::verbose())
         Console::debug("s> idle timeout for %s", peer_text().c_str());
     close();
@@ -422,24 +564,64 @@ void Session::close()
     if (state_ == State::closed)
         return;
     state_ = State::closed;
-    DeadlineList<Session>::unlink(this);
-    cursor_ = ListCursor();
+    Acceptor::forget(this);
+    // Answers still owed are dropped, but what the store did is still logged: a completed
+    // operation now, one still waiting when its answer comes (the slot stays, orphaned).
+    while (front_ != kNoSlot) {
+        const std::uint32_t i = front_;
+        ReplySlot& slot = slots()[i];
+        front_ = slot.next;
+        if (slot.logged && slot.done)
+            record(*server_.oplog_, slot);
+        if (slot.logged) {
+            slot.owner = nullptr;
+            slot.orphan = true;
+        } else {
+            slots().release(i);
+        }
+    }
+    back_ = kNoSlot;
+    owed_ = 0;
+    streaming_ = list_wait_ = false;
+    if (starved_) {
+        auto& waiting = server_.starved_;
+        waiting.erase(std::find(waiting.begin(), waiting.end(), this));
+        starved_ = false;
+    }
     uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), on_close);
 }
 
 void Session::on_close(uv_handle_t* handle)
 {
     std::unique_ptr<Session> self(static_cast<Session*>(handle->data));
-    self->server_.session_closed();
+    self->server_.acceptor_.closed(self.get());
 }
 
 // ---- TrackerServer --------------------------------------------------------------------
 
-TrackerServer::TrackerServer(uv_loop_t* loop, TrackerOptions options)
-    : loop_(loop), options_(std::move(options)), idle_(options_.idle_timeout_ms), linger_(kLingerMs)
+namespace {
+
+AcceptorLimits session_limits(const TrackerOptions& o)
 {
-    if (options_.max_conns == 0)
-        options_.max_conns = default_max_conns();
+    AcceptorLimits l;
+    l.max_conns = o.max_conns ? o.max_conns : default_max_conns();
+    l.idle_ms = o.idle_timeout_ms;
+    l.linger_ms = kLingerMs;
+    l.sweep_ms = std::clamp<std::uint64_t>(o.idle_timeout_ms / 4, 50, 1000);
+    l.backlog = kListenBacklog;
+    return l;
+}
+
+}  // namespace
+
+TrackerServer::TrackerServer(uv_loop_t* loop, TrackerOptions options, std::unique_ptr<Store> store)
+    : loop_(loop),
+      options_(std::move(options)),
+      store_(std::move(store)),
+      slots_(kMaxOwedTotal),
+      acceptor_(loop, "peerdex-tracker", session_limits(options_),
+                [this]() -> Accepted* { return std::make_unique<Session>(*this).release(); })
+{
 }
 
 TrackerServer::~TrackerServer() = default;
@@ -447,126 +629,69 @@ TrackerServer::~TrackerServer() = default;
 int TrackerServer::start()
 {
     sockaddr_storage ss{};
-    listener_.data = this;
-    listening_ = true;
-    if (int rc = listen_tcp(loop_, &listener_, options_.listen_addr, options_.port, kListenBacklog, on_connection,
-                            "peerdex-tracker", ss);
-        rc != 0)
+    if (int rc = acceptor_.listen(options_.listen_addr, options_.port, "peerdex-tracker", ss); rc != 0)
         return rc;
-    listener_.data = this;
     const Address bound = Address::from_sockaddr(reinterpret_cast<sockaddr*>(&ss));
     const bool wildcard = std::all_of(std::begin(bound.bytes), std::end(bound.bytes), [](auto b) { return b == 0; });
     const std::string ip = wildcard ? primary_address() : bound.str();
     const unsigned bound_port = port_of(reinterpret_cast<sockaddr*>(&ss));
     Console::banner("s> init server %s:%u", ip.c_str(), bound_port);
 
-    uv_timer_init(loop_, &sweep_);
-    sweep_.data = this;
-    const std::uint64_t period = std::clamp<std::uint64_t>(options_.idle_timeout_ms / 4, 50, 1000);
-    uv_timer_start(&sweep_, on_sweep, period, period);
     uv_check_init(loop_, &flush_);
+    flush_.data = this;
     uv_check_start(&flush_, on_check);
     uv_unref(reinterpret_cast<uv_handle_t*>(&flush_));
-    uv_timer_init(loop_, &drain_);
-    drain_.data = this;
+    started_ = true;
     return 0;
 }
 
-void TrackerServer::on_check(uv_check_t*)
+void TrackerServer::on_check(uv_check_t* check)
 {
+    auto* self = static_cast<TrackerServer*>(check->data);
+    while (!self->starved_.empty() && !self->slots_.full()) {
+        Session* s = self->starved_.back();
+        self->starved_.pop_back();
+        s->unstarve();
+    }
     Console::flush();
 }
 
-void TrackerServer::on_connection(uv_stream_t* stream, int status)
+void TrackerServer::on_answer(void* ctx, std::uint64_t token, StoreReply&& reply)
 {
-    auto* self = static_cast<TrackerServer*>(stream->data);
-    if (status < 0) {
-        // libuv already shed the pending connections for EMFILE/ENFILE; say it once.
-        if (!self->emfile_reported_)
-            Console::error("peerdex-tracker: accept failed: %s (raise the file descriptor limit or lower "
-                           "--max-conns)",
-                           uv_strerror(status));
-        self->emfile_reported_ = true;
+    auto* self = static_cast<TrackerServer*>(ctx);
+    ReplySlot* slot = self->slots_.find(token);
+    if (!slot || slot->done)
+        return;  // its session closed and nothing is left to log
+    if (slot->orphan) {
+        slot->done = true;
+        record(*self->oplog_, *slot);
+        self->slots_.release(static_cast<std::uint32_t>(token));
         return;
     }
-    if (self->sessions_ >= self->options_.max_conns) {
-        // Not accepting makes libuv stop polling the listener until we accept again.
-        self->accept_pending_ = true;
-        return;
-    }
-    self->accept_one();
+    slot->reply = std::move(reply);
+    slot->owner->answered(*slot);
 }
 
-void TrackerServer::accept_one()
+void TrackerServer::on_list_ready(void* ctx, std::uint64_t token)
 {
-    auto session = std::make_unique<Session>(*this);
-    if (const int rc = uv_tcp_init(loop_, &session->tcp_); rc != 0) {
-        Console::error("peerdex-tracker: cannot create a connection handle: %s", uv_strerror(rc));
-        return;
-    }
-    ++sessions_;
-    Session* s = session.release();  // owned by its handle from here on; freed in on_close
-    if (const int rc = s->accept(reinterpret_cast<uv_stream_t*>(&listener_)); rc != 0) {
-        Console::error("peerdex-tracker: accept: %s", uv_strerror(rc));
-        s->close();
-        return;
-    }
-    s->start();
+    auto* self = static_cast<TrackerServer*>(ctx);
+    if (ReplySlot* slot = self->slots_.find(token); slot && slot->owner)
+        slot->owner->list_ready();
 }
 
-void TrackerServer::session_closed()
+// Every session is gone: the store closes, and uv_run can return.
+void TrackerServer::finish()
 {
-    --sessions_;
-    if (stopping_ && sessions_ == 0) {
-        uv_close(reinterpret_cast<uv_handle_t*>(&sweep_), nullptr);
-        uv_close(reinterpret_cast<uv_handle_t*>(&drain_), nullptr);
-        return;
-    }
-    if (accept_pending_ && !stopping_ && sessions_ < options_.max_conns) {
-        accept_pending_ = false;
-        accept_one();
-    }
-}
-
-void TrackerServer::on_sweep(uv_timer_t* timer)
-{
-    auto* self = static_cast<TrackerServer*>(timer->data);
-    const std::uint64_t now = uv_now(self->loop_);
-    while (Session* s = self->idle_.expired(now))
-        s->expire();
-    while (Session* s = self->linger_.expired(now))
-        s->expire();
+    store_->close([](void*) {}, nullptr);
 }
 
 void TrackerServer::stop()
 {
-    if (stopping_)
+    if (stopping_ || !started_)
         return;
     stopping_ = true;
-    if (listening_)
-        uv_close(reinterpret_cast<uv_handle_t*>(&listener_), nullptr);
     uv_close(reinterpret_cast<uv_handle_t*>(&flush_), nullptr);
-    // Sessions move from idle_ to linger_ (or close) as they drain: walk a snapshot.
-    for (Session* s = idle_.head(); s;) {
-        Session* next = s->dl_next;
-        s->drain();
-        s = next;
-    }
-    if (sessions_ == 0) {
-        uv_close(reinterpret_cast<uv_handle_t*>(&sweep_), nullptr);
-        uv_close(reinterpret_cast<uv_handle_t*>(&drain_), nullptr);
-        return;
-    }
-    uv_timer_start(
-        &drain_,
-        [](uv_timer_t* t) {
-            auto* self = static_cast<TrackerServer*>(t->data);
-            while (Session* s = self->idle_.head())
-                s->close();
-            while (Session* s = self->linger_.head())
-                s->close();
-        },
-        kDrainMs, 0);
+    acceptor_.drain(kDrainMs, [this] { finish(); });
 }
 
 }  // namespace peerdex

@@ -1,6 +1,7 @@
-// The tracker's network side: one libuv loop, one listener, one Session per client
-// connection. All protocol logic lives in RequestParser and Registry; this layer moves
-// bytes, applies back-pressure and enforces the connection limits.
+// The tracker's session layer: one libuv loop, one listener, one Session per client
+// connection. Requests are parsed by RequestParser, answered by a Store (store/store.hh)
+// through reply slots, and encoded by answer.hh; this layer moves bytes, keeps replies in
+// request order, applies back-pressure and enforces the connection limits.
 #pragma once
 
 #include <uv.h>
@@ -8,9 +9,11 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
-#include "deadline.hh"
-#include "registry.hh"
+#include "acceptor.hh"
+#include "reply_slots.hh"
+#include "store.hh"
 
 namespace peerdex {
 
@@ -28,7 +31,7 @@ class OplogForwarder;
 
 class TrackerServer {
 public:
-    TrackerServer(uv_loop_t* loop, TrackerOptions options);
+    TrackerServer(uv_loop_t* loop, TrackerOptions options, std::unique_ptr<Store> store);
     TrackerServer(const TrackerServer&) = delete;
     TrackerServer& operator=(const TrackerServer&) = delete;
     ~TrackerServer();
@@ -36,37 +39,32 @@ public:
     // Binds, listens and prints the init line. Returns 0 or a libuv error code.
     int start();
     // Stops accepting, lets pending replies finish (at most kDrainMs), closes every
-    // handle so that uv_run returns.
+    // handle and the store so that uv_run returns.
     void stop();
 
-    Registry& registry() { return registry_; }
+    const Store& store() const { return *store_; }
     // Every handled operation is also given to `oplog` (may be null: logging off).
     void set_oplog(OplogForwarder* oplog) { oplog_ = oplog; }
 
 private:
     friend class Session;
 
-    static void on_connection(uv_stream_t* server, int status);
-    static void on_sweep(uv_timer_t* timer);
     static void on_check(uv_check_t* check);
-    void accept_one();
-    void session_closed();
+    // Completions and wakeups of the store, routed to their slot's session by token.
+    static void on_answer(void* ctx, std::uint64_t token, StoreReply&& reply);
+    static void on_list_ready(void* ctx, std::uint64_t token);
+    void finish();
 
     uv_loop_t* loop_;
     TrackerOptions options_;
-    Registry registry_;
+    std::unique_ptr<Store> store_;
+    ReplySlots slots_;
+    std::vector<Session*> starved_;  // sessions waiting for a free reply slot
     OplogForwarder* oplog_ = nullptr;
-    uv_tcp_t listener_{};
-    uv_timer_t sweep_{};
-    uv_timer_t drain_{};
+    Acceptor acceptor_;
     uv_check_t flush_{};
-    DeadlineList<Session> idle_;
-    DeadlineList<Session> linger_;
-    std::size_t sessions_ = 0;
-    bool accept_pending_ = false;
-    bool listening_ = false;
+    bool started_ = false;
     bool stopping_ = false;
-    bool emfile_reported_ = false;
 };
 
 }  // namespace peerdex

@@ -259,6 +259,9 @@ def wait_until(predicate, timeout=TIMEOUT, what="condition"):
 class Tracker(Daemon):
     def __init__(self, *args, listen=HOST, env=None):
         argv = [os.environ["PEERDEX_TRACKER"], "-p", "0"] + (["-l", listen] if listen else []) + list(args)
+        # The tracker suites also run against the test-only delayed store (tests/meson.build).
+        if os.environ.get("PEERDEX_TEST_STORE"):
+            argv += ["--store", os.environ["PEERDEX_TEST_STORE"]]
         super().__init__(argv, r"^s> init server (\S+):(\d+)$", env=env)
         self.port = int(self.match.group(2))
         self.host = listen if listen and listen not in ("::", "0.0.0.0") else HOST

@@ -2,7 +2,6 @@
 
 #include <utility>
 
-#include "wire.hh"
 
 namespace peerdex {
 
@@ -144,12 +143,7 @@ Outcome Registry::list_users(std::string_view requester, ListCursor& cursor)
     User* user;
     if (Outcome o = check_requester(requester, user); o != Outcome::ok)
         return o;
-    cursor = ListCursor();
-    cursor.registry_ = this;
-    cursor.kind_ = ListCursor::Kind::users;
-    cursor.pos_ = connected_.head();
-    cursor.gen_ = gen_;
-    cursor.count_ = cursor.remaining_ = connected_count_;
+    cursor.start(this, ListCursor::Kind::users, connected_.head(), connected_count_);
     return Outcome::ok;
 }
 
@@ -161,12 +155,7 @@ Outcome Registry::list_content(std::string_view requester, std::string_view targ
     const User* owner = find(target);
     if (!owner)
         return Outcome::no_such_target;
-    cursor = ListCursor();
-    cursor.registry_ = this;
-    cursor.kind_ = ListCursor::Kind::content;
-    cursor.pos_ = owner->publications.head();
-    cursor.gen_ = gen_;
-    cursor.count_ = cursor.remaining_ = owner->publication_count;
+    cursor.start(this, ListCursor::Kind::content, owner->publications.head(), owner->publication_count);
     return Outcome::ok;
 }
 
@@ -236,19 +225,34 @@ void ListCursor::release()
     pinned_ = false;
 }
 
-bool ListCursor::fill(std::string& out, std::size_t limit)
+void ListCursor::start(Registry* registry, Kind kind, const detail::Link* head, std::size_t count)
 {
-    Encoder enc(out);
-    while (remaining_ > 0 && pos_ && pos_->born <= gen_ && out.size() < limit) {
+    release();
+    registry_ = registry;
+    kind_ = kind;
+    pos_ = head;
+    gen_ = registry->gen_;
+    count_ = remaining_ = count;
+    // Rest on a node this cursor will emit: a removed one kept only for an older cursor may
+    // be freed while this one waits.
+    while (pos_ && pos_->born <= gen_ && !pos_->visible_at(gen_))
+        pos_ = pos_->next;
+    if (count > 0) {
+        registry->pin(gen_);
+        pinned_ = true;
+    }
+}
+
+bool ListCursor::fill(ListSink& sink)
+{
+    while (remaining_ > 0 && pos_ && pos_->born <= gen_ && !sink.full()) {
         if (pos_->visible_at(gen_)) {
             if (kind_ == Kind::users) {
                 const auto* c = static_cast<const Connection*>(pos_);
-                enc.field(c->user->name);
-                c->ip.append_to(out);
-                out.push_back('\0');
-                enc.number(c->port);
+                sink.user(c->user->name, c->ip, c->port);
             } else {
-                enc.field(static_cast<const Publication*>(pos_)->path);
+                const auto* p = static_cast<const Publication*>(pos_);
+                sink.content(p->path, p->description);
             }
             --remaining_;
         }
@@ -260,10 +264,6 @@ bool ListCursor::fill(std::string& out, std::size_t limit)
     if (remaining_ == 0 || !pos_ || pos_->born > gen_) {
         release();
         return true;
-    }
-    if (!pinned_) {
-        registry_->pin(gen_);
-        pinned_ = true;
     }
     return false;
 }

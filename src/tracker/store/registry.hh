@@ -19,6 +19,7 @@
 
 #include "address.hh"
 #include "protocol.hh"
+#include "store.hh"
 
 namespace peerdex {
 
@@ -105,8 +106,8 @@ struct PublicationKeyHash {
 
 }  // namespace detail
 
-// Streams the entries of one list reply (after the code and the count, which the
-// caller encodes) as they were when the cursor was made.
+// Streams the entries of one list as they were when the cursor was made. The cursor pins
+// that generation from the start, so it may wait any time before its first fill.
 class ListCursor {
 public:
     ListCursor() = default;
@@ -116,14 +117,15 @@ public:
 
     bool active() const { return registry_ != nullptr; }
     std::size_t count() const { return count_; }
-    // Appends entries until `out` holds at least `limit` bytes or the list ends.
-    // Returns true when the list is complete (the cursor is then released).
-    bool fill(std::string& out, std::size_t limit);
+    // Gives entries to `sink` until it is full or the list ends. Returns true when the
+    // list is complete (the cursor is then released).
+    bool fill(ListSink& sink);
 
 private:
     friend class Registry;
     enum class Kind : std::uint8_t { users, content };
 
+    void start(Registry* registry, Kind kind, const detail::Link* head, std::size_t count);
     void release();
 
     Registry* registry_ = nullptr;

@@ -1,0 +1,87 @@
+#include "memory_store.hh"
+
+#include <utility>
+
+namespace peerdex {
+
+namespace {
+
+class CursorStream final : public ListStream {
+public:
+    explicit CursorStream(ListCursor&& cursor) : cursor_(std::move(cursor)) {}
+    std::size_t count() const override { return cursor_.count(); }
+    Pull pull(ListSink& sink, Wakeup) override { return cursor_.fill(sink) ? Pull::end : Pull::more; }
+
+private:
+    ListCursor cursor_;
+};
+
+}  // namespace
+
+void MemoryStore::register_user(std::string_view user, Completion done)
+{
+    done(registry_.register_user(user));
+}
+
+void MemoryStore::unregister_user(std::string_view user, Completion done)
+{
+    done(registry_.unregister_user(user));
+}
+
+void MemoryStore::connect(std::string_view user, const Address& ip, std::uint16_t port, Completion done)
+{
+    done(registry_.connect(user, ip, port));
+}
+
+void MemoryStore::disconnect(std::string_view user, Completion done)
+{
+    done(registry_.disconnect(user));
+}
+
+void MemoryStore::publish(std::string_view user, std::string_view path, std::string_view description,
+                          Completion done)
+{
+    done(registry_.publish(user, path, description));
+}
+
+void MemoryStore::remove(std::string_view user, std::string_view path, Completion done)
+{
+    done(registry_.remove(user, path));
+}
+
+void MemoryStore::answer_list(Outcome outcome, ListCursor&& cursor, Completion& done)
+{
+    StoreReply r;
+    r.outcome = outcome;
+    if (outcome == Outcome::ok)
+        r.list = std::make_unique<CursorStream>(std::move(cursor));
+    done(std::move(r));
+}
+
+void MemoryStore::list_users(std::string_view requester, Completion done)
+{
+    ListCursor cursor;
+    const Outcome o = registry_.list_users(requester, cursor);
+    answer_list(o, std::move(cursor), done);
+}
+
+void MemoryStore::list_content(std::string_view requester, std::string_view target, Completion done)
+{
+    ListCursor cursor;
+    const Outcome o = registry_.list_content(requester, target, cursor);
+    answer_list(o, std::move(cursor), done);
+}
+
+void MemoryStore::get_user_info(std::string_view requester, std::string_view target, Completion done)
+{
+    StoreReply r;
+    r.outcome = registry_.get_user_info(requester, target, r.ip, r.port);
+    done(std::move(r));
+}
+
+StoreCounts MemoryStore::counts() const
+{
+    return {registry_.user_count(), registry_.connected_count(), registry_.publication_count()};
+}
+
+}  // namespace peerdex

@@ -1,0 +1,125 @@
+// The tracker's store: one verb per operation of peerdex-protocol(7), TRACKER REQUESTS, each
+// answering through a Completion. The session layer (server.cc) submits, the protocol layer
+// (answer.hh) encodes, and a store only says what happened. A new backend is a class of its
+// own files here plus one line in make_store(); nothing above this interface changes.
+//
+// The contract every backend keeps, and that tests/unit/store_suite.cc checks:
+//  * the arguments of a verb are valid only during the call: a store that answers later
+//    copies what it keeps;
+//  * `done` is called exactly once, on the loop thread, either before the verb returns or on
+//    a later loop turn;
+//  * the checks of each operation run in the order of the protocol page, and the first that
+//    fails is the outcome;
+//  * a list answer is a snapshot: its count and entries are those of the moment the store
+//    answered, however long the stream takes and whatever changes meanwhile.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "address.hh"
+#include "protocol.hh"
+
+typedef struct uv_loop_s uv_loop_t;
+
+namespace peerdex {
+
+// Where the entries of a list go; the protocol layer encodes them.
+class ListSink {
+public:
+    virtual void user(std::string_view name, const Address& ip, std::uint16_t port) = 0;
+    virtual void content(std::string_view path, std::string_view description) = 0;
+    // True once the chunk being built is big enough: the stream pauses there.
+    virtual bool full() const = 0;
+
+protected:
+    ~ListSink() = default;
+};
+
+// A one-shot notification on the loop: (ctx, token) tell the receiver what it is about, so
+// that a receiver gone meanwhile can recognise a stale token and ignore it.
+struct Wakeup {
+    void (*fn)(void* ctx, std::uint64_t token) = nullptr;
+    void* ctx = nullptr;
+    std::uint64_t token = 0;
+    void operator()() const { fn(ctx, token); }
+};
+
+// The entries of one list answer, pulled in bounded chunks.
+class ListStream {
+public:
+    enum class Pull : std::uint8_t {
+        more,   // the sink is full; pull again
+        end,    // every entry has been given
+        later,  // no entry is ready: `ready` will be called once, then pull again
+    };
+    virtual ~ListStream() = default;
+    virtual std::size_t count() const = 0;
+    virtual Pull pull(ListSink& sink, Wakeup ready) = 0;
+};
+
+struct StoreReply {
+    Outcome outcome = Outcome::ok;
+    Address ip;                        // GET_USER_INFO: where the target's peer listens
+    std::uint16_t port = 0;
+    std::unique_ptr<ListStream> list;  // LIST_USERS, LIST_CONTENT: set on ok
+};
+
+// How a store answers: a function pointer and a token, no allocation per request.
+class Completion {
+public:
+    using Fn = void (*)(void* ctx, std::uint64_t token, StoreReply&& reply);
+    Completion(Fn fn, void* ctx, std::uint64_t token) : fn_(fn), ctx_(ctx), token_(token) {}
+    void operator()(StoreReply&& reply) const { fn_(ctx_, token_, std::move(reply)); }
+    void operator()(Outcome outcome) const
+    {
+        StoreReply r;
+        r.outcome = outcome;
+        fn_(ctx_, token_, std::move(r));
+    }
+
+private:
+    Fn fn_;
+    void* ctx_;
+    std::uint64_t token_;
+};
+
+// Figures for the statistics line, as far as the store knows them cheaply.
+struct StoreCounts {
+    std::size_t users = 0;
+    std::size_t connected = 0;
+    std::size_t publications = 0;
+};
+
+class Store {
+public:
+    virtual ~Store() = default;
+
+    virtual void register_user(std::string_view user, Completion done) = 0;
+    virtual void unregister_user(std::string_view user, Completion done) = 0;
+    virtual void connect(std::string_view user, const Address& ip, std::uint16_t port, Completion done) = 0;
+    virtual void disconnect(std::string_view user, Completion done) = 0;
+    virtual void publish(std::string_view user, std::string_view path, std::string_view description,
+                         Completion done) = 0;
+    virtual void remove(std::string_view user, std::string_view path, Completion done) = 0;  // DELETE
+    virtual void list_users(std::string_view requester, Completion done) = 0;
+    virtual void list_content(std::string_view requester, std::string_view target, Completion done) = 0;
+    virtual void get_user_info(std::string_view requester, std::string_view target, Completion done) = 0;
+    // Room is left for the verbs the state rules bring (expire, search): each is added here
+    // and to every backend at once.
+
+    virtual StoreCounts counts() const = 0;
+    // Asks the store to finish: every answer still owed is given (or failed), handles are
+    // closed, then `closed(ctx)` is called on the loop. Called once, after the last session.
+    virtual void close(void (*closed)(void* ctx), void* ctx) = 0;
+};
+
+// The backends by name: "memory" (the default), "delayed" (for tests: the memory store
+// answering every request on a later loop turn, in reverse order). Null and `error` set for
+// a name no backend answers to.
+std::unique_ptr<Store> make_store(uv_loop_t* loop, std::string_view name, std::string& error);
+
+}  // namespace peerdex

@@ -1,0 +1,96 @@
+// How each operation's answer is encoded (answer.hh): the head of every kind of answer and
+// list entries in chunks. The code for each outcome is result_code's (request_test.cc).
+#include "answer.hh"
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+
+namespace peerdex {
+namespace {
+
+using namespace std::string_literals;
+
+class FixedList final : public ListStream {
+public:
+    explicit FixedList(std::size_t n) : n_(n) {}
+    std::size_t count() const override { return n_; }
+    Pull pull(ListSink&, Wakeup) override { return Pull::end; }
+
+private:
+    std::size_t n_;
+};
+
+TEST(Answer, CodesFollowTheOperation)
+{
+    std::string out;
+    StoreReply r;
+    r.outcome = Outcome::name_in_use;
+    EXPECT_EQ(encode_answer(out, Op::register_user, r), 1);
+    r.outcome = Outcome::not_connected;
+    EXPECT_EQ(encode_answer(out, Op::publish, r), 2);
+    r.outcome = Outcome::failed;
+    EXPECT_EQ(encode_answer(out, Op::list_users, r), spec(Op::list_users).generic_error);
+    EXPECT_EQ(out, "\x01\x02"s + static_cast<char>(spec(Op::list_users).generic_error));
+}
+
+TEST(Answer, HelloCarriesTheVersion)
+{
+    std::string out;
+    EXPECT_EQ(encode_answer(out, Op::hello, StoreReply{}), 0);
+    EXPECT_EQ(out, "\0peerdex/1\0"s);
+    out.clear();
+    StoreReply refused;
+    refused.outcome = Outcome::failed;
+    encode_answer(out, Op::hello, refused);
+    EXPECT_EQ(out, std::string(1, static_cast<char>(spec(Op::hello).generic_error)));
+}
+
+TEST(Answer, ListHeadIsCodeThenCount)
+{
+    std::string out;
+    StoreReply r;
+    r.list = std::make_unique<FixedList>(12);
+    EXPECT_EQ(encode_answer(out, Op::list_content, r), 0);
+    EXPECT_EQ(out, "\x00"s "12\0"s);
+}
+
+TEST(Answer, UserInfoIsCodeIpPort)
+{
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    inet_pton(AF_INET, "10.1.2.3", &sa.sin_addr);
+    StoreReply r;
+    r.ip = Address::from_sockaddr(reinterpret_cast<sockaddr*>(&sa));
+    r.port = 4321;
+    std::string out;
+    EXPECT_EQ(encode_answer(out, Op::get_user_info, r), 0);
+    EXPECT_EQ(out, "\x00"s "10.1.2.3\0"s "4321\0"s);
+    // Refused: the code alone.
+    out.clear();
+    r.outcome = Outcome::target_offline;
+    EXPECT_EQ(encode_answer(out, Op::get_user_info, r), 3);
+    EXPECT_EQ(out, "\x03");
+}
+
+TEST(Answer, ListEntriesFillChunksOfTheLimit)
+{
+    std::string out = "head";
+    ListEncoder enc(out, 20);
+    EXPECT_FALSE(enc.full());
+    Address ip;
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+    ip = Address::from_sockaddr(reinterpret_cast<sockaddr*>(&sa));
+    enc.user("bob", ip, 7);
+    EXPECT_EQ(out, "headbob\0"s "127.0.0.1\0"s "7\0"s);
+    EXPECT_TRUE(enc.full());
+    out.clear();
+    ListEncoder paths(out, 100);
+    paths.content("/a/b", "a description is not listed");
+    EXPECT_EQ(out, "/a/b\0"s);
+}
+
+}  // namespace
+}  // namespace peerdex

@@ -1,0 +1,450 @@
+// The behaviour every store must have (store/store.hh), run against each backend: every
+// result of every operation in the protocol page's order of checks, publication order, list
+// snapshots that do not change while streamed, and exactly one completion per request.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <uv.h>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "store.hh"
+
+namespace peerdex {
+namespace {
+
+Address ipv4(const char* text)
+{
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    inet_pton(AF_INET, text, &sa.sin_addr);
+    return Address::from_sockaddr(reinterpret_cast<sockaddr*>(&sa));
+}
+
+// Collects list entries as text ("name ip port" or "path"), `chunk` entries per pull.
+class Collect final : public ListSink {
+public:
+    explicit Collect(std::size_t chunk) : chunk_(chunk) {}
+    void user(std::string_view name, const Address& ip, std::uint16_t port) override
+    {
+        entries.push_back(std::string(name) + " " + ip.str() + " " + std::to_string(port));
+        ++in_chunk_;
+    }
+    void content(std::string_view path, std::string_view description) override
+    {
+        entries.push_back(std::string(path) + (description.empty() ? "" : " (" + std::string(description) + ")"));
+        ++in_chunk_;
+    }
+    bool full() const override { return in_chunk_ >= chunk_; }
+    void next_chunk() { in_chunk_ = 0; }
+
+    std::vector<std::string> entries;
+
+private:
+    std::size_t chunk_;
+    std::size_t in_chunk_ = 0;
+};
+
+struct Answer {
+    int calls = 0;
+    StoreReply reply;
+};
+
+class StoreSuite : public ::testing::TestWithParam<std::string> {
+protected:
+    void SetUp() override
+    {
+        ASSERT_EQ(uv_loop_init(&loop_), 0);
+        std::string error;
+        store_ = make_store(&loop_, GetParam(), error);
+        ASSERT_TRUE(store_) << error;
+    }
+    void TearDown() override
+    {
+        bool closed = false;
+        store_->close([](void* ctx) { *static_cast<bool*>(ctx) = true; }, &closed);
+        uv_run(&loop_, UV_RUN_DEFAULT);
+        EXPECT_TRUE(closed);
+        store_.reset();
+        EXPECT_EQ(uv_loop_close(&loop_), 0);
+    }
+
+    static Completion to(Answer& a)
+    {
+        return Completion(
+            [](void* ctx, std::uint64_t, StoreReply&& r) {
+                auto* answer = static_cast<Answer*>(ctx);
+                ++answer->calls;
+                answer->reply = std::move(r);
+            },
+            &a, 0);
+    }
+    // Runs loop turns until `done` holds (a bounded number: a store that never answers fails).
+    void turn_until(const std::function<bool()>& done)
+    {
+        for (int i = 0; i < 1000 && !done(); ++i)
+            uv_run(&loop_, UV_RUN_NOWAIT);
+        ASSERT_TRUE(done()) << "the store never answered";
+    }
+    // One request; its answer, after checking that it came exactly once.
+    StoreReply call(const std::function<void(Store&, Completion)>& request)
+    {
+        Answer a;
+        request(*store_, to(a));
+        turn_until([&] { return a.calls > 0; });
+        for (int i = 0; i < 3; ++i)  // a second completion would come on a later turn
+            uv_run(&loop_, UV_RUN_NOWAIT);
+        EXPECT_EQ(a.calls, 1) << "a completion must be called exactly once";
+        return std::move(a.reply);
+    }
+
+    Outcome register_user(const std::string& u)
+    {
+        return call([&](Store& s, Completion d) { s.register_user(u, d); }).outcome;
+    }
+    Outcome unregister_user(const std::string& u)
+    {
+        return call([&](Store& s, Completion d) { s.unregister_user(u, d); }).outcome;
+    }
+    Outcome connect(const std::string& u, const char* ip = "127.0.0.1", std::uint16_t port = 4000)
+    {
+        const Address a = ipv4(ip);
+        return call([&](Store& s, Completion d) { s.connect(u, a, port, d); }).outcome;
+    }
+    Outcome disconnect(const std::string& u)
+    {
+        return call([&](Store& s, Completion d) { s.disconnect(u, d); }).outcome;
+    }
+    Outcome publish(const std::string& u, const std::string& path, const std::string& description = "")
+    {
+        return call([&](Store& s, Completion d) { s.publish(u, path, description, d); }).outcome;
+    }
+    Outcome remove(const std::string& u, const std::string& path)
+    {
+        return call([&](Store& s, Completion d) { s.remove(u, path, d); }).outcome;
+    }
+    StoreReply list_users(const std::string& requester)
+    {
+        return call([&](Store& s, Completion d) { s.list_users(requester, d); });
+    }
+    StoreReply list_content(const std::string& requester, const std::string& target)
+    {
+        return call([&](Store& s, Completion d) { s.list_content(requester, target, d); });
+    }
+    StoreReply get_user_info(const std::string& requester, const std::string& target)
+    {
+        return call([&](Store& s, Completion d) { s.get_user_info(requester, target, d); });
+    }
+    void connected(const std::string& u, std::uint16_t port = 4000)
+    {
+        ASSERT_EQ(register_user(u), Outcome::ok);
+        ASSERT_EQ(connect(u, "127.0.0.1", port), Outcome::ok);
+    }
+
+    // Pulls one chunk of `chunk` entries (or to the end); true at the end.
+    bool pull(ListStream& stream, Collect& into)
+    {
+        into.next_chunk();
+        for (;;) {
+            bool woken = false;
+            const Wakeup ready{[](void* ctx, std::uint64_t) { *static_cast<bool*>(ctx) = true; }, &woken, 0};
+            switch (stream.pull(into, ready)) {
+            case ListStream::Pull::end:
+                return true;
+            case ListStream::Pull::more:
+                EXPECT_TRUE(into.full()) << "a stream pauses only when the sink is full";
+                return false;
+            case ListStream::Pull::later:
+                turn_until([&] { return woken; });
+                break;
+            }
+        }
+    }
+    std::vector<std::string> entries(StoreReply reply, std::size_t chunk = 1000)
+    {
+        EXPECT_EQ(reply.outcome, Outcome::ok);
+        if (!reply.list) {
+            ADD_FAILURE() << "an ok list answer carries a stream";
+            return {};
+        }
+        Collect c(chunk);
+        while (!pull(*reply.list, c)) {
+        }
+        EXPECT_EQ(c.entries.size(), reply.list->count()) << "the count announces exactly the entries streamed";
+        return c.entries;
+    }
+    StoreCounts counts() const { return store_->counts(); }
+
+    uv_loop_t loop_{};
+    std::unique_ptr<Store> store_;
+};
+
+TEST_P(StoreSuite, Register)
+{
+    EXPECT_EQ(register_user("alice"), Outcome::ok);
+    EXPECT_EQ(register_user("alice"), Outcome::name_in_use);
+    EXPECT_EQ(register_user("Alice"), Outcome::ok);  // case-sensitive
+    EXPECT_EQ(counts().users, 2u);
+}
+
+TEST_P(StoreSuite, Unregister)
+{
+    EXPECT_EQ(unregister_user("ghost"), Outcome::no_such_user);
+    connected("alice");
+    ASSERT_EQ(publish("alice", "/a", "d"), Outcome::ok);
+    EXPECT_EQ(unregister_user("alice"), Outcome::ok);  // connected or not
+    EXPECT_EQ(counts().users, 0u);
+    EXPECT_EQ(counts().connected, 0u);
+    EXPECT_EQ(counts().publications, 0u);
+    EXPECT_EQ(unregister_user("alice"), Outcome::no_such_user);
+    // The name is free again and its publications are gone.
+    connected("alice");
+    EXPECT_TRUE(entries(list_content("alice", "alice")).empty());
+}
+
+TEST_P(StoreSuite, Connect)
+{
+    EXPECT_EQ(connect("ghost", "10.0.0.1", 1), Outcome::no_such_user);
+    ASSERT_EQ(register_user("alice"), Outcome::ok);
+    EXPECT_EQ(connect("alice", "10.0.0.1", 1234), Outcome::ok);
+    EXPECT_EQ(connect("alice", "10.0.0.2", 999), Outcome::already_connected);
+    EXPECT_EQ(entries(list_users("alice")), std::vector<std::string>{"alice 10.0.0.1 1234"});
+}
+
+TEST_P(StoreSuite, PublishChecksInCodeOrder)
+{
+    EXPECT_EQ(publish("ghost", "/a"), Outcome::no_such_user);
+    ASSERT_EQ(register_user("alice"), Outcome::ok);
+    EXPECT_EQ(publish("alice", "/a"), Outcome::not_connected);
+    ASSERT_EQ(connect("alice"), Outcome::ok);
+    EXPECT_EQ(publish("alice", "/a", "first"), Outcome::ok);
+    EXPECT_EQ(publish("alice", "/a", "again"), Outcome::already_published);
+    connected("bob");
+    EXPECT_EQ(publish("bob", "/a", "bob may publish the same name"), Outcome::ok);
+    EXPECT_EQ(counts().publications, 2u);
+    // The description is kept with the publication, the first one given.
+    EXPECT_EQ(entries(list_content("bob", "alice")), std::vector<std::string>{"/a (first)"});
+}
+
+TEST_P(StoreSuite, Delete)
+{
+    EXPECT_EQ(remove("ghost", "/a"), Outcome::no_such_user);
+    ASSERT_EQ(register_user("alice"), Outcome::ok);
+    EXPECT_EQ(remove("alice", "/a"), Outcome::not_connected);
+    ASSERT_EQ(connect("alice"), Outcome::ok);
+    EXPECT_EQ(remove("alice", "/a"), Outcome::not_published);
+    ASSERT_EQ(publish("alice", "/a"), Outcome::ok);
+    EXPECT_EQ(remove("alice", "/a"), Outcome::ok);
+    EXPECT_EQ(remove("alice", "/a"), Outcome::not_published);
+    EXPECT_EQ(counts().publications, 0u);
+}
+
+TEST_P(StoreSuite, Disconnect)
+{
+    EXPECT_EQ(disconnect("ghost"), Outcome::no_such_user);
+    ASSERT_EQ(register_user("alice"), Outcome::ok);
+    EXPECT_EQ(disconnect("alice"), Outcome::not_connected);
+    ASSERT_EQ(connect("alice"), Outcome::ok);
+    ASSERT_EQ(publish("alice", "/kept"), Outcome::ok);
+    EXPECT_EQ(disconnect("alice"), Outcome::ok);
+    EXPECT_EQ(disconnect("alice"), Outcome::not_connected);
+    EXPECT_EQ(counts().connected, 0u);
+    // Publications survive DISCONNECT, and the user may CONNECT again.
+    connected("bob");
+    EXPECT_EQ(entries(list_content("bob", "alice")), std::vector<std::string>{"/kept"});
+    EXPECT_EQ(connect("alice", "10.9.9.9", 7), Outcome::ok);
+}
+
+TEST_P(StoreSuite, ListUsersCodesAndOrder)
+{
+    EXPECT_EQ(list_users("ghost").outcome, Outcome::no_such_user);
+    ASSERT_EQ(register_user("alice"), Outcome::ok);
+    EXPECT_EQ(list_users("alice").outcome, Outcome::not_connected);
+    ASSERT_EQ(connect("alice", "127.0.0.1", 1), Outcome::ok);
+    connected("bob", 2);
+    connected("carol", 3);
+    ASSERT_EQ(disconnect("bob"), Outcome::ok);
+    ASSERT_EQ(connect("bob", "127.0.0.2", 4), Outcome::ok);  // back at the end: connection order
+    StoreReply r = list_users("alice");
+    ASSERT_TRUE(r.list);
+    EXPECT_EQ(r.list->count(), 3u);
+    EXPECT_EQ(entries(std::move(r)),
+              (std::vector<std::string>{"alice 127.0.0.1 1", "carol 127.0.0.1 3", "bob 127.0.0.2 4"}));
+}
+
+TEST_P(StoreSuite, ListContentCodesAndPublicationOrder)
+{
+    EXPECT_EQ(list_content("ghost", "alice").outcome, Outcome::no_such_user);
+    ASSERT_EQ(register_user("alice"), Outcome::ok);
+    EXPECT_EQ(list_content("alice", "alice").outcome, Outcome::not_connected);
+    ASSERT_EQ(connect("alice"), Outcome::ok);
+    EXPECT_EQ(list_content("alice", "ghost").outcome, Outcome::no_such_target);
+    ASSERT_EQ(register_user("bob"), Outcome::ok);  // a target need not be connected
+    EXPECT_TRUE(entries(list_content("alice", "bob")).empty());
+    for (const char* p : {"/c", "/a", "/b"})
+        ASSERT_EQ(publish("alice", p), Outcome::ok);
+    ASSERT_EQ(remove("alice", "/a"), Outcome::ok);
+    ASSERT_EQ(publish("alice", "/a"), Outcome::ok);
+    EXPECT_EQ(entries(list_content("alice", "alice")), (std::vector<std::string>{"/c", "/b", "/a"}));
+}
+
+TEST_P(StoreSuite, GetUserInfo)
+{
+    EXPECT_EQ(get_user_info("ghost", "alice").outcome, Outcome::no_such_user);
+    ASSERT_EQ(register_user("alice"), Outcome::ok);
+    EXPECT_EQ(get_user_info("alice", "alice").outcome, Outcome::not_connected);
+    ASSERT_EQ(connect("alice", "192.168.1.20", 5555), Outcome::ok);
+    EXPECT_EQ(get_user_info("alice", "ghost").outcome, Outcome::no_such_target);
+    ASSERT_EQ(register_user("bob"), Outcome::ok);
+    EXPECT_EQ(get_user_info("alice", "bob").outcome, Outcome::target_offline);
+    StoreReply r = get_user_info("alice", "alice");
+    EXPECT_EQ(r.outcome, Outcome::ok);
+    EXPECT_EQ(r.ip.str(), "192.168.1.20");
+    EXPECT_EQ(r.port, 5555);
+}
+
+// Arguments are valid only during the call: a store must keep its own copies.
+TEST_P(StoreSuite, ArgumentsMayChangeAfterTheCall)
+{
+    std::string name = "alice", path = "/a";
+    Answer reg, pub;
+    store_->register_user(name, to(reg));
+    name = "XXXXX";
+    turn_until([&] { return reg.calls > 0; });
+    name = "alice";
+    ASSERT_EQ(connect(name), Outcome::ok);
+    store_->publish(name, path, "", to(pub));
+    name.assign(100, 'y');  // reallocates: the old bytes are gone
+    path = "/zzz";
+    turn_until([&] { return pub.calls > 0; });
+    EXPECT_EQ(pub.reply.outcome, Outcome::ok);
+    EXPECT_EQ(entries(list_content("alice", "alice")), std::vector<std::string>{"/a"});
+}
+
+// An answered list streams the moment it was answered, however long it waits before its
+// first chunk and whatever changes meanwhile.
+TEST_P(StoreSuite, ListIsASnapshotWhileStreamed)
+{
+    for (int i = 0; i < 100; ++i)
+        connected("u" + std::to_string(i), static_cast<std::uint16_t>(1000 + i));
+    StoreReply before = list_users("u0");  // not pulled at all until after the churn
+    StoreReply during = list_users("u0");
+    ASSERT_TRUE(before.list && during.list);
+    Collect c(7);
+    ASSERT_FALSE(pull(*during.list, c));  // a few entries only
+    for (int i = 0; i < 100; i += 2)
+        ASSERT_EQ(unregister_user("u" + std::to_string(i)), Outcome::ok);
+    ASSERT_EQ(disconnect("u1"), Outcome::ok);
+    ASSERT_EQ(connect("u1", "127.0.0.1", 1), Outcome::ok);
+    connected("late");
+    while (!pull(*during.list, c)) {
+    }
+    std::vector<std::string> expected;
+    for (int i = 0; i < 100; ++i)
+        expected.push_back("u" + std::to_string(i) + " 127.0.0.1 " + std::to_string(1000 + i));
+    EXPECT_EQ(c.entries, expected);
+    EXPECT_EQ(entries(std::move(before), 13), expected);
+    // New lists see the present.
+    EXPECT_EQ(entries(list_users("u1")).size(), 51u);
+}
+
+TEST_P(StoreSuite, ContentSnapshotSurvivesUnregister)
+{
+    connected("alice");
+    connected("bob");
+    for (int i = 0; i < 50; ++i)
+        ASSERT_EQ(publish("bob", "/file" + std::to_string(i)), Outcome::ok);
+    StoreReply r = list_content("alice", "bob");
+    ASSERT_TRUE(r.list);
+    Collect c(5);
+    ASSERT_FALSE(pull(*r.list, c));
+    ASSERT_EQ(remove("bob", "/file49"), Outcome::ok);
+    ASSERT_EQ(unregister_user("bob"), Outcome::ok);
+    while (!pull(*r.list, c)) {
+    }
+    ASSERT_EQ(c.entries.size(), 50u);
+    EXPECT_EQ(c.entries[49], "/file49");
+    EXPECT_EQ(list_content("alice", "bob").outcome, Outcome::no_such_target);
+}
+
+// A stream dropped half-way (its session closed) costs nothing more and changes nothing.
+TEST_P(StoreSuite, AbandonedStreamIsHarmless)
+{
+    connected("alice");
+    for (int i = 0; i < 20; ++i)
+        ASSERT_EQ(publish("alice", "/f" + std::to_string(i)), Outcome::ok);
+    {
+        StoreReply r = list_content("alice", "alice");
+        Collect c(3);
+        ASSERT_FALSE(pull(*r.list, c));
+        ASSERT_EQ(remove("alice", "/f0"), Outcome::ok);
+    }
+    EXPECT_EQ(entries(list_content("alice", "alice")).size(), 19u);
+}
+
+// Requests of different users answer independently; each answer is its own.
+TEST_P(StoreSuite, ManyRequestsInFlight)
+{
+    std::vector<Answer> answers(200);
+    for (int i = 0; i < 200; ++i)
+        store_->register_user("n" + std::to_string(i % 100), to(answers[i]));
+    turn_until([&] {
+        for (auto& a : answers)
+            if (a.calls == 0)
+                return false;
+        return true;
+    });
+    for (int i = 0; i < 200; ++i) {
+        EXPECT_EQ(answers[i].calls, 1);
+        EXPECT_EQ(answers[i].reply.outcome, i < 100 ? Outcome::ok : Outcome::name_in_use) << i;
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(Stores, StoreSuite, ::testing::Values("memory", "delayed"),
+                         [](const ::testing::TestParamInfo<std::string>& p) { return p.param; });
+
+TEST(StoreSelection, UnknownNameIsRefusedWithTheChoices)
+{
+    uv_loop_t loop;
+    ASSERT_EQ(uv_loop_init(&loop), 0);
+    std::string error;
+    EXPECT_FALSE(make_store(&loop, "bogus", error));
+    EXPECT_NE(error.find("memory"), std::string::npos) << error;
+    EXPECT_TRUE(make_store(&loop, "", error));  // the default
+    EXPECT_EQ(uv_loop_close(&loop), 0);
+}
+
+// The delayed store answers on a later turn, the requests of one turn in reverse order: the
+// session layer must put answers back in request order itself.
+TEST(DelayedStore, AnswersLaterAndOutOfOrder)
+{
+    uv_loop_t loop;
+    ASSERT_EQ(uv_loop_init(&loop), 0);
+    std::string error;
+    auto store = make_store(&loop, "delayed", error);
+    std::vector<int> order;
+    struct Ctx {
+        std::vector<int>* order;
+        int id;
+    } a{&order, 1}, b{&order, 2};
+    auto note = [](void* ctx, std::uint64_t, StoreReply&&) {
+        auto* c = static_cast<Ctx*>(ctx);
+        c->order->push_back(c->id);
+    };
+    store->register_user("x", Completion(note, &a, 0));
+    store->register_user("y", Completion(note, &b, 0));
+    EXPECT_TRUE(order.empty()) << "answered before the call returned";
+    uv_run(&loop, UV_RUN_NOWAIT);
+    EXPECT_EQ(order, (std::vector<int>{2, 1}));
+    bool closed = false;
+    store->close([](void* ctx) { *static_cast<bool*>(ctx) = true; }, &closed);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    EXPECT_TRUE(closed);
+    store.reset();
+    EXPECT_EQ(uv_loop_close(&loop), 0);
+}
+
+}  // namespace
+}  // namespace peerdex
