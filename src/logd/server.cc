@@ -12,7 +12,7 @@
 
 #include "address.hh"
 #include "console.hh"
-#include "listen.hh"
+#include "acceptor.hh"
 #include "write.hh"
 #include "oncrpc.hh"
 #include "oplog.h"
@@ -66,23 +66,28 @@ struct StoreJob {
     int rc = 0;
 };
 
-class LogdSession {
+class LogdSession final : public Accepted {
 public:
     explicit LogdSession(LogdServer& s) : server_(s) { tcp_.data = this; }
 
-    void start()
+    uv_tcp_t* tcp() override { return &tcp_; }
+    void start() override
     {
         touch();
         uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), on_alloc, on_read);
     }
-    void close();
+    void expire() override
+    {
+        Console::debug("logd: idle timeout");
+        close();
+    }
+    // At a stop every connection closes at once. A call being stored still completes; its
+    // sender gets no reply, retries, and finds it stored.
+    void drain() override { close(); }
+    void close() override;
     void job_finished(const StoreJob& job);
 
     uv_tcp_t tcp_{};
-    LogdSession* dl_prev = nullptr;
-    LogdSession* dl_next = nullptr;
-    std::uint64_t dl_stamp = 0;
-    void* dl_owner = nullptr;
 
 private:
     static void on_alloc(uv_handle_t*, std::size_t, uv_buf_t* buf)
@@ -96,7 +101,7 @@ private:
     void process(const char* p, const char* end);
     bool dispatch(std::string_view record);
     void send(std::string data);
-    void touch() { server_.idle_.touch(this, uv_now(server_.loop_)); }
+    void touch() { server_.acceptor_.touch(this); }
     void pause();
     void resume();
 
@@ -254,20 +259,26 @@ void LogdSession::close()
     closed_ = true;
     if (job_)
         job_->session = nullptr;  // the entries are still stored; nobody to tell
-    DeadlineList<LogdSession>::unlink(this);
+    Acceptor::forget(this);
     uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), on_close);
 }
 
 void LogdSession::on_close(uv_handle_t* h)
 {
     std::unique_ptr<LogdSession> self(static_cast<LogdSession*>(h->data));
-    self->server_.session_closed();
+    self->server_.acceptor_.closed(self.get());
 }
 
 // ---- LogdServer -----------------------------------------------------------------------
 
 LogdServer::LogdServer(uv_loop_t* loop, LogStore& store, LogdOptions options)
-    : loop_(loop), store_(store), options_(std::move(options)), idle_(options_.idle_timeout_ms)
+    : loop_(loop),
+      store_(store),
+      options_(std::move(options)),
+      acceptor_(loop, "peerdex-logd",
+                AcceptorLimits{options_.max_conns, options_.idle_timeout_ms, 0,
+                               std::clamp<std::uint64_t>(options_.idle_timeout_ms / 4, 50, 1000), kListenBacklog},
+                [this]() -> Accepted* { return std::make_unique<LogdSession>(*this).release(); })
 {
 }
 
@@ -276,15 +287,8 @@ LogdServer::~LogdServer() = default;
 int LogdServer::start()
 {
     sockaddr_storage ss{};
-    listener_.data = this;
-    if (int rc = listen_tcp(loop_, &listener_, options_.listen_addr, options_.port, kListenBacklog, on_connection,
-                            "peerdex-logd", ss);
-        rc != 0) {
-        uv_close(reinterpret_cast<uv_handle_t*>(&listener_), nullptr);
-        closed_ = true;
+    if (int rc = acceptor_.listen(options_.listen_addr, options_.port, "peerdex-logd", ss); rc != 0)
         return rc;
-    }
-    listener_.data = this;
     bound_port_ = port_of(reinterpret_cast<sockaddr*>(&ss));
 
     std::string how = "direct";
@@ -305,53 +309,7 @@ int LogdServer::start()
                    endpoint_string(reinterpret_cast<sockaddr*>(&ss)).c_str(), OPLOG_PROG, OPLOG_VERS,
                    how.c_str());
 
-    uv_timer_init(loop_, &sweep_);
-    sweep_.data = this;
-    const std::uint64_t period = std::clamp<std::uint64_t>(options_.idle_timeout_ms / 4, 50, 1000);
-    uv_timer_start(&sweep_, on_sweep, period, period);
     return 0;
-}
-
-void LogdServer::on_connection(uv_stream_t* stream, int status)
-{
-    auto* self = static_cast<LogdServer*>(stream->data);
-    if (status < 0) {
-        Console::error("peerdex-logd: accept failed: %s", uv_strerror(status));
-        return;
-    }
-    if (self->sessions_ >= self->options_.max_conns) {
-        self->accept_pending_ = true;  // libuv stops polling the listener until we accept
-        return;
-    }
-    auto session = std::make_unique<LogdSession>(*self);
-    if (uv_tcp_init(self->loop_, &session->tcp_) != 0)
-        return;
-    ++self->sessions_;
-    LogdSession* s = session.release();  // freed in on_close
-    if (uv_accept(stream, reinterpret_cast<uv_stream_t*>(&s->tcp_)) != 0) {
-        s->close();
-        return;
-    }
-    s->start();
-}
-
-void LogdServer::session_closed()
-{
-    --sessions_;
-    if (accept_pending_ && !stopping_) {
-        accept_pending_ = false;
-        on_connection(reinterpret_cast<uv_stream_t*>(&listener_), 0);
-    }
-    maybe_finish();
-}
-
-void LogdServer::on_sweep(uv_timer_t* timer)
-{
-    auto* self = static_cast<LogdServer*>(timer->data);
-    while (LogdSession* s = self->idle_.expired(uv_now(self->loop_))) {
-        Console::debug("logd: idle timeout");
-        s->close();
-    }
 }
 
 void LogdServer::submit(std::unique_ptr<StoreJob> job)
@@ -392,7 +350,6 @@ void LogdServer::job_done(uv_work_t* req, int)
     if (job->session)
         job->session->job_finished(*job);
     self->run_next_job();
-    self->maybe_finish();
 }
 
 void LogdServer::reopen()
@@ -414,23 +371,11 @@ void LogdServer::stop()
     if (stopping_)
         return;
     stopping_ = true;
-    uv_close(reinterpret_cast<uv_handle_t*>(&listener_), nullptr);
     if (registered_)
         pmap_unset(OPLOG_PROG, OPLOG_VERS);
     registered_ = false;
-    // A call being stored still completes (maybe_finish waits for it); its sender
-    // gets no reply, retries, and finds it stored.
-    while (LogdSession* s = idle_.head())
-        s->close();
-    maybe_finish();
-}
-
-void LogdServer::maybe_finish()
-{
-    if (!stopping_ || closed_ || sessions_ > 0 || job_running_ || !jobs_.empty())
-        return;
-    closed_ = true;
-    uv_close(reinterpret_cast<uv_handle_t*>(&sweep_), nullptr);
+    // The loop ends when the connections have closed and the jobs under way are stored.
+    acceptor_.stop([] {});
 }
 
 }  // namespace peerdex

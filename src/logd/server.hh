@@ -10,7 +10,7 @@
 #include <memory>
 #include <string>
 
-#include "deadline.hh"
+#include "acceptor.hh"
 #include "store.hh"
 
 namespace peerdex {
@@ -45,29 +45,20 @@ public:
 private:
     friend class LogdSession;
 
-    static void on_connection(uv_stream_t* server, int status);
-    static void on_sweep(uv_timer_t* timer);
     void submit(std::unique_ptr<StoreJob> job);
     void run_next_job();
     static void job_work(uv_work_t* req);
     static void job_done(uv_work_t* req, int status);
-    void session_closed();
-    void maybe_finish();
 
     uv_loop_t* loop_;
     LogStore& store_;
     LogdOptions options_;
-    uv_tcp_t listener_{};
-    uv_timer_t sweep_{};
-    DeadlineList<LogdSession> idle_;
+    Acceptor acceptor_;
     std::deque<std::unique_ptr<StoreJob>> jobs_;
     bool job_running_ = false;
-    std::size_t sessions_ = 0;
     std::uint16_t bound_port_ = 0;
     bool registered_ = false;
-    bool accept_pending_ = false;
     bool stopping_ = false;
-    bool closed_ = false;
     std::string last_error_;
     std::uint64_t calls_ = 0;
     std::uint64_t rejected_ = 0;

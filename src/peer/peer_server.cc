@@ -47,27 +47,31 @@ void close_fd(int fd)
 }
 }  // namespace
 
-class PeerConn {
+class PeerConn final : public Accepted {
 public:
     enum class Phase { request, sending, receiving, storing, lingering };
 
     explicit PeerConn(PeerServer& s) : server_(s) { tcp_.data = this; }
     uv_tcp_t tcp_{};
-    PeerConn* dl_prev = nullptr;  // DeadlineList links
-    PeerConn* dl_next = nullptr;
-    std::uint64_t dl_stamp = 0;
-    void* dl_owner = nullptr;
-    PeerConn* prev_ = nullptr;  // the server's list of open connections
-    PeerConn* next_ = nullptr;
     Phase phase_ = Phase::request;
 
-    void start()
+    uv_tcp_t* tcp() override { return &tcp_; }
+    void start() override
     {
+        ++server_.stats_.connections;
         touch();
         reading_ = true;
         uv_read_start(stream(), on_alloc, on_read);
     }
-    void close();
+    void expire() override { close(); }  // a peer that stopped reading or sending
+    // Transfers under way finish (within the grace period); nothing is under way while
+    // the request is still coming or after a refusal.
+    void drain() override
+    {
+        if (phase_ == Phase::request || phase_ == Phase::lingering)
+            close();
+    }
+    void close() override;
     void build_listing();  // LIST_FILES, once it has a slot
     // True once a client that half-closed is known to have closed entirely: its
     // request needs no answer.
@@ -95,8 +99,10 @@ private:
     void set_reading(bool on);
     void touch()
     {
-        auto& list = phase_ == Phase::lingering ? server_.linger_ : server_.idle_;
-        list.touch(this, uv_now(server_.loop_));
+        if (phase_ == Phase::lingering)
+            server_.acceptor_.linger(this);
+        else
+            server_.acceptor_.touch(this);
     }
     // Runs `work` on the thread pool, then `after` on the loop unless closed meanwhile.
     void pool(std::function<void()> work, void (PeerConn::*after)());
@@ -515,7 +521,7 @@ void PeerConn::pump()
     if (offset_ == size_ && !writing_ && buffered_ == 0) {
         phase_ = Phase::storing;
         // The final fsync may take long on a slow disk: no stall timeout while it runs.
-        DeadlineList<PeerConn>::unlink(this);
+        Acceptor::forget(this);
         pool([this] { err_ = upload_.commit(name_); }, &PeerConn::stored);
     }
 }
@@ -650,7 +656,7 @@ void PeerConn::close()
             uv_cancel(reinterpret_cast<uv_req_t*>(job_));
         else if (busy_)  // a GET_FILE chunk read
             uv_cancel(reinterpret_cast<uv_req_t*>(&fs_));
-        DeadlineList<PeerConn>::unlink(this);
+        Acceptor::forget(this);
         auto& waiting = server_.list_waiting_;
         waiting.erase(std::remove(waiting.begin(), waiting.end(), this), waiting.end());
         if (list_slot_) {
@@ -660,7 +666,7 @@ void PeerConn::close()
         uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), [](uv_handle_t* h) {
             auto* c = static_cast<PeerConn*>(h->data);
             c->tcp_.data = nullptr;
-            c->server_.conn_closed(c);
+            c->server_.acceptor_.closed(c);
             if (!c->busy_) {
                 c->release_files();
                 std::unique_ptr<PeerConn> done(c);
@@ -676,8 +682,13 @@ void PeerConn::close()
 }
 
 PeerServer::PeerServer(uv_loop_t* loop, std::string listen_addr, std::uint16_t port)
-    : loop_(loop), listen_addr_(std::move(listen_addr)), requested_port_(port), idle_(kStallMs), linger_(kLingerMs)
+    : loop_(loop),
+      listen_addr_(std::move(listen_addr)),
+      requested_port_(port),
+      acceptor_(loop, "peerdex", AcceptorLimits{kMaxConns, kStallMs, kLingerMs, kSweepMs, 128},
+                [this]() -> Accepted* { return std::make_unique<PeerConn>(*this).release(); })
 {
+    acceptor_.on_sweep([this](std::uint64_t) { drop_departed(); });
 }
 
 PeerServer::~PeerServer() = default;
@@ -691,105 +702,33 @@ void PeerServer::share_directory(int dir_fd, bool read_only, std::uint64_t max_u
 
 int PeerServer::start(const char* program)
 {
-    if (running_)
+    if (acceptor_.listening())
         return 0;
-    accept_pending_ = false;  // a connection parked on a previous listener is gone with it
     std::mt19937 rng(std::random_device{}());
     std::uniform_int_distribution<int> pick(kFirstFreePort, kLastFreePort);
     int rc = UV_EADDRINUSE;
     for (int i = 0; i < (requested_port_ ? 1 : kPortTries) && rc == UV_EADDRINUSE; ++i) {
-        auto tcp = std::make_unique<uv_tcp_t>();
-        tcp->data = this;
         const auto port = requested_port_ ? requested_port_ : static_cast<std::uint16_t>(pick(rng));
-        rc = listen_tcp(loop_, tcp.get(), listen_addr_, port, 128, on_connection,
-                        requested_port_ || i + 1 == kPortTries ? program : nullptr, bound_);
-        if (rc == 0) {
-            listener_ = tcp.release();
+        rc = acceptor_.listen(listen_addr_, port, requested_port_ || i + 1 == kPortTries ? program : nullptr, bound_);
+        if (rc == 0)
             port_ = port;
-        } else {
-            uv_close(reinterpret_cast<uv_handle_t*>(tcp.release()),
-                     [](uv_handle_t* h) { std::unique_ptr<uv_tcp_t> gone(reinterpret_cast<uv_tcp_t*>(h)); });
-        }
     }
     if (rc != 0)
         return rc;
-    if (!sweep_) {
-        sweep_ = std::make_unique<uv_timer_t>().release();  // freed in its close callback
-        uv_timer_init(loop_, sweep_);
-        sweep_->data = this;
-        uv_timer_start(sweep_, on_sweep, kSweepMs, kSweepMs);
-    }
-    stopping_ = false;
     if (started_ms_ == 0)
         started_ms_ = uv_now(loop_) | 1;
-    running_ = true;
     return 0;
 }
 
-void PeerServer::on_sweep(uv_timer_t* t)
+// Waiting LIST_FILES clients that left: out of the queue, without waiting for their turn.
+void PeerServer::drop_departed()
 {
-    auto* self = static_cast<PeerServer*>(t->data);
-    const auto now = uv_now(self->loop_);
-    while (PeerConn* c = self->idle_.expired(now))
-        c->close();  // a peer that stopped reading or sending
-    while (PeerConn* c = self->linger_.expired(now))
-        c->close();
-    // Waiting clients that left: out of the queue, without waiting for their turn.
     std::vector<PeerConn*> left;
-    for (PeerConn* c : self->list_waiting_)
+    for (PeerConn* c : list_waiting_)
         if (c->gone())  // cheap unless the client half-closed
             left.push_back(c);
     for (PeerConn* c : left)
         c->abandon();
-    if (self->draining_ && now >= self->drain_deadline_)
-        self->stop();  // transfers that did not finish in time are cut
-}
-
-void PeerServer::on_connection(uv_stream_t* s, int status)
-{
-    auto* self = static_cast<PeerServer*>(s->data);
-    if (status < 0)
-        return;
-    if (self->stats_.open >= kMaxConns) {
-        self->accept_pending_ = true;  // libuv stops polling the listener until we accept
-        return;
-    }
-    self->accept_one();
-}
-
-void PeerServer::accept_one()
-{
-    auto conn = std::make_unique<PeerConn>(*this);
-    if (uv_tcp_init(loop_, &conn->tcp_) != 0)
-        return;
-    PeerConn* c = conn.release();  // freed when closed
-    c->next_ = conns_head_;
-    if (conns_head_)
-        conns_head_->prev_ = c;
-    conns_head_ = c;
-    ++stats_.open;
-    if (uv_accept(reinterpret_cast<uv_stream_t*>(listener_), reinterpret_cast<uv_stream_t*>(&c->tcp_)) != 0) {
-        c->close();
-        return;
-    }
-    ++stats_.connections;
-    c->start();
-}
-
-void PeerServer::conn_closed(PeerConn* c)
-{
-    (c->prev_ ? c->prev_->next_ : conns_head_) = c->next_;
-    if (c->next_)
-        c->next_->prev_ = c->prev_;
-    --stats_.open;
-    if (stopping_ && stats_.open == 0) {
-        stop();
-        return;
-    }
-    if (accept_pending_ && running_ && stats_.open < kMaxConns) {
-        accept_pending_ = false;
-        accept_one();
-    }
 }
 
 void PeerServer::list_slot_freed()
@@ -805,56 +744,29 @@ void PeerServer::list_slot_freed()
     }
 }
 
-void PeerServer::close_listener()
-{
-    if (!running_)
-        return;
-    running_ = false;
-    uv_close(reinterpret_cast<uv_handle_t*>(listener_),
-             [](uv_handle_t* h) { std::unique_ptr<uv_tcp_t> gone(reinterpret_cast<uv_tcp_t*>(h)); });
-    listener_ = nullptr;
-}
-
 void PeerServer::stop()
 {
-    close_listener();
-    for (PeerConn* c = conns_head_; c; c = c->next_)
-        c->close();  // unlinked from the list only when its handle has closed
-    stopping_ = true;
-    if (stats_.open > 0)
-        return;  // conn_closed() comes back here when the last one is gone
-    stopping_ = false;
-    if (sweep_) {
-        uv_close(reinterpret_cast<uv_handle_t*>(sweep_),
-                 [](uv_handle_t* h) { std::unique_ptr<uv_timer_t> gone(reinterpret_cast<uv_timer_t*>(h)); });
-        sweep_ = nullptr;
-    }
-    if (draining_) {
-        draining_ = false;
-        auto done = std::move(drained_);
-        if (done)
-            done();
-    }
+    acceptor_.stop([this] { drained(); });
 }
 
 void PeerServer::drain(std::uint64_t grace_ms, std::function<void()> done)
 {
     drained_ = std::move(done);
-    draining_ = true;
-    drain_deadline_ = uv_now(loop_) + grace_ms;
-    close_listener();
-    for (PeerConn* c = conns_head_; c; c = c->next_)
-        if (c->phase_ == PeerConn::Phase::request || c->phase_ == PeerConn::Phase::lingering)
-            c->close();  // nothing under way there
-    stopping_ = true;
-    if (stats_.open == 0)
-        stop();
+    acceptor_.drain(grace_ms, [this] { drained(); });
+}
+
+void PeerServer::drained()
+{
+    if (auto done = std::move(drained_))
+        done();
 }
 
 std::string PeerServer::stats_text() const
 {
     const std::uint64_t up = started_ms_ ? (uv_now(loop_) - started_ms_) / 1000 : 0;
-    return format_stats(stats_, up);
+    PeerStats now = stats_;
+    now.open = acceptor_.open();
+    return format_stats(now, up);
 }
 
 }  // namespace peerdex

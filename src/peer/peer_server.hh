@@ -15,7 +15,7 @@
 #include <string>
 #include <unordered_set>
 
-#include "deadline.hh"
+#include "acceptor.hh"
 #include "files.hh"
 #include "shared_files.hh"
 
@@ -57,11 +57,8 @@ public:
 
 private:
     friend class PeerConn;
-    static void on_connection(uv_stream_t* s, int status);
-    static void on_sweep(uv_timer_t* t);
-    void accept_one();
-    void conn_closed(PeerConn* c);
-    void close_listener();
+    void drop_departed();
+    void drained();
     void list_slot_freed();
 
     uv_loop_t* loop_;
@@ -69,11 +66,7 @@ private:
     std::uint16_t requested_port_;
     std::uint16_t port_ = 0;
     sockaddr_storage bound_{};
-    uv_tcp_t* listener_ = nullptr;
-    uv_timer_t* sweep_ = nullptr;
-    DeadlineList<PeerConn> idle_;     // connections at work, by their last progress
-    DeadlineList<PeerConn> linger_;   // refused ones, reading what is left of their request
-    PeerConn* conns_head_ = nullptr;  // every open connection (stop, drain)
+    Acceptor acceptor_;  // idle: connections at work; linger: refused ones reading what is left
     PublishedFiles published_;
     std::unique_ptr<SharedDirectory> directory_;
     const SharedFiles* shared_ = &published_;  // what GET_FILE, LIST_FILES and PUT_FILE see
@@ -84,12 +77,7 @@ private:
     std::uint64_t max_upload_ = UINT64_MAX;
     PeerStats stats_;
     std::uint64_t started_ms_ = 0;
-    std::uint64_t drain_deadline_ = 0;
     std::function<void()> drained_;
-    bool accept_pending_ = false;
-    bool running_ = false;
-    bool draining_ = false;
-    bool stopping_ = false;  // stop() waits for the connections to close
 };
 
 }  // namespace peerdex
