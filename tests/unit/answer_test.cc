@@ -2,9 +2,9 @@
 // list entries in chunks. The code for each outcome is result_code's (request_test.cc).
 #include "answer.hh"
 
-#include <arpa/inet.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
+
+#include "addresses.hh"
 
 namespace peerdex {
 namespace {
@@ -57,11 +57,8 @@ TEST(Answer, ListHeadIsCodeThenCount)
 
 TEST(Answer, UserInfoIsCodeIpPort)
 {
-    sockaddr_in sa{};
-    sa.sin_family = AF_INET;
-    inet_pton(AF_INET, "10.1.2.3", &sa.sin_addr);
     StoreReply r;
-    r.ip = Address::from_sockaddr(reinterpret_cast<sockaddr*>(&sa));
+    r.ip = test::ipv4("10.1.2.3");
     r.port = 4321;
     std::string out;
     EXPECT_EQ(encode_answer(out, Op::get_user_info, r), 0);
@@ -78,12 +75,7 @@ TEST(Answer, ListEntriesFillChunksOfTheLimit)
     std::string out = "head";
     ListEncoder enc(out, 20);
     EXPECT_FALSE(enc.full());
-    Address ip;
-    sockaddr_in sa{};
-    sa.sin_family = AF_INET;
-    inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
-    ip = Address::from_sockaddr(reinterpret_cast<sockaddr*>(&sa));
-    enc.user("bob", ip, 7);
+    enc.user("bob", test::ipv4("127.0.0.1"), 7);
     EXPECT_EQ(out, "headbob\0"s "127.0.0.1\0"s "7\0"s);
     EXPECT_TRUE(enc.full());
     out.clear();

@@ -4,6 +4,8 @@
 
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
+
+#include "addresses.hh"
 #include <netinet/in.h>
 
 #include <vector>
@@ -11,13 +13,7 @@
 namespace peerdex {
 namespace {
 
-Address ipv4(const char* text)
-{
-    sockaddr_in sa{};
-    sa.sin_family = AF_INET;
-    inet_pton(AF_INET, text, &sa.sin_addr);
-    return Address::from_sockaddr(reinterpret_cast<sockaddr*>(&sa));
-}
+using test::ipv4;
 
 // Decodes a list reply body (after the code and the count) into its NUL fields.
 std::vector<std::string> fields_of(const std::string& body)

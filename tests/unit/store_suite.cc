@@ -1,9 +1,9 @@
 // The behaviour every store must have (store/store.hh), run against each backend: every
 // result of every operation in the protocol page's order of checks, publication order, list
 // snapshots that do not change while streamed, and exactly one completion per request.
-#include <arpa/inet.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
+
+#include "addresses.hh"
 #include <uv.h>
 
 #include <functional>
@@ -15,13 +15,7 @@
 namespace peerdex {
 namespace {
 
-Address ipv4(const char* text)
-{
-    sockaddr_in sa{};
-    sa.sin_family = AF_INET;
-    inet_pton(AF_INET, text, &sa.sin_addr);
-    return Address::from_sockaddr(reinterpret_cast<sockaddr*>(&sa));
-}
+using test::ipv4;
 
 // Collects list entries as text ("name ip port" or "path"), `chunk` entries per pull.
 class Collect final : public ListSink {
@@ -47,6 +41,17 @@ private:
     std::size_t in_chunk_ = 0;
 };
 
+// Closes the store and runs the loop until everything has closed.
+void close_store(uv_loop_t& loop, std::unique_ptr<Store>& store)
+{
+    bool closed = false;
+    store->close([](void* ctx) { *static_cast<bool*>(ctx) = true; }, &closed);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    EXPECT_TRUE(closed);
+    store.reset();
+    EXPECT_EQ(uv_loop_close(&loop), 0);
+}
+
 struct Answer {
     int calls = 0;
     StoreReply reply;
@@ -61,15 +66,7 @@ protected:
         store_ = make_store(&loop_, GetParam(), error);
         ASSERT_TRUE(store_) << error;
     }
-    void TearDown() override
-    {
-        bool closed = false;
-        store_->close([](void* ctx) { *static_cast<bool*>(ctx) = true; }, &closed);
-        uv_run(&loop_, UV_RUN_DEFAULT);
-        EXPECT_TRUE(closed);
-        store_.reset();
-        EXPECT_EQ(uv_loop_close(&loop_), 0);
-    }
+    void TearDown() override { close_store(loop_, store_); }
 
     static Completion to(Answer& a)
     {
@@ -438,12 +435,7 @@ TEST(DelayedStore, AnswersLaterAndOutOfOrder)
     EXPECT_TRUE(order.empty()) << "answered before the call returned";
     uv_run(&loop, UV_RUN_NOWAIT);
     EXPECT_EQ(order, (std::vector<int>{2, 1}));
-    bool closed = false;
-    store->close([](void* ctx) { *static_cast<bool*>(ctx) = true; }, &closed);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    EXPECT_TRUE(closed);
-    store.reset();
-    EXPECT_EQ(uv_loop_close(&loop), 0);
+    close_store(loop, store);
 }
 
 }  // namespace

@@ -147,14 +147,20 @@ Outcome Registry::list_users(std::string_view requester, ListCursor& cursor)
     return Outcome::ok;
 }
 
-Outcome Registry::list_content(std::string_view requester, std::string_view target, ListCursor& cursor)
+Outcome Registry::check_target(std::string_view requester, std::string_view target, const User*& owner) const
 {
     User* user;
     if (Outcome o = check_requester(requester, user); o != Outcome::ok)
         return o;
-    const User* owner = find(target);
-    if (!owner)
-        return Outcome::no_such_target;
+    owner = find(target);
+    return owner ? Outcome::ok : Outcome::no_such_target;
+}
+
+Outcome Registry::list_content(std::string_view requester, std::string_view target, ListCursor& cursor)
+{
+    const User* owner;
+    if (Outcome o = check_target(requester, target, owner); o != Outcome::ok)
+        return o;
     cursor.start(this, ListCursor::Kind::content, owner->publications.head(), owner->publication_count);
     return Outcome::ok;
 }
@@ -162,12 +168,9 @@ Outcome Registry::list_content(std::string_view requester, std::string_view targ
 Outcome Registry::get_user_info(std::string_view requester, std::string_view target, Address& ip,
                                 std::uint16_t& port)
 {
-    User* user;
-    if (Outcome o = check_requester(requester, user); o != Outcome::ok)
+    const User* owner;
+    if (Outcome o = check_target(requester, target, owner); o != Outcome::ok)
         return o;
-    const User* owner = find(target);
-    if (!owner)
-        return Outcome::no_such_target;
     if (!owner->connection)
         return Outcome::target_offline;
     ip = owner->connection->ip;

@@ -179,6 +179,8 @@ private:
     User* find(std::string_view name) const;
     // The requester checks shared by every operation: exists, then connected.
     Outcome check_requester(std::string_view name, User*& user) const;
+    // ... then that the target of LIST_CONTENT or GET_USER_INFO is registered.
+    Outcome check_target(std::string_view requester, std::string_view target, const User*& owner) const;
     void drop_connection(User& user);
     void drop_publication(User& user, detail::Publication* pub);
     void pin(std::uint64_t gen);
