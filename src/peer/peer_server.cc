@@ -5,7 +5,6 @@
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -17,15 +16,13 @@
 
 #include "console.hh"
 #include "listen.hh"
-#include "pending_file.hh"
+#include "upload_file.hh"
 #include "wire.hh"
 
 namespace peerdex {
 
 namespace {
 constexpr std::size_t kChunkBytes = 256 * 1024;   // GET_FILE: the whole of a connection's buffering
-constexpr std::size_t kUploadBytes = 256 * 1024;  // PUT_FILE: two of these, one filling, one writing
-constexpr std::uint64_t kWritebackBytes = 8 << 20;  // PUT_FILE: writeback started every this many bytes
 constexpr std::uint64_t kStallMs = 30000;         // a peer that moves no byte for this long
 // After a refusal, the rest of the request is read and dropped (so that the peer reads
 // our reply rather than a reset), for this long and this much at most.
@@ -122,16 +119,12 @@ private:
     uv_work_t* job_ = nullptr;  // the thread-pool work under way, cancelled on close if not started
     int err_ = 0;        // errno of the last file operation
     int file_ = -1;
-    std::uint64_t size_ = 0, offset_ = 0;  // GET_FILE: bytes sent; PUT_FILE: bytes received
-    std::uint64_t written_ = 0;            // PUT_FILE: bytes on disk
-    std::uint64_t synced_ = 0;             // PUT_FILE: bytes handed to writeback
+    std::uint64_t size_ = 0, offset_ = 0;  // GET_FILE: bytes sent
     std::uint64_t lingered_ = 0;
     std::string name_;                     // PUT_FILE
-    PendingFile upload_;                   // PUT_FILE: named only once complete and synced
-    std::unique_ptr<char[]> buf_, spare_;
-    std::size_t buffered_ = 0;
-    std::size_t in_flight_ = 0;  // bytes of the write under way (file or socket)
-    bool writing_ = false;
+    UploadFile upload_;                    // PUT_FILE: named only once complete and synced
+    std::unique_ptr<char[]> buf_;          // GET_FILE
+    std::size_t in_flight_ = 0;            // GET_FILE: bytes of the socket write under way
     uv_fs_t fs_{};
     uv_write_t write_{};
     uv_write_t probe_{};
@@ -143,8 +136,8 @@ private:
 void PeerConn::on_alloc(uv_handle_t* h, std::size_t, uv_buf_t* buf)
 {
     auto* c = static_cast<PeerConn*>(h->data);
-    if (c->phase_ == Phase::receiving && c->buf_)
-        *buf = uv_buf_init(c->buf_.get() + c->buffered_, static_cast<unsigned>(kUploadBytes - c->buffered_));
+    if (c->phase_ == Phase::receiving)
+        *buf = c->upload_.room();
     else
         *buf = uv_buf_init(c->in_, sizeof c->in_);
 }
@@ -161,7 +154,8 @@ void PeerConn::on_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf)
     if (n < 0) {
         if (c->phase_ == Phase::receiving)
             Console::debug("peer: upload of %s cut after %llu of %llu bytes", c->name_.c_str(),
-                           static_cast<unsigned long long>(c->offset_), static_cast<unsigned long long>(c->size_));
+                           static_cast<unsigned long long>(c->upload_.received()),
+                           static_cast<unsigned long long>(c->upload_.size()));
         if (c->phase_ == Phase::sending && !c->replied_)
             ++c->server_.stats_.abandoned;
         c->close();  // an upload cut short is discarded with the connection
@@ -177,10 +171,7 @@ void PeerConn::on_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf)
         c->parse(buf->base, buf->base + n);
         return;
     case Phase::receiving: {
-        // on_alloc handed out the free end of buf_: the bytes are in place.
-        const auto take = static_cast<std::size_t>(std::min<std::uint64_t>(bytes, c->size_ - c->offset_));
-        c->buffered_ += take;
-        c->offset_ += take;
+        c->upload_.received(bytes);  // on_alloc handed out its room: the bytes are in place
         c->pump();
         return;
     }
@@ -448,31 +439,15 @@ void PeerConn::put_file(const std::string& name, const std::string& size_text, c
         return;
     }
     phase_ = Phase::receiving;
-    size_ = *size;
-    buf_ = std::make_unique<char[]>(kUploadBytes);
-    spare_ = std::make_unique<char[]>(kUploadBytes);
-    // Body bytes that came with the request (at most one read of in_, smaller than buf_).
-    buffered_ = static_cast<std::size_t>(std::min<std::uint64_t>(static_cast<std::uint64_t>(end - body), size_));
-    std::memcpy(buf_.get(), body, buffered_);
-    offset_ = buffered_;
+    upload_.start(*size, body, static_cast<std::size_t>(end - body));
     set_reading(false);  // until the file is open
     const int dir = server_.shared_->upload_dir();
-    pool(
-        [this, dir] {
-            struct statvfs vfs {};
-            if (::fstatvfs(dir, &vfs) == 0 &&
-                static_cast<std::uint64_t>(vfs.f_bavail) * static_cast<std::uint64_t>(vfs.f_frsize) < size_) {
-                err_ = ENOSPC;  // refused before any byte is stored
-                return;
-            }
-            err_ = upload_.open(dir, kUploadTempPrefix);  // nothing remains of a cut upload
-        },
-        &PeerConn::upload_opened);
+    pool([this, dir] { err_ = upload_.open(dir); }, &PeerConn::upload_opened);
 }
 
 void PeerConn::upload_opened()
 {
-    if (upload_.fd() < 0) {
+    if (err_ != 0) {
         Console::debug("peer: refused PUT_FILE %s: %s", name_.c_str(), std::strerror(err_));
         refuse('\x02');
         return;
@@ -483,42 +458,12 @@ void PeerConn::upload_opened()
 // Hands received bytes to the file, one write in flight; reads only while there is room.
 void PeerConn::pump()
 {
-    if (!writing_ && buffered_ > 0) {
-        std::swap(buf_, spare_);
-        const std::size_t n = buffered_;
-        buffered_ = 0;
-        writing_ = true;
-        in_flight_ = n;
-        pool(
-            [this] {
-                const char* p = spare_.get();
-                std::size_t left = in_flight_;
-                auto at = static_cast<off_t>(written_);
-                while (left > 0) {
-                    const ssize_t w = ::pwrite(upload_.fd(), p, left, at);
-                    if (w < 0 && errno == EINTR)
-                        continue;
-                    if (w <= 0) {
-                        err_ = w < 0 ? errno : ENOSPC;
-                        return;
-                    }
-                    p += w;
-                    left -= static_cast<std::size_t>(w);
-                    at += w;
-                }
-                // Start writing back what came so far, so that the fsync before the
-                // rename has little left to wait for.
-                const std::uint64_t end = written_ + in_flight_;
-                if (end - synced_ >= kWritebackBytes) {
-                    ::sync_file_range(upload_.fd(), static_cast<off_t>(synced_), static_cast<off_t>(end - synced_),
-                                      SYNC_FILE_RANGE_WRITE);
-                    synced_ = end;
-                }
-            },
-            &PeerConn::chunk_written);
+    if (upload_.write_ready()) {
+        upload_.begin_write();
+        pool([this] { err_ = upload_.write(); }, &PeerConn::chunk_written);
     }
-    set_reading(buffered_ < kUploadBytes && offset_ < size_);
-    if (offset_ == size_ && !writing_ && buffered_ == 0) {
+    set_reading(upload_.wants_input());
+    if (upload_.complete()) {
         phase_ = Phase::storing;
         // The final fsync may take long on a slow disk: no stall timeout while it runs.
         Acceptor::forget(this);
@@ -528,13 +473,12 @@ void PeerConn::pump()
 
 void PeerConn::chunk_written()
 {
-    writing_ = false;
+    upload_.write_done();
     if (err_ != 0) {
         Console::debug("peer: cannot store PUT_FILE %s: %s", name_.c_str(), std::strerror(err_));
         refuse('\x02');
         return;
     }
-    written_ += in_flight_;
     touch();  // a disk that keeps writing is progress, even while reading waits for it
     pump();
 }
@@ -644,7 +588,6 @@ void PeerConn::release_files()
     file_ = -1;
     upload_.discard();
     buf_.reset();
-    spare_.reset();
 }
 
 void PeerConn::close()

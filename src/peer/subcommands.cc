@@ -1,6 +1,5 @@
 #include "subcommands.hh"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <netdb.h>
@@ -13,7 +12,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <ctime>
 #include <string>
 #include <string_view>
 
@@ -24,6 +22,7 @@
 #include "files.hh"
 #include "peer_server.hh"
 #include "transfer.hh"
+#include "upload_file.hh"
 
 namespace peerdex {
 
@@ -55,33 +54,6 @@ void serve_usage(FILE* out)
                  "\n"
                  "On a terminal: s + Enter prints statistics (as SIGUSR1 does), q + Enter stops.\n",
                  kServeDefaultPort, static_cast<unsigned long long>(kDefaultGraceS));
-}
-
-// Where the file system has no O_TMPFILE, an upload has a hidden temporary name, and a
-// crash in the middle leaves it behind. Those idle for ten minutes are no upload in
-// progress (the stall timeout is 30 s): they are removed at start. Returns how many.
-int remove_stale_uploads(int dir_fd)
-{
-    constexpr time_t kStaleSeconds = 600;
-    const int fd = ::openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    DIR* d = fd >= 0 ? ::fdopendir(fd) : nullptr;
-    if (!d) {
-        if (fd >= 0)
-            ::close(fd);
-        return 0;
-    }
-    int removed = 0;
-    const time_t now = ::time(nullptr);
-    while (const dirent* e = ::readdir(d)) {
-        const std::string_view name = e->d_name;
-        struct stat st {};
-        if (name.substr(0, kUploadTempPrefix.size()) == kUploadTempPrefix &&
-            ::fstatat(dir_fd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
-            now - st.st_mtime >= kStaleSeconds && ::unlinkat(dir_fd, e->d_name, 0) == 0)
-            ++removed;
-    }
-    ::closedir(d);
-    return removed;
 }
 
 struct Serve {
@@ -253,7 +225,7 @@ int serve_main(int argc, char** argv)
     uv_loop_t* loop = uv_default_loop();
     // Port 0 asks for any free port; the peer listener's own rule picks one.
     Serve serve(loop, host, static_cast<std::uint16_t>(port), grace_s * 1000);
-    if (const int stale = remove_stale_uploads(dir_fd))
+    if (const int stale = UploadFile::remove_stale(dir_fd))
         Console::info("peerdex: removed %d unfinished upload%s left by an earlier run", stale, stale == 1 ? "" : "s");
     serve.server.share_directory(dir_fd, read_only, max_upload);
     if (serve.server.start(prog) != 0)
