@@ -33,6 +33,29 @@ class Hello(unittest.TestCase):
             code, paths = r.list_reply(1)
             self.assertEqual(paths, [("/f%d" % i,) for i in range(1, 998, 2)])
 
+    def test_every_kind_of_reply_in_one_pipeline_stays_in_order(self):
+        # A list longer than one 64 KiB chunk between short answers, refusals, an endpoint,
+        # then a malformed request: each reply whole and in request order, then the close.
+        paths = ["/a/rather/long/path/to/make/the/list/big/%05d" % i for i in range(3000)]
+        s, r = self.t.hello()
+        with s:
+            s.sendall(enc("REGISTER", "mix") + enc("CONNECT", "mix", 777) +
+                      b"".join(enc("PUBLISH", "mix", p, "") for p in paths))
+            self.assertEqual([r.byte() for _ in range(3002)], [0] * 3002)
+            s.sendall(enc("REGISTER", "mix") + enc("LIST_CONTENT", "mix", "mix") + enc("GET_USER_INFO", "mix", "mix") +
+                      enc("LIST_CONTENT", "mix", "ghost") + enc("LIST_USERS", "mix") + enc("DELETE", "mix", "/none") +
+                      enc("LIST_CONTENT", "mix", "mix") + enc("CONNECT", "mix", "x") + enc("REGISTER", "never"))
+            self.assertEqual(r.byte(), 1)
+            self.assertEqual(r.list_reply(1), (0, [(p,) for p in paths]))
+            self.assertEqual((r.byte(), r.field(), r.field()), (0, "127.0.0.1", "777"))
+            self.assertEqual(r.byte(), 3)
+            self.assertEqual(r.list_reply(3), (0, [("mix", "127.0.0.1", "777")]))
+            self.assertEqual(r.byte(), 3)
+            self.assertEqual(r.list_reply(1), (0, [(p,) for p in paths]))
+            self.assertEqual(r.byte(), 3)  # CONNECT with a bad port: its generic error
+            self.assertRaises(EOFError, r.byte)
+        self.assertEqual(self.t.code("REGISTER", "never"), 0)
+
     def test_replies_come_in_order_across_segments(self):
         s, r = self.t.hello()
         with s:
