@@ -60,11 +60,13 @@ wait_port "$logd_port" peerdex-logd $!
 setsid "$build/src/clock/peerdex-clock" -l 127.0.0.1 -p "$clock_port" &
 pids+=($!)
 wait_port "$clock_port" peerdex-clock $!
-setsid "$build/src/tracker/peerdex-tracker" -l 127.0.0.1 -p "$tracker_port" --log "127.0.0.1:$logd_port" &
+# The index is kept in $data/tracker.db: a restart finds every user where it was.
+setsid "$build/src/tracker/peerdex-tracker" -l 127.0.0.1 -p "$tracker_port" --log "127.0.0.1:$logd_port" \
+  --state "$data/tracker.db" &
 pids+=($!)
 wait_port "$tracker_port" peerdex-tracker $!
 
 echo "peerdex is running on 127.0.0.1: tracker port $tracker_port," \
-     "log server port $logd_port writing $data/ops.log," \
+     "log server port $logd_port writing $data/ops.log, index kept in $data/tracker.db," \
      "clock http://127.0.0.1:$clock_port/datetime; Ctrl-C stops it." >&2
 wait -n

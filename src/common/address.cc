@@ -32,6 +32,20 @@ Address Address::from_sockaddr(const sockaddr* sa)
     return a;
 }
 
+bool Address::parse(const std::string& text, Address& out)
+{
+    out = Address();
+    if (inet_pton(AF_INET, text.c_str(), out.bytes) == 1) {
+        out.family = 4;
+        return true;
+    }
+    if (inet_pton(AF_INET6, text.c_str(), out.bytes) == 1) {
+        out.family = 6;
+        return true;
+    }
+    return false;
+}
+
 bool Address::loopback() const
 {
     if (family == 4)

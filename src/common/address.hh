@@ -14,6 +14,8 @@ struct Address {
     std::uint8_t bytes[16] = {};
 
     static Address from_sockaddr(const sockaddr* sa);
+    // The textual form back (as str() writes it); false for anything else.
+    static bool parse(const std::string& text, Address& out);
     // Appends the textual form (no NUL).
     void append_to(std::string& out) const;
     std::string str() const;

@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "cli.hh"
 #include "console.hh"
@@ -36,8 +37,14 @@ void usage(FILE* out)
                  "                         without it, LOG_RPC_IP=HOST finds peerdex-logd through rpcbind\n"
                  "      --log-queue N      entries kept while the log server is slow or down (default 100000);\n"
                  "                         beyond that the oldest are dropped and counted\n"
-                 "      --store NAME       where the index lives: memory (default); delayed is the memory\n"
-                 "                         store answering one loop turn late, for testing\n"
+                 "      --state FILE       keep the index in the SQLite database FILE (created if absent):\n"
+                 "                         it survives restarts and crashes; a reply leaves only once\n"
+                 "                         what it reflects is committed\n"
+                 "      --sync full|normal with --state: full (default) survives power loss; normal\n"
+                 "                         survives a crash of the tracker, not of the machine\n"
+                 "      --store NAME       where the index lives without --state: memory (default);\n"
+                 "                         delayed is the memory store answering one loop turn late,\n"
+                 "                         for testing\n"
                  "  -q, --quiet            print only the init line and errors\n"
                  "  -v, --verbose          also print refused and malformed requests with the peer address\n"
                  "  -h, --help             show this help\n"
@@ -67,7 +74,7 @@ void raise_fd_limit()
 
 int main(int argc, char** argv)
 {
-    enum { opt_max_conns = 256, opt_idle_timeout, opt_log, opt_log_queue, opt_store };
+    enum { opt_max_conns = 256, opt_idle_timeout, opt_log, opt_log_queue, opt_store, opt_state, opt_sync };
     static const option long_options[] = {
         {"port", required_argument, nullptr, 'p'},
         {"listen", required_argument, nullptr, 'l'},
@@ -76,6 +83,8 @@ int main(int argc, char** argv)
         {"log", required_argument, nullptr, opt_log},
         {"log-queue", required_argument, nullptr, opt_log_queue},
         {"store", required_argument, nullptr, opt_store},
+        {"state", required_argument, nullptr, opt_state},
+        {"sync", required_argument, nullptr, opt_sync},
         {"quiet", no_argument, nullptr, 'q'},
         {"verbose", no_argument, nullptr, 'v'},
         {"help", no_argument, nullptr, 'h'},
@@ -84,7 +93,7 @@ int main(int argc, char** argv)
     };
     peerdex::TrackerOptions options;
     std::string log_spec;
-    std::string store_name;
+    peerdex::StoreConfig store_config;
     std::size_t log_queue = peerdex::OplogForwarder::kDefaultQueue;
     auto verbosity = peerdex::Verbosity::normal;
     int c;
@@ -109,7 +118,25 @@ int main(int argc, char** argv)
             log_queue = number_option("--log-queue", optarg, 1, 100000000);
             break;
         case opt_store:
-            store_name = optarg;
+            store_config.name = optarg;
+            if (store_config.name != "memory" && store_config.name != "delayed") {
+                std::fprintf(stderr, "peerdex-tracker: --store: unknown store '%s' (memory or delayed)\n", optarg);
+                return 2;
+            }
+            break;
+        case opt_state:
+            store_config.state = optarg;
+            if (store_config.state.empty()) {
+                std::fprintf(stderr, "peerdex-tracker: --state needs a file name\n");
+                return 2;
+            }
+            break;
+        case opt_sync:
+            if (std::string_view(optarg) != "full" && std::string_view(optarg) != "normal") {
+                std::fprintf(stderr, "peerdex-tracker: --sync: '%s' is neither full nor normal\n", optarg);
+                return 2;
+            }
+            store_config.sync_full = std::string_view(optarg) == "full";
             break;
         case 'q':
             verbosity = peerdex::Verbosity::quiet;
@@ -122,6 +149,10 @@ int main(int argc, char** argv)
         }
     }
     peerdex::no_arguments_left("peerdex-tracker", optind, argc, argv);
+    if (!store_config.state.empty() && !store_config.name.empty()) {
+        std::fprintf(stderr, "peerdex-tracker: --state and --store name two different stores: give one\n");
+        return 2;
+    }
 
     std::signal(SIGPIPE, SIG_IGN);  // a peer that vanishes mid-write must not kill the tracker
     raise_fd_limit();
@@ -142,10 +173,10 @@ int main(int argc, char** argv)
     }
 
     uv_loop_t* loop = uv_default_loop();
-    std::unique_ptr<peerdex::Store> store = peerdex::make_store(loop, store_name, error);
+    std::unique_ptr<peerdex::Store> store = peerdex::make_store(loop, store_config, error);
     if (!store) {
-        std::fprintf(stderr, "peerdex-tracker: --store: %s\n", error.c_str());
-        return 2;
+        std::fprintf(stderr, "peerdex-tracker: %s\n", error.c_str());
+        return 1;
     }
     peerdex::TrackerServer server(loop, options, std::move(store));
     if (server.start() != 0)

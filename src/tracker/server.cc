@@ -201,7 +201,7 @@ bool Session::backlogged()
 {
     if (out_.size() >= kOutputHighWater || streaming_ || owed_ >= kMaxOwedPerSession)
         return true;
-    if (!slots().full())
+    if (!slots().full() && !server_.store_->saturated())
         return false;
     if (!starved_) {  // woken by the server's check handle when a slot frees
         starved_ = true;
@@ -381,6 +381,7 @@ void Session::answered(ReplySlot& slot)
         return;  // submit() goes on once the store call has returned
     log_completed();
     advance();
+    resume();  // the answer may free the session without a byte to write (an empty list's end)
     flush();
 }
 
@@ -446,6 +447,7 @@ void Session::list_ready()
 {
     list_wait_ = false;
     advance();
+    resume();  // a list may end with nothing more to write: reading starts again here
     flush();
 }
 
@@ -648,7 +650,7 @@ int TrackerServer::start()
 void TrackerServer::on_check(uv_check_t* check)
 {
     auto* self = static_cast<TrackerServer*>(check->data);
-    while (!self->starved_.empty() && !self->slots_.full()) {
+    while (!self->starved_.empty() && !self->slots_.full() && !self->store_->saturated()) {
         Session* s = self->starved_.back();
         self->starved_.pop_back();
         s->unstarve();

@@ -9,7 +9,9 @@ import re
 import select
 import signal
 import socket
+import shutil
 import subprocess
+import tempfile
 import threading
 import time
 
@@ -259,9 +261,14 @@ def wait_until(predicate, timeout=TIMEOUT, what="condition"):
 class Tracker(Daemon):
     def __init__(self, *args, listen=HOST, env=None):
         argv = [os.environ["PEERDEX_TRACKER"], "-p", "0"] + (["-l", listen] if listen else []) + list(args)
-        # The tracker suites also run against the test-only delayed store (tests/meson.build).
-        if os.environ.get("PEERDEX_TEST_STORE"):
-            argv += ["--store", os.environ["PEERDEX_TEST_STORE"]]
+        # The tracker suites also run against the delayed and the durable store (tests/meson.build).
+        store = os.environ.get("PEERDEX_TEST_STORE")
+        if store == "sqlite" and "--state" not in args:
+            self.state_dir = tempfile.mkdtemp(prefix="peerdex-state-")
+            atexit.register(shutil.rmtree, self.state_dir, True)
+            argv += ["--state", os.path.join(self.state_dir, "tracker.db")]
+        elif store:
+            argv += ["--store", store]
         super().__init__(argv, r"^s> init server (\S+):(\d+)$", env=env)
         self.port = int(self.match.group(2))
         self.host = listen if listen and listen not in ("::", "0.0.0.0") else HOST

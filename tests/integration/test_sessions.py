@@ -56,6 +56,19 @@ class Hello(unittest.TestCase):
             self.assertRaises(EOFError, r.byte)
         self.assertEqual(self.t.code("REGISTER", "never"), 0)
 
+    def test_request_after_an_empty_list_is_answered(self):
+        # An empty list ends without a byte after its head; a request that arrived while it
+        # was ending must still be read. Many rounds: the arrival has to fall in that window.
+        s, r = self.t.hello()
+        with s:
+            s.sendall(enc("REGISTER", "empty") + enc("CONNECT", "empty", 1))
+            self.assertEqual((r.byte(), r.byte()), (0, 0))
+            for i in range(300):
+                s.sendall(enc("LIST_CONTENT", "empty", "empty"))
+                self.assertEqual(r.list_reply(1), (0, []))
+                s.sendall(enc("REGISTER", "after%d" % i))
+                self.assertEqual(r.byte(), 0, "round %d" % i)
+
     def test_replies_come_in_order_across_segments(self):
         s, r = self.t.hello()
         with s:

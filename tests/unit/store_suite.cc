@@ -2,14 +2,14 @@
 // result of every operation in the protocol page's order of checks, publication order, list
 // snapshots that do not change while streamed, and exactly one completion per request.
 #include <gtest/gtest.h>
-
-#include "addresses.hh"
 #include <uv.h>
 
+#include <cstdlib>
 #include <functional>
 #include <string>
 #include <vector>
 
+#include "addresses.hh"
 #include "store.hh"
 
 namespace peerdex {
@@ -59,11 +59,38 @@ struct Answer {
 
 class StoreSuite : public ::testing::TestWithParam<std::string> {
 protected:
+    // The durable store keeps its file in a directory of its own, removed after.
+    StoreConfig config()
+    {
+        if (GetParam() != "sqlite")
+            return {GetParam(), "", true};
+        if (dir_.empty()) {
+            char tmpl[] = "/tmp/peerdex-store-suite-XXXXXX";
+            if (::mkdtemp(tmpl))
+                dir_ = tmpl;
+        }
+        return {"", dir_ + "/state.db", true};
+    }
+    ~StoreSuite() override
+    {
+        if (!dir_.empty())
+            std::system(("rm -rf '" + dir_ + "'").c_str());
+    }
+    // Closes the store and opens it again from what it stored (durable stores only).
+    void reopen()
+    {
+        close_store(loop_, store_);
+        ASSERT_EQ(uv_loop_init(&loop_), 0);
+        std::string error;
+        store_ = make_store(&loop_, config(), error);
+        ASSERT_TRUE(store_) << error;
+    }
+
     void SetUp() override
     {
         ASSERT_EQ(uv_loop_init(&loop_), 0);
         std::string error;
-        store_ = make_store(&loop_, GetParam(), error);
+        store_ = make_store(&loop_, config(), error);
         ASSERT_TRUE(store_) << error;
     }
     void TearDown() override { close_store(loop_, store_); }
@@ -82,7 +109,7 @@ protected:
     void turn_until(const std::function<bool()>& done)
     {
         for (int i = 0; i < 1000 && !done(); ++i)
-            uv_run(&loop_, UV_RUN_NOWAIT);
+            uv_run(&loop_, UV_RUN_ONCE);  // waits for the pool's work, if any
         ASSERT_TRUE(done()) << "the store never answered";
     }
     // One request; its answer, after checking that it came exactly once.
@@ -176,6 +203,7 @@ protected:
 
     uv_loop_t loop_{};
     std::unique_ptr<Store> store_;
+    std::string dir_;
 };
 
 TEST_P(StoreSuite, Register)
@@ -399,7 +427,63 @@ TEST_P(StoreSuite, ManyRequestsInFlight)
     }
 }
 
-INSTANTIATE_TEST_SUITE_P(Stores, StoreSuite, ::testing::Values("memory", "delayed"),
+// What a durable store acknowledged is there after it is closed and opened again: users,
+// connections in connection order, publications in publication order, and nothing removed.
+class DurableSuite : public StoreSuite {};
+
+TEST_P(DurableSuite, KeepsWhatItAcknowledged)
+{
+    connected("carol", 3);
+    connected("alice", 1);
+    connected("bob", 2);
+    ASSERT_EQ(register_user("dave"), Outcome::ok);  // registered, never connected
+    for (const char* p : {"/z", "/y", "/x"})
+        ASSERT_EQ(publish("alice", p, std::string("about ") + p), Outcome::ok);
+    ASSERT_EQ(remove("alice", "/y"), Outcome::ok);
+    ASSERT_EQ(publish("alice", "/y"), Outcome::ok);
+    ASSERT_EQ(publish("bob", "/b"), Outcome::ok);
+    ASSERT_EQ(disconnect("bob"), Outcome::ok);  // offline, publications kept
+    ASSERT_EQ(disconnect("carol"), Outcome::ok);
+    ASSERT_EQ(connect("carol", "10.0.0.3", 33), Outcome::ok);  // now last
+    connected("eve");
+    ASSERT_EQ(unregister_user("eve"), Outcome::ok);
+    reopen();
+    EXPECT_EQ(counts().users, 4u);
+    EXPECT_EQ(counts().publications, 4u);
+    EXPECT_EQ(entries(list_users("alice")),
+              (std::vector<std::string>{"alice 127.0.0.1 1", "carol 10.0.0.3 33"}));
+    EXPECT_EQ(entries(list_content("alice", "alice")),
+              (std::vector<std::string>{"/z (about /z)", "/x (about /x)", "/y"}));
+    EXPECT_EQ(entries(list_content("alice", "bob")), std::vector<std::string>{"/b"});
+    EXPECT_EQ(register_user("dave"), Outcome::name_in_use);
+    EXPECT_EQ(register_user("eve"), Outcome::ok);
+    EXPECT_EQ(get_user_info("alice", "bob").outcome, Outcome::target_offline);
+    // And the next connection goes after the ones restored.
+    ASSERT_EQ(connect("bob", "127.0.0.2", 22), Outcome::ok);
+    reopen();
+    EXPECT_EQ(entries(list_users("alice")),
+              (std::vector<std::string>{"alice 127.0.0.1 1", "carol 10.0.0.3 33", "bob 127.0.0.2 22"}));
+}
+
+const std::vector<std::string> kStores = {
+    "memory",
+    "delayed",
+#ifdef PEERDEX_HAVE_SQLITE
+    "sqlite",
+#endif
+};
+
+const std::vector<std::string> kDurableStores = {
+#ifdef PEERDEX_HAVE_SQLITE
+    "sqlite",
+#endif
+};
+
+GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(DurableSuite);  // a build without SQLite
+INSTANTIATE_TEST_SUITE_P(Durable, DurableSuite, ::testing::ValuesIn(kDurableStores),
+                         [](const ::testing::TestParamInfo<std::string>& p) { return p.param; });
+
+INSTANTIATE_TEST_SUITE_P(Stores, StoreSuite, ::testing::ValuesIn(kStores),
                          [](const ::testing::TestParamInfo<std::string>& p) { return p.param; });
 
 TEST(StoreSelection, UnknownNameIsRefusedWithTheChoices)
@@ -407,9 +491,9 @@ TEST(StoreSelection, UnknownNameIsRefusedWithTheChoices)
     uv_loop_t loop;
     ASSERT_EQ(uv_loop_init(&loop), 0);
     std::string error;
-    EXPECT_FALSE(make_store(&loop, "bogus", error));
+    EXPECT_FALSE(make_store(&loop, {"bogus", "", true}, error));
     EXPECT_NE(error.find("memory"), std::string::npos) << error;
-    EXPECT_TRUE(make_store(&loop, "", error));  // the default
+    EXPECT_TRUE(make_store(&loop, {}, error));  // the default
     EXPECT_EQ(uv_loop_close(&loop), 0);
 }
 
@@ -420,7 +504,7 @@ TEST(DelayedStore, AnswersLaterAndOutOfOrder)
     uv_loop_t loop;
     ASSERT_EQ(uv_loop_init(&loop), 0);
     std::string error;
-    auto store = make_store(&loop, "delayed", error);
+    auto store = make_store(&loop, {"delayed", "", true}, error);
     std::vector<int> order;
     struct Ctx {
         std::vector<int>* order;

@@ -4,20 +4,6 @@
 
 namespace peerdex {
 
-namespace {
-
-class CursorStream final : public ListStream {
-public:
-    explicit CursorStream(ListCursor&& cursor) : cursor_(std::move(cursor)) {}
-    std::size_t count() const override { return cursor_.count(); }
-    Pull pull(ListSink& sink, Wakeup) override { return cursor_.fill(sink) ? Pull::end : Pull::more; }
-
-private:
-    ListCursor cursor_;
-};
-
-}  // namespace
-
 void MemoryStore::register_user(std::string_view user, Completion done)
 {
     done(registry_.register_user(user));

@@ -101,6 +101,18 @@ Outcome Registry::publish(std::string_view name, std::string_view path, std::str
     User* user;
     if (Outcome o = check_requester(name, user); o != Outcome::ok)
         return o;
+    return add_publication(*user, path, description);
+}
+
+Outcome Registry::restore_publication(std::string_view name, std::string_view path, std::string_view description)
+{
+    User* user = find(name);
+    return user ? add_publication(*user, path, description) : Outcome::no_such_user;
+}
+
+Outcome Registry::add_publication(User& owner, std::string_view path, std::string_view description)
+{
+    User* user = &owner;
     if (publications_.count({user, path}))
         return Outcome::already_published;
     auto pub = std::make_unique<Publication>();

@@ -137,6 +137,17 @@ private:
     bool pinned_ = false;
 };
 
+// A cursor as a store's list stream: the memory and durable stores answer lists with it.
+class CursorStream final : public ListStream {
+public:
+    explicit CursorStream(ListCursor&& cursor) : cursor_(std::move(cursor)) {}
+    std::size_t count() const override { return cursor_.count(); }
+    Pull pull(ListSink& sink, Wakeup) override { return cursor_.fill(sink) ? Pull::end : Pull::more; }
+
+private:
+    ListCursor cursor_;
+};
+
 class Registry {
 public:
     Registry() = default;
@@ -155,12 +166,16 @@ public:
     // On ok the cursor is ready: its count() goes on the wire, then fill().
     Outcome list_users(std::string_view requester, ListCursor& cursor);
     Outcome list_content(std::string_view requester, std::string_view target, ListCursor& cursor);
+    // Loading a saved state: a publication of a registered user, connected or not.
+    Outcome restore_publication(std::string_view user, std::string_view path, std::string_view description);
     // On ok, where the target's peer listens.
     Outcome get_user_info(std::string_view requester, std::string_view target, Address& ip, std::uint16_t& port);
 
     std::size_t user_count() const { return users_.size(); }
     std::size_t connected_count() const { return connected_count_; }
     std::size_t publication_count() const { return publications_.size(); }
+    // True while a list cursor of this registry is open.
+    bool has_cursors() const { return !pinned_.empty(); }
     // Removed nodes still held for paused cursors.
     std::size_t retained_count() const { return zombies_.size(); }
 
@@ -181,6 +196,7 @@ private:
     Outcome check_requester(std::string_view name, User*& user) const;
     // ... then that the target of LIST_CONTENT or GET_USER_INFO is registered.
     Outcome check_target(std::string_view requester, std::string_view target, const User*& owner) const;
+    Outcome add_publication(User& user, std::string_view path, std::string_view description);
     void drop_connection(User& user);
     void drop_publication(User& user, detail::Publication* pub);
     void pin(std::uint64_t gen);

@@ -2,16 +2,32 @@
 
 #include "delayed_store.hh"
 #include "memory_store.hh"
+#ifdef PEERDEX_HAVE_SQLITE
+#include "sqlite_store.hh"
+#endif
 
 namespace peerdex {
 
-std::unique_ptr<Store> make_store(uv_loop_t* loop, std::string_view name, std::string& error)
+std::unique_ptr<Store> make_store(uv_loop_t* loop, const StoreConfig& config, std::string& error)
 {
+    const std::string_view name = config.name;
+    if (!config.state.empty()) {
+        if (!name.empty()) {
+            error = "--state and --store name two different stores: give one";
+            return nullptr;
+        }
+#ifdef PEERDEX_HAVE_SQLITE
+        return SqliteStore::open(loop, {config.state, config.sync_full}, error);
+#else
+        error = "--state: this peerdex-tracker was built without SQLite (meson setup -Dstate=enabled)";
+        return nullptr;
+#endif
+    }
     if (name.empty() || name == "memory")
         return std::make_unique<MemoryStore>();
     if (name == "delayed")
         return std::make_unique<DelayedStore>(loop);
-    error = "unknown store \"" + std::string(name) + "\" (the stores are: memory, delayed)";
+    error = "--store: unknown store \"" + std::string(name) + "\" (the stores are: memory, delayed)";
     return nullptr;
 }
 

@@ -112,14 +112,24 @@ public:
     // and to every backend at once.
 
     virtual StoreCounts counts() const = 0;
+    // True while the store takes no more requests (its batch is full): sessions stop reading
+    // until it is false again, as at their own caps.
+    virtual bool saturated() const { return false; }
     // Asks the store to finish: every answer still owed is given (or failed), handles are
     // closed, then `closed(ctx)` is called on the loop. Called once, after the last session.
     virtual void close(void (*closed)(void* ctx), void* ctx) = 0;
 };
 
-// The backends by name: "memory" (the default), "delayed" (for tests: the memory store
-// answering every request on a later loop turn, in reverse order). Null and `error` set for
-// a name no backend answers to.
-std::unique_ptr<Store> make_store(uv_loop_t* loop, std::string_view name, std::string& error);
+// What the command line says about the store.
+struct StoreConfig {
+    std::string name;       // --store: "memory" (the default), "delayed" (for tests)
+    std::string state;      // --state FILE: the durable store on SQLite
+    bool sync_full = true;  // --sync full|normal
+};
+
+// The backend the configuration names: memory; delayed (for tests: the memory store
+// answering every request on a later loop turn, in reverse order); with a state file, the
+// durable store, loaded. Null and `error` set when none can be made.
+std::unique_ptr<Store> make_store(uv_loop_t* loop, const StoreConfig& config, std::string& error);
 
 }  // namespace peerdex
