@@ -5,6 +5,7 @@ A and B; the tracker is pinned to one core and the load generator to the other, 
 keeps a 2-core machine's run-to-run spread small enough to compare. Prints medians.
 
     tools/bench/ab_cpu.py OLD/peerdex-tracker NEW/peerdex-tracker [--rounds 7]
+    tools/bench/ab_cpu.py T T --b-state DIR   # B with --state: a fresh file in DIR per run
 """
 
 import argparse
@@ -12,6 +13,7 @@ import os
 import re
 import statistics
 import subprocess
+import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TICK = os.sysconf("SC_CLK_TCK")
@@ -22,10 +24,10 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / TICK  # utime + stime
 
 
-def one(tracker, bench, mode, seconds, pin):
+def one(tracker, bench, mode, seconds, pin, extra=()):
     taskset = (lambda core: ["taskset", "-c", str(core)]) if pin else (lambda core: [])
-    proc = subprocess.Popen(taskset(0) + [tracker, "-q", "-p", "0", "-l", "127.0.0.1"], stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(taskset(0) + [tracker, "-q", "-p", "0", "-l", "127.0.0.1"] + list(extra),
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     try:
         port = int(re.search(rb":(\d+)$", proc.stdout.readline().strip()).group(1))
         before = cpu_seconds(proc.pid)
@@ -48,20 +50,32 @@ def main():
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--seconds", type=int, default=4)
     ap.add_argument("--no-pin", action="store_true", help="do not pin to cores (taskset)")
+    ap.add_argument("--b-state", metavar="DIR", help="run B with --state, a new file in DIR each run")
+    ap.add_argument("--b-sync", default="full", help="with --b-state: --sync full or normal")
     args = ap.parse_args()
     results = {}
     for r in range(args.rounds):
         for mode in ("hello", "canonical"):
             order = (("A", args.a), ("B", args.b)) if r % 2 == 0 else (("B", args.b), ("A", args.a))
             for name, binary in order:
+                extra = []
+                if name == "B" and args.b_state:
+                    fd, path = tempfile.mkstemp(dir=args.b_state, suffix=".db")
+                    os.close(fd)
+                    os.unlink(path)
+                    extra = ["--state", path, "--sync", args.b_sync]
                 results.setdefault((mode, name), []).append(one(binary, args.bench, mode, args.seconds,
-                                                                not args.no_pin))
+                                                                not args.no_pin, extra))
+                for suffix in ("", "-wal", "-shm"):
+                    if extra and os.path.exists(extra[1] + suffix):
+                        os.unlink(extra[1] + suffix)
     for mode in ("hello", "canonical"):
         a = statistics.median(x[0] for x in results[(mode, "A")])
         b = statistics.median(x[0] for x in results[(mode, "B")])
-        print("%-9s tracker CPU per op: A %.2f us, B %.2f us, B/A %.3f (medians of %d; ops/s A %.0f, B %.0f)" % (
-            mode, a, b, b / a, args.rounds, statistics.median(x[1] for x in results[(mode, "A")]),
-            statistics.median(x[1] for x in results[(mode, "B")])))
+        ta = statistics.median(x[1] for x in results[(mode, "A")])
+        tb = statistics.median(x[1] for x in results[(mode, "B")])
+        print("%-9s tracker CPU per op: A %.2f us, B %.2f us, B/A %.3f; ops/s A %.0f, B %.0f, B/A %.3f "
+              "(medians of %d)" % (mode, a, b, b / a, ta, tb, tb / ta, args.rounds))
 
 
 if __name__ == "__main__":

@@ -327,11 +327,23 @@ std::unique_ptr<SqliteStore> SqliteStore::open(uv_loop_t* loop, const SqliteOpti
 
 SqliteStore::SqliteStore(uv_loop_t* loop, std::unique_ptr<StateDatabase> db, std::unique_ptr<Registry> registry,
                          std::int64_t next_seq, std::string path)
-    : loop_(loop), db_(std::move(db)), registry_(std::move(registry)), next_seq_(next_seq), path_(std::move(path))
+    : loop_(loop),
+      db_(std::move(db)),
+      registry_(std::move(registry)),
+      next_seq_(next_seq),
+      path_(std::move(path)),
+      turn_end_(std::make_unique<uv_idle_t>().release())
 {
+    uv_idle_init(loop_, turn_end_);
+    turn_end_->data = this;
 }
 
-SqliteStore::~SqliteStore() = default;
+SqliteStore::~SqliteStore()
+{
+    if (turn_end_)  // close() was not called: the loop goes away with us
+        uv_close(reinterpret_cast<uv_handle_t*>(turn_end_),
+                 [](uv_handle_t* h) { std::unique_ptr<uv_idle_t> gone(reinterpret_cast<uv_idle_t*>(h)); });
+}
 
 void SqliteStore::hold(Completion& done, std::function<void()> request)
 {
@@ -355,7 +367,13 @@ void SqliteStore::answer(Completion& done, StoreReply&& reply)
     }
     Batch& after = open_.changes.empty() ? *committing_ : open_;
     after.waiters.push_back({done, std::move(reply)});
-    kick();
+    // The commit starts once the loop has run the callbacks of this turn (the idle handle
+    // runs before the next poll), so that one transaction carries every request of the turn.
+    if (!uv_is_active(reinterpret_cast<uv_handle_t*>(turn_end_)))
+        uv_idle_start(turn_end_, [](uv_idle_t* c) {
+            uv_idle_stop(c);
+            static_cast<SqliteStore*>(c->data)->kick();
+        });
 }
 
 void SqliteStore::answer(Completion& done, Outcome outcome)
@@ -583,8 +601,12 @@ void SqliteStore::finish_if_closing()
     if (!closing_ || committing_ || recovering_ || !open_.changes.empty() || !closed_)
         return;
     db_.reset();  // the last connection: SQLite checkpoints the WAL into the file
-    auto closed = std::exchange(closed_, nullptr);
-    closed(closed_ctx_);
+    uv_close(reinterpret_cast<uv_handle_t*>(std::exchange(turn_end_, nullptr)), [](uv_handle_t* h) {
+        std::unique_ptr<uv_idle_t> check(reinterpret_cast<uv_idle_t*>(h));
+        auto* self = static_cast<SqliteStore*>(check->data);
+        auto closed = std::exchange(self->closed_, nullptr);
+        closed(self->closed_ctx_);
+    });
 }
 
 }  // namespace peerdex

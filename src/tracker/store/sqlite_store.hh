@@ -99,6 +99,7 @@ private:
     std::unique_ptr<Batch> committing_;
     bool recovering_ = false;
     std::vector<std::function<void()>> held_;
+    uv_idle_t* turn_end_;  // starts the commit at the end of a loop turn; freed in its close callback
     bool closing_ = false;
     void (*closed_)(void*) = nullptr;
     void* closed_ctx_ = nullptr;
