@@ -224,6 +224,10 @@ int main(int argc, char** argv)
     uv_run(loop, UV_RUN_DEFAULT);
     for (auto& s : signals)
         uv_close(reinterpret_cast<uv_handle_t*>(&s), nullptr);
+    // Everything is stored and closed: a second SIGTERM now (a service manager insisting)
+    // must not turn this clean exit into a kill. Closing the handles restored the defaults.
+    std::signal(SIGTERM, SIG_IGN);
+    std::signal(SIGINT, SIG_IGN);
     uv_run(loop, UV_RUN_DEFAULT);
     peerdex::Console::flush();
     if (peerdex::Console::dropped() != 0)
