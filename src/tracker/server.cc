@@ -148,16 +148,25 @@ private:
 
 // ---- Session --------------------------------------------------------------------------
 
-// Gives a completed operation to the operation log.
+// What the operation log records of a request: its user, the path of PUBLISH and DELETE,
+// its timestamp (empty when absent).
+struct LogFields {
+    std::string_view user, path, timestamp;
+};
+
+static LogFields log_fields(const Request& r)
+{
+    const bool has_path = r.op == Op::publish || r.op == Op::remove;
+    return {r.fields[0], has_path ? std::string_view(r.fields[1]) : std::string_view(),
+            r.has_timestamp ? std::string_view(r.timestamp) : std::string_view()};
+}
+
+// Gives a completed operation to the operation log: from the request while it is still the
+// parser's, else from the copies kept in the slot.
 static void record(OplogForwarder& oplog, ReplySlot& slot)
 {
-    std::string_view user = slot.user, path = slot.path, ts = slot.timestamp;
-    if (const Request* r = slot.request) {  // the request is still the parser's
-        user = r->fields[0];
-        path = slot.op == Op::publish || slot.op == Op::remove ? std::string_view(r->fields[1]) : "";
-        ts = r->has_timestamp ? std::string_view(r->timestamp) : "";
-    }
-    oplog.record(spec(slot.op).name, user, path, ts);
+    const LogFields f = slot.request ? log_fields(*slot.request) : LogFields{slot.user, slot.path, slot.timestamp};
+    oplog.record(spec(slot.op).name, f.user, f.path, f.timestamp);
     slot.logged = false;
 }
 
@@ -365,10 +374,10 @@ void Session::submit(const Request& r)
         log_completed();
     if (slot.logged) {
         // It will be logged later, when the parser's buffers hold other requests.
-        slot.user.assign(user);
-        const bool has_path = r.op == Op::publish || r.op == Op::remove;
-        slot.path.assign(has_path ? std::string_view(r.fields[1]) : std::string_view());
-        slot.timestamp.assign(r.has_timestamp ? std::string_view(r.timestamp) : std::string_view());
+        const LogFields f = log_fields(r);
+        slot.user.assign(f.user);
+        slot.path.assign(f.path);
+        slot.timestamp.assign(f.timestamp);
     }
     slot.request = nullptr;
     advance();
