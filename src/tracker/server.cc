@@ -93,8 +93,12 @@ public:
     // A free reply slot appeared while this session waited for one.
     void unstarve();
 
+    // Hands what answers produced to the kernel (TrackerServer::on_check).
+    void flush_answers();
+
     uv_tcp_t tcp_{};
-    bool starved_ = false;  // in TrackerServer::starved_
+    bool starved_ = false;     // in TrackerServer::starved_
+    bool flush_due_ = false;   // in TrackerServer::flush_due_
 
 private:
     enum class State { open, closing, lingering, closed };
@@ -391,6 +395,17 @@ void Session::answered(ReplySlot& slot)
     log_completed();
     advance();
     resume();  // the answer may free the session without a byte to write (an empty list's end)
+    // A store answers in bursts (a committed batch): the replies of one burst leave in one
+    // write per session, at the end of the loop turn.
+    if (!flush_due_ && state_ != State::closed) {
+        flush_due_ = true;
+        server_.flush_later(this);
+    }
+}
+
+void Session::flush_answers()
+{
+    flush_due_ = false;
     flush();
 }
 
@@ -599,6 +614,11 @@ void Session::close()
         waiting.erase(std::find(waiting.begin(), waiting.end(), this));
         starved_ = false;
     }
+    if (flush_due_) {
+        auto& due = server_.flush_due_;
+        due.erase(std::find(due.begin(), due.end(), this));
+        flush_due_ = false;
+    }
     uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), on_close);
 }
 
@@ -648,6 +668,8 @@ int TrackerServer::start()
     const unsigned bound_port = port_of(reinterpret_cast<sockaddr*>(&ss));
     Console::banner("s> init server %s:%u", ip.c_str(), bound_port);
 
+    uv_idle_init(loop_, &flush_idle_);
+    flush_idle_.data = this;
     uv_check_init(loop_, &flush_);
     flush_.data = this;
     uv_check_start(&flush_, on_check);
@@ -656,9 +678,31 @@ int TrackerServer::start()
     return 0;
 }
 
+// Answers given in the poll phase (a store's thread reporting through an async handle) are
+// written by the check handle in the same loop turn; the idle handle, active while any are
+// due, keeps the loop from blocking in poll when they were given after the check ran.
+void TrackerServer::flush_later(Session* s)
+{
+    flush_due_.push_back(s);
+    if (!uv_is_active(reinterpret_cast<uv_handle_t*>(&flush_idle_)))
+        uv_idle_start(&flush_idle_, [](uv_idle_t* idle) { static_cast<TrackerServer*>(idle->data)->flush_answers(); });
+}
+
+void TrackerServer::flush_answers()
+{
+    uv_idle_stop(&flush_idle_);
+    // flush() may close a session, which takes it out of the list.
+    while (!flush_due_.empty()) {
+        Session* s = flush_due_.back();
+        flush_due_.pop_back();
+        s->flush_answers();
+    }
+}
+
 void TrackerServer::on_check(uv_check_t* check)
 {
     auto* self = static_cast<TrackerServer*>(check->data);
+    self->flush_answers();
     while (!self->starved_.empty() && !self->slots_.full() && !self->store_->saturated()) {
         Session* s = self->starved_.back();
         self->starved_.pop_back();
@@ -693,6 +737,7 @@ void TrackerServer::on_list_ready(void* ctx, std::uint64_t token)
 // Every session is gone: the store closes, and uv_run can return.
 void TrackerServer::finish()
 {
+    uv_close(reinterpret_cast<uv_handle_t*>(&flush_idle_), nullptr);
     store_->close([](void*) {}, nullptr);
 }
 

@@ -50,6 +50,8 @@ private:
     friend class Session;
 
     static void on_check(uv_check_t* check);
+    void flush_later(Session* s);
+    void flush_answers();
     // Completions and wakeups of the store, routed to their slot's session by token.
     static void on_answer(void* ctx, std::uint64_t token, StoreReply&& reply);
     static void on_list_ready(void* ctx, std::uint64_t token);
@@ -59,10 +61,12 @@ private:
     TrackerOptions options_;
     std::unique_ptr<Store> store_;
     ReplySlots slots_;
-    std::vector<Session*> starved_;  // sessions waiting for a free reply slot
+    std::vector<Session*> starved_;    // sessions waiting for a free reply slot
+    std::vector<Session*> flush_due_;  // sessions with answers to write at the end of the turn
     OplogForwarder* oplog_ = nullptr;
     Acceptor acceptor_;
     uv_check_t flush_{};
+    uv_idle_t flush_idle_{};
     bool started_ = false;
     bool stopping_ = false;
 };
