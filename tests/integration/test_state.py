@@ -4,6 +4,7 @@ and left as they were."""
 
 import os
 import random
+import select
 import shutil
 import signal
 import socket
@@ -13,7 +14,7 @@ import tempfile
 import threading
 import unittest
 
-from harness import HOST, TIMEOUT, Tracker, enc, parse_list
+from harness import HOST, TIMEOUT, Tracker, enc, parse_list, scaled, wait_until
 
 TRACKER = os.environ["PEERDEX_TRACKER"]
 
@@ -141,6 +142,48 @@ class Restarts(StateTest):
                 codes = [r.byte() for _ in range(acked)]
             self.assertEqual(codes, [1] * acked, "an acknowledged REGISTER was lost")
             self.assertEqual(t2.stop(), 0)
+
+
+class SlowDisk(StateTest):
+    """With --sync full a reply waits for the flush of the write-ahead log that holds its
+    change, and so does every reply computed after that change; the flush is held here
+    (tests/integration/hold_fsync.c) as a slow disk would hold it."""
+
+    def held_tracker(self, *args):
+        gate = os.path.join(self.dir, "hold")
+        asan = (os.environ.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0").lstrip(":")
+        env = dict(os.environ, LD_PRELOAD=os.environ["PEERDEX_HOLD_FSYNC_LIB"], PEERDEX_HOLD_FSYNC=gate,
+                   ASAN_OPTIONS=asan)
+        return Tracker("-q", "--state", self.db, *args, env=env), gate
+
+    def test_no_reply_leaves_before_its_change_is_flushed(self):
+        t, gate = self.held_tracker()
+        with t:
+            self.assertEqual(t.code("REGISTER", "alice"), 0)
+            open(gate, "w").close()
+            writer, wr = t.hello()
+            writer.sendall(enc("REGISTER", "bob"))
+            wait_until(lambda: os.path.exists(gate + ".held"), what="the flush of bob's REGISTER to begin")
+            # A second session asks after the change: its refusal depends on it too.
+            reader, rr = t.hello()
+            reader.sendall(enc("REGISTER", "bob"))
+            ready, _, _ = select.select([writer, reader], [], [], scaled(0.5))
+            self.assertEqual(ready, [], "a reply left while its change was not yet on the disk")
+            os.unlink(gate)
+            self.assertEqual(wr.byte(), 0)
+            self.assertEqual(rr.byte(), 1)
+            writer.close()
+            reader.close()
+            self.assertEqual(t.stop(), 0)
+
+    def test_sync_normal_does_not_wait_for_a_flush(self):
+        t, gate = self.held_tracker("--sync", "normal")
+        with t:
+            open(gate, "w").close()
+            self.assertEqual(t.code("REGISTER", "alice"), 0)
+            self.assertFalse(os.path.exists(gate + ".held"))
+            os.unlink(gate)
+            self.assertEqual(t.stop(), 0)
 
 
 class Files(StateTest):
