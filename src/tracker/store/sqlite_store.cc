@@ -1,15 +1,9 @@
 #include "sqlite_store.hh"
 
-#include <fcntl.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <condition_variable>
-#include <mutex>
-#include <thread>
-#include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <utility>
@@ -77,8 +71,6 @@ public:
     // One transaction; 0 or the SQLite error code, with message().
     int commit(const std::vector<SqliteStore::Change>& changes);
     const std::string& message() const { return message_; }
-    // The write-ahead log's file, beside the database.
-    const std::string& wal_path() const { return wal_path_; }
 
 private:
     bool exec(const char* sql, std::string& error);
@@ -89,7 +81,6 @@ private:
     sqlite3* db_ = nullptr;
     bool fresh_ = false;
     std::string message_;
-    std::string wal_path_;
     Statement begin_, commit_, ins_user_, del_pubs_, del_user_, connect_, disconnect_, publish_, remove_;
 };
 
@@ -167,16 +158,8 @@ bool StateDatabase::writable(const SqliteOptions& o, std::string& error)
     // that ends by setting user_version (see peerdex-tracker(8), FILES).
     if (!exec("PRAGMA journal_mode=WAL", why))
         return fail(why);
-    // NORMAL in WAL mode: a commit is written to the log, which is synced at checkpoints
-    // (before the pages are copied into the database, whose file is synced after). With
-    // --sync full the store flushes the log itself after every commit, on a thread of its
-    // own, which is what FULL would do inside the commit, minus the wait.
-    if (!exec("PRAGMA synchronous=NORMAL", why))
+    if (!exec(o.sync_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL", why))
         return fail(why);
-    if (const char* wal = sqlite3_filename_wal(sqlite3_db_filename(db_, "main")))
-        wal_path_ = wal;
-    if (o.sync_full && wal_path_.empty())
-        return fail("cannot tell where the write-ahead log is");
     if (fresh_) {
         const std::string create = std::string("BEGIN;") + kSchema + "PRAGMA application_id=" +
                                    std::to_string(kApplicationId) + ";PRAGMA user_version=" +
@@ -319,125 +302,6 @@ int StateDatabase::commit(const std::vector<SqliteStore::Change>& changes)
 
 // ---- SqliteStore ------------------------------------------------------------------------
 
-// Flushes the write-ahead log on a thread of its own. The writer says which batch it has
-// written (from the thread pool, right after the commit); the thread flushes as soon as
-// something written is not yet flushed, and tells the loop the highest batch number that a
-// completed flush covers. A flush never waits for the loop, so the disk is kept busy while
-// the loop answers and the next batches are written.
-class LogFlusher {
-public:
-    using Done = void (*)(void* ctx, std::int64_t flushed, int error);
-
-    // Null and `error` set when the log cannot be opened.
-    static std::unique_ptr<LogFlusher> open(uv_loop_t* loop, const std::string& wal_path, Done done, void* ctx,
-                                            std::string& error)
-    {
-        const int fd = ::open(wal_path.c_str(), O_RDONLY | O_CLOEXEC);
-        if (fd < 0) {
-            error = wal_path + ": cannot open the write-ahead log: " + std::strerror(errno);
-            return nullptr;
-        }
-        return std::unique_ptr<LogFlusher>(new LogFlusher(loop, fd, wal_path, done, ctx));
-    }
-    LogFlusher(uv_loop_t* loop, int fd, std::string wal_path, Done done, void* ctx)
-        : wal_path_(std::move(wal_path)), done_(done), ctx_(ctx), wake_(std::make_unique<uv_async_t>().release()), fd_(fd)
-    {
-        uv_async_init(loop, wake_, [](uv_async_t* a) { static_cast<LogFlusher*>(a->data)->report(); });
-        wake_->data = this;
-        thread_ = std::thread([this] { run(); });
-    }
-    LogFlusher(const LogFlusher&) = delete;
-    LogFlusher& operator=(const LogFlusher&) = delete;
-    ~LogFlusher()
-    {
-        {
-            std::lock_guard<std::mutex> lock(mutex_);
-            stopping_ = true;
-        }
-        cond_.notify_one();
-        thread_.join();
-        ::close(fd_);
-        uv_close(reinterpret_cast<uv_handle_t*>(wake_),
-                 [](uv_handle_t* h) { std::unique_ptr<uv_async_t> gone(reinterpret_cast<uv_async_t*>(h)); });
-    }
-
-    // Any thread: batch `number` (and every one before it) is written to the log.
-    void written(std::int64_t number)
-    {
-        {
-            std::lock_guard<std::mutex> lock(mutex_);
-            written_ = number;
-        }
-        cond_.notify_one();
-    }
-
-private:
-    void run()
-    {
-        std::unique_lock<std::mutex> lock(mutex_);
-        for (;;) {
-            cond_.wait(lock, [this] { return stopping_ || (written_ > flushing_ && error_ == 0); });
-            if (stopping_)
-                return;
-            const std::int64_t target = flushing_ = written_;
-            lock.unlock();
-            const int error = flush();
-            lock.lock();
-            if (error != 0)
-                error_ = error;
-            else
-                flushed_ = target;
-            uv_async_send(wake_);
-        }
-    }
-
-    // 0 or the errno of the failed flush.
-    int flush()
-    {
-        if (!dir_synced_) {
-            // The log's name in the directory must reach the disk too, once.
-            dir_synced_ = true;
-            const std::size_t slash = wal_path_.rfind('/');
-            const std::string dir = slash == std::string::npos ? "." : wal_path_.substr(0, slash + 1);
-            const int d = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-            const int error = d < 0 || ::fsync(d) != 0 ? errno : 0;
-            if (d >= 0)
-                ::close(d);
-            if (error != 0)
-                return error;
-        }
-        return ::fdatasync(fd_) == 0 ? 0 : errno;
-    }
-
-    // On the loop.
-    void report()
-    {
-        std::int64_t flushed;
-        int error;
-        {
-            std::lock_guard<std::mutex> lock(mutex_);
-            flushed = flushed_;
-            error = error_;
-        }
-        done_(ctx_, flushed, error);
-    }
-
-    const std::string wal_path_;
-    const Done done_;
-    void* const ctx_;
-    uv_async_t* wake_;  // freed in its close callback
-    const int fd_;      // the log, flushed by the thread only
-    bool dir_synced_ = false;
-    std::mutex mutex_;
-    std::condition_variable cond_;
-    std::int64_t written_ = 0;   // guarded by mutex_, as are the four below
-    std::int64_t flushing_ = 0;  // the highest number the current or last flush covers
-    std::int64_t flushed_ = 0;
-    int error_ = 0;
-    bool stopping_ = false;
-    std::thread thread_;
-};
-
 struct SqliteStore::Job {
     uv_work_t req{};
     SqliteStore* store = nullptr;
@@ -463,22 +327,17 @@ std::unique_ptr<SqliteStore> SqliteStore::open(uv_loop_t* loop, const SqliteOpti
     }
     if (!db->writable(options, error))
         return nullptr;
-    std::unique_ptr<SqliteStore> store(
-        new SqliteStore(loop, std::move(db), std::move(registry), next_seq, options.path, nullptr));
-    if (options.sync_full &&
-        !(store->flusher_ = LogFlusher::open(loop, store->db_->wal_path(), on_flushed, store.get(), error)))
-        return nullptr;
-    return store;
+    return std::unique_ptr<SqliteStore>(
+        new SqliteStore(loop, std::move(db), std::move(registry), next_seq, options.path));
 }
 
 SqliteStore::SqliteStore(uv_loop_t* loop, std::unique_ptr<StateDatabase> db, std::unique_ptr<Registry> registry,
-                         std::int64_t next_seq, std::string path, std::unique_ptr<LogFlusher> flusher)
+                         std::int64_t next_seq, std::string path)
     : loop_(loop),
       db_(std::move(db)),
       registry_(std::move(registry)),
       next_seq_(next_seq),
       path_(std::move(path)),
-      flusher_(std::move(flusher)),
       turn_end_(std::make_unique<uv_idle_t>().release())
 {
     uv_idle_init(loop_, turn_end_);
@@ -508,19 +367,12 @@ std::unique_ptr<ListStream> SqliteStore::stream(ListCursor&& cursor)
 
 void SqliteStore::answer(Completion& done, StoreReply&& reply)
 {
-    // The answer waits with the newest change applied before it: in the open batch, the
-    // one being written, or the last of those written and waiting for a flush.
-    std::vector<Waiter>* after = !open_.changes.empty() ? &open_.waiters
-                                 : committing_           ? &committing_->waiters
-                                 : !unflushed_.empty()   ? &unflushed_.back()->waiters
-                                                         : nullptr;
-    if (!after) {
+    if (committing_ == nullptr && open_.changes.empty()) {
         done(std::move(reply));  // nothing it could depend on is pending
         return;
     }
-    after->push_back({done, std::move(reply)});
-    if (open_.changes.empty())
-        return;  // no batch to start
+    Batch& after = open_.changes.empty() ? *committing_ : open_;
+    after.waiters.push_back({done, std::move(reply)});
     // The commit starts once the loop has run the callbacks of this turn (the idle handle
     // runs before the next poll), so that one transaction carries every request of the turn.
     if (!uv_is_active(reinterpret_cast<uv_handle_t*>(turn_end_)))
@@ -655,7 +507,6 @@ void SqliteStore::kick()
     if (committing_ || recovering_ || open_.changes.empty())
         return;
     committing_ = std::make_unique<Batch>(std::move(open_));
-    committing_->number = next_number_++;
     open_ = Batch();
     auto job = std::make_unique<Job>();
     job->store = this;
@@ -675,8 +526,6 @@ void SqliteStore::work(uv_work_t* req)
     job->rc = self.db_->commit(self.committing_->changes);
     if (job->rc != 0)
         job->error = self.db_->message();
-    else if (self.flusher_)
-        self.flusher_->written(self.committing_->number);  // the flush need not wait for the loop
 }
 
 void SqliteStore::after(uv_work_t* req, int)
@@ -688,52 +537,12 @@ void SqliteStore::after(uv_work_t* req, int)
         job->store->committed(*job);
 }
 
-void SqliteStore::give(std::vector<Waiter>& waiters)
-{
-    std::vector<Waiter> now;
-    now.swap(waiters);
-    for (Waiter& w : now)
-        w.done(std::move(w.reply));
-}
-
-void SqliteStore::on_flushed(void* ctx, std::int64_t number, int error)
-{
-    auto* self = static_cast<SqliteStore*>(ctx);
-    if (error != 0) {
-        // After a failed flush the kernel may have dropped the pages it could not write:
-        // nothing says what the disk holds, so nothing more may be acknowledged. Stop; at
-        // the next start SQLite recovers the log up to its last complete transaction, which
-        // holds everything acknowledged.
-        Console::error("peerdex-tracker: %s: cannot sync the write-ahead log to the disk: %s; stopping",
-                       self->db_->wal_path().c_str(), std::strerror(error));
-        Console::flush();
-        std::_Exit(1);
-    }
-    self->flushed(number);
-}
-
-void SqliteStore::flushed(std::int64_t number)
-{
-    flushed_ = std::max(flushed_, number);
-    while (!unflushed_.empty() && unflushed_.front()->number <= flushed_) {
-        std::unique_ptr<Batch> batch = std::move(unflushed_.front());
-        unflushed_.pop_front();
-        give(batch->waiters);
-    }
-    finish_if_closing();
-}
-
 void SqliteStore::committed(Job& job)
 {
     std::unique_ptr<Batch> batch = std::move(committing_);
     if (job.rc == 0) {
-        // The flusher may have covered this batch before the loop heard it was written.
-        if (flusher_ && batch->number > flushed_) {
-            batch->changes = {};
-            unflushed_.push_back(std::move(batch));
-        } else {
-            give(batch->waiters);
-        }
+        for (Waiter& w : batch->waiters)
+            w.done(std::move(w.reply));
         // Registries replaced after a failure go once nothing streams from them.
         retired_.erase(std::remove_if(retired_.begin(), retired_.end(),
                                       [](const std::unique_ptr<Registry>& r) { return !r->has_cursors(); }),
@@ -795,9 +604,8 @@ void SqliteStore::close(void (*closed)(void* ctx), void* ctx)
 
 void SqliteStore::finish_if_closing()
 {
-    if (!closing_ || committing_ || recovering_ || !open_.changes.empty() || !unflushed_.empty() || !closed_)
+    if (!closing_ || committing_ || recovering_ || !open_.changes.empty() || !closed_)
         return;
-    flusher_.reset();  // idle: everything written is flushed
     db_.reset();  // the last connection: SQLite checkpoints the WAL into the file
     uv_close(reinterpret_cast<uv_handle_t*>(std::exchange(turn_end_, nullptr)), [](uv_handle_t* h) {
         std::unique_ptr<uv_idle_t> check(reinterpret_cast<uv_idle_t*>(h));

@@ -1,21 +1,15 @@
 // The durable store (--state FILE): the Registry stays the read model, and every change it
-// accepts joins the open batch, which is written to an SQLite database as one transaction
-// on the thread pool (group commit: while one batch is written, the next fills). With
-// --sync full a thread of the store's own (LogFlusher) then flushes the write-ahead log to
-// the disk as soon as anything written is not yet flushed, so that writing the next batches
-// overlaps the disk flush of the previous ones (one flush covers every batch written before
-// it started). An answer is given only once every change
-// applied before it was computed is stored (written, and with --sync full flushed), so no
-// client sees state that a crash could take back (peerdex-protocol(7), TRACKER STATE). A
-// write that fails refuses every answer that depended on it, and the registry is reloaded
-// from the database, which holds exactly what was written; a flush that fails stops the
-// tracker (what is on the disk is then unknown, and nothing unflushed was acknowledged).
+// accepts joins the open batch, which is committed to an SQLite database as one transaction
+// on the thread pool (group commit: while one batch commits, the next fills). An answer is
+// given only once every change applied before it was computed is committed, so no client
+// sees state that a crash could take back (peerdex-protocol(7), TRACKER STATE). A commit
+// that fails refuses every answer that depended on it, and the registry is reloaded from
+// the database, which holds exactly what was acknowledged.
 #pragma once
 
 #include <uv.h>
 
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <memory>
 #include <string>
@@ -32,7 +26,6 @@ struct SqliteOptions {
 };
 
 class StateDatabase;
-class LogFlusher;
 
 class SqliteStore final : public Store {
 public:
@@ -74,14 +67,13 @@ private:
     };
     struct Batch {
         std::vector<Change> changes;
-        std::vector<Waiter> waiters;  // answers given once this batch is stored
+        std::vector<Waiter> waiters;  // answers given once this batch is committed
         std::size_t bytes = 0;
-        std::int64_t number = 0;      // in the order batches are written
     };
     struct Job;
 
     SqliteStore(uv_loop_t* loop, std::unique_ptr<StateDatabase> db, std::unique_ptr<Registry> registry,
-                std::int64_t next_seq, std::string path, std::unique_ptr<LogFlusher> flusher);
+                std::int64_t next_seq, std::string path);
 
     // Gives `reply` now when nothing is pending, else once what is pending is committed.
     void answer(Completion& done, StoreReply&& reply);
@@ -91,9 +83,6 @@ private:
     static void work(uv_work_t* req);
     static void after(uv_work_t* req, int status);
     void committed(Job& job);
-    static void on_flushed(void* ctx, std::int64_t number, int error);
-    void flushed(std::int64_t number);
-    static void give(std::vector<Waiter>& waiters);
     void reloaded(Job& job);
     void finish_if_closing();
     std::unique_ptr<ListStream> stream(ListCursor&& cursor);
@@ -106,12 +95,8 @@ private:
     std::vector<std::unique_ptr<Registry>> retired_;  // replaced, kept while a list streams from one
     std::int64_t next_seq_;
     std::string path_;
-    std::unique_ptr<LogFlusher> flusher_;  // --sync full only
-    Batch open_;                           // filling
-    std::unique_ptr<Batch> committing_;    // being written (one at a time: one SQLite writer)
-    std::deque<std::unique_ptr<Batch>> unflushed_;  // written, their answers waiting for a flush
-    std::int64_t next_number_ = 1;         // of the next batch written
-    std::int64_t flushed_ = 0;             // every batch up to this number is on the disk
+    Batch open_;
+    std::unique_ptr<Batch> committing_;
     bool recovering_ = false;
     std::vector<std::function<void()>> held_;
     uv_idle_t* turn_end_;  // starts the commit at the end of a loop turn; freed in its close callback
