@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Two tracker binaries side by side: the tracker's CPU time per operation (from its
-own /proc accounting), HELLO and canonical, 64 clients, closed loop. Runs alternate
+own /proc accounting), HELLO and canonical, 64 clients (--clients), closed loop, one
+request in flight per HELLO session (--pipeline). Runs alternate
 A and B; the tracker is pinned to one core and the load generator to the other, which
 keeps a 2-core machine's run-to-run spread small enough to compare. Prints medians.
 
