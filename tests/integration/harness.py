@@ -258,6 +258,21 @@ def wait_until(predicate, timeout=TIMEOUT, what="condition"):
         time.sleep(0.02)
 
 
+def settled_stats(read_stats):
+    """A file server's statistics (`read_stats()` gives them as a dict) once it has closed
+    every finished connection: a client holds its whole reply before the server has seen
+    its close, so the "open" count lags on a busy machine."""
+    stats = {}
+
+    def closed():
+        stats.clear()
+        stats.update(read_stats())
+        return stats["connections"].endswith("(open 0)")
+
+    wait_until(closed, what="the finished connections to be closed")
+    return stats
+
+
 class Tracker(Daemon):
     def __init__(self, *args, listen=HOST, env=None):
         argv = [os.environ["PEERDEX_TRACKER"], "-p", "0"] + (["-l", listen] if listen else []) + list(args)

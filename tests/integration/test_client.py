@@ -13,7 +13,7 @@ import time
 import unittest
 
 from harness import (Client, FakePeer, Tracker, enc, fd_count, free_port, parse_list, random_file, read_all, scaled,
-                     sha, wait_for_fds)
+                     settled_stats, sha, wait_for_fds)
 
 
 def peer_endpoint(t, requester, user):
@@ -113,7 +113,7 @@ class Commands(ClientTest):
                                  ["c> GET_FILE OK"])
             self.assertEqual(b.run("GET_FILE alice /etc/passwd %s" % self.path("no")),
                              ["c> GET_FILE FAIL, FILE NOT EXIST"])
-            stats = dict(line[1:].split(": ", 1) for line in a.run("STATS")[1:])
+            stats = settled_stats(lambda: dict(line[1:].split(": ", 1) for line in a.run("STATS")[1:]))
             self.assertEqual(stats["connections"], "3 (open 0)")
             self.assertEqual(stats["requests"], "GET_FILE 3, LIST_FILES 0, PUT_FILE 0, other 0")
             self.assertEqual(stats["refused"], "1")

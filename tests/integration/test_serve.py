@@ -17,7 +17,7 @@ import time
 import unittest
 
 from harness import (Daemon, HOST, Reader, Terminal, enc, fd_count, random_file, read_all, rss, scaled, sha,
-                     wait_for_fds, wait_until)
+                     settled_stats, wait_for_fds, wait_until)
 
 PEERDEX = os.environ["PEERDEX"]
 
@@ -261,7 +261,7 @@ class ServeTest(unittest.TestCase):
             for name in ["new", "f"]:
                 with srv.connect() as s:
                     s.sendall(enc("PUT_FILE", name, 10 << 20) + os.urandom(3 << 20))
-                wait_until(lambda: srv.stats()["connections"].endswith("(open 0)"), what="the cut upload closed")
+                settled_stats(srv.stats)  # the cut upload is closed
             self.assertEqual(self.shared(), ["f"])
             self.assertEqual(content(os.path.join(self.dir, "f")), b"old")
             srv.wait_for(r"upload of f cut after \d+ of 10485760 bytes", stream="stderr")
@@ -344,7 +344,7 @@ class ServeTest(unittest.TestCase):
                 # Before the new asker's turn, at most the listings already under way when
                 # the askers left were built: not one per abandoned request (124 here).
                 self.assertLessEqual(int(after["listings built"]) - built, 4 + 1, (n, after))
-                wait_until(lambda: srv.stats()["connections"].endswith("(open 0)"), what="every asker gone")
+                settled_stats(srv.stats)  # every asker is gone
                 self.assertGreaterEqual(int(srv.stats()["abandoned"]) - int(before["abandoned"]), n - 4 - 4, n)
 
     def test_without_a_host_it_listens_on_loopback_only(self):
@@ -402,7 +402,7 @@ class ServeTest(unittest.TestCase):
             self.assertEqual(exchange(enc("GET_FILE", "missing")), b"\x01")
             self.assertEqual(exchange(enc("PUT_FILE", "../x", 1) + b"x"), b"\x01")
             self.assertEqual(exchange(enc("HELLO", "peerdex/1")), b"\x02")
-            st = srv.stats()
+            st = settled_stats(srv.stats)
             self.assertEqual(st["connections"], "13 (open 0)")
             self.assertEqual(st["requests"], "GET_FILE 6, LIST_FILES 2, PUT_FILE 4, other 1")
             self.assertEqual(st["refused"], "3")
