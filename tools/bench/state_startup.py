@@ -41,13 +41,19 @@ def main():
     ap.add_argument("--pubs", type=int, default=2000000)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--dir", default=None, help="where the database is written (default: a temporary directory)")
+    ap.add_argument("--db", default=None,
+                    help="use this database, written first if it does not exist, and keep it (to compare two builds)")
     args = ap.parse_args()
-    d = tempfile.mkdtemp(dir=args.dir)
-    path = os.path.join(d, "tracker.db")
-    t0 = time.monotonic()
-    build(path, args.users, args.pubs)
-    print("database: %d users, %d publications, %.0f MB, written in %.1f s" % (
-        args.users, args.pubs, os.path.getsize(path) / 1e6, time.monotonic() - t0))
+    if args.db:
+        d, path = None, args.db
+    else:
+        d = tempfile.mkdtemp(dir=args.dir)
+        path = os.path.join(d, "tracker.db")
+    if not os.path.exists(path):
+        t0 = time.monotonic()
+        build(path, args.users, args.pubs)
+        print("database: %d users, %d publications, %.0f MB, written in %.1f s" % (
+            args.users, args.pubs, os.path.getsize(path) / 1e6, time.monotonic() - t0))
     times = []
     for _ in range(args.runs):
         start = time.monotonic()
@@ -66,6 +72,8 @@ def main():
         times.append(took)
         print("start-up %.2f s, RSS %d MiB" % (took, rss))
     print("median start-up %.2f s over %d runs" % (statistics.median(times), args.runs))
+    if d is None:
+        return
     for suffix in ("", "-wal", "-shm"):
         if os.path.exists(path + suffix):
             os.unlink(path + suffix)

@@ -27,13 +27,23 @@ Outcome Registry::check_requester(std::string_view name, User*& user) const
 
 Outcome Registry::register_user(std::string_view name)
 {
-    if (find(name))
-        return Outcome::name_in_use;
+    return restore_user(name) ? Outcome::ok : Outcome::name_in_use;
+}
+
+Registry::User* Registry::restore_user(std::string_view name)
+{
     auto user = std::make_unique<User>();
     user->name.assign(name);
     std::string_view key = user->name;  // points into the heap-allocated User: stable
-    users_.emplace(key, std::move(user));
-    return Outcome::ok;
+    // One lookup: a name in use leaves the map as it was, and the new user is freed.
+    auto [it, added] = users_.emplace(key, std::move(user));
+    return added ? it->second.get() : nullptr;
+}
+
+void Registry::reserve(std::size_t users, std::size_t publications)
+{
+    users_.reserve(users);
+    publications_.reserve(publications);
 }
 
 Outcome Registry::unregister_user(std::string_view name)
@@ -65,14 +75,19 @@ Outcome Registry::connect(std::string_view name, const Address& ip, std::uint16_
         return Outcome::no_such_user;
     if (user->connection)
         return Outcome::already_connected;
+    restore_connection(*user, ip, port);
+    return Outcome::ok;
+}
+
+void Registry::restore_connection(User& user, const Address& ip, std::uint16_t port)
+{
     auto conn = std::make_unique<Connection>();
-    conn->user = user;
+    conn->user = &user;
     conn->ip = ip;
     conn->port = port;
     conn->born = ++gen_;
-    user->connection = connected_.push_back(std::move(conn));
+    user.connection = connected_.push_back(std::move(conn));
     ++connected_count_;
-    return Outcome::ok;
 }
 
 Outcome Registry::disconnect(std::string_view name)
@@ -113,14 +128,14 @@ Outcome Registry::restore_publication(std::string_view name, std::string_view pa
 Outcome Registry::add_publication(User& owner, std::string_view path, std::string_view description)
 {
     User* user = &owner;
-    if (publications_.count({user, path}))
-        return Outcome::already_published;
     auto pub = std::make_unique<Publication>();
     pub->path.assign(path);
+    // One lookup: the key points into the new node, which is freed if the path is taken.
+    if (!publications_.emplace(detail::PublicationKey{user, pub->path}, pub.get()).second)
+        return Outcome::already_published;
     pub->description.assign(description);
     pub->born = ++gen_;
-    Publication* p = user->publications.push_back(std::move(pub));
-    publications_.emplace(detail::PublicationKey{user, p->path}, p);
+    user->publications.push_back(std::move(pub));
     ++user->publication_count;
     return Outcome::ok;
 }

@@ -166,8 +166,13 @@ public:
     // On ok the cursor is ready: its count() goes on the wire, then fill().
     Outcome list_users(std::string_view requester, ListCursor& cursor);
     Outcome list_content(std::string_view requester, std::string_view target, ListCursor& cursor);
-    // Loading a saved state: a publication of a registered user, connected or not.
+    // Loading a saved state: a user (nullptr if the name is taken), its connection (in
+    // connection order), and a publication of a registered user, connected or not.
+    detail::User* restore_user(std::string_view user);
+    void restore_connection(detail::User& user, const Address& ip, std::uint16_t port);
     Outcome restore_publication(std::string_view user, std::string_view path, std::string_view description);
+    // Room for this many users and publications without growing (loading a saved state).
+    void reserve(std::size_t users, std::size_t publications);
     // On ok, where the target's peer listens.
     Outcome get_user_info(std::string_view requester, std::string_view target, Address& ip, std::uint16_t& port);
 
