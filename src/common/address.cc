@@ -54,6 +54,31 @@ bool Address::loopback() const
     return family == 6 && std::memcmp(bytes, kLoopback6, 16) == 0;
 }
 
+bool Address::to_sockaddr(std::uint16_t port, sockaddr_storage& out) const
+{
+    out = sockaddr_storage{};
+    if (family == 4) {
+        auto* in = reinterpret_cast<sockaddr_in*>(&out);
+        in->sin_family = AF_INET;
+        in->sin_port = htons(port);
+        std::memcpy(&in->sin_addr, bytes, 4);
+        return true;
+    }
+    if (family == 6) {
+        auto* in6 = reinterpret_cast<sockaddr_in6*>(&out);
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = htons(port);
+        std::memcpy(&in6->sin6_addr, bytes, 16);
+        return true;
+    }
+    return false;
+}
+
+bool operator==(const Address& a, const Address& b)
+{
+    return a.family == b.family && std::memcmp(a.bytes, b.bytes, a.family == 4 ? 4 : 16) == 0;
+}
+
 void Address::append_to(std::string& out) const
 {
     if (family == 4) {

@@ -6,6 +6,7 @@
 #include <string>
 
 struct sockaddr;
+struct sockaddr_storage;
 
 namespace peerdex {
 
@@ -21,6 +22,11 @@ struct Address {
     std::string str() const;
     // 127.0.0.0/8 (also IPv4-mapped) or ::1: reachable from this machine only.
     bool loopback() const;
+    // The socket address of this IP and `port` (AF_INET or AF_INET6); false when unknown.
+    bool to_sockaddr(std::uint16_t port, sockaddr_storage& out) const;
+
+    friend bool operator==(const Address& a, const Address& b);
+    friend bool operator!=(const Address& a, const Address& b) { return !(a == b); }
 };
 
 // The port of an IPv4 or IPv6 socket address, in host order (0 for other families).

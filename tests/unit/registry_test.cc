@@ -189,5 +189,37 @@ TEST_F(RegistryTest, ScalesToManyUsersWithoutLimits)
     EXPECT_EQ(reg.register_user("user49999"), Outcome::name_in_use);
 }
 
+// The liveness walk steps over connections kept only for a paused list cursor, and over
+// the one it would give next when that one is freed.
+TEST_F(RegistryTest, WalkSkipsRemovedConnectionsKeptForACursor)
+{
+    for (const char* n : {"alice", "bob", "carol", "dave"})
+        connected(n);
+    const auto names = [](const std::vector<UserEndpoint>& v) {
+        std::vector<std::string> out;
+        for (const auto& u : v)
+            out.push_back(u.name);
+        return out;
+    };
+    using V = std::vector<std::string>;
+    std::vector<UserEndpoint> got;
+    reg.walk_connected(1, got);
+    EXPECT_EQ(names(got), V{"alice"});
+    {
+        ListCursor paused;  // pins the generation: bob stays linked, as removed
+        ASSERT_EQ(reg.list_users("alice", paused), Outcome::ok);
+        ASSERT_EQ(reg.disconnect("bob"), Outcome::ok);
+        got.clear();
+        reg.walk_connected(1, got);
+        EXPECT_EQ(names(got), V{"carol"});
+        ASSERT_EQ(reg.disconnect("dave"), Outcome::ok);  // the next one, removed while pinned
+    }  // the cursor goes: bob and dave are freed, the walk's position with them
+    got.clear();
+    reg.walk_connected(5, got);
+    EXPECT_TRUE(got.empty());  // the round ended at dave
+    reg.walk_connected(5, got);
+    EXPECT_EQ(names(got), (V{"alice", "carol"}));
+}
+
 }  // namespace
 }  // namespace peerdex

@@ -427,6 +427,64 @@ TEST_P(StoreSuite, ManyRequestsInFlight)
     }
 }
 
+// Liveness: the walk gives every connected user once per round, in connection order, in
+// chunks of at most `max`; a short chunk ends the round and the next call starts over.
+TEST_P(StoreSuite, WalkConnectedGoesRoundEveryConnectedUser)
+{
+    const auto walk = [&](std::size_t max) {
+        return entries(call([&](Store& s, Completion d) { s.walk_connected(max, d); }));
+    };
+    EXPECT_TRUE(walk(2).empty());  // nobody connected: a round of nothing
+    for (int i = 0; i < 5; ++i)
+        connected("u" + std::to_string(i), static_cast<std::uint16_t>(100 + i));
+    ASSERT_EQ(register_user("offline"), Outcome::ok);  // registered only: never walked
+    using V = std::vector<std::string>;
+    EXPECT_EQ(walk(2), (V{"u0 127.0.0.1 100", "u1 127.0.0.1 101"}));
+    // Changes during the round: the next user leaves, a new one arrives at the end.
+    ASSERT_EQ(disconnect("u2"), Outcome::ok);
+    connected("u5", 105);
+    EXPECT_EQ(walk(2), (V{"u3 127.0.0.1 103", "u4 127.0.0.1 104"}));
+    EXPECT_EQ(walk(2), (V{"u5 127.0.0.1 105"}));  // short: the round is over
+    EXPECT_EQ(walk(10), (V{"u0 127.0.0.1 100", "u1 127.0.0.1 101", "u3 127.0.0.1 103", "u4 127.0.0.1 104",
+                           "u5 127.0.0.1 105"}));
+    // A round that ends exactly on a full chunk ends with an empty one.
+    EXPECT_EQ(walk(5).size(), 5u);
+    EXPECT_TRUE(walk(5).empty());
+    // The user the walk would give next leaves (and the last one with it): the round ends.
+    EXPECT_EQ(walk(4).size(), 4u);
+    ASSERT_EQ(unregister_user("u5"), Outcome::ok);
+    EXPECT_TRUE(walk(4).empty());
+    EXPECT_EQ(walk(4).size(), 4u);
+}
+
+TEST_P(StoreSuite, ExpireDisconnectsOnlyTheProbedConnection)
+{
+    const auto expire = [&](const std::string& u, const char* ip, std::uint16_t port) {
+        const Address a = ipv4(ip);
+        return call([&](Store& s, Completion d) { s.expire(u, a, port, d); }).outcome;
+    };
+    EXPECT_EQ(expire("ghost", "127.0.0.1", 1), Outcome::no_such_user);
+    connected("alice", 4000);
+    connected("bob", 5000);
+    ASSERT_EQ(publish("alice", "/a", "kept"), Outcome::ok);
+    // Another endpoint than the one connected: alice reconnected since the probe began.
+    EXPECT_EQ(expire("alice", "127.0.0.1", 4001), Outcome::not_connected);
+    EXPECT_EQ(expire("alice", "127.0.0.2", 4000), Outcome::not_connected);
+    EXPECT_EQ(counts().connected, 2u);
+    EXPECT_EQ(expire("alice", "127.0.0.1", 4000), Outcome::ok);
+    // Exactly as DISCONNECT: offline, still registered, publications kept.
+    EXPECT_EQ(counts().connected, 1u);
+    EXPECT_EQ(counts().users, 2u);
+    EXPECT_EQ(entries(list_users("bob")), std::vector<std::string>{"bob 127.0.0.1 5000"});
+    EXPECT_EQ(entries(list_content("bob", "alice")), std::vector<std::string>{"/a (kept)"});
+    EXPECT_EQ(get_user_info("bob", "alice").outcome, Outcome::target_offline);
+    EXPECT_EQ(disconnect("alice"), Outcome::not_connected);  // a DISCONNECT that lost the race
+    EXPECT_EQ(expire("alice", "127.0.0.1", 4000), Outcome::not_connected);
+    // A fresh connection afterwards, at the end of the list.
+    EXPECT_EQ(connect("alice", "127.0.0.1", 4002), Outcome::ok);
+    EXPECT_EQ(entries(list_users("bob")), (std::vector<std::string>{"bob 127.0.0.1 5000", "alice 127.0.0.1 4002"}));
+}
+
 // What a durable store acknowledged is there after it is closed and opened again: users,
 // connections in connection order, publications in publication order, and nothing removed.
 class DurableSuite : public StoreSuite {};
@@ -460,9 +518,13 @@ TEST_P(DurableSuite, KeepsWhatItAcknowledged)
     EXPECT_EQ(get_user_info("alice", "bob").outcome, Outcome::target_offline);
     // And the next connection goes after the ones restored.
     ASSERT_EQ(connect("bob", "127.0.0.2", 22), Outcome::ok);
+    // An expiry is stored like a DISCONNECT.
+    const Address carol_ip = test::ipv4("10.0.0.3");
+    ASSERT_EQ(call([&](Store& s, Completion d) { s.expire("carol", carol_ip, 33, d); }).outcome, Outcome::ok);
     reopen();
     EXPECT_EQ(entries(list_users("alice")),
-              (std::vector<std::string>{"alice 127.0.0.1 1", "carol 10.0.0.3 33", "bob 127.0.0.2 22"}));
+              (std::vector<std::string>{"alice 127.0.0.1 1", "bob 127.0.0.2 22"}));
+    EXPECT_EQ(get_user_info("alice", "carol").outcome, Outcome::target_offline);
 }
 
 const std::vector<std::string> kStores = {

@@ -143,4 +143,14 @@ void DelayedStore::get_user_info(std::string_view requester, std::string_view ta
     inner_.get_user_info(requester, target, hold(done));
 }
 
+void DelayedStore::walk_connected(std::size_t max, Completion done)
+{
+    inner_.walk_connected(max, hold(done));
+}
+
+void DelayedStore::expire(std::string_view user, const Address& ip, std::uint16_t port, Completion done)
+{
+    inner_.expire(user, ip, port, hold(done));
+}
+
 }  // namespace peerdex

@@ -65,6 +65,20 @@ void MemoryStore::get_user_info(std::string_view requester, std::string_view tar
     done(std::move(r));
 }
 
+void MemoryStore::walk_connected(std::size_t max, Completion done)
+{
+    std::vector<UserEndpoint> users;
+    registry_.walk_connected(max, users);
+    StoreReply r;
+    r.list = std::make_unique<UserListStream>(std::move(users));
+    done(std::move(r));
+}
+
+void MemoryStore::expire(std::string_view user, const Address& ip, std::uint16_t port, Completion done)
+{
+    done(registry_.expire(user, ip, port));
+}
+
 StoreCounts MemoryStore::counts() const
 {
     return {registry_.user_count(), registry_.connected_count(), registry_.publication_count()};

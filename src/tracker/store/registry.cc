@@ -104,11 +104,48 @@ void Registry::drop_connection(User& user)
     Connection* conn = std::exchange(user.connection, nullptr);
     --connected_count_;
     if (pinned_.empty()) {
-        connected_.erase(conn);
+        erase_connection(conn);
         return;
     }
     conn->died = ++gen_;
     zombies_.push_back({conn->died, conn, nullptr, nullptr, nullptr});
+}
+
+// Frees a connection node; the liveness walk steps over it first.
+void Registry::erase_connection(Connection* conn)
+{
+    if (walk_ == conn) {
+        walk_ = conn->next;
+        walk_end_ = walk_ == nullptr;
+    }
+    connected_.erase(conn);
+}
+
+void Registry::walk_connected(std::size_t max, std::vector<UserEndpoint>& out)
+{
+    const std::size_t start = out.size();
+    const Link* l = walk_end_ ? nullptr : walk_ ? walk_ : connected_.head();
+    for (; l && out.size() - start < max; l = l->next) {
+        if (l->died != 0)
+            continue;  // kept only for a paused list cursor
+        const auto* c = static_cast<const Connection*>(l);
+        out.push_back({c->user->name, c->ip, c->port});
+    }
+    // Reaching the end with `max` given: the next call gives none, which ends the round.
+    walk_end_ = !l && out.size() - start == max && max != 0;
+    walk_ = l;
+}
+
+Outcome Registry::expire(std::string_view name, const Address& ip, std::uint16_t port)
+{
+    User* user = find(name);
+    if (!user)
+        return Outcome::no_such_user;
+    const Connection* c = user->connection;
+    if (!c || c->ip != ip || c->port != port)
+        return Outcome::not_connected;
+    drop_connection(*user);
+    return Outcome::ok;
 }
 
 Outcome Registry::publish(std::string_view name, std::string_view path, std::string_view description)
@@ -225,7 +262,7 @@ void Registry::purge()
     while (!zombies_.empty() && zombies_.front().died <= oldest) {
         Zombie& z = zombies_.front();
         if (z.connection)
-            connected_.erase(z.connection);
+            erase_connection(z.connection);
         else if (z.publication)
             z.owner->publications.erase(z.publication);
         zombies_.pop_front();  // frees z.user, if any

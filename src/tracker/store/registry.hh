@@ -16,6 +16,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include "address.hh"
 #include "protocol.hh"
@@ -173,6 +174,12 @@ public:
     Outcome restore_publication(std::string_view user, std::string_view path, std::string_view description);
     // Room for this many users and publications without growing (loading a saved state).
     void reserve(std::size_t users, std::size_t publications);
+    // Liveness (peerdex-protocol(7), EXPIRY). Appends to `out` up to `max` connected users,
+    // in connection order from where the previous walk stopped; fewer than `max` means the
+    // walk has reached the last connection, and the next call starts again at the first.
+    void walk_connected(std::size_t max, std::vector<UserEndpoint>& out);
+    // Disconnects `user` as DISCONNECT does, only while it is connected at ip:port.
+    Outcome expire(std::string_view user, const Address& ip, std::uint16_t port);
     // On ok, where the target's peer listens.
     Outcome get_user_info(std::string_view requester, std::string_view target, Address& ip, std::uint16_t& port);
 
@@ -203,6 +210,7 @@ private:
     Outcome check_target(std::string_view requester, std::string_view target, const User*& owner) const;
     Outcome add_publication(User& user, std::string_view path, std::string_view description);
     void drop_connection(User& user);
+    void erase_connection(detail::Connection* conn);
     void drop_publication(User& user, detail::Publication* pub);
     void pin(std::uint64_t gen);
     void unpin(std::uint64_t gen);
@@ -212,6 +220,10 @@ private:
     std::unordered_map<detail::PublicationKey, detail::Publication*, detail::PublicationKeyHash> publications_;
     detail::OwningList<detail::Connection> connected_;
     std::size_t connected_count_ = 0;
+    // The liveness walk: the next connection to give, or (null) the first, or (walk_end_)
+    // none before the walk starts again.
+    const detail::Link* walk_ = nullptr;
+    bool walk_end_ = false;
     std::uint64_t gen_ = 0;
     std::map<std::uint64_t, std::uint32_t> pinned_;  // generation -> paused cursors
     std::deque<Zombie> zombies_;                      // in order of `died`

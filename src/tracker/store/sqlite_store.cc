@@ -507,6 +507,29 @@ void SqliteStore::get_user_info(std::string_view requester, std::string_view tar
     answer(done, std::move(reply));
 }
 
+void SqliteStore::walk_connected(std::size_t max, Completion done)
+{
+    if (recovering_)
+        return hold(done, [this, max, done] { walk_connected(max, done); });
+    // Not held for the open batch: the prober is no client, and probing a connection a
+    // crash could take back does no harm (its expiry is a change like any other).
+    std::vector<UserEndpoint> users;
+    registry_->walk_connected(max, users);
+    StoreReply r;
+    r.list = std::make_unique<UserListStream>(std::move(users));
+    done(std::move(r));
+}
+
+void SqliteStore::expire(std::string_view user, const Address& ip, std::uint16_t port, Completion done)
+{
+    if (recovering_)
+        return hold(done, [this, u = std::string(user), ip, port, done] { expire(u, ip, port, done); });
+    const Outcome o = registry_->expire(user, ip, port);
+    if (o == Outcome::ok)
+        changed({Op::disconnect, std::string(user), {}, {}, 0, 0});
+    answer(done, o);
+}
+
 StoreCounts SqliteStore::counts() const
 {
     return {registry_->user_count(), registry_->connected_count(), registry_->publication_count()};

@@ -46,6 +46,8 @@ public:
     void list_users(std::string_view requester, Completion done) override;
     void list_content(std::string_view requester, std::string_view target, Completion done) override;
     void get_user_info(std::string_view requester, std::string_view target, Completion done) override;
+    void walk_connected(std::size_t max, Completion done) override;
+    void expire(std::string_view user, const Address& ip, std::uint16_t port, Completion done) override;
     StoreCounts counts() const override;
     bool saturated() const override;
     void close(void (*closed)(void* ctx), void* ctx) override;

@@ -19,6 +19,8 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "address.hh"
 #include "protocol.hh"
@@ -59,6 +61,30 @@ public:
     virtual ~ListStream() = default;
     virtual std::size_t count() const = 0;
     virtual Pull pull(ListSink& sink, Wakeup ready) = 0;
+};
+
+// A user and where its peer listens.
+struct UserEndpoint {
+    std::string name;
+    Address ip;
+    std::uint16_t port = 0;
+};
+
+// A list given whole, as users (the liveness walk's answer).
+class UserListStream final : public ListStream {
+public:
+    explicit UserListStream(std::vector<UserEndpoint>&& users) : users_(std::move(users)) {}
+    std::size_t count() const override { return users_.size(); }
+    Pull pull(ListSink& sink, Wakeup) override
+    {
+        for (; next_ < users_.size() && !sink.full(); ++next_)
+            sink.user(users_[next_].name, users_[next_].ip, users_[next_].port);
+        return next_ == users_.size() ? Pull::end : Pull::more;
+    }
+
+private:
+    std::vector<UserEndpoint> users_;
+    std::size_t next_ = 0;
 };
 
 struct StoreReply {
@@ -108,8 +134,18 @@ public:
     virtual void list_users(std::string_view requester, Completion done) = 0;
     virtual void list_content(std::string_view requester, std::string_view target, Completion done) = 0;
     virtual void get_user_info(std::string_view requester, std::string_view target, Completion done) = 0;
-    // Room is left for the verbs the state rules bring (expire, search): each is added here
-    // and to every backend at once.
+    // Liveness (peerdex-protocol(7), EXPIRY), for the tracker's own prober. The next
+    // connected users to probe, walking every connected user round after round: the
+    // answer's list gives up to `max` of them (name, ip, port) from where the previous walk
+    // stopped; a list shorter than `max` means the round has reached its end, and the next
+    // call starts the next round. Users connected meanwhile are met in this round or the next.
+    virtual void walk_connected(std::size_t max, Completion done) = 0;
+    // Disconnects `user` exactly as DISCONNECT does, but only while it is connected at
+    // ip:port (the endpoint that was probed): ok, not_connected (no longer, or elsewhere:
+    // it reconnected), no_such_user. A mutation like any other for a durable store.
+    virtual void expire(std::string_view user, const Address& ip, std::uint16_t port, Completion done) = 0;
+    // Room is left for the verbs the state rules bring (search): each is added here and to
+    // every backend at once.
 
     virtual StoreCounts counts() const = 0;
     // True while the store takes no more requests (its batch is full): sessions stop reading
