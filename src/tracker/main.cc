@@ -19,6 +19,7 @@
 namespace {
 
 constexpr std::uint64_t kMaxIdleTimeoutS = 24 * 3600;
+constexpr std::uint64_t kMaxProbeS = 24 * 3600;
 // At SIGTERM the operation log gets this long to deliver its backlog.
 constexpr std::uint64_t kOplogFlushMs = 2000;
 
@@ -45,6 +46,12 @@ void usage(FILE* out)
                  "      --store NAME       where the index lives without --state: memory (default);\n"
                  "                         delayed is the memory store answering one loop turn late,\n"
                  "                         for testing\n"
+                 "      --probe-interval S check each connected user's peer listener every S seconds\n"
+                 "                         (default 60; 0 turns probing and expiry off)\n"
+                 "      --probe-timeout S  a probe not accepted within S seconds fails (default 5)\n"
+                 "      --probe-failures N disconnect a user after N consecutive failed probes (default 3)\n"
+                 "      --probe-rate N     start at most N probes per second (default 1000); at most\n"
+                 "                         64 are open at once\n"
                  "  -q, --quiet            print only the init line and errors\n"
                  "  -v, --verbose          also print refused and malformed requests with the peer address\n"
                  "  -h, --help             show this help\n"
@@ -74,7 +81,19 @@ void raise_fd_limit()
 
 int main(int argc, char** argv)
 {
-    enum { opt_max_conns = 256, opt_idle_timeout, opt_log, opt_log_queue, opt_store, opt_state, opt_sync };
+    enum {
+        opt_max_conns = 256,
+        opt_idle_timeout,
+        opt_log,
+        opt_log_queue,
+        opt_store,
+        opt_state,
+        opt_sync,
+        opt_probe_interval,
+        opt_probe_timeout,
+        opt_probe_failures,
+        opt_probe_rate,
+    };
     static const option long_options[] = {
         {"port", required_argument, nullptr, 'p'},
         {"listen", required_argument, nullptr, 'l'},
@@ -85,6 +104,10 @@ int main(int argc, char** argv)
         {"store", required_argument, nullptr, opt_store},
         {"state", required_argument, nullptr, opt_state},
         {"sync", required_argument, nullptr, opt_sync},
+        {"probe-interval", required_argument, nullptr, opt_probe_interval},
+        {"probe-timeout", required_argument, nullptr, opt_probe_timeout},
+        {"probe-failures", required_argument, nullptr, opt_probe_failures},
+        {"probe-rate", required_argument, nullptr, opt_probe_rate},
         {"quiet", no_argument, nullptr, 'q'},
         {"verbose", no_argument, nullptr, 'v'},
         {"help", no_argument, nullptr, 'h'},
@@ -137,6 +160,18 @@ int main(int argc, char** argv)
                 return 2;
             }
             store_config.sync_full = std::string_view(optarg) == "full";
+            break;
+        case opt_probe_interval:
+            options.probe.interval_ms = 1000 * number_option("--probe-interval", optarg, 0, kMaxProbeS);
+            break;
+        case opt_probe_timeout:
+            options.probe.timeout_ms = 1000 * number_option("--probe-timeout", optarg, 1, kMaxProbeS);
+            break;
+        case opt_probe_failures:
+            options.probe.failures = static_cast<unsigned>(number_option("--probe-failures", optarg, 1, 1000));
+            break;
+        case opt_probe_rate:
+            options.probe.rate = static_cast<unsigned>(number_option("--probe-rate", optarg, 1, 1000000));
             break;
         case 'q':
             verbosity = peerdex::Verbosity::quiet;
@@ -207,6 +242,17 @@ int main(int argc, char** argv)
                     const peerdex::StoreCounts n = ctx->server->store().counts();
                     peerdex::Console::error("s> index: %zu users registered, %zu connected, %zu publications",
                                             n.users, n.connected, n.publications);
+                    if (const peerdex::Prober* p = ctx->server->prober()) {
+                        const peerdex::ProbeCounters& pc = p->counters();
+                        peerdex::Console::error("s> probes: %llu started, %llu accepted, %llu failed, %llu not "
+                                                "counted (local errors), %llu users expired, %llu rounds",
+                                                static_cast<unsigned long long>(pc.probes),
+                                                static_cast<unsigned long long>(pc.ok),
+                                                static_cast<unsigned long long>(pc.failed),
+                                                static_cast<unsigned long long>(pc.local_errors),
+                                                static_cast<unsigned long long>(pc.expired),
+                                                static_cast<unsigned long long>(pc.rounds));
+                    }
                     if (ctx->oplog)
                         ctx->oplog->print_stats();
                     return;

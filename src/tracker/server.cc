@@ -7,10 +7,12 @@
 
 #include <algorithm>
 #include <cstring>
+#include <ctime>
 #include <utility>
 
 #include "answer.hh"
 #include "console.hh"
+#include "datetime.hh"
 #include "oplog.hh"
 #include "request.hh"
 
@@ -674,6 +676,10 @@ int TrackerServer::start()
     flush_.data = this;
     uv_check_start(&flush_, on_check);
     uv_unref(reinterpret_cast<uv_handle_t*>(&flush_));
+    if (options_.probe.interval_ms > 0) {
+        prober_ = std::make_unique<Prober>(loop_, *store_, options_.probe, [this](std::string_view u) { expired(u); });
+        prober_->start();
+    }
     started_ = true;
     return 0;
 }
@@ -741,11 +747,22 @@ void TrackerServer::finish()
     store_->close([](void*) {}, nullptr);
 }
 
+// The store disconnected a user whose peer stopped answering (peerdex-protocol(7), EXPIRY):
+// said on the console and logged like an operation, with the tracker's own timestamp.
+void TrackerServer::expired(std::string_view user)
+{
+    Console::line("s> EXPIRE %.*s", static_cast<int>(user.size()), user.data());
+    if (oplog_)
+        oplog_->record("EXPIRE", user, {}, course_timestamp(std::time(nullptr)));
+}
+
 void TrackerServer::stop()
 {
     if (stopping_ || !started_)
         return;
     stopping_ = true;
+    if (prober_)
+        prober_->stop();
     uv_close(reinterpret_cast<uv_handle_t*>(&flush_), nullptr);
     acceptor_.drain(kDrainMs, [this] { finish(); });
 }

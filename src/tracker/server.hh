@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "acceptor.hh"
+#include "prober.hh"
 #include "reply_slots.hh"
 #include "store.hh"
 
@@ -24,6 +25,7 @@ struct TrackerOptions {
     std::uint16_t port = kDefaultTrackerPort;
     std::size_t max_conns = 0;   // 0: derived from the file descriptor limit
     std::uint64_t idle_timeout_ms = 30000;
+    ProbeOptions probe;          // liveness probes and expiry (interval 0: off)
 };
 
 class Session;
@@ -43,6 +45,8 @@ public:
     void stop();
 
     const Store& store() const { return *store_; }
+    // The liveness prober, or null while probing is off.
+    const Prober* prober() const { return prober_.get(); }
     // Every handled operation is also given to `oplog` (may be null: logging off).
     void set_oplog(OplogForwarder* oplog) { oplog_ = oplog; }
 
@@ -56,6 +60,7 @@ private:
     static void on_answer(void* ctx, std::uint64_t token, StoreReply&& reply);
     static void on_list_ready(void* ctx, std::uint64_t token);
     void finish();
+    void expired(std::string_view user);
 
     uv_loop_t* loop_;
     TrackerOptions options_;
@@ -64,6 +69,7 @@ private:
     std::vector<Session*> starved_;    // sessions waiting for a free reply slot
     std::vector<Session*> flush_due_;  // sessions with answers to write at the end of the turn
     OplogForwarder* oplog_ = nullptr;
+    std::unique_ptr<Prober> prober_;
     Acceptor acceptor_;
     uv_check_t flush_{};
     uv_idle_t flush_idle_{};

@@ -466,10 +466,11 @@ class Terminal:
 
 class FakePeer:
     """A peer that misbehaves on purpose: reads the request of each connection, then
-    runs `script(conn)` on it."""
+    runs `script(conn)` on it. Without a script it accepts each connection and closes
+    it: alive to the tracker's probes (peerdex-protocol(7), EXPIRY), serving nothing."""
 
-    def __init__(self, script):
-        self.sock = socket.create_server((HOST, 0))
+    def __init__(self, script=None):
+        self.sock = socket.create_server((HOST, 0), backlog=1024)
         self.port = self.sock.getsockname()[1]
         self.script = script
         threading.Thread(target=self._serve, daemon=True).start()
@@ -481,6 +482,8 @@ class FakePeer:
             except OSError:
                 return
             with conn:
+                if self.script is None:
+                    continue
                 try:
                     conn.recv(4096)
                     self.script(conn)
