@@ -3,8 +3,8 @@
 
     scenarios.py [--build DIR] [--seconds S] [--quick] SCENARIO...
 
-Scenarios: canonical, hello, latency, oplog, memory, scaling, getfile, transfer, clock,
-all. Every daemon runs on
+Scenarios: canonical, hello, latency, expiry, oplog, memory, scaling, getfile, transfer,
+clock, all. Every daemon runs on
 an ephemeral loopback port and is stopped at the end. References (nginx, wrk)
 are used when installed; a missing one is reported, never faked.
 """
@@ -622,6 +622,70 @@ def scenario_latency(a):
         t.stop()
 
 
+class Accepting:
+    """A fake peer listener that accepts and closes every connection (an alive peer)."""
+
+    def __init__(self):
+        self.sock = socket.create_server(("127.0.0.1", 0), backlog=1024)
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while True:
+            try:
+                self.sock.accept()[0].close()
+            except OSError:
+                return
+
+
+def fill_connected(port, ports, n):
+    """Registers and connects n users over one HELLO session, user i at ports[i % len]."""
+    with socket.create_connection(("127.0.0.1", int(port))) as s:
+        s.sendall(b"HELLO\0peerdex/1\0")
+        expect = len(b"\0peerdex/1\0")
+        got = b""
+        for i in range(n):
+            name = ("x%05d" % i).encode()
+            s.sendall(b"REGISTER\0" + name + b"\0CONNECT\0" + name + b"\0" + str(ports[i % len(ports)]).encode() + b"\0")
+        expect += 2 * n
+        while len(got) < expect:
+            chunk = s.recv(1 << 16)
+            if not chunk:
+                raise SystemExit("the tracker closed the fill session")
+            got += chunk
+        if got[len(b"\0peerdex/1\0"):].count(0) != 2 * n:
+            raise SystemExit("the fill was refused")
+
+
+def scenario_expiry(a):
+    n = 10000
+    print("== latency while %d users are probed every second and half of them expire "
+          "(canonical REGISTER/UNREGISTER, %d clients, 10,000 ops/s offered, %ds)" % (n, a.clients, a.seconds))
+    print("  %-8s %12s %10s %10s %10s %14s" % ("probing", "achieved/s", "p50 us", "p99 us", "p99.9 us", "expired"))
+    alive = [Accepting() for _ in range(20)]
+    dead = [free_port() for _ in range(20)]
+    ports = [p for pair in zip([x.port for x in alive], dead) for p in pair]  # even: alive, odd: dead
+    for _ in range(2):
+        for probing in (False, True):
+            t = tracker(a.build, "--probe-interval", "1" if probing else "0", "--probe-failures", "2",
+                        "--probe-timeout", "2", "--probe-rate", "20000")
+            try:
+                fill_connected(t.match.group(1), ports, n)
+                # Light mix: a LIST_USERS of 10,000 users costs the same with probing or
+                # without, and at this rate it alone would saturate the loop.
+                r = bench(a.build, t.match.group(1), "-c", a.clients, "-d", a.seconds, "--rate", 10000 // PROCS,
+                          "--light", procs=PROCS)
+                t.p.send_signal(signal.SIGUSR1)
+                time.sleep(0.2)
+            finally:
+                err = t.stop()
+            m = re.search(r"(\d+) users expired", err or "")
+            print("  %-8s %12.0f %10s %10s %10s %14s" % ("on" if probing else "off", float(r["ops_per_s"]), r["p50_us"],
+                                                          r["p99_us"], r["p999_us"], m.group(1) if m else "-"))
+    for x in alive:
+        x.sock.close()
+
+
 def scenario_scaling(a):
     print("== scaling with concurrent clients (%ds each)" % a.seconds)
     print("  %8s %16s %12s %16s %12s" % ("clients", "canonical ops/s", "p99 us", "hello ops/s", "p99 us"))
@@ -652,6 +716,7 @@ def scenario_scaling(a):
 
 
 SCENARIOS = {"canonical": scenario_canonical, "hello": scenario_hello, "latency": scenario_latency,
+             "expiry": scenario_expiry,
              "oplog": scenario_oplog, "memory": scenario_memory, "scaling": scenario_scaling,
              "getfile": scenario_getfile, "transfer": scenario_transfer, "clock": scenario_clock}
 
