@@ -74,6 +74,37 @@ bool Address::to_sockaddr(std::uint16_t port, sockaddr_storage& out) const
     return false;
 }
 
+bool Subnet::parse(const std::string& text, Subnet& out)
+{
+    out = Subnet();
+    const std::size_t slash = text.find('/');
+    if (!Address::parse(text.substr(0, slash), out.net))
+        return false;
+    const unsigned bits = out.net.family == 4 ? 32 : 128;
+    if (slash == std::string::npos) {
+        out.prefix = bits;
+        return true;
+    }
+    const std::string p = text.substr(slash + 1);
+    if (p.empty() || p.size() > 3 || p.find_first_not_of("0123456789") != std::string::npos)
+        return false;
+    out.prefix = static_cast<unsigned>(std::stoul(p));
+    return out.prefix <= bits;
+}
+
+bool Subnet::contains(const Address& a) const
+{
+    if (a.family != net.family)
+        return false;
+    const unsigned whole = prefix / 8, rest = prefix % 8;
+    if (std::memcmp(a.bytes, net.bytes, whole) != 0)
+        return false;
+    if (rest == 0)
+        return true;
+    const auto mask = static_cast<std::uint8_t>(0xff << (8 - rest));
+    return (a.bytes[whole] & mask) == (net.bytes[whole] & mask);
+}
+
 bool operator==(const Address& a, const Address& b)
 {
     return a.family == b.family && std::memcmp(a.bytes, b.bytes, a.family == 4 ? 4 : 16) == 0;

@@ -29,6 +29,16 @@ struct Address {
     friend bool operator!=(const Address& a, const Address& b) { return !(a == b); }
 };
 
+// An address block, ADDR/PREFIX (a single address without /PREFIX): what an allow-list holds.
+struct Subnet {
+    Address net;
+    unsigned prefix = 0;  // bits that must match: 0 to 32 (IPv4) or 128 (IPv6)
+
+    // "127.0.0.1", "10.0.0.0/8", "::1", "fd00::/8"; false for anything else.
+    static bool parse(const std::string& text, Subnet& out);
+    bool contains(const Address& a) const;
+};
+
 // The port of an IPv4 or IPv6 socket address, in host order (0 for other families).
 std::uint16_t port_of(const sockaddr* sa);
 

@@ -21,6 +21,7 @@ constexpr OpSpec kSpecs[] = {
     {"LIST_CONTENT", 4, 2, {K::user, K::user}},
     {"DISCONNECT", 3, 1, {K::user}},
     {"GET_USER_INFO", 4, 2, {K::user, K::user}},
+    {"OWN", 1, 2, {K::user, K::key}},
 };
 
 // The longest decimal port we read before calling it malformed ("065535").
@@ -72,6 +73,7 @@ std::uint8_t result_code(Op op, Outcome outcome)
         case Op::register_user:
         case Op::unregister_user:
         case Op::connect:
+        case Op::own:
             return generic;
         }
         return generic;
@@ -82,6 +84,7 @@ std::uint8_t result_code(Op op, Outcome outcome)
     case Outcome::no_such_target:
     case Outcome::target_offline:
         return op == Op::list_content || op == Op::get_user_info ? 3 : generic;
+    case Outcome::not_owner:
     case Outcome::failed:
         return generic;
     }
@@ -95,6 +98,8 @@ std::size_t field_cap(FieldKind kind)
         return kMaxPortBytes;
     case K::version:
         return kMaxVersionBytes;
+    case K::key:
+        return kKeyHexBytes;
     case K::user:
     case K::path:
     case K::description:
@@ -124,6 +129,15 @@ FieldFault field_fault(FieldKind kind, std::string_view v)
         return parse_port(v) ? F::none : F::not_a_port;
     case K::version:
         return v.empty() ? F::empty : F::none;
+    case K::key:  // empty: no key (OWN then asks about the address alone)
+        if (v.empty())
+            return F::none;
+        if (v.size() != kKeyHexBytes)
+            return F::not_a_key;
+        for (char c : v)
+            if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+                return F::not_a_key;
+        return F::none;
     }
     return F::none;
 }
@@ -146,6 +160,8 @@ std::string field_problem(FieldKind kind, std::string_view v)
         return "contains a space; the protocol allows none in user names and paths";
     case FieldFault::not_a_port:
         return "is not a port number from 1 to 65535";
+    case FieldFault::not_a_key:
+        return "is not a key of 64 lowercase hexadecimal digits";
     }
     return "is not valid";
 }

@@ -20,10 +20,14 @@ enum class Op : std::uint8_t {
     list_content,
     disconnect,
     get_user_info,
+    own,  // HELLO sessions only (peerdex-protocol(7), OWNERSHIP)
 };
 
 // What a field after OP (and after the optional timestamp) may hold.
-enum class FieldKind : std::uint8_t { user, path, description, port, version };
+enum class FieldKind : std::uint8_t { user, path, description, port, version, key };
+
+// OWN's key: 32 random bytes as 64 lowercase hexadecimal digits, or empty (none).
+inline constexpr std::size_t kKeyHexBytes = 64;
 
 inline constexpr int kMaxOpFields = 3;
 // Longest OP name on the wire ("GET_USER_INFO"); a longer first field is an unknown OP.
@@ -54,6 +58,7 @@ enum class Outcome : std::uint8_t {
     not_published,      // DELETE
     no_such_target,     // LIST_CONTENT, GET_USER_INFO: the target is not registered
     target_offline,     // GET_USER_INFO: the target is registered but not connected
+    not_owner,          // the user belongs to another address or key (--auth): the generic code
     failed,             // anything else: the operation's generic error code
 };
 
@@ -63,7 +68,16 @@ std::uint8_t result_code(Op op, Outcome outcome);
 
 // Checks one field against the limits of peerdex-protocol(7): lengths, no control bytes, no
 // whitespace in names and paths, user names not shaped like a timestamp, ports.
-enum class FieldFault : std::uint8_t { none, too_long, control_byte, empty, timestamp_shape, space, not_a_port };
+enum class FieldFault : std::uint8_t {
+    none,
+    too_long,
+    control_byte,
+    empty,
+    timestamp_shape,
+    space,
+    not_a_port,
+    not_a_key,
+};
 // The first limit the field breaks, cheaply (the tracker checks every field with it).
 FieldFault field_fault(FieldKind kind, std::string_view value);
 inline bool field_valid(FieldKind kind, std::string_view value) { return field_fault(kind, value) == FieldFault::none; }

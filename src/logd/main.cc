@@ -31,6 +31,8 @@ void usage(FILE* out)
                  "      --rpcbind MODE       auto (register when rpcbind runs; default), yes (must), no\n"
                  "      --max-conns N        most client connections at once (default 1024)\n"
                  "      --idle-timeout S     close a connection silent for S seconds (default 60)\n"
+                 "      --allow ADDR[/PREFIX] take calls only from there (repeatable); default: loopback\n"
+                 "                           when listening on loopback, otherwise required\n"
                  "  -q, --quiet              print errors only\n"
                  "  -v, --verbose            also print refused records and timeouts\n"
                  "  -h, --help               show this help\n"
@@ -60,7 +62,7 @@ struct Signals {
 
 int main(int argc, char** argv)
 {
-    enum { opt_state = 256, opt_fsync, opt_rpcbind, opt_max_conns, opt_idle_timeout };
+    enum { opt_state = 256, opt_fsync, opt_rpcbind, opt_max_conns, opt_idle_timeout, opt_allow };
     static const option long_options[] = {
         {"port", required_argument, nullptr, 'p'},
         {"listen", required_argument, nullptr, 'l'},
@@ -70,6 +72,7 @@ int main(int argc, char** argv)
         {"rpcbind", required_argument, nullptr, opt_rpcbind},
         {"max-conns", required_argument, nullptr, opt_max_conns},
         {"idle-timeout", required_argument, nullptr, opt_idle_timeout},
+        {"allow", required_argument, nullptr, opt_allow},
         {"quiet", no_argument, nullptr, 'q'},
         {"verbose", no_argument, nullptr, 'v'},
         {"help", no_argument, nullptr, 'h'},
@@ -123,6 +126,13 @@ int main(int argc, char** argv)
         case opt_idle_timeout:
             options.idle_timeout_ms = 1000 * number_option("--idle-timeout", optarg, 1, 24 * 3600);
             break;
+        case opt_allow: {
+            peerdex::Subnet s;
+            if (!peerdex::Subnet::parse(optarg, s))
+                bad_option("--allow address or ADDR/PREFIX", optarg);
+            options.allow.push_back(s);
+            break;
+        }
         case 'q':
             verbosity = peerdex::Verbosity::quiet;
             break;
@@ -136,6 +146,23 @@ int main(int argc, char** argv)
     peerdex::no_arguments_left("peerdex-logd", optind, argc, argv);
     if (!state_given && !output.empty())
         state = output + ".state";
+    if (options.allow.empty()) {
+        // Anyone who reaches the port could forge the audit trail: only loopback by
+        // default, and only when nothing else can reach the port anyway.
+        peerdex::Address listen;
+        if (!peerdex::Address::parse(options.listen_addr, listen) || !listen.loopback()) {
+            std::fprintf(stderr,
+                         "peerdex-logd: listening on %s lets anyone who reaches it write the log: name who may "
+                         "with --allow ADDR[/PREFIX] (repeatable), or listen on 127.0.0.1 (-l)\n",
+                         options.listen_addr.empty() ? "every address" : options.listen_addr.c_str());
+            return 2;
+        }
+        peerdex::Subnet s;
+        peerdex::Subnet::parse("127.0.0.0/8", s);
+        options.allow.push_back(s);
+        peerdex::Subnet::parse("::1", s);
+        options.allow.push_back(s);
+    }
 
     std::signal(SIGPIPE, SIG_IGN);
     peerdex::Console::init(verbosity);

@@ -73,6 +73,10 @@ public:
     uv_tcp_t* tcp() override { return &tcp_; }
     void start() override
     {
+        if (!allowed()) {
+            close();  // not one byte read: nothing from there is decoded
+            return;
+        }
         touch();
         uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), on_alloc, on_read);
     }
@@ -102,6 +106,7 @@ private:
     bool dispatch(std::string_view record);
     void send(std::string data);
     void touch() { server_.acceptor_.touch(this); }
+    bool allowed();
     void pause();
     void resume();
 
@@ -113,6 +118,23 @@ private:
     bool reading_ = true;
     bool closed_ = false;
 };
+
+// --allow: the peer's address (IPv4-mapped IPv6 as IPv4) must be in one of the blocks.
+bool LogdSession::allowed()
+{
+    sockaddr_storage ss{};
+    int len = sizeof ss;
+    if (uv_tcp_getpeername(&tcp_, reinterpret_cast<sockaddr*>(&ss), &len) == 0) {
+        const Address a = Address::from_sockaddr(reinterpret_cast<sockaddr*>(&ss));
+        for (const Subnet& s : server_.options_.allow)
+            if (s.contains(a))
+                return true;
+    }
+    ++server_.not_allowed_;
+    Console::debug("logd: closed a connection from %s: not in --allow",
+                   endpoint_string(reinterpret_cast<sockaddr*>(&ss)).c_str());
+    return false;
+}
 
 void LogdSession::on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf)
 {
@@ -361,9 +383,11 @@ void LogdServer::reopen()
 
 void LogdServer::print_stats() const
 {
-    Console::error("peerdex-logd: %llu calls, %llu entries written, %llu duplicates dropped, %llu bad records",
+    Console::error("peerdex-logd: %llu calls, %llu entries written, %llu duplicates dropped, %llu bad records, "
+                   "%llu connections not allowed",
                    static_cast<unsigned long long>(calls_), static_cast<unsigned long long>(store_.written()),
-                   static_cast<unsigned long long>(store_.duplicates()), static_cast<unsigned long long>(rejected_));
+                   static_cast<unsigned long long>(store_.duplicates()), static_cast<unsigned long long>(rejected_),
+                   static_cast<unsigned long long>(not_allowed_));
 }
 
 void LogdServer::stop()

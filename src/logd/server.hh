@@ -9,8 +9,10 @@
 #include <deque>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "acceptor.hh"
+#include "address.hh"
 #include "store.hh"
 
 namespace peerdex {
@@ -25,6 +27,8 @@ struct LogdOptions {
     std::size_t max_conns = 1024;
     std::uint64_t idle_timeout_ms = 60000;
     RpcbindMode rpcbind = RpcbindMode::automatic;
+    // Who may send entries (--allow); a connection from elsewhere is closed unread.
+    std::vector<Subnet> allow;
 };
 
 class LogdSession;
@@ -62,6 +66,7 @@ private:
     std::string last_error_;
     std::uint64_t calls_ = 0;
     std::uint64_t rejected_ = 0;
+    std::uint64_t not_allowed_ = 0;  // connections closed unread (--allow)
 };
 
 }  // namespace peerdex

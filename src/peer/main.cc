@@ -140,6 +140,7 @@ int main(int argc, char** argv)
     }
     std::memcpy(&opt.tracker, res->ai_addr, res->ai_addrlen);
     freeaddrinfo(res);
+    opt.tracker_name = host + ":" + std::to_string(port);
 
     peerdex::Console::init(opt.quiet     ? peerdex::Verbosity::quiet
                            : opt.verbose ? peerdex::Verbosity::verbose

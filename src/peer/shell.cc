@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "address.hh"
+
 #ifdef PEERDEX_LINE_EDITING
 #include "line_editor.hh"
 #endif
@@ -30,9 +32,12 @@ bool parse_endpoint(const std::string& ip, const std::string& port, sockaddr_sto
 
 Shell::Shell(uv_loop_t* loop, ShellOptions options)
     : loop_(loop), opt_(std::move(options)), clock_(loop, opt_.clock_url, kClockTimeoutMs, opt_.quiet),
+      keys_(opt_.tracker_name.empty() ? endpoint_string(reinterpret_cast<const sockaddr*>(&opt_.tracker))
+                                      : opt_.tracker_name),
       tracker_(loop, opt_.tracker, opt_.timeout_ms, &clock_),
       peer_(loop, opt_.listen_addr, opt_.listen_port), tty_(isatty(STDIN_FILENO) != 0)
 {
+    tracker_.set_keys(&keys_);
 #ifdef PEERDEX_LINE_EDITING
     if (tty_ && isatty(STDOUT_FILENO))
         editor_ = std::make_unique<LineEditor>(loop_, LineEditor::default_history_path(),
@@ -58,6 +63,11 @@ void Shell::print(const std::string& line)
 
 void Shell::result(Command c, int code)
 {
+    if (!tracker_.key_problem().empty())
+        warn(tracker_.key_problem());
+    if (code > 0 && tracker_.not_owner())
+        warn(std::string(command_name(c)) + ": the tracker keeps this user for another client (the address or the "
+             "key that registered it): it refuses changes to it from here (peerdex-protocol(7), OWNERSHIP)");
     if (code != 0)
         failed_ = true;
     print(result_line(c, code));
@@ -360,6 +370,8 @@ void Shell::simple(Command c, const std::string& user, std::vector<std::string> 
     tracker_.call(std::move(fields), TrackerClient::Shape::code_only, 0, [this, c, user](int code, const ReplyDecoder&) {
         if (code < 0)
             warn(tracker_.why());
+        if (c == Command::unregister_user && code == 0)
+            keys_.forget(user);  // the name is free: its key proves nothing any more
         if (c == Command::unregister_user && code == 0 && user == connected_) {
             peer_.stop();  // the tracker forgot the user: stop serving its files
             connected_.clear();

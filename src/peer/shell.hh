@@ -20,6 +20,7 @@ namespace peerdex {
 
 struct ShellOptions {
     sockaddr_storage tracker{};
+    std::string tracker_name;         // HOST:PORT as given: where this tracker's keys are filed
     std::string listen_addr;          // the peer listener's address (empty: every address)
     std::uint16_t listen_port = 0;    // 0: a free port between 1024 and 49151
     std::uint64_t timeout_ms = 10000; // tracker replies
@@ -77,6 +78,7 @@ private:
     uv_loop_t* loop_;
     ShellOptions opt_;
     ClockClient clock_;
+    KeyFiles keys_;  // before tracker_, which uses it
     TrackerClient tracker_;
     PeerServer peer_;
     std::string connected_;  // the user this client connected, if any

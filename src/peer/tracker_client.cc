@@ -1,5 +1,6 @@
 #include "tracker_client.hh"
 
+#include <algorithm>
 #include <memory>
 
 #include "protocol.hh"
@@ -11,6 +12,8 @@ namespace {
 // A tracker that neither answers HELLO nor closes within this is a canonical one.
 constexpr std::uint64_t kHelloTimeoutMs = 1000;
 constexpr std::size_t kReadBufferBytes = 64 * 1024;
+// Users whose OWN a session remembers; fewer than the keys a tracker keeps per session.
+constexpr std::size_t kMaxOwned = 8;
 }  // namespace
 
 struct TrackerClient::Conn {
@@ -41,8 +44,28 @@ void TrackerClient::close()
     uv_close(reinterpret_cast<uv_handle_t*>(&timer_), nullptr);
 }
 
+namespace {
+
+bool changes_user(const std::string& op)
+{
+    return op == "REGISTER" || op == "UNREGISTER" || op == "CONNECT" || op == "PUBLISH" || op == "DELETE" ||
+           op == "DISCONNECT";
+}
+
+}  // namespace
+
 void TrackerClient::call(std::vector<std::string> fields, Shape shape, int n, Done done)
 {
+    own_user_.clear();
+    own_key_.clear();
+    not_owner_ = false;
+    key_problem_.clear();
+    if (keys_ && fields.size() >= 2 && changes_user(fields[0])) {
+        own_user_ = fields[1];  // OWN goes first on a HELLO session, with the key if there is one
+        own_key_ = keys_->get(own_user_, key_problem_);
+        if (own_key_.empty() && key_problem_.empty() && fields[0] == "REGISTER")
+            own_key_ = keys_->create(own_user_, key_problem_);
+    }
     shape_ = shape;
     n_ = n;
     done_ = std::move(done);
@@ -66,8 +89,7 @@ void TrackerClient::start(std::vector<std::string> fields)
     why_.clear();
     uv_timer_start(&timer_, on_timeout, timeout_ms_, 0);
     if (mode_ == Mode::hello && conn_ && conn_->connected) {
-        expect();
-        send_request();
+        send_next();
     } else {
         open(mode_ != Mode::canonical);
     }
@@ -149,6 +171,32 @@ void TrackerClient::on_connected(Conn* c, int status)
     send_request();
 }
 
+void TrackerClient::send_next()
+{
+    if (!own_user_.empty() && !no_own_) {  // with a key, or without one (to learn why a change is refused)
+        const auto shown = std::find_if(owned_.begin(), owned_.end(), [&](const Owned& o) {
+            return o.user == own_user_ && o.key == own_key_;
+        });
+        if (shown != owned_.end()) {
+            not_owner_ = !shown->ok;
+        } else {
+            owning_ = true;
+            reply_.expect_code_only();
+            std::string own;
+            Encoder enc(own);
+            enc.field("OWN");
+            enc.field(own_user_);
+            enc.field(own_key_);
+            std::swap(own, request_);
+            send_request();
+            std::swap(own, request_);
+            return;
+        }
+    }
+    expect();
+    send_request();
+}
+
 void TrackerClient::send_request()
 {
     // One write per request; errors surface as read errors on the same connection.
@@ -167,12 +215,20 @@ void TrackerClient::on_data(Conn* c, const char* p, const char* end)
         if (st == ReplyDecoder::Status::done && reply_.code() == 0 && reply_.fields().size() == 1 &&
             reply_.fields()[0] == kHelloVersion) {
             mode_ = Mode::hello;
+            owned_.clear();  // a new session: every key is shown again
             uv_timer_start(&timer_, on_timeout, timeout_ms_, 0);
-            expect();
-            send_request();
+            send_next();
             return;
         }
         hello_failed();
+        return;
+    }
+    if (owning_ && st == ReplyDecoder::Status::done) {
+        owning_ = false;
+        if (owned_.size() >= kMaxOwned)
+            owned_.erase(owned_.begin());  // below the tracker's 16 keys per session
+        owned_.push_back({own_user_, own_key_, reply_.code() == 0});
+        send_next();
         return;
     }
     if (st == ReplyDecoder::Status::error) {
@@ -198,6 +254,15 @@ void TrackerClient::on_eof(Conn* c)
     }
     if (handshaking_) {
         hello_failed();
+        return;
+    }
+    if (owning_) {
+        // A peerdex tracker older than OWN closes on an operation it does not know: it
+        // checks no owners; go on without OWN, on a new session.
+        owning_ = false;
+        no_own_ = true;
+        drop(c);
+        open(true);
         return;
     }
     const auto st = reply_.eof();

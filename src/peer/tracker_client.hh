@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "clock_client.hh"
+#include "keys.hh"
 #include "reply.hh"
 
 namespace peerdex {
@@ -31,6 +32,15 @@ public:
     // Sends one request (its fields, NUL-terminated on the wire, in one write).
     void call(std::vector<std::string> fields, Shape shape, int n, Done done);
     bool sessions() const { return mode_ == Mode::hello; }
+    // With keys, every change of a user (REGISTER, CONNECT, PUBLISH, DELETE, DISCONNECT,
+    // UNREGISTER) on a HELLO session is preceded by OWN with that user's key (or none),
+    // once per session and key (peerdex-protocol(7), OWNERSHIP); REGISTER makes the key
+    // when there is none.
+    void set_keys(KeyFiles* keys) { keys_ = keys; }
+    // The last call acted on a user the tracker said belongs to another client.
+    bool not_owner() const { return not_owner_; }
+    // Why a key could not be read or made for the last call (empty: nothing to say).
+    const std::string& key_problem() const { return key_problem_; }
     const std::string& why() const { return why_; }
     // Closes the session and every handle; the loop can then end.
     void close();
@@ -45,6 +55,8 @@ private:
     void on_data(Conn* c, const char* p, const char* end);
     void on_eof(Conn* c);
     void send_request();
+    // Sends OWN first when the call needs it on this session, else the request.
+    void send_next();
     void finish(int code);
     void drop(Conn* c);
     void hello_failed();
@@ -67,6 +79,17 @@ private:
     uv_timer_t timer_{};
     std::string why_;
     bool closed_ = false;
+    KeyFiles* keys_ = nullptr;
+    std::string own_user_, own_key_;  // the call's user (empty: no OWN) and its key (empty: none)
+    struct Owned {
+        std::string user, key;
+        bool ok;
+    };
+    std::vector<Owned> owned_;  // this session's OWN answers
+    bool owning_ = false;  // the OWN of this call is in flight
+    bool no_own_ = false;  // the tracker closed on OWN: it knows no owners
+    bool not_owner_ = false;
+    std::string key_problem_;
 };
 
 }  // namespace peerdex

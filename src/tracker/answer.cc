@@ -30,6 +30,7 @@ std::uint8_t encode_answer(std::string& out, Op op, const StoreReply& reply)
     case Op::publish:
     case Op::remove:
     case Op::disconnect:
+    case Op::own:
         break;  // the code says it all
     }
     return code;

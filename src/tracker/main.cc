@@ -46,6 +46,9 @@ void usage(FILE* out)
                  "      --store NAME       where the index lives without --state: memory (default);\n"
                  "                         delayed is the memory store answering one loop turn late,\n"
                  "                         for testing\n"
+                 "      --auth MODE        who may change a user: none (anyone, as in the course), ip (the\n"
+                 "                         address that registered it), key (the key it registered with,\n"
+                 "                         from any address; else its address). Default: %s\n"
                  "      --probe-interval S check each connected user's peer listener every S seconds\n"
                  "                         (default 60; 0 turns probing and expiry off)\n"
                  "      --probe-timeout S  a probe not accepted within S seconds fails (default 5)\n"
@@ -60,7 +63,7 @@ void usage(FILE* out)
                  "SIGINT or SIGTERM stops accepting, finishes pending replies, flushes the operation log\n"
                  "(at most 2 s) and exits 0. SIGUSR1 prints the index's and the operation log's counters.\n"
                  "See peerdex-tracker(8) and peerdex-protocol(7).\n",
-                 peerdex::kDefaultTrackerPort);
+                 peerdex::kDefaultTrackerPort, peerdex::keys_supported() ? "key" : "ip (built without libsodium)");
 }
 
 std::uint64_t number_option(const char* what, const char* value, std::uint64_t min, std::uint64_t max)
@@ -93,6 +96,7 @@ int main(int argc, char** argv)
         opt_probe_timeout,
         opt_probe_failures,
         opt_probe_rate,
+        opt_auth,
     };
     static const option long_options[] = {
         {"port", required_argument, nullptr, 'p'},
@@ -108,6 +112,7 @@ int main(int argc, char** argv)
         {"probe-timeout", required_argument, nullptr, opt_probe_timeout},
         {"probe-failures", required_argument, nullptr, opt_probe_failures},
         {"probe-rate", required_argument, nullptr, opt_probe_rate},
+        {"auth", required_argument, nullptr, opt_auth},
         {"quiet", no_argument, nullptr, 'q'},
         {"verbose", no_argument, nullptr, 'v'},
         {"help", no_argument, nullptr, 'h'},
@@ -117,6 +122,9 @@ int main(int argc, char** argv)
     peerdex::TrackerOptions options;
     std::string log_spec;
     peerdex::StoreConfig store_config;
+    // The default protects every user without changing a course client: it is the ip rule
+    // for them, and peerdex clients keep their users across addresses with their keys.
+    store_config.auth = peerdex::keys_supported() ? peerdex::AuthMode::key : peerdex::AuthMode::ip;
     std::size_t log_queue = peerdex::OplogForwarder::kDefaultQueue;
     auto verbosity = peerdex::Verbosity::normal;
     int c;
@@ -173,6 +181,25 @@ int main(int argc, char** argv)
         case opt_probe_rate:
             options.probe.rate = static_cast<unsigned>(number_option("--probe-rate", optarg, 1, 1000000));
             break;
+        case opt_auth: {
+            const std::string_view mode = optarg;
+            if (mode == "none") {
+                store_config.auth = peerdex::AuthMode::none;
+            } else if (mode == "ip") {
+                store_config.auth = peerdex::AuthMode::ip;
+            } else if (mode == "key") {
+                if (!peerdex::keys_supported()) {
+                    std::fprintf(stderr, "peerdex-tracker: --auth key: this build has no libsodium "
+                                         "(meson setup -Dkeys=enabled); use ip or none\n");
+                    return 2;
+                }
+                store_config.auth = peerdex::AuthMode::key;
+            } else {
+                std::fprintf(stderr, "peerdex-tracker: --auth: '%s' is none of none, ip, key\n", optarg);
+                return 2;
+            }
+            break;
+        }
         case 'q':
             verbosity = peerdex::Verbosity::quiet;
             break;
@@ -213,6 +240,7 @@ int main(int argc, char** argv)
         std::fprintf(stderr, "peerdex-tracker: %s\n", error.c_str());
         return 1;
     }
+    options.auth = store_config.auth;
     peerdex::TrackerServer server(loop, options, std::move(store));
     if (server.start() != 0)
         return 1;
@@ -242,6 +270,8 @@ int main(int argc, char** argv)
                     const peerdex::StoreCounts n = ctx->server->store().counts();
                     peerdex::Console::error("s> index: %zu users registered, %zu connected, %zu publications",
                                             n.users, n.connected, n.publications);
+                    peerdex::Console::error("s> ownership: %llu changes refused (another owner's user)",
+                                            static_cast<unsigned long long>(ctx->server->ownership_refused()));
                     if (const peerdex::Prober* p = ctx->server->prober()) {
                         const peerdex::ProbeCounters& pc = p->counters();
                         peerdex::Console::error("s> probes: %llu started, %llu accepted, %llu failed, %llu not "

@@ -38,6 +38,8 @@ constexpr std::uint64_t kDrainMs = 5000;
 constexpr std::size_t kReservedFds = 32;
 constexpr std::size_t kDefaultMaxConns = 10000;
 constexpr int kListenBacklog = 4096;
+// Keys a HELLO session keeps (OWN), one per user it acts for; beyond, the oldest goes.
+constexpr std::size_t kMaxSessionKeys = 16;
 
 char read_buffer[kReadBufferBytes];
 
@@ -114,6 +116,10 @@ private:
     void process(const char* p, const char* end);
     void resume();
     void submit(const Request& r);
+    void submit_own(const Request& r);
+    // Who sends requests for `user` on this session: its address and the key it showed.
+    Requester requester(std::string_view user);
+    void report_refusal(const ReplySlot& slot, std::string_view user);
     // Queues a reply the session gives itself (HELLO, a malformed or cut request).
     void answer_now(Op op, Outcome outcome, bool last = false);
     std::uint32_t take_slot(Op op, bool last);
@@ -136,6 +142,7 @@ private:
     std::string out_;       // replies not yet handed to the kernel
     std::string inflight_;  // the buffer of the write in progress
     std::string stash_;     // input read but not parsed while the session is backlogged
+    std::vector<std::pair<std::string, std::string>> keys_;  // OWN: (user, key), oldest first
     uv_write_t write_req_{};
     uv_shutdown_t shutdown_req_{};
     std::uint32_t front_ = kNoSlot;  // the replies owed, in request order
@@ -319,9 +326,57 @@ void Session::answer_now(Op op, Outcome outcome, bool last)
     advance();
 }
 
+Requester Session::requester(std::string_view user)
+{
+    Requester by{peer(), {}};
+    for (const auto& [name, key] : keys_)
+        if (name == user)
+            by.key = key;
+    return by;
+}
+
+// HELLO's OWN (peerdex-protocol(7), OWNERSHIP): the session keeps the key for its later
+// requests on that user, and the store says whether they may change it.
+void Session::submit_own(const Request& r)
+{
+    if (!hello_) {
+        answer_now(Op::own, Outcome::failed);
+        return;
+    }
+    const std::string_view user = r.fields[0];
+    auto it = std::find_if(keys_.begin(), keys_.end(), [&](const auto& k) { return k.first == user; });
+    if (it != keys_.end())
+        keys_.erase(it);
+    else if (keys_.size() >= kMaxSessionKeys)
+        keys_.erase(keys_.begin());
+    if (!r.fields[1].empty())
+        keys_.emplace_back(std::string(user), r.fields[1]);
+    const std::uint32_t i = take_slot(Op::own, false);
+    ReplySlot& slot = slots()[i];
+    const Completion done(&TrackerServer::on_answer, &server_, ReplySlots::token(i, slot.generation));
+    submitting_ = true;
+    server_.store_->owns(user, requester(user), done);
+    submitting_ = false;
+    advance();
+}
+
+// An ownership refusal (--auth): counted, and with -v said with who tried what on whom.
+void Session::report_refusal(const ReplySlot& slot, std::string_view user)
+{
+    ++server_.ownership_refused_;
+    if (Console::verbose())
+        Console::debug("s> %s of %.*s refused from %s: the user belongs to another %s", spec(slot.op).name.data(),
+                       static_cast<int>(user.size()), user.data(), peer_text().c_str(),
+                       server_.options_.auth == AuthMode::key ? "address or key" : "address");
+}
+
 void Session::submit(const Request& r)
 {
     const std::string_view user = r.fields[0];
+    if (r.op == Op::own) {
+        submit_own(r);
+        return;
+    }
     if (r.op == Op::hello) {
         const bool ok = user == kHelloVersion;
         if (ok) {
@@ -347,23 +402,25 @@ void Session::submit(const Request& r)
     switch (r.op) {
     case Op::hello:
         break;
+    case Op::own:
+        break;
     case Op::register_user:
-        store.register_user(user, done);
+        store.register_user(user, requester(user), done);
         break;
     case Op::unregister_user:
-        store.unregister_user(user, done);
+        store.unregister_user(user, requester(user), done);
         break;
     case Op::connect:
-        store.connect(user, peer(), *parse_port(r.fields[1]), done);
+        store.connect(user, requester(user), *parse_port(r.fields[1]), done);
         break;
     case Op::publish:
-        store.publish(user, r.fields[1], r.fields[2], done);
+        store.publish(user, requester(user), r.fields[1], r.fields[2], done);
         break;
     case Op::remove:
-        store.remove(user, r.fields[1], done);
+        store.remove(user, requester(user), r.fields[1], done);
         break;
     case Op::disconnect:
-        store.disconnect(user, done);
+        store.disconnect(user, requester(user), done);
         break;
     case Op::list_users:
         store.list_users(user, done);
@@ -376,6 +433,8 @@ void Session::submit(const Request& r)
         break;
     }
     submitting_ = false;
+    if (!slot.done && server_.options_.auth != AuthMode::none)
+        slot.user.assign(user);  // to name it if the later answer is a refusal
     if (slot.done)
         log_completed();
     if (slot.logged) {
@@ -392,6 +451,8 @@ void Session::submit(const Request& r)
 void Session::answered(ReplySlot& slot)
 {
     slot.done = true;
+    if (slot.reply.outcome == Outcome::not_owner && slot.op != Op::own)
+        report_refusal(slot, slot.request ? std::string_view(slot.request->fields[0]) : std::string_view(slot.user));
     if (submitting_)
         return;  // submit() goes on once the store call has returned
     log_completed();

@@ -26,6 +26,7 @@ struct TrackerOptions {
     std::size_t max_conns = 0;   // 0: derived from the file descriptor limit
     std::uint64_t idle_timeout_ms = 30000;
     ProbeOptions probe;          // liveness probes and expiry (interval 0: off)
+    AuthMode auth = AuthMode::none;  // --auth: what the store checks; here, for messages
 };
 
 class Session;
@@ -47,6 +48,8 @@ public:
     const Store& store() const { return *store_; }
     // The liveness prober, or null while probing is off.
     const Prober* prober() const { return prober_.get(); }
+    // Changes refused because the user belongs to another address or key (--auth).
+    std::uint64_t ownership_refused() const { return ownership_refused_; }
     // Every handled operation is also given to `oplog` (may be null: logging off).
     void set_oplog(OplogForwarder* oplog) { oplog_ = oplog; }
 
@@ -70,6 +73,7 @@ private:
     std::vector<Session*> flush_due_;  // sessions with answers to write at the end of the turn
     OplogForwarder* oplog_ = nullptr;
     std::unique_ptr<Prober> prober_;
+    std::uint64_t ownership_refused_ = 0;
     Acceptor acceptor_;
     uv_check_t flush_{};
     uv_idle_t flush_idle_{};

@@ -29,6 +29,12 @@ def scaled(seconds):
 
 TIMEOUT = scaled(15.0)
 
+# The client keeps its users' keys under XDG_CONFIG_HOME (peerdex-protocol(7), OWNERSHIP):
+# a directory of the test run's own, never the home directory of whoever runs the tests.
+CONFIG_HOME = tempfile.mkdtemp(prefix="peerdex-config-")
+os.environ["XDG_CONFIG_HOME"] = CONFIG_HOME
+atexit.register(shutil.rmtree, CONFIG_HOME, True)
+
 
 def enc(*fields):
     """NUL-terminated fields; str or bytes."""
@@ -282,7 +288,7 @@ class Tracker(Daemon):
             self.state_dir = tempfile.mkdtemp(prefix="peerdex-state-")
             atexit.register(shutil.rmtree, self.state_dir, True)
             argv += ["--state", os.path.join(self.state_dir, "tracker.db")]
-        elif store:
+        elif store and "--state" not in args:
             argv += ["--store", store]
         super().__init__(argv, r"^s> init server (\S+):(\d+)$", env=env)
         self.port = int(self.match.group(2))

@@ -174,8 +174,11 @@ class LogdTest(unittest.TestCase):
         out = subprocess.run([os.environ["PEERDEX_LOGD"], "--fsync", "sometimes"], capture_output=True, text=True)
         self.assertEqual(out.returncode, 2)
         self.assertIn("invalid --fsync mode 'sometimes'", out.stderr)
-        out = subprocess.run([os.environ["PEERDEX_LOGD"], "-o", "/nonexistent/dir/x.log"], capture_output=True,
-                             text=True)
+        out = subprocess.run([os.environ["PEERDEX_LOGD"]], capture_output=True, text=True)
+        self.assertEqual(out.returncode, 2)  # every address, and nobody named who may write
+        self.assertIn("--allow", out.stderr)
+        out = subprocess.run([os.environ["PEERDEX_LOGD"], "-l", "127.0.0.1", "-o", "/nonexistent/dir/x.log"],
+                             capture_output=True, text=True)
         self.assertEqual(out.returncode, 1)
         self.assertIn("cannot open log file /nonexistent/dir/x.log", out.stderr)
         with Logd("--rpcbind", "no") as logd:

@@ -14,7 +14,7 @@ import tempfile
 import threading
 import unittest
 
-from harness import HOST, TIMEOUT, Tracker, enc, parse_list, scaled, wait_until
+from harness import HOST, TIMEOUT, Tracker, enc, parse_list, read_all, scaled, wait_until
 
 TRACKER = os.environ["PEERDEX_TRACKER"]
 
@@ -215,12 +215,12 @@ class Files(StateTest):
             self.assertEqual(t.stop(), 0)
         db = sqlite3.connect(self.db)
         db.execute("PRAGMA journal_mode=DELETE")
-        db.execute("PRAGMA user_version=2")
+        db.execute("PRAGMA user_version=3")
         db.close()
-        self.refused(self.db, "schema version 2 is newer")
+        self.refused(self.db, "schema version 3 is newer")
 
         db = sqlite3.connect(self.db)
-        db.execute("PRAGMA user_version=1")
+        db.execute("PRAGMA user_version=2")
         db.execute("INSERT INTO users(name, ip, port, connected) VALUES('bad', 'not an address', 1, 99)")
         db.commit()
         db.close()
@@ -235,6 +235,36 @@ class Files(StateTest):
             f.seek(4096 + 100)
             f.write(os.urandom(4096 * 2))
         self.refused(garbled, "malformed|corrupt|not a database")
+
+    def test_a_version_1_file_is_migrated_with_owners(self):
+        # Schema version 1 (before owners): users and publications, as that tracker wrote them.
+        db = sqlite3.connect(self.db)
+        db.executescript(
+            "PRAGMA journal_mode=WAL;"
+            "CREATE TABLE users (name TEXT PRIMARY KEY NOT NULL, ip TEXT, port INTEGER, connected INTEGER)"
+            " WITHOUT ROWID;"
+            "CREATE TABLE publications (seq INTEGER PRIMARY KEY, user TEXT NOT NULL, path TEXT NOT NULL,"
+            " description TEXT NOT NULL, UNIQUE (user, path));"
+            "INSERT INTO users VALUES('on', '127.0.0.1', 4000, 1), ('off', NULL, NULL, NULL);"
+            "INSERT INTO publications(user, path, description) VALUES('on', '/a', 'kept');"
+            "PRAGMA application_id=1346656305; PRAGMA user_version=1;")
+        db.close()
+        with self.tracker("--auth", "ip") as t:
+            self.assertEqual(t.state("on"), ([("on", "127.0.0.1", "4000")], {"on": [("/a",)]}))
+            # A connected user belongs to the address it is connected from; the other to nobody.
+            with socket.socket() as other:
+                other.settimeout(TIMEOUT)
+                other.bind(("127.0.0.2", 0))
+                other.connect((t.host, t.port))
+                other.sendall(enc("UNREGISTER", "on"))
+                self.assertEqual(read_all(other), b"\x02")
+            self.assertEqual(t.code("DISCONNECT", "on"), 0)
+            self.assertEqual(t.stop(), 0)
+        db = sqlite3.connect(self.db)
+        self.assertEqual(db.execute("PRAGMA user_version").fetchone(), (2,))
+        self.assertEqual(sorted(db.execute("SELECT name, owner, key FROM users")),
+                         [("off", None, None), ("on", "127.0.0.1", None)])
+        db.close()
 
     def test_a_directory_and_an_unwritable_place(self):
         p = subprocess.run([TRACKER, "-p", "0", "--state", self.dir], capture_output=True, text=True, timeout=TIMEOUT)

@@ -221,5 +221,85 @@ TEST_F(RegistryTest, WalkSkipsRemovedConnectionsKeptForACursor)
     EXPECT_EQ(names(got), (V{"alice", "carol"}));
 }
 
+// --auth ip: a user belongs to the address that registered it; the other mutations are
+// checked after the user's existence and before anything else; reads stay open.
+TEST(RegistryOwnership, ByAddress)
+{
+    Registry reg(AuthMode::ip);
+    const Requester home{ipv4("127.0.0.1"), {}}, other{ipv4("127.0.0.2"), {}};
+    ASSERT_EQ(reg.register_user("alice", home), Outcome::ok);
+    EXPECT_EQ(reg.connect("alice", other.ip, 1, other), Outcome::not_owner);
+    EXPECT_EQ(reg.connect("ghost", other.ip, 1, other), Outcome::no_such_user);  // existence first
+    ASSERT_EQ(reg.connect("alice", home.ip, 4000, home), Outcome::ok);
+    EXPECT_EQ(reg.publish("alice", "/a", "", other), Outcome::not_owner);
+    ASSERT_EQ(reg.publish("alice", "/a", "", home), Outcome::ok);
+    EXPECT_EQ(reg.remove("alice", "/a", other), Outcome::not_owner);
+    EXPECT_EQ(reg.disconnect("alice", other), Outcome::not_owner);
+    EXPECT_EQ(reg.unregister_user("alice", other), Outcome::not_owner);
+    EXPECT_EQ(reg.owns("alice", other), Outcome::not_owner);
+    EXPECT_EQ(reg.owns("alice", home), Outcome::ok);
+    EXPECT_EQ(reg.owns("nobody", other), Outcome::ok);  // free to register
+    // Nothing changed, and reads work from anywhere.
+    EXPECT_EQ(reg.connected_count(), 1u);
+    EXPECT_EQ(reg.publication_count(), 1u);
+    Address ip;
+    std::uint16_t port = 0;
+    ASSERT_EQ(reg.register_user("bob", other), Outcome::ok);
+    ASSERT_EQ(reg.connect("bob", other.ip, 5000, other), Outcome::ok);
+    EXPECT_EQ(reg.get_user_info("bob", "alice", ip, port), Outcome::ok);
+    EXPECT_EQ(port, 4000);
+    EXPECT_EQ(reg.unregister_user("alice", home), Outcome::ok);
+}
+
+TEST(RegistryOwnership, NoneIsTheCourse)
+{
+    Registry reg(AuthMode::none);
+    ASSERT_EQ(reg.register_user("alice", {ipv4("127.0.0.1"), {}}), Outcome::ok);
+    EXPECT_EQ(reg.unregister_user("alice", {ipv4("127.0.0.2"), {}}), Outcome::ok);
+}
+
+TEST(RegistryOwnership, ByKeyFromAnyAddress)
+{
+    if (!keys_supported())
+        GTEST_SKIP() << "built without libsodium: no --auth key";
+    Registry reg(AuthMode::key);
+    const std::string key(64, 'a'), wrong(64, 'b');
+    const Requester at1{ipv4("127.0.0.1"), key}, at2{ipv4("127.0.0.2"), key};
+    const Requester thief{ipv4("127.0.0.1"), wrong}, keyless{ipv4("127.0.0.1"), {}};
+    ASSERT_EQ(reg.register_user("alice", at1), Outcome::ok);
+    ASSERT_NE(reg.user("alice")->key, nullptr);
+    EXPECT_NE(std::string(reinterpret_cast<const char*>(reg.user("alice")->key->data()), 32), key.substr(0, 32));
+    EXPECT_EQ(reg.connect("alice", at2.ip, 4000, at2), Outcome::ok);  // moved: the key is enough
+    EXPECT_EQ(reg.disconnect("alice", thief), Outcome::not_owner);      // even from its first address
+    EXPECT_EQ(reg.disconnect("alice", keyless), Outcome::not_owner);
+    EXPECT_EQ(reg.disconnect("alice", at2), Outcome::ok);
+    // Registered without a key (a course client): the address rule.
+    ASSERT_EQ(reg.register_user("carol", keyless), Outcome::ok);
+    EXPECT_EQ(reg.connect("carol", at2.ip, 1, at2), Outcome::not_owner);
+    EXPECT_EQ(reg.connect("carol", thief.ip, 1, thief), Outcome::ok);
+}
+
+TEST(Subnet, ParseAndContain)
+{
+    Subnet s;
+    ASSERT_TRUE(Subnet::parse("127.0.0.1", s));
+    EXPECT_EQ(s.prefix, 32u);
+    EXPECT_TRUE(s.contains(ipv4("127.0.0.1")));
+    EXPECT_FALSE(s.contains(ipv4("127.0.0.2")));
+    ASSERT_TRUE(Subnet::parse("10.1.0.0/15", s));
+    EXPECT_TRUE(s.contains(ipv4("10.0.255.1")));
+    EXPECT_TRUE(s.contains(ipv4("10.1.2.3")));
+    EXPECT_FALSE(s.contains(ipv4("10.2.0.0")));
+    ASSERT_TRUE(Subnet::parse("0.0.0.0/0", s));
+    EXPECT_TRUE(s.contains(ipv4("8.8.8.8")));
+    Address v6;
+    ASSERT_TRUE(Address::parse("fd00::5", v6));
+    EXPECT_FALSE(s.contains(v6));  // an IPv4 block holds no IPv6 address
+    ASSERT_TRUE(Subnet::parse("fd00::/8", s));
+    EXPECT_TRUE(s.contains(v6));
+    for (const char* bad : {"", "/8", "10.0.0.0/", "10.0.0.0/33", "::/129", "10.0.0.0/8x", "host", "10.0.0.0/-1"})
+        EXPECT_FALSE(Subnet::parse(bad, s)) << bad;
+}
+
 }  // namespace
 }  // namespace peerdex

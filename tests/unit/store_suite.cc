@@ -126,28 +126,29 @@ protected:
 
     Outcome register_user(const std::string& u)
     {
-        return call([&](Store& s, Completion d) { s.register_user(u, d); }).outcome;
+        return call([&](Store& s, Completion d) { s.register_user(u, by_, d); }).outcome;
     }
     Outcome unregister_user(const std::string& u)
     {
-        return call([&](Store& s, Completion d) { s.unregister_user(u, d); }).outcome;
+        return call([&](Store& s, Completion d) { s.unregister_user(u, by_, d); }).outcome;
     }
     Outcome connect(const std::string& u, const char* ip = "127.0.0.1", std::uint16_t port = 4000)
     {
-        const Address a = ipv4(ip);
-        return call([&](Store& s, Completion d) { s.connect(u, a, port, d); }).outcome;
+        Requester by = by_;
+        by.ip = ipv4(ip);
+        return call([&](Store& s, Completion d) { s.connect(u, by, port, d); }).outcome;
     }
     Outcome disconnect(const std::string& u)
     {
-        return call([&](Store& s, Completion d) { s.disconnect(u, d); }).outcome;
+        return call([&](Store& s, Completion d) { s.disconnect(u, by_, d); }).outcome;
     }
     Outcome publish(const std::string& u, const std::string& path, const std::string& description = "")
     {
-        return call([&](Store& s, Completion d) { s.publish(u, path, description, d); }).outcome;
+        return call([&](Store& s, Completion d) { s.publish(u, by_, path, description, d); }).outcome;
     }
     Outcome remove(const std::string& u, const std::string& path)
     {
-        return call([&](Store& s, Completion d) { s.remove(u, path, d); }).outcome;
+        return call([&](Store& s, Completion d) { s.remove(u, by_, path, d); }).outcome;
     }
     StoreReply list_users(const std::string& requester)
     {
@@ -203,6 +204,7 @@ protected:
 
     uv_loop_t loop_{};
     std::unique_ptr<Store> store_;
+    Requester by_{ipv4("127.0.0.1"), {}};  // who sends the requests of the helpers
     std::string dir_;
 };
 
@@ -335,12 +337,12 @@ TEST_P(StoreSuite, ArgumentsMayChangeAfterTheCall)
 {
     std::string name = "alice", path = "/a";
     Answer reg, pub;
-    store_->register_user(name, to(reg));
+    store_->register_user(name, by_, to(reg));
     name = "XXXXX";
     turn_until([&] { return reg.calls > 0; });
     name = "alice";
     ASSERT_EQ(connect(name), Outcome::ok);
-    store_->publish(name, path, "", to(pub));
+    store_->publish(name, by_, path, "", to(pub));
     name.assign(100, 'y');  // reallocates: the old bytes are gone
     path = "/zzz";
     turn_until([&] { return pub.calls > 0; });
@@ -414,7 +416,7 @@ TEST_P(StoreSuite, ManyRequestsInFlight)
 {
     std::vector<Answer> answers(200);
     for (int i = 0; i < 200; ++i)
-        store_->register_user("n" + std::to_string(i % 100), to(answers[i]));
+        store_->register_user("n" + std::to_string(i % 100), by_, to(answers[i]));
     turn_until([&] {
         for (auto& a : answers)
             if (a.calls == 0)
@@ -576,8 +578,8 @@ TEST(DelayedStore, AnswersLaterAndOutOfOrder)
         auto* c = static_cast<Ctx*>(ctx);
         c->order->push_back(c->id);
     };
-    store->register_user("x", Completion(note, &a, 0));
-    store->register_user("y", Completion(note, &b, 0));
+    store->register_user("x", Requester{}, Completion(note, &a, 0));
+    store->register_user("y", Requester{}, Completion(note, &b, 0));
     EXPECT_TRUE(order.empty()) << "answered before the call returned";
     uv_run(&loop, UV_RUN_NOWAIT);
     EXPECT_EQ(order, (std::vector<int>{2, 1}));

@@ -28,7 +28,8 @@ private:
     bool asked_ = false;
 };
 
-DelayedStore::DelayedStore(uv_loop_t* loop) : idle_(std::make_unique<uv_idle_t>().release())
+DelayedStore::DelayedStore(uv_loop_t* loop, AuthMode auth)
+    : inner_(auth), idle_(std::make_unique<uv_idle_t>().release())
 {
     uv_idle_init(loop, idle_);
     idle_->data = this;
@@ -97,35 +98,40 @@ void DelayedStore::close(void (*closed)(void* ctx), void* ctx)
     });
 }
 
-void DelayedStore::register_user(std::string_view user, Completion done)
+void DelayedStore::register_user(std::string_view user, const Requester& by, Completion done)
 {
-    inner_.register_user(user, hold(done));
+    inner_.register_user(user, by, hold(done));
 }
 
-void DelayedStore::unregister_user(std::string_view user, Completion done)
+void DelayedStore::unregister_user(std::string_view user, const Requester& by, Completion done)
 {
-    inner_.unregister_user(user, hold(done));
+    inner_.unregister_user(user, by, hold(done));
 }
 
-void DelayedStore::connect(std::string_view user, const Address& ip, std::uint16_t port, Completion done)
+void DelayedStore::connect(std::string_view user, const Requester& by, std::uint16_t port, Completion done)
 {
-    inner_.connect(user, ip, port, hold(done));
+    inner_.connect(user, by, port, hold(done));
 }
 
-void DelayedStore::disconnect(std::string_view user, Completion done)
+void DelayedStore::disconnect(std::string_view user, const Requester& by, Completion done)
 {
-    inner_.disconnect(user, hold(done));
+    inner_.disconnect(user, by, hold(done));
 }
 
-void DelayedStore::publish(std::string_view user, std::string_view path, std::string_view description,
-                           Completion done)
+void DelayedStore::publish(std::string_view user, const Requester& by, std::string_view path,
+                           std::string_view description, Completion done)
 {
-    inner_.publish(user, path, description, hold(done));
+    inner_.publish(user, by, path, description, hold(done));
 }
 
-void DelayedStore::remove(std::string_view user, std::string_view path, Completion done)
+void DelayedStore::remove(std::string_view user, const Requester& by, std::string_view path, Completion done)
 {
-    inner_.remove(user, path, hold(done));
+    inner_.remove(user, by, path, hold(done));
+}
+
+void DelayedStore::owns(std::string_view user, const Requester& by, Completion done)
+{
+    inner_.owns(user, by, hold(done));
 }
 
 void DelayedStore::list_users(std::string_view requester, Completion done)

@@ -4,35 +4,40 @@
 
 namespace peerdex {
 
-void MemoryStore::register_user(std::string_view user, Completion done)
+void MemoryStore::register_user(std::string_view user, const Requester& by, Completion done)
 {
-    done(registry_.register_user(user));
+    done(registry_.register_user(user, by));
 }
 
-void MemoryStore::unregister_user(std::string_view user, Completion done)
+void MemoryStore::unregister_user(std::string_view user, const Requester& by, Completion done)
 {
-    done(registry_.unregister_user(user));
+    done(registry_.unregister_user(user, by));
 }
 
-void MemoryStore::connect(std::string_view user, const Address& ip, std::uint16_t port, Completion done)
+void MemoryStore::connect(std::string_view user, const Requester& by, std::uint16_t port, Completion done)
 {
-    done(registry_.connect(user, ip, port));
+    done(registry_.connect(user, by.ip, port, by));
 }
 
-void MemoryStore::disconnect(std::string_view user, Completion done)
+void MemoryStore::disconnect(std::string_view user, const Requester& by, Completion done)
 {
-    done(registry_.disconnect(user));
+    done(registry_.disconnect(user, by));
 }
 
-void MemoryStore::publish(std::string_view user, std::string_view path, std::string_view description,
-                          Completion done)
+void MemoryStore::publish(std::string_view user, const Requester& by, std::string_view path,
+                          std::string_view description, Completion done)
 {
-    done(registry_.publish(user, path, description));
+    done(registry_.publish(user, path, description, by));
 }
 
-void MemoryStore::remove(std::string_view user, std::string_view path, Completion done)
+void MemoryStore::remove(std::string_view user, const Requester& by, std::string_view path, Completion done)
 {
-    done(registry_.remove(user, path));
+    done(registry_.remove(user, path, by));
+}
+
+void MemoryStore::owns(std::string_view user, const Requester& by, Completion done)
+{
+    done(registry_.owns(user, by));
 }
 
 void MemoryStore::answer_list(Outcome outcome, ListCursor&& cursor, Completion& done)

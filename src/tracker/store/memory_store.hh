@@ -9,13 +9,15 @@ namespace peerdex {
 
 class MemoryStore final : public Store {
 public:
-    void register_user(std::string_view user, Completion done) override;
-    void unregister_user(std::string_view user, Completion done) override;
-    void connect(std::string_view user, const Address& ip, std::uint16_t port, Completion done) override;
-    void disconnect(std::string_view user, Completion done) override;
-    void publish(std::string_view user, std::string_view path, std::string_view description,
+    explicit MemoryStore(AuthMode auth = AuthMode::none) : registry_(auth) {}
+    void register_user(std::string_view user, const Requester& by, Completion done) override;
+    void unregister_user(std::string_view user, const Requester& by, Completion done) override;
+    void connect(std::string_view user, const Requester& by, std::uint16_t port, Completion done) override;
+    void disconnect(std::string_view user, const Requester& by, Completion done) override;
+    void publish(std::string_view user, const Requester& by, std::string_view path, std::string_view description,
                  Completion done) override;
-    void remove(std::string_view user, std::string_view path, Completion done) override;
+    void remove(std::string_view user, const Requester& by, std::string_view path, Completion done) override;
+    void owns(std::string_view user, const Requester& by, Completion done) override;
     void list_users(std::string_view requester, Completion done) override;
     void list_content(std::string_view requester, std::string_view target, Completion done) override;
     void get_user_info(std::string_view requester, std::string_view target, Completion done) override;

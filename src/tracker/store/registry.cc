@@ -25,18 +25,52 @@ Outcome Registry::check_requester(std::string_view name, User*& user) const
     return user->connection ? Outcome::ok : Outcome::not_connected;
 }
 
-Outcome Registry::register_user(std::string_view name)
+Outcome Registry::check_owner(const User& user, const Requester& by) const
 {
-    return restore_user(name) ? Outcome::ok : Outcome::name_in_use;
+    if (auth_ == AuthMode::none)
+        return Outcome::ok;
+    if (auth_ == AuthMode::key && user.key) {
+        KeyHash h;
+        return !by.key.empty() && hash_key(by.key, h) && h == *user.key ? Outcome::ok : Outcome::not_owner;
+    }
+    if (user.owner.family == 0)
+        return Outcome::ok;  // stored before owners were: open, as in the course
+    return user.owner == by.ip ? Outcome::ok : Outcome::not_owner;
 }
 
-Registry::User* Registry::restore_user(std::string_view name)
+Outcome Registry::check_owner_connected(std::string_view name, const Requester& by, User*& user) const
+{
+    user = find(name);
+    if (!user)
+        return Outcome::no_such_user;
+    if (Outcome o = check_owner(*user, by); o != Outcome::ok)
+        return o;
+    return user->connection ? Outcome::ok : Outcome::not_connected;
+}
+
+Outcome Registry::owns(std::string_view name, const Requester& by) const
+{
+    const User* user = find(name);
+    return user ? check_owner(*user, by) : Outcome::ok;
+}
+
+Outcome Registry::register_user(std::string_view name, const Requester& by)
+{
+    KeyHash h;
+    const bool keyed = !by.key.empty() && hash_key(by.key, h);
+    return restore_user(name, by.ip, keyed ? &h : nullptr) ? Outcome::ok : Outcome::name_in_use;
+}
+
+Registry::User* Registry::restore_user(std::string_view name, const Address& owner, const KeyHash* key)
 {
     auto user = std::make_unique<User>();
     user->name.assign(name);
-    std::string_view key = user->name;  // points into the heap-allocated User: stable
+    user->owner = owner;
+    if (key)
+        user->key = std::make_unique<KeyHash>(*key);
+    std::string_view name_key = user->name;  // points into the heap-allocated User: stable
     // One lookup: a name in use leaves the map as it was, and the new user is freed.
-    auto [it, added] = users_.emplace(key, std::move(user));
+    auto [it, added] = users_.emplace(name_key, std::move(user));
     return added ? it->second.get() : nullptr;
 }
 
@@ -46,12 +80,14 @@ void Registry::reserve(std::size_t users, std::size_t publications)
     publications_.reserve(publications);
 }
 
-Outcome Registry::unregister_user(std::string_view name)
+Outcome Registry::unregister_user(std::string_view name, const Requester& by)
 {
     auto it = users_.find(name);
     if (it == users_.end())
         return Outcome::no_such_user;
     User& user = *it->second;
+    if (Outcome o = check_owner(user, by); o != Outcome::ok)
+        return o;
     if (user.connection)
         drop_connection(user);
     for (const Link* l = user.publications.head(); l; l = l->next) {
@@ -68,11 +104,13 @@ Outcome Registry::unregister_user(std::string_view name)
     return Outcome::ok;
 }
 
-Outcome Registry::connect(std::string_view name, const Address& ip, std::uint16_t port)
+Outcome Registry::connect(std::string_view name, const Address& ip, std::uint16_t port, const Requester& by)
 {
     User* user = find(name);
     if (!user)
         return Outcome::no_such_user;
+    if (Outcome o = check_owner(*user, by); o != Outcome::ok)
+        return o;
     if (user->connection)
         return Outcome::already_connected;
     restore_connection(*user, ip, port);
@@ -90,10 +128,10 @@ void Registry::restore_connection(User& user, const Address& ip, std::uint16_t p
     ++connected_count_;
 }
 
-Outcome Registry::disconnect(std::string_view name)
+Outcome Registry::disconnect(std::string_view name, const Requester& by)
 {
     User* user;
-    if (Outcome o = check_requester(name, user); o != Outcome::ok)
+    if (Outcome o = check_owner_connected(name, by, user); o != Outcome::ok)
         return o;
     drop_connection(*user);
     return Outcome::ok;
@@ -148,10 +186,11 @@ Outcome Registry::expire(std::string_view name, const Address& ip, std::uint16_t
     return Outcome::ok;
 }
 
-Outcome Registry::publish(std::string_view name, std::string_view path, std::string_view description)
+Outcome Registry::publish(std::string_view name, std::string_view path, std::string_view description,
+                          const Requester& by)
 {
     User* user;
-    if (Outcome o = check_requester(name, user); o != Outcome::ok)
+    if (Outcome o = check_owner_connected(name, by, user); o != Outcome::ok)
         return o;
     return add_publication(*user, path, description);
 }
@@ -177,10 +216,10 @@ Outcome Registry::add_publication(User& owner, std::string_view path, std::strin
     return Outcome::ok;
 }
 
-Outcome Registry::remove(std::string_view name, std::string_view path)
+Outcome Registry::remove(std::string_view name, std::string_view path, const Requester& by)
 {
     User* user;
-    if (Outcome o = check_requester(name, user); o != Outcome::ok)
+    if (Outcome o = check_owner_connected(name, by, user); o != Outcome::ok)
         return o;
     auto it = publications_.find({user, path});
     if (it == publications_.end())

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "address.hh"
+#include "owner.hh"
 #include "protocol.hh"
 #include "store.hh"
 
@@ -87,6 +88,8 @@ struct Publication : Link {
 
 struct User {
     std::string name;
+    Address owner;                     // who registered it (family 0: stored before owners were)
+    std::unique_ptr<KeyHash> key;      // registered with a key (HELLO's OWN)
     Connection* connection = nullptr;  // owned by Registry::connected_
     OwningList<Publication> publications;
     std::size_t publication_count = 0;
@@ -151,25 +154,33 @@ private:
 
 class Registry {
 public:
-    Registry() = default;
+    explicit Registry(AuthMode auth = AuthMode::none) : auth_(auth) {}
     Registry(const Registry&) = delete;
     Registry& operator=(const Registry&) = delete;
     ~Registry();
 
     // Each says what happened (never Outcome::failed: malformed requests are refused
-    // before they reach the registry); result_code() turns it into the wire's code.
-    Outcome register_user(std::string_view user);
-    Outcome unregister_user(std::string_view user);
-    Outcome connect(std::string_view user, const Address& ip, std::uint16_t port);
-    Outcome publish(std::string_view user, std::string_view path, std::string_view description);
-    Outcome remove(std::string_view user, std::string_view path);
-    Outcome disconnect(std::string_view user);
+    // before they reach the registry); result_code() turns it into the wire's code. `by`
+    // is who asks: REGISTER records it as the owner, the other mutations check it (after
+    // the user's existence, before everything else) under the registry's AuthMode.
+    Outcome register_user(std::string_view user, const Requester& by = {});
+    Outcome unregister_user(std::string_view user, const Requester& by = {});
+    Outcome connect(std::string_view user, const Address& ip, std::uint16_t port, const Requester& by = {});
+    Outcome publish(std::string_view user, std::string_view path, std::string_view description,
+                    const Requester& by = {});
+    Outcome remove(std::string_view user, std::string_view path, const Requester& by = {});
+    Outcome disconnect(std::string_view user, const Requester& by = {});
+    // HELLO's OWN: ok when `by` may change the user (or it is not registered), else not_owner.
+    Outcome owns(std::string_view user, const Requester& by) const;
+    AuthMode auth() const { return auth_; }
+    // The user named, or null.
+    const detail::User* user(std::string_view name) const { return find(name); }
     // On ok the cursor is ready: its count() goes on the wire, then fill().
     Outcome list_users(std::string_view requester, ListCursor& cursor);
     Outcome list_content(std::string_view requester, std::string_view target, ListCursor& cursor);
     // Loading a saved state: a user (nullptr if the name is taken), its connection (in
     // connection order), and a publication of a registered user, connected or not.
-    detail::User* restore_user(std::string_view user);
+    detail::User* restore_user(std::string_view user, const Address& owner = Address(), const KeyHash* key = nullptr);
     void restore_connection(detail::User& user, const Address& ip, std::uint16_t port);
     Outcome restore_publication(std::string_view user, std::string_view path, std::string_view description);
     // Room for this many users and publications without growing (loading a saved state).
@@ -206,6 +217,9 @@ private:
     User* find(std::string_view name) const;
     // The requester checks shared by every operation: exists, then connected.
     Outcome check_requester(std::string_view name, User*& user) const;
+    // ... and that `by` may change it: exists, owned, then connected.
+    Outcome check_owner_connected(std::string_view name, const Requester& by, User*& user) const;
+    Outcome check_owner(const User& user, const Requester& by) const;
     // ... then that the target of LIST_CONTENT or GET_USER_INFO is registered.
     Outcome check_target(std::string_view requester, std::string_view target, const User*& owner) const;
     Outcome add_publication(User& user, std::string_view path, std::string_view description);
@@ -220,6 +234,7 @@ private:
     std::unordered_map<detail::PublicationKey, detail::Publication*, detail::PublicationKeyHash> publications_;
     detail::OwningList<detail::Connection> connected_;
     std::size_t connected_count_ = 0;
+    AuthMode auth_;
     // The liveness walk: the next connection to give, or (null) the first, or (walk_end_)
     // none before the walk starts again.
     const detail::Link* walk_ = nullptr;

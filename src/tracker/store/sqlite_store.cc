@@ -16,7 +16,7 @@ namespace {
 
 // "PDX1": what marks a peerdex state file, beside its schema version.
 constexpr std::int32_t kApplicationId = 0x50445831;
-constexpr int kSchemaVersion = 1;
+constexpr int kSchemaVersion = 2;
 // The open batch stops taking requests (the sessions stop reading) at these.
 constexpr std::size_t kMaxBatchChanges = 16384;
 constexpr std::size_t kMaxBatchBytes = 8 << 20;
@@ -30,7 +30,9 @@ const char* const kSchema =
     "  name TEXT PRIMARY KEY NOT NULL,"
     "  ip TEXT,"            // NULL while not connected
     "  port INTEGER,"
-    "  connected INTEGER"   // the order of connections; NULL while not connected
+    "  connected INTEGER,"  // the order of connections; NULL while not connected
+    "  owner TEXT,"         // the address that registered it (version 2)
+    "  key BLOB"            // the hash of its key, if it was registered with one (version 2)
     ") WITHOUT ROWID;"
     "CREATE TABLE publications ("
     "  seq INTEGER PRIMARY KEY,"  // publication order
@@ -62,6 +64,7 @@ public:
     // Opens the file and checks what it is, writing nothing.
     static std::unique_ptr<StateDatabase> open(const SqliteOptions& o, std::string& error);
     bool fresh() const { return fresh_; }
+    int version() const { return version_; }
     // After a successful load: WAL mode, the sync level, the schema of a new file, and the
     // statements of commit(). The first writes to the file.
     bool writable(const SqliteOptions& o, std::string& error);
@@ -82,6 +85,7 @@ private:
 
     sqlite3* db_ = nullptr;
     bool fresh_ = false;
+    int version_ = kSchemaVersion;
     std::string message_;
     Statement begin_, commit_, ins_user_, del_pubs_, del_user_, connect_, disconnect_, publish_, remove_;
 };
@@ -146,6 +150,7 @@ std::unique_ptr<StateDatabase> StateDatabase::open(const SqliteOptions& o, std::
     if (!fresh && version < 1)
         return fail("schema version " + std::to_string(version) + " is unknown");
     d->fresh_ = fresh;
+    d->version_ = fresh ? kSchemaVersion : version;
     return d;
 }
 
@@ -156,8 +161,9 @@ bool StateDatabase::writable(const SqliteOptions& o, std::string& error)
         error = o.path + ": " + what;
         return false;
     };
-    // Version 1 is the first: later versions migrate from here, each step one transaction
-    // that ends by setting user_version (see peerdex-tracker(8), FILES).
+    // Each version step is one transaction that ends by setting user_version (see
+    // peerdex-tracker(8), FILES). 1 -> 2: the owners (--auth); a connected user is taken
+    // to belong to the address it is connected from, the others to nobody (open).
     if (!exec("PRAGMA journal_mode=WAL", why))
         return fail(why);
     if (!exec(o.sync_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL", why))
@@ -168,16 +174,28 @@ bool StateDatabase::writable(const SqliteOptions& o, std::string& error)
                                    std::to_string(kSchemaVersion) + ";COMMIT;";
         if (!exec(create.c_str(), why))
             return fail("cannot create the schema: " + why);
+    } else if (version_ == 1) {
+        if (!exec("BEGIN IMMEDIATE;"
+                  "ALTER TABLE users ADD COLUMN owner TEXT;"
+                  "ALTER TABLE users ADD COLUMN key BLOB;"
+                  "UPDATE users SET owner = ip WHERE ip IS NOT NULL;"
+                  "PRAGMA user_version=2;"
+                  "COMMIT;",
+                  why)) {
+            exec("ROLLBACK", why);
+            return fail("cannot migrate the schema from version 1 to 2: " + why);
+        }
+        version_ = 2;
     }
     if (!prepare(begin_, "BEGIN IMMEDIATE", why) || !prepare(commit_, "COMMIT", why) ||
-        !prepare(ins_user_, "INSERT INTO users(name) VALUES(?1)", why) ||
+        !prepare(ins_user_, "INSERT INTO users(name, owner, key) VALUES(?1, ?2, ?3)", why) ||
         !prepare(del_pubs_, "DELETE FROM publications WHERE user=?1", why) ||
         !prepare(del_user_, "DELETE FROM users WHERE name=?1", why) ||
         !prepare(connect_, "UPDATE users SET ip=?2, port=?3, connected=?4 WHERE name=?1", why) ||
         !prepare(disconnect_, "UPDATE users SET ip=NULL, port=NULL, connected=NULL WHERE name=?1", why) ||
         !prepare(publish_, "INSERT INTO publications(user, path, description) VALUES(?1, ?2, ?3)", why) ||
         !prepare(remove_, "DELETE FROM publications WHERE user=?1 AND path=?2", why))
-        return fail("not a peerdex state database of version 1 (" + why + ")");
+        return fail("not a peerdex state database of version 2 (" + why + ")");
     return true;
 }
 
@@ -195,7 +213,11 @@ bool StateDatabase::load(Registry& into, std::int64_t& next_seq, std::string& er
     };
     std::vector<Connected> connected;
     Statement users, pubs;
-    if (!prepare(users, "SELECT name, ip, port, connected FROM users", error) ||
+    // Version 1 has no owners: a connected user belongs to its address (as the migration
+    // to version 2 writes it), the others to nobody.
+    const char* users_sql = version_ >= 2 ? "SELECT name, ip, port, connected, owner, key FROM users"
+                                          : "SELECT name, ip, port, connected, ip, NULL FROM users";
+    if (!prepare(users, users_sql, error) ||
         !prepare(pubs, "SELECT user, path, description FROM publications ORDER BY seq", error))
         return false;
     // The registry's tables sized once: growing them row by row rehashes every entry
@@ -215,7 +237,21 @@ bool StateDatabase::load(Registry& into, std::int64_t& next_seq, std::string& er
     int rc;
     while ((rc = sqlite3_step(users.s)) == SQLITE_ROW) {
         const std::string_view name = text(users.s, 0);
-        detail::User* user = into.restore_user(name);
+        Address owner;
+        if (sqlite3_column_type(users.s, 4) != SQLITE_NULL && !Address::parse(std::string(text(users.s, 4)), owner)) {
+            error = "user \"" + std::string(name) + "\" has an unreadable owner address";
+            return false;
+        }
+        KeyHash key;
+        const bool keyed = sqlite3_column_type(users.s, 5) != SQLITE_NULL;
+        if (keyed) {
+            if (static_cast<std::size_t>(sqlite3_column_bytes(users.s, 5)) != key.size()) {
+                error = "user \"" + std::string(name) + "\" has a key hash of the wrong size";
+                return false;
+            }
+            std::memcpy(key.data(), sqlite3_column_blob(users.s, 5), key.size());
+        }
+        detail::User* user = into.restore_user(name, owner, keyed ? &key : nullptr);
         if (!user) {
             error = "user \"" + std::string(name) + "\" is stored twice";
             return false;
@@ -267,6 +303,10 @@ int StateDatabase::run(const SqliteStore::Change& c)
     switch (c.op) {
     case Op::register_user:
         bind(ins_user_, 1, c.user);
+        bind(ins_user_, 2, c.path);  // the owner's address
+        if (!c.description.empty())  // the key's hash
+            sqlite3_bind_blob(ins_user_.s, 3, c.description.data(), static_cast<int>(c.description.size()),
+                              SQLITE_STATIC);
         return step(ins_user_);
     case Op::unregister_user:
         bind(del_pubs_, 1, c.user);
@@ -296,6 +336,7 @@ int StateDatabase::run(const SqliteStore::Change& c)
     case Op::list_users:
     case Op::list_content:
     case Op::get_user_info:
+    case Op::own:
         break;
     }
     return SQLITE_MISUSE;
@@ -333,7 +374,7 @@ std::unique_ptr<SqliteStore> SqliteStore::open(uv_loop_t* loop, const SqliteOpti
     std::unique_ptr<StateDatabase> db = StateDatabase::open(options, error);
     if (!db)
         return nullptr;
-    auto registry = std::make_unique<Registry>();
+    auto registry = std::make_unique<Registry>(options.auth);
     std::int64_t next_seq = 1;
     std::string why;
     if (!db->fresh() && !db->load(*registry, next_seq, why)) {
@@ -344,12 +385,13 @@ std::unique_ptr<SqliteStore> SqliteStore::open(uv_loop_t* loop, const SqliteOpti
     if (!db->writable(options, error))
         return nullptr;
     return std::unique_ptr<SqliteStore>(
-        new SqliteStore(loop, std::move(db), std::move(registry), next_seq, options.path));
+        new SqliteStore(loop, std::move(db), std::move(registry), next_seq, options.path, options.auth));
 }
 
 SqliteStore::SqliteStore(uv_loop_t* loop, std::unique_ptr<StateDatabase> db, std::unique_ptr<Registry> registry,
-                         std::int64_t next_seq, std::string path)
+                         std::int64_t next_seq, std::string path, AuthMode auth)
     : loop_(loop),
+      auth_(auth),
       db_(std::move(db)),
       registry_(std::move(registry)),
       next_seq_(next_seq),
@@ -411,68 +453,95 @@ void SqliteStore::changed(Change&& change)
     open_.changes.push_back(std::move(change));
 }
 
-void SqliteStore::register_user(std::string_view user, Completion done)
+namespace {
+
+// A requester kept while the registry is reloaded: its key copied, as the view goes.
+struct Held {
+    explicit Held(const Requester& by) : ip(by.ip), key(by.key) {}
+    Requester view() const { return {ip, key}; }
+    Address ip;
+    std::string key;
+};
+
+}  // namespace
+
+void SqliteStore::register_user(std::string_view user, const Requester& by, Completion done)
 {
     if (recovering_)
-        return hold(done, [this, u = std::string(user), done] { register_user(u, done); });
-    const Outcome o = registry_->register_user(user);
-    if (o == Outcome::ok)
-        changed({Op::register_user, std::string(user), {}, {}, 0, 0});
+        return hold(done, [this, u = std::string(user), h = Held(by), done] { register_user(u, h.view(), done); });
+    const Outcome o = registry_->register_user(user, by);
+    if (o == Outcome::ok) {
+        // The owner's address as text, and the key's hash (never the key) as a blob.
+        const detail::User* added = registry_->user(user);
+        std::string key;
+        if (added->key)
+            key.assign(reinterpret_cast<const char*>(added->key->data()), added->key->size());
+        changed({Op::register_user, std::string(user), by.ip.str(), std::move(key), 0, 0});
+    }
     answer(done, o);
 }
 
-void SqliteStore::unregister_user(std::string_view user, Completion done)
+void SqliteStore::unregister_user(std::string_view user, const Requester& by, Completion done)
 {
     if (recovering_)
-        return hold(done, [this, u = std::string(user), done] { unregister_user(u, done); });
-    const Outcome o = registry_->unregister_user(user);
+        return hold(done, [this, u = std::string(user), h = Held(by), done] { unregister_user(u, h.view(), done); });
+    const Outcome o = registry_->unregister_user(user, by);
     if (o == Outcome::ok)
         changed({Op::unregister_user, std::string(user), {}, {}, 0, 0});
     answer(done, o);
 }
 
-void SqliteStore::connect(std::string_view user, const Address& ip, std::uint16_t port, Completion done)
+void SqliteStore::connect(std::string_view user, const Requester& by, std::uint16_t port, Completion done)
 {
     if (recovering_)
-        return hold(done, [this, u = std::string(user), ip, port, done] { connect(u, ip, port, done); });
-    const Outcome o = registry_->connect(user, ip, port);
+        return hold(done, [this, u = std::string(user), h = Held(by), port, done] { connect(u, h.view(), port, done); });
+    const Outcome o = registry_->connect(user, by.ip, port, by);
     if (o == Outcome::ok)
-        changed({Op::connect, std::string(user), ip.str(), {}, port, next_seq_++});
+        changed({Op::connect, std::string(user), by.ip.str(), {}, port, next_seq_++});
     answer(done, o);
 }
 
-void SqliteStore::disconnect(std::string_view user, Completion done)
+void SqliteStore::disconnect(std::string_view user, const Requester& by, Completion done)
 {
     if (recovering_)
-        return hold(done, [this, u = std::string(user), done] { disconnect(u, done); });
-    const Outcome o = registry_->disconnect(user);
+        return hold(done, [this, u = std::string(user), h = Held(by), done] { disconnect(u, h.view(), done); });
+    const Outcome o = registry_->disconnect(user, by);
     if (o == Outcome::ok)
         changed({Op::disconnect, std::string(user), {}, {}, 0, 0});
     answer(done, o);
 }
 
-void SqliteStore::publish(std::string_view user, std::string_view path, std::string_view description,
-                          Completion done)
+void SqliteStore::publish(std::string_view user, const Requester& by, std::string_view path,
+                          std::string_view description, Completion done)
 {
     if (recovering_)
-        return hold(done, [this, u = std::string(user), p = std::string(path), d = std::string(description), done] {
-        publish(u, p, d, done);
-    });
-    const Outcome o = registry_->publish(user, path, description);
+        return hold(done, [this, u = std::string(user), h = Held(by), p = std::string(path), d = std::string(description),
+                           done] { publish(u, h.view(), p, d, done); });
+    const Outcome o = registry_->publish(user, path, description, by);
     if (o == Outcome::ok)
         changed({Op::publish, std::string(user), std::string(path), std::string(description), 0, 0});
     answer(done, o);
 }
 
-void SqliteStore::remove(std::string_view user, std::string_view path, Completion done)
+void SqliteStore::remove(std::string_view user, const Requester& by, std::string_view path, Completion done)
 {
     if (recovering_)
-        return hold(done, [this, u = std::string(user), p = std::string(path), done] { remove(u, p, done); });
-    const Outcome o = registry_->remove(user, path);
+        return hold(done, [this, u = std::string(user), h = Held(by), p = std::string(path), done] {
+            remove(u, h.view(), p, done);
+        });
+    const Outcome o = registry_->remove(user, path, by);
     if (o == Outcome::ok)
         changed({Op::remove, std::string(user), std::string(path), {}, 0, 0});
     answer(done, o);
 }
+
+void SqliteStore::owns(std::string_view user, const Requester& by, Completion done)
+{
+    if (recovering_)
+        return hold(done, [this, u = std::string(user), h = Held(by), done] { owns(u, h.view(), done); });
+    answer(done, registry_->owns(user, by));
+}
+
 
 void SqliteStore::list_users(std::string_view requester, Completion done)
 {
@@ -558,7 +627,7 @@ void SqliteStore::work(uv_work_t* req)
     auto* job = static_cast<Job*>(req->data);
     SqliteStore& self = *job->store;
     if (job->reload) {
-        job->registry = std::make_unique<Registry>();
+        job->registry = std::make_unique<Registry>(self.auth_);
         job->rc = self.db_->load(*job->registry, job->next_seq, job->error) ? 0 : 1;
         return;
     }

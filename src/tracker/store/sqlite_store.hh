@@ -23,6 +23,7 @@ namespace peerdex {
 struct SqliteOptions {
     std::string path;
     bool sync_full = true;  // SQLite synchronous=FULL (survives power loss), else NORMAL
+    AuthMode auth = AuthMode::none;
 };
 
 class StateDatabase;
@@ -36,13 +37,14 @@ public:
     SqliteStore& operator=(const SqliteStore&) = delete;
     ~SqliteStore() override;
 
-    void register_user(std::string_view user, Completion done) override;
-    void unregister_user(std::string_view user, Completion done) override;
-    void connect(std::string_view user, const Address& ip, std::uint16_t port, Completion done) override;
-    void disconnect(std::string_view user, Completion done) override;
-    void publish(std::string_view user, std::string_view path, std::string_view description,
+    void register_user(std::string_view user, const Requester& by, Completion done) override;
+    void unregister_user(std::string_view user, const Requester& by, Completion done) override;
+    void connect(std::string_view user, const Requester& by, std::uint16_t port, Completion done) override;
+    void disconnect(std::string_view user, const Requester& by, Completion done) override;
+    void publish(std::string_view user, const Requester& by, std::string_view path, std::string_view description,
                  Completion done) override;
-    void remove(std::string_view user, std::string_view path, Completion done) override;
+    void remove(std::string_view user, const Requester& by, std::string_view path, Completion done) override;
+    void owns(std::string_view user, const Requester& by, Completion done) override;
     void list_users(std::string_view requester, Completion done) override;
     void list_content(std::string_view requester, std::string_view target, Completion done) override;
     void get_user_info(std::string_view requester, std::string_view target, Completion done) override;
@@ -56,8 +58,8 @@ public:
     struct Change {
         Op op;
         std::string user;
-        std::string path;         // PUBLISH, DELETE; CONNECT: the IP as text
-        std::string description;  // PUBLISH
+        std::string path;         // PUBLISH, DELETE; CONNECT: the IP as text; REGISTER: the owner's
+        std::string description;  // PUBLISH; REGISTER: the key's hash (empty: none)
         std::uint16_t port = 0;   // CONNECT
         std::int64_t seq = 0;     // CONNECT: its place in the order of connections
     };
@@ -75,7 +77,7 @@ private:
     struct Job;
 
     SqliteStore(uv_loop_t* loop, std::unique_ptr<StateDatabase> db, std::unique_ptr<Registry> registry,
-                std::int64_t next_seq, std::string path);
+                std::int64_t next_seq, std::string path, AuthMode auth);
 
     // Gives `reply` now when nothing is pending, else once what is pending is committed.
     void answer(Completion& done, StoreReply&& reply);
@@ -92,6 +94,7 @@ private:
     void hold(Completion& done, std::function<void()> request);
 
     uv_loop_t* loop_;
+    AuthMode auth_;
     std::unique_ptr<StateDatabase> db_;
     std::unique_ptr<Registry> registry_;
     std::vector<std::unique_ptr<Registry>> retired_;  // replaced, kept while a list streams from one

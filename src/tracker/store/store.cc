@@ -17,16 +17,16 @@ std::unique_ptr<Store> make_store(uv_loop_t* loop, const StoreConfig& config, st
             return nullptr;
         }
 #ifdef PEERDEX_HAVE_SQLITE
-        return SqliteStore::open(loop, {config.state, config.sync_full}, error);
+        return SqliteStore::open(loop, {config.state, config.sync_full, config.auth}, error);
 #else
         error = "--state: this peerdex-tracker was built without SQLite (meson setup -Dstate=enabled)";
         return nullptr;
 #endif
     }
     if (name.empty() || name == "memory")
-        return std::make_unique<MemoryStore>();
+        return std::make_unique<MemoryStore>(config.auth);
     if (name == "delayed")
-        return std::make_unique<DelayedStore>(loop);
+        return std::make_unique<DelayedStore>(loop, config.auth);
     error = "--store: unknown store \"" + std::string(name) + "\" (the stores are: memory, delayed)";
     return nullptr;
 }

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "address.hh"
+#include "owner.hh"
 #include "protocol.hh"
 
 typedef struct uv_loop_s uv_loop_t;
@@ -124,13 +125,19 @@ class Store {
 public:
     virtual ~Store() = default;
 
-    virtual void register_user(std::string_view user, Completion done) = 0;
-    virtual void unregister_user(std::string_view user, Completion done) = 0;
-    virtual void connect(std::string_view user, const Address& ip, std::uint16_t port, Completion done) = 0;
-    virtual void disconnect(std::string_view user, Completion done) = 0;
-    virtual void publish(std::string_view user, std::string_view path, std::string_view description,
-                         Completion done) = 0;
-    virtual void remove(std::string_view user, std::string_view path, Completion done) = 0;  // DELETE
+    // The mutations take who sends them (`by`): REGISTER records the owner, the others
+    // answer not_owner when the store's AuthMode says `by` may not change that user
+    // (peerdex-protocol(7), OWNERSHIP). CONNECT records by.ip as the user's address.
+    virtual void register_user(std::string_view user, const Requester& by, Completion done) = 0;
+    virtual void unregister_user(std::string_view user, const Requester& by, Completion done) = 0;
+    virtual void connect(std::string_view user, const Requester& by, std::uint16_t port, Completion done) = 0;
+    virtual void disconnect(std::string_view user, const Requester& by, Completion done) = 0;
+    virtual void publish(std::string_view user, const Requester& by, std::string_view path,
+                         std::string_view description, Completion done) = 0;
+    virtual void remove(std::string_view user, const Requester& by, std::string_view path,
+                        Completion done) = 0;  // DELETE
+    // HELLO's OWN: ok when `by` may change `user` (or it is not registered), else not_owner.
+    virtual void owns(std::string_view user, const Requester& by, Completion done) = 0;
     virtual void list_users(std::string_view requester, Completion done) = 0;
     virtual void list_content(std::string_view requester, std::string_view target, Completion done) = 0;
     virtual void get_user_info(std::string_view requester, std::string_view target, Completion done) = 0;
@@ -161,6 +168,7 @@ struct StoreConfig {
     std::string name;       // --store: "memory" (the default), "delayed" (for tests)
     std::string state;      // --state FILE: the durable store on SQLite
     bool sync_full = true;  // --sync full|normal
+    AuthMode auth = AuthMode::none;  // --auth
 };
 
 // The backend the configuration names: memory; delayed (for tests: the memory store
