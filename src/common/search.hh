@@ -1,0 +1,43 @@
+// The matching rules of SEARCH (peerdex-protocol(7), SEARCH): tokens, the query's terms,
+// and whether a publication matches. Pure; the tracker's index and the client's own search
+// of a course tracker (which has no SEARCH) share them, so both answer alike.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace peerdex {
+
+inline constexpr std::size_t kMaxQueryBytes = 255;
+inline constexpr std::size_t kMaxQueryTerms = 16;
+inline constexpr unsigned kMaxSearchLimit = 1000;
+
+// The maximal runs of ASCII letters, digits and bytes >= 0x80 in `text`, in order, as they
+// are (not folded). Everything else separates.
+std::vector<std::string_view> search_tokens(std::string_view text);
+
+// ASCII letters to lower case; every other byte as it is.
+std::string fold(std::string_view s);
+
+struct SearchQuery {
+    std::vector<std::string> include;  // folded
+    std::vector<std::string> exclude;  // folded, without the '-'
+};
+
+enum class QueryFault { none, empty, too_long, too_many_terms, no_include };
+
+// Parses a query: terms separated by spaces; a term starting with '-' excludes; inside a
+// term the token separators split it into several terms of the same kind, each counting
+// toward the 16. A lone "-" (or a term of separators only) adds nothing.
+QueryFault parse_query(std::string_view query, SearchQuery& out);
+// Why a query was refused, for messages ("has 17 terms; at most 16").
+const char* query_fault_text(QueryFault f);
+
+// How a publication matches: not at all, by its file name (every include term is a prefix
+// of a token of the path's last component: the first group of the answer), or elsewhere.
+enum class Match { none, name, other };
+Match match(const SearchQuery& q, std::string_view path, std::string_view description);
+
+}  // namespace peerdex
