@@ -8,6 +8,8 @@
 #include "addresses.hh"
 #include <netinet/in.h>
 
+#include <map>
+#include <memory>
 #include <vector>
 
 namespace peerdex {
@@ -299,6 +301,57 @@ TEST(Subnet, ParseAndContain)
     EXPECT_TRUE(s.contains(v6));
     for (const char* bad : {"", "/8", "10.0.0.0/", "10.0.0.0/33", "::/129", "10.0.0.0/8x", "host", "10.0.0.0/-1"})
         EXPECT_FALSE(Subnet::parse(bad, s)) << bad;
+}
+
+// The users' set against a model, with a hash that collides on purpose so that runs
+// wrap around the table and every deletion shifts entries back.
+struct Named {
+    std::string name;
+};
+struct NamedKey {
+    std::string_view operator()(const Named* n) const { return n->name; }
+};
+struct PoorHash {
+    std::size_t operator()(std::string_view s) const { return s.size() % 7 + (s.empty() ? 0 : s[0] % 3) * 1000003; }
+};
+
+TEST(FlatSet, AgreesWithAModelUnderCollisions)
+{
+    FlatSet<Named, std::string_view, NamedKey, PoorHash> set;
+    std::map<std::string, std::unique_ptr<Named>> model;
+    std::uint32_t seed = 12345;
+    const auto next = [&] { return seed = seed * 1103515245u + 12345u; };
+    for (int step = 0; step < 20000; ++step) {
+        const std::string key = "k" + std::to_string(next() % 300);
+        switch (next() % 3) {
+        case 0: {
+            auto n = std::make_unique<Named>(Named{key});
+            const auto [found, added] = set.insert(n.get());
+            ASSERT_EQ(added, model.count(key) == 0) << step;
+            if (added)
+                model[key] = std::move(n);
+            else
+                ASSERT_EQ(found, model[key].get());
+            break;
+        }
+        case 1: {
+            const bool erased = set.erase(key);  // before the model frees the element
+            ASSERT_EQ(erased, model.erase(key) == 1) << step;
+            break;
+        }
+        default: {
+            Named* found = set.find(key);
+            auto it = model.find(key);
+            ASSERT_EQ(found, it == model.end() ? nullptr : it->second.get()) << step;
+        }
+        }
+        ASSERT_EQ(set.size(), model.size());
+    }
+    for (const auto& [key, n] : model)
+        ASSERT_EQ(set.find(key), n.get());
+    std::size_t seen = 0;
+    set.for_each([&](Named*) { ++seen; });
+    EXPECT_EQ(seen, model.size());
 }
 
 }  // namespace

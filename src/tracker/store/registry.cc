@@ -9,12 +9,14 @@ using detail::Connection;
 using detail::Link;
 using detail::Publication;
 
-Registry::~Registry() = default;
+Registry::~Registry()
+{
+    users_.for_each([](User* u) { delete u; });
+}
 
 Registry::User* Registry::find(std::string_view name) const
 {
-    auto it = users_.find(name);
-    return it == users_.end() ? nullptr : it->second.get();
+    return users_.find(name);
 }
 
 Outcome Registry::check_requester(std::string_view name, User*& user) const
@@ -68,10 +70,10 @@ Registry::User* Registry::restore_user(std::string_view name, const Address& own
     user->owner = owner;
     if (key)
         user->key = std::make_unique<KeyHash>(*key);
-    std::string_view name_key = user->name;  // points into the heap-allocated User: stable
-    // One lookup: a name in use leaves the map as it was, and the new user is freed.
-    auto [it, added] = users_.emplace(name_key, std::move(user));
-    return added ? it->second.get() : nullptr;
+    // One lookup: a name in use leaves the set as it was, and the new user is freed.
+    if (!users_.insert(user.get()).second)
+        return nullptr;
+    return user.release();
 }
 
 void Registry::reserve(std::size_t users, std::size_t publications)
@@ -82,10 +84,10 @@ void Registry::reserve(std::size_t users, std::size_t publications)
 
 Outcome Registry::unregister_user(std::string_view name, const Requester& by)
 {
-    auto it = users_.find(name);
-    if (it == users_.end())
+    User* found = users_.find(name);
+    if (!found)
         return Outcome::no_such_user;
-    User& user = *it->second;
+    User& user = *found;
     if (Outcome o = check_owner(user, by); o != Outcome::ok)
         return o;
     if (user.connection)
@@ -95,8 +97,8 @@ Outcome Registry::unregister_user(std::string_view name, const Requester& by)
         if (pub->died == 0)
             publications_.erase({&user, pub->path});
     }
-    std::unique_ptr<User> owned = std::move(it->second);
-    users_.erase(it);
+    users_.erase(user.name);  // before the user (whose name is the key) may be freed
+    std::unique_ptr<User> owned(found);
     if (pinned_.empty())
         return Outcome::ok;  // `owned` frees the user and its publications now
     // A paused cursor may still walk this user's publications or its connection.
@@ -205,9 +207,10 @@ Outcome Registry::add_publication(User& owner, std::string_view path, std::strin
 {
     User* user = &owner;
     auto pub = std::make_unique<Publication>();
+    pub->owner = user;
     pub->path.assign(path);
-    // One lookup: the key points into the new node, which is freed if the path is taken.
-    if (!publications_.emplace(detail::PublicationKey{user, pub->path}, pub.get()).second)
+    // One lookup: the key is read from the new node, which is freed if the path is taken.
+    if (!publications_.insert(pub.get()).second)
         return Outcome::already_published;
     pub->description.assign(description);
     pub->born = ++gen_;
@@ -221,11 +224,10 @@ Outcome Registry::remove(std::string_view name, std::string_view path, const Req
     User* user;
     if (Outcome o = check_owner_connected(name, by, user); o != Outcome::ok)
         return o;
-    auto it = publications_.find({user, path});
-    if (it == publications_.end())
+    Publication* pub = publications_.find({user, path});
+    if (!pub)
         return Outcome::not_published;
-    Publication* pub = it->second;
-    publications_.erase(it);
+    publications_.erase({user, pub->path});
     drop_publication(*user, pub);
     return Outcome::ok;
 }

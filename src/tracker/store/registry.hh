@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "address.hh"
+#include "flat_set.hh"
 #include "owner.hh"
 #include "protocol.hh"
 #include "store.hh"
@@ -82,6 +83,7 @@ struct Connection : Link {
 };
 
 struct Publication : Link {
+    const User* owner = nullptr;  // the key of Registry::publications_ is (owner, path)
     std::string path;
     std::string description;
 };
@@ -95,10 +97,18 @@ struct User {
     std::size_t publication_count = 0;
 };
 
+struct UserName {
+    std::string_view operator()(const User* u) const { return u->name; }
+};
+
 struct PublicationKey {
     const User* user;
     std::string_view path;
     bool operator==(const PublicationKey& o) const { return user == o.user && path == o.path; }
+};
+
+struct PublicationKeyOf {
+    PublicationKey operator()(const Publication* p) const { return {p->owner, p->path}; }
 };
 
 struct PublicationKeyHash {
@@ -230,8 +240,11 @@ private:
     void unpin(std::uint64_t gen);
     void purge();
 
-    std::unordered_map<std::string_view, std::unique_ptr<User>> users_;
-    std::unordered_map<detail::PublicationKey, detail::Publication*, detail::PublicationKeyHash> publications_;
+    // Owns its users (freed by unregister_user and the destructor).
+    FlatSet<User, std::string_view, detail::UserName, std::hash<std::string_view>> users_;
+    // Every live publication by (owner, path); the users' lists own them.
+    FlatSet<detail::Publication, detail::PublicationKey, detail::PublicationKeyOf, detail::PublicationKeyHash>
+        publications_;
     detail::OwningList<detail::Connection> connected_;
     std::size_t connected_count_ = 0;
     AuthMode auth_;
