@@ -1,0 +1,128 @@
+// The search index against a brute-force scan (a model test): under random additions and
+// removals, for random queries, the documents the index offers and the caller keeps with
+// match() are exactly the matching live documents, newest first; and the budget bounds
+// the work.
+#include "search_index.hh"
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace peerdex {
+namespace {
+
+struct Doc {
+    std::string path, description;
+    SearchIndex::Id id = 0;
+};
+
+class Rng {
+public:
+    std::uint32_t next() { return state_ = state_ * 1664525u + 1013904223u; }
+    std::size_t below(std::size_t n) { return (next() >> 8) % n; }
+
+private:
+    std::uint32_t state_ = 7;
+};
+
+const char* const kWords[] = {"song", "songbook", "Sonata", "live", "home", "bob", "alice", "mp3", "ogg",
+                              "best", "of", "2", "22", "caf\xc3\xa9", "Chords", "s", "so", "x"};
+
+std::string words(Rng& r, std::size_t n, const char* sep)
+{
+    std::string out;
+    for (std::size_t i = 0; i < n; ++i)
+        out += (i ? sep : "") + std::string(kWords[r.below(std::size(kWords))]);
+    return out;
+}
+
+// The matching live documents, newest first, by scanning them all.
+std::vector<const Doc*> brute(const std::map<SearchIndex::Id, std::unique_ptr<Doc>>& live, const SearchQuery& q)
+{
+    std::vector<const Doc*> out;
+    for (auto it = live.rbegin(); it != live.rend(); ++it)
+        if (match(q, it->second->path, it->second->description) != Match::none)
+            out.push_back(it->second.get());
+    return out;
+}
+
+TEST(SearchIndex, AgreesWithABruteForceScan)
+{
+    SearchIndex index;
+    std::map<SearchIndex::Id, std::unique_ptr<Doc>> live;
+    Rng r;
+    for (int step = 0; step < 3000; ++step) {
+        if (live.empty() || r.below(3) != 0) {
+            auto d = std::make_unique<Doc>();
+            d->path = "/" + words(r, 1 + r.below(3), "/") + "." + kWords[r.below(std::size(kWords))];
+            d->description = words(r, r.below(3), " ");
+            d->id = index.add(d.get(), d->path, d->description);
+            live[d->id] = std::move(d);
+        } else {
+            auto it = std::next(live.begin(), static_cast<long>(r.below(live.size())));
+            index.remove(it->first, it->second->path, it->second->description);
+            live.erase(it);
+        }
+        ASSERT_EQ(index.size(), live.size());
+        if (step % 10 != 0)
+            continue;
+        SearchQuery q;
+        const std::string text = words(r, 1 + r.below(2), " ") + (r.below(3) == 0 ? " -" + words(r, 1, "") : "");
+        ASSERT_EQ(parse_query(text, q), QueryFault::none) << text;
+        std::vector<const Doc*> got;
+        index.candidates(q, SIZE_MAX, [&](const void* doc) {
+            const auto* d = static_cast<const Doc*>(doc);
+            if (match(q, d->path, d->description) != Match::none)
+                got.push_back(d);
+            return true;
+        });
+        ASSERT_EQ(got, brute(live, q)) << "query \"" << text << "\" at step " << step;
+    }
+}
+
+TEST(SearchIndex, StopsAtTheBudgetAndWhenTheVisitorHasEnough)
+{
+    SearchIndex index;
+    std::vector<std::unique_ptr<Doc>> docs;
+    for (int i = 0; i < 1000; ++i) {
+        docs.push_back(std::make_unique<Doc>(Doc{"/music/song" + std::to_string(i) + ".ogg", "", 0}));
+        docs.back()->id = index.add(docs.back().get(), docs.back()->path, "");
+    }
+    SearchQuery q;
+    ASSERT_EQ(parse_query("song", q), QueryFault::none);  // a prefix of 1000 distinct tokens
+    std::size_t seen = 0;
+    EXPECT_EQ(index.candidates(q, 50, [&](const void*) { return ++seen, true; }), 50u);
+    EXPECT_EQ(seen, 50u);
+    seen = 0;
+    std::vector<const void*> first;
+    index.candidates(q, SIZE_MAX, [&](const void* d) {
+        first.push_back(d);
+        return first.size() < 3;
+    });
+    // Newest first: the last three added.
+    EXPECT_EQ(first, (std::vector<const void*>{docs[999].get(), docs[998].get(), docs[997].get()}));
+    ASSERT_EQ(parse_query("ogg", q), QueryFault::none);  // one token, in every document
+    EXPECT_EQ(index.candidates(q, 10, [](const void*) { return true; }), 10u);
+}
+
+TEST(SearchIndex, RemovedDocumentsLeaveTheirListsWithin2xOfTheLive)
+{
+    SearchIndex index;
+    std::vector<std::unique_ptr<Doc>> docs;
+    for (int i = 0; i < 10000; ++i) {
+        docs.push_back(std::make_unique<Doc>(Doc{"/a/common.bin", "", 0}));
+        docs.back()->id = index.add(docs.back().get(), docs.back()->path, "");
+    }
+    const std::size_t full = index.list_bytes();
+    for (int i = 0; i < 9990; ++i)
+        index.remove(docs[static_cast<std::size_t>(i)]->id, docs[static_cast<std::size_t>(i)]->path, "");
+    EXPECT_EQ(index.size(), 10u);
+    // The id table keeps its 8 bytes per id ever given; the lists shrank with their documents.
+    EXPECT_LT(index.list_bytes(), full / 2);
+}
+
+}  // namespace
+}  // namespace peerdex
