@@ -18,22 +18,28 @@ namespace {
 
 constexpr std::size_t kKeyBytes = kKeyHexBytes / 2;
 
+// Lowercase hexadecimal of the bytes of `s`, appended to `out`.
+void append_hex(std::string& out, std::string_view s)
+{
+    static const char* const hex = "0123456789abcdef";
+    for (unsigned char c : s) {
+        out += hex[c >> 4];
+        out += hex[c & 15];
+    }
+}
+
 // A file name for anything: names made of letters, digits and . _ - : [ ] (not starting with
 // '.') as they are (a user name, "127.0.0.1:4000", "[::1]:4000"); the others as "%" and the
 // hexadecimal of their bytes.
 std::string file_name(const std::string& s)
 {
-    static const char* const hex = "0123456789abcdef";
     bool plain = !s.empty() && s[0] != '.';
     for (unsigned char c : s)
         plain = plain && (std::isalnum(c) || c == '.' || c == '_' || c == '-' || c == ':' || c == '[' || c == ']');
     if (plain)
         return s;
     std::string out = "%";
-    for (unsigned char c : s) {
-        out += hex[c >> 4];
-        out += hex[c & 15];
-    }
+    append_hex(out, s);
     return out;
 }
 
@@ -102,12 +108,8 @@ std::string KeyFiles::create(const std::string& user, std::string& error)
         }
         got += n > 0 ? static_cast<std::size_t>(n) : 0;
     }
-    static const char* const hex = "0123456789abcdef";
     std::string key;
-    for (unsigned char c : raw) {
-        key += hex[c >> 4];
-        key += hex[c & 15];
-    }
+    append_hex(key, std::string_view(reinterpret_cast<const char*>(raw), sizeof raw));
     if (!make_dirs(dir_, error))
         return {};
     const std::string final_path = path(user);

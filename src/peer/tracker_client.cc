@@ -161,14 +161,12 @@ void TrackerClient::on_connected(Conn* c, int status)
         std::string hello;
         Encoder(hello).field("HELLO");
         Encoder(hello).field(kHelloVersion);
-        std::swap(hello, request_);
-        send_request();
-        std::swap(hello, request_);
+        send(hello);
         uv_timer_start(&timer_, on_timeout, kHelloTimeoutMs, 0);
         return;
     }
     expect();
-    send_request();
+    send(request_);
 }
 
 void TrackerClient::send_next()
@@ -187,20 +185,18 @@ void TrackerClient::send_next()
             enc.field("OWN");
             enc.field(own_user_);
             enc.field(own_key_);
-            std::swap(own, request_);
-            send_request();
-            std::swap(own, request_);
+            send(own);
             return;
         }
     }
     expect();
-    send_request();
+    send(request_);
 }
 
-void TrackerClient::send_request()
+void TrackerClient::send(const std::string& bytes)
 {
     // One write per request; errors surface as read errors on the same connection.
-    write_string(reinterpret_cast<uv_stream_t*>(&conn_->tcp), request_);
+    write_string(reinterpret_cast<uv_stream_t*>(&conn_->tcp), bytes);
 }
 
 void TrackerClient::on_data(Conn* c, const char* p, const char* end)

@@ -54,7 +54,8 @@ private:
     void on_connected(Conn* c, int status);
     void on_data(Conn* c, const char* p, const char* end);
     void on_eof(Conn* c);
-    void send_request();
+    // Writes one request (HELLO, OWN or the call's).
+    void send(const std::string& bytes);
     // Sends OWN first when the call needs it on this session, else the request.
     void send_next();
     void finish(int code);

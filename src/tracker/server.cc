@@ -401,9 +401,8 @@ void Session::submit(const Request& r)
     submitting_ = true;
     switch (r.op) {
     case Op::hello:
-        break;
     case Op::own:
-        break;
+        break;  // answered above
     case Op::register_user:
         store.register_user(user, requester(user), done);
         break;

@@ -174,6 +174,21 @@ class Daemon:
     def send_signal(self, sig):
         self.proc.send_signal(sig)
 
+    def report(self, prefix, timeout=TIMEOUT):
+        """Sends SIGUSR1 and returns the first standard error line starting with `prefix`
+        that it prints (not an older one)."""
+        before = len(self.errors)
+        self.send_signal(signal.SIGUSR1)
+        found = []
+
+        def printed():
+            with self._cond:
+                found[:] = [l for l in self.errors[before:] if l.startswith(prefix)]
+            return bool(found)
+
+        wait_until(printed, timeout=timeout, what="a %r report line" % prefix)
+        return found[0]
+
     def stop(self, sig=signal.SIGTERM, timeout=TIMEOUT):
         if self.proc.poll() is None:
             self.proc.send_signal(sig)

@@ -29,19 +29,7 @@ def bound(failures=2, interval=1, timeout=1, users=1, rate=1000):
 
 def probe_counters(t):
     """The prober's counters, from the SIGUSR1 statistics on stderr."""
-    before = len(t.errors)
-    t.send_signal(signal.SIGUSR1)
-    line = None
-
-    def printed():
-        nonlocal line
-        for l in t.errors[before:]:
-            if l.startswith("s> probes:"):
-                line = l
-                return True
-        return False
-
-    wait_until(printed, what="the probe statistics")
+    line = t.report("s> probes:")
     m = re.search(r"(\d+) started, (\d+) accepted, (\d+) failed, (\d+) not counted .* (\d+) users expired, "
                   r"(\d+) rounds", line)
     keys = ("started", "accepted", "failed", "local", "expired", "rounds")

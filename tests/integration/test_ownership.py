@@ -69,16 +69,7 @@ def state(t, observer_source, observer):
 
 def refusals(t):
     """The tracker's count of refused changes, from a fresh SIGUSR1 report."""
-    before = len(t.errors)
-    t.send_signal(signal.SIGUSR1)
-    found = []
-
-    def reported():
-        found[:] = [l for l in t.errors[before:] if l.startswith("s> ownership:")]
-        return bool(found)
-
-    wait_until(reported, what="the ownership counter")
-    return int(re.search(r"(\d+) changes refused", found[0]).group(1))
+    return int(re.search(r"(\d+) changes refused", t.report("s> ownership:")).group(1))
 
 
 class ByAddress(unittest.TestCase):

@@ -72,11 +72,7 @@ void MemoryStore::get_user_info(std::string_view requester, std::string_view tar
 
 void MemoryStore::walk_connected(std::size_t max, Completion done)
 {
-    std::vector<UserEndpoint> users;
-    registry_.walk_connected(max, users);
-    StoreReply r;
-    r.list = std::make_unique<UserListStream>(std::move(users));
-    done(std::move(r));
+    done(walk_reply(registry_, max));
 }
 
 void MemoryStore::expire(std::string_view user, const Address& ip, std::uint16_t port, Completion done)

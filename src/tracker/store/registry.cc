@@ -19,11 +19,14 @@ Registry::User* Registry::find(std::string_view name) const
     return users_.find(name);
 }
 
-Outcome Registry::check_requester(std::string_view name, User*& user) const
+Outcome Registry::check_requester(std::string_view name, User*& user, const Requester* by) const
 {
     user = find(name);
     if (!user)
         return Outcome::no_such_user;
+    if (by)
+        if (Outcome o = check_owner(*user, *by); o != Outcome::ok)
+            return o;
     return user->connection ? Outcome::ok : Outcome::not_connected;
 }
 
@@ -38,16 +41,6 @@ Outcome Registry::check_owner(const User& user, const Requester& by) const
     if (user.owner.family == 0)
         return Outcome::ok;  // stored before owners were: open, as in the course
     return user.owner == by.ip ? Outcome::ok : Outcome::not_owner;
-}
-
-Outcome Registry::check_owner_connected(std::string_view name, const Requester& by, User*& user) const
-{
-    user = find(name);
-    if (!user)
-        return Outcome::no_such_user;
-    if (Outcome o = check_owner(*user, by); o != Outcome::ok)
-        return o;
-    return user->connection ? Outcome::ok : Outcome::not_connected;
 }
 
 Outcome Registry::owns(std::string_view name, const Requester& by) const
@@ -133,7 +126,7 @@ void Registry::restore_connection(User& user, const Address& ip, std::uint16_t p
 Outcome Registry::disconnect(std::string_view name, const Requester& by)
 {
     User* user;
-    if (Outcome o = check_owner_connected(name, by, user); o != Outcome::ok)
+    if (Outcome o = check_requester(name, user, &by); o != Outcome::ok)
         return o;
     drop_connection(*user);
     return Outcome::ok;
@@ -176,6 +169,15 @@ void Registry::walk_connected(std::size_t max, std::vector<UserEndpoint>& out)
     walk_ = l;
 }
 
+StoreReply walk_reply(Registry& registry, std::size_t max)
+{
+    std::vector<UserEndpoint> users;
+    registry.walk_connected(max, users);
+    StoreReply r;
+    r.list = std::make_unique<UserListStream>(std::move(users));
+    return r;
+}
+
 Outcome Registry::expire(std::string_view name, const Address& ip, std::uint16_t port)
 {
     User* user = find(name);
@@ -192,7 +194,7 @@ Outcome Registry::publish(std::string_view name, std::string_view path, std::str
                           const Requester& by)
 {
     User* user;
-    if (Outcome o = check_owner_connected(name, by, user); o != Outcome::ok)
+    if (Outcome o = check_requester(name, user, &by); o != Outcome::ok)
         return o;
     return add_publication(*user, path, description);
 }
@@ -222,7 +224,7 @@ Outcome Registry::add_publication(User& owner, std::string_view path, std::strin
 Outcome Registry::remove(std::string_view name, std::string_view path, const Requester& by)
 {
     User* user;
-    if (Outcome o = check_owner_connected(name, by, user); o != Outcome::ok)
+    if (Outcome o = check_requester(name, user, &by); o != Outcome::ok)
         return o;
     Publication* pub = publications_.find({user, path});
     if (!pub)

@@ -162,6 +162,10 @@ private:
     ListCursor cursor_;
 };
 
+// The liveness walk (Registry::walk_connected) as a store's answer: the memory and the
+// durable store give it alike.
+StoreReply walk_reply(Registry& registry, std::size_t max);
+
 class Registry {
 public:
     explicit Registry(AuthMode auth = AuthMode::none) : auth_(auth) {}
@@ -225,10 +229,9 @@ private:
     };
 
     User* find(std::string_view name) const;
-    // The requester checks shared by every operation: exists, then connected.
-    Outcome check_requester(std::string_view name, User*& user) const;
-    // ... and that `by` may change it: exists, owned, then connected.
-    Outcome check_owner_connected(std::string_view name, const Requester& by, User*& user) const;
+    // The requester checks shared by every operation: exists, then (for a change, `by`
+    // given) that `by` may change it, then connected.
+    Outcome check_requester(std::string_view name, User*& user, const Requester* by = nullptr) const;
     Outcome check_owner(const User& user, const Requester& by) const;
     // ... then that the target of LIST_CONTENT or GET_USER_INFO is registered.
     Outcome check_target(std::string_view requester, std::string_view target, const User*& owner) const;

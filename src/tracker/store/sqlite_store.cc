@@ -64,7 +64,6 @@ public:
     // Opens the file and checks what it is, writing nothing.
     static std::unique_ptr<StateDatabase> open(const SqliteOptions& o, std::string& error);
     bool fresh() const { return fresh_; }
-    int version() const { return version_; }
     // After a successful load: WAL mode, the sync level, the schema of a new file, and the
     // statements of commit(). The first writes to the file.
     bool writable(const SqliteOptions& o, std::string& error);
@@ -542,7 +541,6 @@ void SqliteStore::owns(std::string_view user, const Requester& by, Completion do
     answer(done, registry_->owns(user, by));
 }
 
-
 void SqliteStore::list_users(std::string_view requester, Completion done)
 {
     if (recovering_)
@@ -582,11 +580,7 @@ void SqliteStore::walk_connected(std::size_t max, Completion done)
         return hold(done, [this, max, done] { walk_connected(max, done); });
     // Not held for the open batch: the prober is no client, and probing a connection a
     // crash could take back does no harm (its expiry is a change like any other).
-    std::vector<UserEndpoint> users;
-    registry_->walk_connected(max, users);
-    StoreReply r;
-    r.list = std::make_unique<UserListStream>(std::move(users));
-    done(std::move(r));
+    done(walk_reply(*registry_, max));
 }
 
 void SqliteStore::expire(std::string_view user, const Address& ip, std::uint16_t port, Completion done)
