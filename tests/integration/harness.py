@@ -263,6 +263,17 @@ def fd_count(pid):
     return len(os.listdir("/proc/%d/fd" % pid))
 
 
+# Sanitizer runtimes open a pipe pair of their own for a moment (to probe memory), so one
+# sample of a process's descriptors may count two that are not the program's.
+FD_NOISE = 2
+
+
+def quiet_fd_count(pid, samples=5):
+    """The process's descriptors without the sanitizer's passing pair: the least of a few
+    samples."""
+    return min(fd_count(pid) for _ in range(samples))
+
+
 def wait_for_fds(pid, count, timeout=scaled(20)):
     """Waits (bounded) until the process has closed all but `count` descriptors."""
     deadline = time.monotonic() + timeout

@@ -8,7 +8,7 @@ import threading
 import time
 import unittest
 
-from harness import Reader, TS, Tracker, enc, fd_count, read_all, rss, scaled, wait_for_fds
+from harness import FD_NOISE, Reader, TS, Tracker, enc, fd_count, quiet_fd_count, read_all, rss, scaled, wait_for_fds
 
 LONG = "x" * 256
 
@@ -201,9 +201,9 @@ class UnreadConsole(unittest.TestCase):
 class Flood(unittest.TestCase):
     def test_connection_flood_is_bounded_and_recovers(self):
         with Tracker("--max-conns", "50", "--idle-timeout", "1") as t:
-            base_fds = fd_count(t.proc.pid)
+            base_fds = quiet_fd_count(t.proc.pid)
             # At the limit libuv holds one more accepted socket, parked until a slot frees.
-            bound = base_fds + 50 + 1
+            bound = base_fds + 50 + 1 + FD_NOISE
             flood = [t.connect() for _ in range(400)]  # silent; the backlog holds the rest
             try:
                 time.sleep(0.2)
@@ -217,7 +217,7 @@ class Flood(unittest.TestCase):
                 for s in flood:
                     s.close()
             # Every flooder was eventually accepted and closed; nothing leaked.
-            self.assertEqual(wait_for_fds(t.proc.pid, base_fds, timeout=scaled(15)), base_fds)
+            self.assertLessEqual(wait_for_fds(t.proc.pid, base_fds, timeout=scaled(15)), base_fds)
             self.assertEqual(t.code("REGISTER", "patient"), 1)
             self.assertEqual(t.stop(), 0)
 

