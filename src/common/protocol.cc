@@ -22,6 +22,7 @@ constexpr OpSpec kSpecs[] = {
     {"DISCONNECT", 3, 1, {K::user}},
     {"GET_USER_INFO", 4, 2, {K::user, K::user}},
     {"OWN", 1, 2, {K::user, K::key}},
+    {"SEARCH", 3, 3, {K::user, K::query, K::limit}},
 };
 
 // The longest decimal port we read before calling it malformed ("065535").
@@ -68,6 +69,7 @@ std::uint8_t result_code(Op op, Outcome outcome)
         case Op::list_content:
         case Op::disconnect:
         case Op::get_user_info:
+        case Op::search:
             return 2;
         case Op::hello:
         case Op::register_user:
@@ -100,6 +102,10 @@ std::size_t field_cap(FieldKind kind)
         return kMaxVersionBytes;
     case K::key:
         return kKeyHexBytes;
+    case K::query:
+        return kMaxQueryReadBytes;
+    case K::limit:
+        return kMaxLimitReadBytes;
     case K::user:
     case K::path:
     case K::description:
@@ -113,6 +119,8 @@ FieldFault field_fault(FieldKind kind, std::string_view v)
     using F = FieldFault;
     if (v.size() > field_cap(kind))
         return F::too_long;
+    if (kind == K::query || kind == K::limit)
+        return F::none;  // judged by the operation, after its requester (SEARCH)
     if (has_control_bytes(v))
         return F::control_byte;
     switch (kind) {
@@ -137,6 +145,9 @@ FieldFault field_fault(FieldKind kind, std::string_view v)
         for (char c : v)
             if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
                 return F::not_a_key;
+        return F::none;
+    case K::query:
+    case K::limit:
         return F::none;
     }
     return F::none;

@@ -20,11 +20,18 @@ enum class Op : std::uint8_t {
     list_content,
     disconnect,
     get_user_info,
-    own,  // HELLO sessions only (peerdex-protocol(7), OWNERSHIP)
+    own,     // HELLO sessions only (peerdex-protocol(7), OWNERSHIP)
+    search,  // peerdex-protocol(7), SEARCH
 };
 
 // What a field after OP (and after the optional timestamp) may hold.
-enum class FieldKind : std::uint8_t { user, path, description, port, version, key };
+enum class FieldKind : std::uint8_t { user, path, description, port, version, key, query, limit };
+
+// SEARCH's query and limit are read whole up to these caps and judged after the requester
+// (codes 1 and 2 come first, then 3, and a HELLO session survives a 3): a query of up to
+// four times the 255 bytes allowed is a mistake answered 3; a longer one is malformed.
+inline constexpr std::size_t kMaxQueryReadBytes = 1024;
+inline constexpr std::size_t kMaxLimitReadBytes = 16;
 
 // OWN's key: 32 random bytes as 64 lowercase hexadecimal digits, or empty (none).
 inline constexpr std::size_t kKeyHexBytes = 64;

@@ -128,4 +128,17 @@ Match match(const SearchQuery& q, std::string_view path, std::string_view descri
     return in_name ? Match::name : Match::other;
 }
 
+unsigned parse_search_limit(std::string_view s)
+{
+    if (s.empty() || s.size() > 4)
+        return 0;
+    unsigned v = 0;
+    for (char c : s) {
+        if (c < '0' || c > '9')
+            return 0;
+        v = v * 10 + static_cast<unsigned>(c - '0');
+    }
+    return v <= kMaxSearchLimit ? v : 0;
+}
+
 }  // namespace peerdex

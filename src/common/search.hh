@@ -13,6 +13,14 @@ namespace peerdex {
 inline constexpr std::size_t kMaxQueryBytes = 255;
 inline constexpr std::size_t kMaxQueryTerms = 16;
 inline constexpr unsigned kMaxSearchLimit = 1000;
+// The tracker's answer holds at most this many hits unless --max-results says otherwise.
+inline constexpr unsigned kDefaultMaxResults = 100;
+// Candidate publications one query may examine before it answers with what it has
+// (--search-budget): the bound on the work of a query whose terms match nearly everything.
+inline constexpr std::size_t kDefaultSearchBudget = 20000;
+
+// SEARCH's limit: decimal 1 to 1000, nothing else (no sign, no spaces); 0 when invalid.
+unsigned parse_search_limit(std::string_view s);
 
 // The maximal runs of ASCII letters, digits and bytes >= 0x80 in `text`, in order, as they
 // are (not folded). Everything else separates.

@@ -17,6 +17,7 @@ std::uint8_t encode_answer(std::string& out, Op op, const StoreReply& reply)
         break;
     case Op::list_users:
     case Op::list_content:
+    case Op::search:
         enc.number(reply.list ? reply.list->count() : 0);
         break;
     case Op::get_user_info:
@@ -48,6 +49,15 @@ void ListEncoder::user(std::string_view name, const Address& ip, std::uint16_t p
 void ListEncoder::content(std::string_view path, std::string_view)
 {
     Encoder(out_).field(path);  // LIST_CONTENT carries paths only
+}
+
+void ListEncoder::hit(std::string_view user, const Address& ip, std::uint16_t port, std::string_view path,
+                      std::string_view description)
+{
+    this->user(user, ip, port);
+    Encoder enc(out_);
+    enc.field(path);
+    enc.field(description);
 }
 
 }  // namespace peerdex

@@ -22,6 +22,8 @@ public:
     ListEncoder(std::string& out, std::size_t limit) : out_(out), limit_(limit) {}
     void user(std::string_view name, const Address& ip, std::uint16_t port) override;
     void content(std::string_view path, std::string_view description) override;
+    void hit(std::string_view user, const Address& ip, std::uint16_t port, std::string_view path,
+             std::string_view description) override;
     bool full() const override { return out_.size() >= limit_; }
 
 private:

@@ -55,6 +55,12 @@ void usage(FILE* out)
                  "      --probe-failures N disconnect a user after N consecutive failed probes (default 3)\n"
                  "      --probe-rate N     start at most N probes per second (default 1000); at most\n"
                  "                         64 are open at once\n"
+                 "      --max-results N    SEARCH answers at most N hits, whatever limit it asks\n"
+                 "                         (default %u, at most 1000; 0 turns SEARCH off and keeps no index)\n"
+                 "      --search-rate N    SEARCHes a connection may send per second, in bursts of as many\n"
+                 "                         (default %u; 0: no limit); beyond, it is not read until it may\n"
+                 "      --search-budget N  publications one SEARCH may examine before it answers with\n"
+                 "                         what it found (default %zu)\n"
                  "  -q, --quiet            print only the init line and errors\n"
                  "  -v, --verbose          also print refused and malformed requests with the peer address\n"
                  "  -h, --help             show this help\n"
@@ -63,7 +69,8 @@ void usage(FILE* out)
                  "SIGINT or SIGTERM stops accepting, finishes pending replies, flushes the operation log\n"
                  "(at most 2 s) and exits 0. SIGUSR1 prints the index's and the operation log's counters.\n"
                  "See peerdex-tracker(8) and peerdex-protocol(7).\n",
-                 peerdex::kDefaultTrackerPort, peerdex::keys_supported() ? "key" : "ip (built without libsodium)");
+                 peerdex::kDefaultTrackerPort, peerdex::keys_supported() ? "key" : "ip (built without libsodium)",
+                 peerdex::kDefaultMaxResults, peerdex::kDefaultSearchRate, peerdex::kDefaultSearchBudget);
 }
 
 std::uint64_t number_option(const char* what, const char* value, std::uint64_t min, std::uint64_t max)
@@ -97,6 +104,9 @@ int main(int argc, char** argv)
         opt_probe_failures,
         opt_probe_rate,
         opt_auth,
+        opt_max_results,
+        opt_search_rate,
+        opt_search_budget,
     };
     static const option long_options[] = {
         {"port", required_argument, nullptr, 'p'},
@@ -113,6 +123,9 @@ int main(int argc, char** argv)
         {"probe-failures", required_argument, nullptr, opt_probe_failures},
         {"probe-rate", required_argument, nullptr, opt_probe_rate},
         {"auth", required_argument, nullptr, opt_auth},
+        {"max-results", required_argument, nullptr, opt_max_results},
+        {"search-rate", required_argument, nullptr, opt_search_rate},
+        {"search-budget", required_argument, nullptr, opt_search_budget},
         {"quiet", no_argument, nullptr, 'q'},
         {"verbose", no_argument, nullptr, 'v'},
         {"help", no_argument, nullptr, 'h'},
@@ -200,6 +213,15 @@ int main(int argc, char** argv)
             }
             break;
         }
+        case opt_max_results:
+            options.max_results = static_cast<unsigned>(number_option("--max-results", optarg, 0, peerdex::kMaxSearchLimit));
+            break;
+        case opt_search_rate:
+            options.search_rate = static_cast<unsigned>(number_option("--search-rate", optarg, 0, 1000000));
+            break;
+        case opt_search_budget:
+            store_config.search_budget = number_option("--search-budget", optarg, 1, 100000000);
+            break;
         case 'q':
             verbosity = peerdex::Verbosity::quiet;
             break;
@@ -234,6 +256,8 @@ int main(int argc, char** argv)
         return 2;
     }
 
+    if (options.max_results == 0)
+        store_config.search_budget = 0;  // SEARCH off: no index kept
     uv_loop_t* loop = uv_default_loop();
     std::unique_ptr<peerdex::Store> store = peerdex::make_store(loop, store_config, error);
     if (!store) {
@@ -272,6 +296,10 @@ int main(int argc, char** argv)
                                             n.users, n.connected, n.publications);
                     peerdex::Console::error("s> ownership: %llu changes refused (another owner's user)",
                                             static_cast<unsigned long long>(ctx->server->ownership_refused()));
+                    peerdex::Console::error("s> search: %llu queries, %llu times a connection was held back "
+                                            "by --search-rate",
+                                            static_cast<unsigned long long>(ctx->server->searches()),
+                                            static_cast<unsigned long long>(ctx->server->search_throttled()));
                     if (const peerdex::Prober* p = ctx->server->prober()) {
                         const peerdex::ProbeCounters& pc = p->counters();
                         peerdex::Console::error("s> probes: %llu started, %llu accepted, %llu failed, %llu not "

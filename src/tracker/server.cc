@@ -38,6 +38,8 @@ constexpr std::uint64_t kDrainMs = 5000;
 constexpr std::size_t kReservedFds = 32;
 constexpr std::size_t kDefaultMaxConns = 10000;
 constexpr int kListenBacklog = 4096;
+// How often sessions over their search rate are looked at again.
+constexpr std::uint64_t kThrottleTickMs = 10;
 // Keys a HELLO session keeps (OWN), one per user it acts for; beyond, the oldest goes.
 constexpr std::size_t kMaxSessionKeys = 16;
 
@@ -102,6 +104,11 @@ public:
 
     uv_tcp_t tcp_{};
     bool starved_ = false;     // in TrackerServer::starved_
+    bool throttled_ = false;   // in TrackerServer::throttled_
+    // True once the search bucket, refilled to `now`, is out of debt.
+    bool search_ready(std::uint64_t now);
+    // Taken out of TrackerServer::throttled_: reads again.
+    void unthrottle();
     bool flush_due_ = false;   // in TrackerServer::flush_due_
 
 private:
@@ -117,6 +124,9 @@ private:
     void resume();
     void submit(const Request& r);
     void submit_own(const Request& r);
+    void submit_search(const Request& r, Completion done);
+    // The search rate's token bucket, refilled to `now` (ms).
+    void refill(std::uint64_t now);
     // Who sends requests for `user` on this session: its address and the key it showed.
     Requester requester(std::string_view user);
     void report_refusal(const ReplySlot& slot, std::string_view user);
@@ -143,6 +153,9 @@ private:
     std::string inflight_;  // the buffer of the write in progress
     std::string stash_;     // input read but not parsed while the session is backlogged
     std::vector<std::pair<std::string, std::string>> keys_;  // OWN: (user, key), oldest first
+    SearchQuery query_;             // the SEARCH being submitted (reused)
+    double search_tokens_ = -1;     // the search rate's bucket; < 0: in debt (and at first: unset)
+    std::uint64_t search_stamp_ = 0;
     uv_write_t write_req_{};
     uv_shutdown_t shutdown_req_{};
     std::uint32_t front_ = kNoSlot;  // the replies owed, in request order
@@ -169,7 +182,8 @@ struct LogFields {
 
 static LogFields log_fields(const Request& r)
 {
-    const bool has_path = r.op == Op::publish || r.op == Op::remove;
+    // SEARCH's query goes where a path would (peerdex-protocol(7), OPERATION LOG).
+    const bool has_path = r.op == Op::publish || r.op == Op::remove || r.op == Op::search;
     return {r.fields[0], has_path ? std::string_view(r.fields[1]) : std::string_view(),
             r.has_timestamp ? std::string_view(r.timestamp) : std::string_view()};
 }
@@ -221,8 +235,17 @@ void Session::progress()
 
 bool Session::backlogged()
 {
-    if (out_.size() >= kOutputHighWater || streaming_ || owed_ >= kMaxOwedPerSession)
+    if (out_.size() >= kOutputHighWater || streaming_ || owed_ >= kMaxOwedPerSession || throttled_)
         return true;
+    if (search_tokens_ < 0 && search_stamp_ != 0) {
+        refill(uv_now(server_.loop_));
+        if (search_tokens_ < 0) {
+            throttled_ = true;
+            ++server_.search_throttled_;
+            server_.throttle(this);
+            return true;
+        }
+    }
     if (!slots().full() && !server_.store_->saturated())
         return false;
     if (!starved_) {  // woken by the server's check handle when a slot frees
@@ -360,6 +383,45 @@ void Session::submit_own(const Request& r)
     advance();
 }
 
+void Session::refill(std::uint64_t now)
+{
+    const double rate = server_.options_.search_rate;
+    if (search_stamp_ == 0)
+        search_tokens_ = rate;  // a full bucket to start with
+    else
+        search_tokens_ = std::min(rate, search_tokens_ + static_cast<double>(now - search_stamp_) * rate / 1000.0);
+    search_stamp_ = now;
+}
+
+bool Session::search_ready(std::uint64_t now)
+{
+    refill(now);
+    return search_tokens_ >= 0;
+}
+
+void Session::unthrottle()
+{
+    resume();
+    flush();
+}
+
+// SEARCH (peerdex-protocol(7), SEARCH): the query and the limit are judged here and the
+// store answers `failed` for a bad one after the requester's checks; the limit is capped
+// by --max-results. Each SEARCH takes a token from the session's bucket: once in debt,
+// the session is not read until the bucket refills.
+void Session::submit_search(const Request& r, Completion done)
+{
+    const unsigned limit = parse_search_limit(r.fields[2]);
+    const bool valid = limit != 0 && parse_query(r.fields[1], query_) == QueryFault::none;
+    const SearchRequest request{valid ? &query_ : nullptr, std::min(limit, server_.options_.max_results)};
+    ++server_.searches_;
+    if (server_.options_.search_rate != 0) {
+        refill(uv_now(server_.loop_));
+        search_tokens_ -= 1;
+    }
+    server_.store_->search(r.fields[0], request, done);
+}
+
 // An ownership refusal (--auth): counted, and with -v said with who tried what on whom.
 void Session::report_refusal(const ReplySlot& slot, std::string_view user)
 {
@@ -429,6 +491,9 @@ void Session::submit(const Request& r)
         break;
     case Op::get_user_info:
         store.get_user_info(user, r.fields[1], done);
+        break;
+    case Op::search:
+        submit_search(r, done);
         break;
     }
     submitting_ = false;
@@ -681,6 +746,11 @@ void Session::close()
         due.erase(std::find(due.begin(), due.end(), this));
         flush_due_ = false;
     }
+    if (throttled_) {
+        auto& waiting = server_.throttled_;
+        waiting.erase(std::find(waiting.begin(), waiting.end(), this));
+        throttled_ = false;
+    }
     uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), on_close);
 }
 
@@ -736,6 +806,8 @@ int TrackerServer::start()
     flush_.data = this;
     uv_check_start(&flush_, on_check);
     uv_unref(reinterpret_cast<uv_handle_t*>(&flush_));
+    uv_timer_init(loop_, &throttle_timer_);
+    throttle_timer_.data = this;
     if (options_.probe.interval_ms > 0) {
         prober_ = std::make_unique<Prober>(loop_, *store_, options_.probe, [this](std::string_view u) { expired(u); });
         prober_->start();
@@ -777,6 +849,35 @@ void TrackerServer::on_check(uv_check_t* check)
     Console::flush();
 }
 
+void TrackerServer::throttle(Session* s)
+{
+    throttled_.push_back(s);
+    if (!uv_is_active(reinterpret_cast<uv_handle_t*>(&throttle_timer_)))
+        uv_timer_start(&throttle_timer_, on_throttle_timer, kThrottleTickMs, kThrottleTickMs);
+}
+
+void TrackerServer::on_throttle_timer(uv_timer_t* timer)
+{
+    auto* self = static_cast<TrackerServer*>(timer->data);
+    const std::uint64_t now = uv_now(self->loop_);
+    auto& waiting = self->throttled_;
+    for (std::size_t i = 0; i < waiting.size();) {
+        Session* s = waiting[i];
+        if (!s->search_ready(now)) {
+            ++i;
+            continue;
+        }
+        // Out of the list before it reads again: it may be throttled anew (appended, and
+        // still in debt when met) or closed.
+        waiting[i] = waiting.back();
+        waiting.pop_back();
+        s->throttled_ = false;
+        s->unthrottle();
+    }
+    if (waiting.empty())
+        uv_timer_stop(&self->throttle_timer_);
+}
+
 void TrackerServer::on_answer(void* ctx, std::uint64_t token, StoreReply&& reply)
 {
     auto* self = static_cast<TrackerServer*>(ctx);
@@ -804,6 +905,7 @@ void TrackerServer::on_list_ready(void* ctx, std::uint64_t token)
 void TrackerServer::finish()
 {
     uv_close(reinterpret_cast<uv_handle_t*>(&flush_idle_), nullptr);
+    uv_close(reinterpret_cast<uv_handle_t*>(&throttle_timer_), nullptr);
     store_->close([](void*) {}, nullptr);
 }
 

@@ -19,6 +19,9 @@
 namespace peerdex {
 
 inline constexpr std::uint16_t kDefaultTrackerPort = 4000;
+// SEARCHes a session may send per second, on average, with bursts of as many; a person
+// typing never reaches it, a script scanning the index does (0: no limit).
+inline constexpr unsigned kDefaultSearchRate = 100;
 
 struct TrackerOptions {
     std::string listen_addr;     // empty: every address, IPv6 and IPv4 (dual-stack)
@@ -27,6 +30,8 @@ struct TrackerOptions {
     std::uint64_t idle_timeout_ms = 30000;
     ProbeOptions probe;          // liveness probes and expiry (interval 0: off)
     AuthMode auth = AuthMode::none;  // --auth: what the store checks; here, for messages
+    unsigned max_results = kDefaultMaxResults;  // --max-results: SEARCH's limit is capped to it
+    unsigned search_rate = kDefaultSearchRate;  // --search-rate: SEARCHes per second and session
 };
 
 class Session;
@@ -50,6 +55,9 @@ public:
     const Prober* prober() const { return prober_.get(); }
     // Changes refused because the user belongs to another address or key (--auth).
     std::uint64_t ownership_refused() const { return ownership_refused_; }
+    // SEARCHes submitted, and times a session was held back by its search rate.
+    std::uint64_t searches() const { return searches_; }
+    std::uint64_t search_throttled() const { return search_throttled_; }
     // Every handled operation is also given to `oplog` (may be null: logging off).
     void set_oplog(OplogForwarder* oplog) { oplog_ = oplog; }
 
@@ -57,6 +65,9 @@ private:
     friend class Session;
 
     static void on_check(uv_check_t* check);
+    // A session over its search rate: not read until its bucket refills.
+    void throttle(Session* s);
+    static void on_throttle_timer(uv_timer_t* timer);
     void flush_later(Session* s);
     void flush_answers();
     // Completions and wakeups of the store, routed to their slot's session by token.
@@ -71,12 +82,16 @@ private:
     ReplySlots slots_;
     std::vector<Session*> starved_;    // sessions waiting for a free reply slot
     std::vector<Session*> flush_due_;  // sessions with answers to write at the end of the turn
+    std::vector<Session*> throttled_;  // sessions over their search rate
     OplogForwarder* oplog_ = nullptr;
     std::unique_ptr<Prober> prober_;
     std::uint64_t ownership_refused_ = 0;
+    std::uint64_t searches_ = 0;
+    std::uint64_t search_throttled_ = 0;
     Acceptor acceptor_;
     uv_check_t flush_{};
     uv_idle_t flush_idle_{};
+    uv_timer_t throttle_timer_{};
     bool started_ = false;
     bool stopping_ = false;
 };

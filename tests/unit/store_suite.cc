@@ -4,7 +4,9 @@
 #include <gtest/gtest.h>
 #include <uv.h>
 
+#include <algorithm>
 #include <cstdlib>
+#include <map>
 #include <functional>
 #include <string>
 #include <vector>
@@ -29,6 +31,13 @@ public:
     void content(std::string_view path, std::string_view description) override
     {
         entries.push_back(std::string(path) + (description.empty() ? "" : " (" + std::string(description) + ")"));
+        ++in_chunk_;
+    }
+    void hit(std::string_view user, const Address& ip, std::uint16_t port, std::string_view path,
+             std::string_view description) override
+    {
+        entries.push_back(std::string(user) + " " + ip.str() + " " + std::to_string(port) + " " + std::string(path) +
+                          " (" + std::string(description) + ")");
         ++in_chunk_;
     }
     bool full() const override { return in_chunk_ >= chunk_; }
@@ -487,6 +496,173 @@ TEST_P(StoreSuite, ExpireDisconnectsOnlyTheProbedConnection)
     EXPECT_EQ(entries(list_users("bob")), (std::vector<std::string>{"bob 127.0.0.1 5000", "alice 127.0.0.1 4002"}));
 }
 
+// SEARCH through the store (peerdex-protocol(7), SEARCH): the requester's codes first,
+// then the query's, and the hits in their order.
+SearchQuery search_query(const std::string& text)
+{
+    SearchQuery q;
+    EXPECT_EQ(parse_query(text, q), QueryFault::none) << text;
+    return q;
+}
+
+TEST_P(StoreSuite, SearchCodesOrderAndConnectedOwnersOnly)
+{
+    const auto search = [&](const std::string& requester, const std::string& text, std::size_t limit) {
+        const SearchQuery q = search_query(text);
+        return call([&](Store& s, Completion d) { s.search(requester, {&q, limit}, d); });
+    };
+    using V = std::vector<std::string>;
+    EXPECT_EQ(search("ghost", "song", 10).outcome, Outcome::no_such_user);
+    ASSERT_EQ(register_user("alice"), Outcome::ok);
+    EXPECT_EQ(search("alice", "song", 10).outcome, Outcome::not_connected);
+    ASSERT_EQ(connect("alice", "127.0.0.1", 4001), Outcome::ok);
+    // A query out of the rules is refused after the requester's checks, and changes nothing.
+    EXPECT_EQ(call([&](Store& s, Completion d) { s.search("alice", {nullptr, 10}, d); }).outcome, Outcome::failed);
+    EXPECT_EQ(call([&](Store& s, Completion d) { s.search("ghost", {nullptr, 10}, d); }).outcome,
+              Outcome::no_such_user);
+    EXPECT_TRUE(entries(search("alice", "song", 10)).empty());
+    connected("bob", 35911);
+    ASSERT_EQ(publish("bob", "/music/Song_2.ogg", "live at home"), Outcome::ok);
+    ASSERT_EQ(publish("bob", "/docs/songbook.pdf", "chords"), Outcome::ok);
+    ASSERT_EQ(publish("alice", "/song/notes.txt", "mine"), Outcome::ok);  // "song" in a directory only
+    const std::string songbook = "bob 127.0.0.1 35911 /docs/songbook.pdf (chords)";
+    const std::string song2 = "bob 127.0.0.1 35911 /music/Song_2.ogg (live at home)";
+    const std::string notes = "alice 127.0.0.1 4001 /song/notes.txt (mine)";
+    // File-name matches first, newest first; then the rest (the requester's own included).
+    EXPECT_EQ(entries(search("alice", "song", 10)), (V{songbook, song2, notes}));
+    EXPECT_EQ(entries(search("alice", "song", 2)), (V{songbook, song2}));
+    EXPECT_EQ(entries(search("alice", "song -chords", 10)), (V{song2, notes}));
+    EXPECT_EQ(entries(search("alice", "HOME", 10)), (V{song2}));  // a description token
+    EXPECT_EQ(entries(search("alice", "so 2", 10)), (V{song2}));
+    // DISCONNECT hides bob's hits; CONNECT shows them again, as old as they were.
+    ASSERT_EQ(disconnect("bob"), Outcome::ok);
+    EXPECT_EQ(entries(search("alice", "song", 10)), (V{notes}));
+    ASSERT_EQ(connect("bob", "127.0.0.2", 35912), Outcome::ok);
+    const std::string songbook2 = "bob 127.0.0.2 35912 /docs/songbook.pdf (chords)";
+    const std::string song22 = "bob 127.0.0.2 35912 /music/Song_2.ogg (live at home)";
+    EXPECT_EQ(entries(search("alice", "song", 10)), (V{songbook2, song22, notes}));
+    // DELETE and UNREGISTER take hits away; a new PUBLISH of the same path is the newest.
+    ASSERT_EQ(remove("bob", "/music/Song_2.ogg"), Outcome::ok);
+    EXPECT_EQ(entries(search("alice", "song", 10)), (V{songbook2, notes}));
+    ASSERT_EQ(publish("bob", "/music/Song_2.ogg", "again"), Outcome::ok);
+    EXPECT_EQ(entries(search("alice", "song", 10)),
+              (V{"bob 127.0.0.2 35912 /music/Song_2.ogg (again)", songbook2, notes}));
+    ASSERT_EQ(unregister_user("bob"), Outcome::ok);
+    EXPECT_EQ(entries(search("alice", "song", 10)), (V{notes}));
+    // A search changes nothing.
+    EXPECT_EQ(counts().publications, 1u);
+}
+
+// The model test: random PUBLISH, DELETE, UNREGISTER, REGISTER, CONNECT and DISCONNECT, and
+// after each step a random query whose answer must equal a brute-force scan of a model of
+// the registry, in the order of the rules.
+TEST_P(StoreSuite, SearchEqualsABruteForceScan)
+{
+    struct Pub {
+        std::string path, description;
+        std::uint64_t age;
+    };
+    struct ModelUser {
+        bool connected = false;
+        std::uint16_t port = 0;
+        std::vector<Pub> pubs;
+    };
+    std::map<std::string, ModelUser> model;
+    std::uint64_t clock = 0;
+    std::uint32_t seed = 12345;
+    const auto below = [&](std::uint32_t n) {
+        seed = seed * 1103515245u + 12345u;
+        return (seed >> 8) % n;
+    };
+    const char* words[] = {"song", "Songbook", "so", "live", "home", "mp3", "ogg", "2", "22", "caf\xc3\xa9", "x"};
+    const auto word = [&] { return std::string(words[below(std::size(words))]); };
+    connected("observer", 1);
+    model["observer"].connected = true;
+    model["observer"].port = 1;
+    const int steps = GetParam() == "sqlite" ? 1000 : 4000;
+    for (int step = 0; step < steps; ++step) {
+        const std::string user = "u" + std::to_string(below(6));
+        ModelUser* m = model.count(user) ? &model[user] : nullptr;
+        switch (below(10)) {
+        case 0:
+            if (!m) {
+                ASSERT_EQ(register_user(user), Outcome::ok);
+                model[user];
+            }
+            break;
+        case 1:
+            if (m && !m->connected) {
+                const auto port = static_cast<std::uint16_t>(1000 + below(1000));
+                ASSERT_EQ(connect(user, "127.0.0.1", port), Outcome::ok);
+                m->connected = true;
+                m->port = port;
+            }
+            break;
+        case 2:
+            if (m && m->connected) {
+                ASSERT_EQ(disconnect(user), Outcome::ok);
+                m->connected = false;
+            }
+            break;
+        case 3:
+            if (m && below(4) == 0) {
+                ASSERT_EQ(unregister_user(user), Outcome::ok);
+                model.erase(user);
+            }
+            break;
+        case 4:
+            if (m && m->connected && !m->pubs.empty()) {
+                const std::size_t i = below(static_cast<std::uint32_t>(m->pubs.size()));
+                ASSERT_EQ(remove(user, m->pubs[i].path), Outcome::ok);
+                m->pubs.erase(m->pubs.begin() + static_cast<std::ptrdiff_t>(i));
+            }
+            break;
+        default:
+            if (m && m->connected) {
+                const std::string path = "/" + word() + (below(2) ? "/" : "_") + word() + "." + word();
+                const std::string description = below(2) ? word() + " " + word() : "";
+                const bool taken = std::any_of(m->pubs.begin(), m->pubs.end(), [&](const Pub& p) { return p.path == path; });
+                ASSERT_EQ(publish(user, path, description), taken ? Outcome::already_published : Outcome::ok);
+                if (!taken)
+                    m->pubs.push_back({path, description, ++clock});
+            }
+        }
+        std::string text = word();
+        for (std::uint32_t extra = below(3); extra > 0; --extra)
+            text += (below(3) == 0 ? " -" : " ") + word().substr(0, 1 + below(3));
+        SearchQuery q;
+        if (parse_query(text, q) != QueryFault::none)
+            continue;
+        const std::size_t limit = 1 + below(12);
+        // The brute force: every publication of a connected user, in the rules' order.
+        struct Hit {
+            bool name;
+            std::uint64_t age;
+            std::string text;
+        };
+        std::vector<Hit> all;
+        for (const auto& [name, u] : model) {
+            if (!u.connected)
+                continue;
+            for (const Pub& p : u.pubs) {
+                const Match how = match(q, p.path, p.description);
+                if (how != Match::none)
+                    all.push_back({how == Match::name, p.age,
+                                   name + " 127.0.0.1 " + std::to_string(u.port) + " " + p.path + " (" +
+                                       p.description + ")"});
+            }
+        }
+        std::sort(all.begin(), all.end(), [](const Hit& a, const Hit& b) {
+            return a.name != b.name ? a.name : a.age > b.age;
+        });
+        std::vector<std::string> expected;
+        for (std::size_t i = 0; i < all.size() && i < limit; ++i)
+            expected.push_back(all[i].text);
+        StoreReply reply = call([&](Store& s, Completion d) { s.search("observer", {&q, limit}, d); });
+        ASSERT_EQ(entries(std::move(reply)), expected) << "query '" << text << "', step " << step;
+    }
+}
+
 // What a durable store acknowledged is there after it is closed and opened again: users,
 // connections in connection order, publications in publication order, and nothing removed.
 class DurableSuite : public StoreSuite {};
@@ -518,6 +694,10 @@ TEST_P(DurableSuite, KeepsWhatItAcknowledged)
     EXPECT_EQ(register_user("dave"), Outcome::name_in_use);
     EXPECT_EQ(register_user("eve"), Outcome::ok);
     EXPECT_EQ(get_user_info("alice", "bob").outcome, Outcome::target_offline);
+    // The search index is built on load, newest publication first; bob is offline.
+    const SearchQuery about = search_query("about");
+    EXPECT_EQ(entries(call([&](Store& s, Completion d) { s.search("alice", {&about, 10}, d); })),
+              (std::vector<std::string>{"alice 127.0.0.1 1 /x (about /x)", "alice 127.0.0.1 1 /z (about /z)"}));
     // And the next connection goes after the ones restored.
     ASSERT_EQ(connect("bob", "127.0.0.2", 22), Outcome::ok);
     // An expiry is stored like a DISCONNECT.

@@ -28,8 +28,8 @@ private:
     bool asked_ = false;
 };
 
-DelayedStore::DelayedStore(uv_loop_t* loop, AuthMode auth)
-    : inner_(auth), idle_(std::make_unique<uv_idle_t>().release())
+DelayedStore::DelayedStore(uv_loop_t* loop, AuthMode auth, std::size_t search_budget)
+    : inner_(auth, search_budget), idle_(std::make_unique<uv_idle_t>().release())
 {
     uv_idle_init(loop, idle_);
     idle_->data = this;
@@ -147,6 +147,11 @@ void DelayedStore::list_content(std::string_view requester, std::string_view tar
 void DelayedStore::get_user_info(std::string_view requester, std::string_view target, Completion done)
 {
     inner_.get_user_info(requester, target, hold(done));
+}
+
+void DelayedStore::search(std::string_view requester, const SearchRequest& request, Completion done)
+{
+    inner_.search(requester, request, hold(done));
 }
 
 void DelayedStore::walk_connected(std::size_t max, Completion done)

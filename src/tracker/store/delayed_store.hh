@@ -14,7 +14,7 @@ namespace peerdex {
 
 class DelayedStore final : public Store {
 public:
-    explicit DelayedStore(uv_loop_t* loop, AuthMode auth = AuthMode::none);
+    DelayedStore(uv_loop_t* loop, AuthMode auth = AuthMode::none, std::size_t search_budget = kDefaultSearchBudget);
     DelayedStore(const DelayedStore&) = delete;
     DelayedStore& operator=(const DelayedStore&) = delete;
     ~DelayedStore() override;
@@ -30,6 +30,7 @@ public:
     void list_users(std::string_view requester, Completion done) override;
     void list_content(std::string_view requester, std::string_view target, Completion done) override;
     void get_user_info(std::string_view requester, std::string_view target, Completion done) override;
+    void search(std::string_view requester, const SearchRequest& request, Completion done) override;
     void walk_connected(std::size_t max, Completion done) override;
     void expire(std::string_view user, const Address& ip, std::uint16_t port, Completion done) override;
     StoreCounts counts() const override { return inner_.counts(); }

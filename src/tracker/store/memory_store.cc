@@ -70,6 +70,11 @@ void MemoryStore::get_user_info(std::string_view requester, std::string_view tar
     done(std::move(r));
 }
 
+void MemoryStore::search(std::string_view requester, const SearchRequest& request, Completion done)
+{
+    done(search_reply(registry_, requester, request));
+}
+
 void MemoryStore::walk_connected(std::size_t max, Completion done)
 {
     done(walk_reply(registry_, max));

@@ -9,7 +9,10 @@ namespace peerdex {
 
 class MemoryStore final : public Store {
 public:
-    explicit MemoryStore(AuthMode auth = AuthMode::none) : registry_(auth) {}
+    explicit MemoryStore(AuthMode auth = AuthMode::none, std::size_t search_budget = kDefaultSearchBudget)
+        : registry_(auth, search_budget)
+    {
+    }
     void register_user(std::string_view user, const Requester& by, Completion done) override;
     void unregister_user(std::string_view user, const Requester& by, Completion done) override;
     void connect(std::string_view user, const Requester& by, std::uint16_t port, Completion done) override;
@@ -21,6 +24,7 @@ public:
     void list_users(std::string_view requester, Completion done) override;
     void list_content(std::string_view requester, std::string_view target, Completion done) override;
     void get_user_info(std::string_view requester, std::string_view target, Completion done) override;
+    void search(std::string_view requester, const SearchRequest& request, Completion done) override;
     void walk_connected(std::size_t max, Completion done) override;
     void expire(std::string_view user, const Address& ip, std::uint16_t port, Completion done) override;
     StoreCounts counts() const override;

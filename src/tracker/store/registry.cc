@@ -87,8 +87,10 @@ Outcome Registry::unregister_user(std::string_view name, const Requester& by)
         drop_connection(user);
     for (const Link* l = user.publications.head(); l; l = l->next) {
         const auto* pub = static_cast<const Publication*>(l);
-        if (pub->died == 0)
+        if (pub->died == 0) {
             publications_.erase({&user, pub->path});
+            unindex(*pub);
+        }
     }
     users_.erase(user.name);  // before the user (whose name is the key) may be freed
     std::unique_ptr<User> owned(found);
@@ -169,6 +171,16 @@ void Registry::walk_connected(std::size_t max, std::vector<UserEndpoint>& out)
     walk_ = l;
 }
 
+StoreReply search_reply(const Registry& registry, std::string_view requester, const SearchRequest& request)
+{
+    StoreReply r;
+    std::vector<SearchHit> hits;
+    r.outcome = registry.search(requester, request, hits);
+    if (r.outcome == Outcome::ok)
+        r.list = std::make_unique<HitStream>(std::move(hits));
+    return r;
+}
+
 StoreReply walk_reply(Registry& registry, std::size_t max)
 {
     std::vector<UserEndpoint> users;
@@ -215,6 +227,8 @@ Outcome Registry::add_publication(User& owner, std::string_view path, std::strin
     if (!publications_.insert(pub.get()).second)
         return Outcome::already_published;
     pub->description.assign(description);
+    if (search_budget_)
+        pub->search_id = index_.add(pub.get(), pub->path, pub->description);
     pub->born = ++gen_;
     user->publications.push_back(std::move(pub));
     ++user->publication_count;
@@ -234,15 +248,63 @@ Outcome Registry::remove(std::string_view name, std::string_view path, const Req
     return Outcome::ok;
 }
 
+void Registry::unindex(const Publication& pub)
+{
+    if (search_budget_)
+        index_.remove(pub.search_id, pub.path, pub.description);
+}
+
 void Registry::drop_publication(User& user, Publication* pub)
 {
     --user.publication_count;
+    unindex(*pub);
     if (pinned_.empty()) {
         user.publications.erase(pub);
         return;
     }
     pub->died = ++gen_;
     zombies_.push_back({pub->died, nullptr, pub, &user, nullptr});
+}
+
+Outcome Registry::search(std::string_view requester, const SearchRequest& request, std::vector<SearchHit>& out) const
+{
+    User* user;
+    if (Outcome o = check_requester(requester, user); o != Outcome::ok)
+        return o;
+    if (!request.query || request.limit == 0 || !searchable())
+        return Outcome::failed;
+    const SearchQuery& q = *request.query;
+    const std::size_t limit = request.limit;
+    // Candidates come newest first: the first `limit` file-name matches are the answer's
+    // first group, and once there are that many nothing else can enter it.
+    std::vector<const Publication*> names, others;
+    index_.candidates(q, search_budget_, [&](const void* doc) {
+        const auto* pub = static_cast<const Publication*>(doc);
+        if (!pub->owner->connection)
+            return true;  // a disconnected user's publications stay indexed, unseen
+        switch (match(q, pub->path, pub->description)) {
+        case Match::name:
+            names.push_back(pub);
+            return names.size() < limit;
+        case Match::other:
+            if (others.size() < limit)
+                others.push_back(pub);
+            return true;
+        case Match::none:
+            return true;
+        }
+        return true;
+    });
+    out.clear();
+    out.reserve(std::min(limit, names.size() + others.size()));
+    for (const auto* group : {&names, &others})
+        for (const Publication* pub : *group) {
+            if (out.size() == limit)
+                return Outcome::ok;
+            const Connection& c = *pub->owner->connection;
+            out.push_back({pub->owner->name, c.ip, c.port, pub->path, pub->description});
+        }
+    return Outcome::ok;
 }
 
 Outcome Registry::list_users(std::string_view requester, ListCursor& cursor)

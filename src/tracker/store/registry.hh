@@ -22,6 +22,7 @@
 #include "flat_set.hh"
 #include "owner.hh"
 #include "protocol.hh"
+#include "search_index.hh"
 #include "store.hh"
 
 namespace peerdex {
@@ -86,6 +87,7 @@ struct Publication : Link {
     const User* owner = nullptr;  // the key of Registry::publications_ is (owner, path)
     std::string path;
     std::string description;
+    std::uint32_t search_id = 0;  // in Registry::index_
 };
 
 struct User {
@@ -165,10 +167,16 @@ private:
 // The liveness walk (Registry::walk_connected) as a store's answer: the memory and the
 // durable store give it alike.
 StoreReply walk_reply(Registry& registry, std::size_t max);
+// SEARCH (Registry::search) as a store's answer, alike for the memory and the durable store.
+StoreReply search_reply(const Registry& registry, std::string_view requester, const SearchRequest& request);
 
 class Registry {
 public:
-    explicit Registry(AuthMode auth = AuthMode::none) : auth_(auth) {}
+    // `search_budget`: candidates one SEARCH may examine; 0 keeps no index (SEARCH is off).
+    explicit Registry(AuthMode auth = AuthMode::none, std::size_t search_budget = kDefaultSearchBudget)
+        : auth_(auth), search_budget_(search_budget)
+    {
+    }
     Registry(const Registry&) = delete;
     Registry& operator=(const Registry&) = delete;
     ~Registry();
@@ -205,6 +213,13 @@ public:
     void walk_connected(std::size_t max, std::vector<UserEndpoint>& out);
     // Disconnects `user` as DISCONNECT does, only while it is connected at ip:port.
     Outcome expire(std::string_view user, const Address& ip, std::uint16_t port);
+    // SEARCH (peerdex-protocol(7), SEARCH): on ok, `out` holds up to `limit` hits, file-name
+    // matches first, newest first within each group; at most the search budget of candidates
+    // is examined. A null query (out of the rules) is `failed` after the requester's checks.
+    Outcome search(std::string_view requester, const SearchRequest& request, std::vector<SearchHit>& out) const;
+    bool searchable() const { return search_budget_ != 0; }
+    // Bytes the search index holds in its lists and id table.
+    std::size_t search_index_bytes() const { return index_.list_bytes(); }
     // On ok, where the target's peer listens.
     Outcome get_user_info(std::string_view requester, std::string_view target, Address& ip, std::uint16_t& port);
 
@@ -239,6 +254,7 @@ private:
     void drop_connection(User& user);
     void erase_connection(detail::Connection* conn);
     void drop_publication(User& user, detail::Publication* pub);
+    void unindex(const detail::Publication& pub);
     void pin(std::uint64_t gen);
     void unpin(std::uint64_t gen);
     void purge();
@@ -251,6 +267,8 @@ private:
     detail::OwningList<detail::Connection> connected_;
     std::size_t connected_count_ = 0;
     AuthMode auth_;
+    std::size_t search_budget_;
+    SearchIndex index_;  // of the live publications, kept by add_publication and their removal
     // The liveness walk: the next connection to give, or (null) the first, or (walk_end_)
     // none before the walk starts again.
     const detail::Link* walk_ = nullptr;

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <utility>
 
 #include "console.hh"
@@ -336,6 +337,7 @@ int StateDatabase::run(const SqliteStore::Change& c)
     case Op::list_content:
     case Op::get_user_info:
     case Op::own:
+    case Op::search:
         break;
     }
     return SQLITE_MISUSE;
@@ -373,7 +375,7 @@ std::unique_ptr<SqliteStore> SqliteStore::open(uv_loop_t* loop, const SqliteOpti
     std::unique_ptr<StateDatabase> db = StateDatabase::open(options, error);
     if (!db)
         return nullptr;
-    auto registry = std::make_unique<Registry>(options.auth);
+    auto registry = std::make_unique<Registry>(options.auth, options.search_budget);
     std::int64_t next_seq = 1;
     std::string why;
     if (!db->fresh() && !db->load(*registry, next_seq, why)) {
@@ -384,13 +386,14 @@ std::unique_ptr<SqliteStore> SqliteStore::open(uv_loop_t* loop, const SqliteOpti
     if (!db->writable(options, error))
         return nullptr;
     return std::unique_ptr<SqliteStore>(
-        new SqliteStore(loop, std::move(db), std::move(registry), next_seq, options.path, options.auth));
+        new SqliteStore(loop, std::move(db), std::move(registry), next_seq, options.path, options));
 }
 
 SqliteStore::SqliteStore(uv_loop_t* loop, std::unique_ptr<StateDatabase> db, std::unique_ptr<Registry> registry,
-                         std::int64_t next_seq, std::string path, AuthMode auth)
+                         std::int64_t next_seq, std::string path, const SqliteOptions& options)
     : loop_(loop),
-      auth_(auth),
+      auth_(options.auth),
+      search_budget_(options.search_budget),
       db_(std::move(db)),
       registry_(std::move(registry)),
       next_seq_(next_seq),
@@ -574,6 +577,19 @@ void SqliteStore::get_user_info(std::string_view requester, std::string_view tar
     answer(done, std::move(reply));
 }
 
+void SqliteStore::search(std::string_view requester, const SearchRequest& request, Completion done)
+{
+    if (recovering_) {
+        std::optional<SearchQuery> query;
+        if (request.query)
+            query = *request.query;
+        return hold(done, [this, r = std::string(requester), query, limit = request.limit, done] {
+            search(r, {query ? &*query : nullptr, limit}, done);
+        });
+    }
+    answer(done, search_reply(*registry_, requester, request));
+}
+
 void SqliteStore::walk_connected(std::size_t max, Completion done)
 {
     if (recovering_)
@@ -621,7 +637,7 @@ void SqliteStore::work(uv_work_t* req)
     auto* job = static_cast<Job*>(req->data);
     SqliteStore& self = *job->store;
     if (job->reload) {
-        job->registry = std::make_unique<Registry>(self.auth_);
+        job->registry = std::make_unique<Registry>(self.auth_, self.search_budget_);
         job->rc = self.db_->load(*job->registry, job->next_seq, job->error) ? 0 : 1;
         return;
     }

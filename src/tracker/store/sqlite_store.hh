@@ -24,6 +24,7 @@ struct SqliteOptions {
     std::string path;
     bool sync_full = true;  // SQLite synchronous=FULL (survives power loss), else NORMAL
     AuthMode auth = AuthMode::none;
+    std::size_t search_budget = kDefaultSearchBudget;
 };
 
 class StateDatabase;
@@ -48,6 +49,7 @@ public:
     void list_users(std::string_view requester, Completion done) override;
     void list_content(std::string_view requester, std::string_view target, Completion done) override;
     void get_user_info(std::string_view requester, std::string_view target, Completion done) override;
+    void search(std::string_view requester, const SearchRequest& request, Completion done) override;
     void walk_connected(std::size_t max, Completion done) override;
     void expire(std::string_view user, const Address& ip, std::uint16_t port, Completion done) override;
     StoreCounts counts() const override;
@@ -77,7 +79,7 @@ private:
     struct Job;
 
     SqliteStore(uv_loop_t* loop, std::unique_ptr<StateDatabase> db, std::unique_ptr<Registry> registry,
-                std::int64_t next_seq, std::string path, AuthMode auth);
+                std::int64_t next_seq, std::string path, const SqliteOptions& options);
 
     // Gives `reply` now when nothing is pending, else once what is pending is committed.
     void answer(Completion& done, StoreReply&& reply);
@@ -95,6 +97,7 @@ private:
 
     uv_loop_t* loop_;
     AuthMode auth_;
+    std::size_t search_budget_;
     std::unique_ptr<StateDatabase> db_;
     std::unique_ptr<Registry> registry_;
     std::vector<std::unique_ptr<Registry>> retired_;  // replaced, kept while a list streams from one

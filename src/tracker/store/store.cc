@@ -17,16 +17,16 @@ std::unique_ptr<Store> make_store(uv_loop_t* loop, const StoreConfig& config, st
             return nullptr;
         }
 #ifdef PEERDEX_HAVE_SQLITE
-        return SqliteStore::open(loop, {config.state, config.sync_full, config.auth}, error);
+        return SqliteStore::open(loop, {config.state, config.sync_full, config.auth, config.search_budget}, error);
 #else
         error = "--state: this peerdex-tracker was built without SQLite (meson setup -Dstate=enabled)";
         return nullptr;
 #endif
     }
     if (name.empty() || name == "memory")
-        return std::make_unique<MemoryStore>(config.auth);
+        return std::make_unique<MemoryStore>(config.auth, config.search_budget);
     if (name == "delayed")
-        return std::make_unique<DelayedStore>(loop, config.auth);
+        return std::make_unique<DelayedStore>(loop, config.auth, config.search_budget);
     error = "--store: unknown store \"" + std::string(name) + "\" (the stores are: memory, delayed)";
     return nullptr;
 }

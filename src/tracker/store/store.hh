@@ -25,6 +25,7 @@
 #include "address.hh"
 #include "owner.hh"
 #include "protocol.hh"
+#include "search.hh"
 
 typedef struct uv_loop_s uv_loop_t;
 
@@ -35,6 +36,9 @@ class ListSink {
 public:
     virtual void user(std::string_view name, const Address& ip, std::uint16_t port) = 0;
     virtual void content(std::string_view path, std::string_view description) = 0;
+    // One hit of SEARCH: whose publication, where its peer listens, what it is.
+    virtual void hit(std::string_view user, const Address& ip, std::uint16_t port, std::string_view path,
+                     std::string_view description) = 0;
     // True once the chunk being built is big enough: the stream pauses there.
     virtual bool full() const = 0;
 
@@ -88,11 +92,47 @@ private:
     std::size_t next_ = 0;
 };
 
+// One hit of SEARCH, copied: the answer is a snapshot however long its stream takes.
+struct SearchHit {
+    std::string user;
+    Address ip;
+    std::uint16_t port = 0;
+    std::string path;
+    std::string description;
+};
+
+// SEARCH's answer: its hits, in the order of peerdex-protocol(7), SEARCH.
+class HitStream final : public ListStream {
+public:
+    explicit HitStream(std::vector<SearchHit>&& hits) : hits_(std::move(hits)) {}
+    std::size_t count() const override { return hits_.size(); }
+    Pull pull(ListSink& sink, Wakeup) override
+    {
+        for (; next_ < hits_.size() && !sink.full(); ++next_) {
+            const SearchHit& h = hits_[next_];
+            sink.hit(h.user, h.ip, h.port, h.path, h.description);
+        }
+        return next_ == hits_.size() ? Pull::end : Pull::more;
+    }
+
+private:
+    std::vector<SearchHit> hits_;
+    std::size_t next_ = 0;
+};
+
+// A SEARCH request as the store sees it: `query` null when the query or the limit broke
+// the rules (the answer is then `failed`, once the requester's checks have passed); `limit`
+// already capped by the tracker's --max-results.
+struct SearchRequest {
+    const SearchQuery* query = nullptr;
+    std::size_t limit = 0;
+};
+
 struct StoreReply {
     Outcome outcome = Outcome::ok;
     Address ip;                        // GET_USER_INFO: where the target's peer listens
     std::uint16_t port = 0;
-    std::unique_ptr<ListStream> list;  // LIST_USERS, LIST_CONTENT: set on ok
+    std::unique_ptr<ListStream> list;  // LIST_USERS, LIST_CONTENT, SEARCH: set on ok
 };
 
 // How a store answers: a function pointer and a token, no allocation per request.
@@ -151,8 +191,11 @@ public:
     // ip:port (the endpoint that was probed): ok, not_connected (no longer, or elsewhere:
     // it reconnected), no_such_user. A mutation like any other for a durable store.
     virtual void expire(std::string_view user, const Address& ip, std::uint16_t port, Completion done) = 0;
-    // Room is left for the verbs the state rules bring (search): each is added here and to
-    // every backend at once.
+    // SEARCH (peerdex-protocol(7), SEARCH): the requester's checks (exists, connected), then
+    // the request's (`failed` when its query is null), then the hits as a list of up to
+    // `limit`: publications of connected users matching the query, file-name matches first,
+    // newest first within each group. Reads only: nothing changes.
+    virtual void search(std::string_view requester, const SearchRequest& request, Completion done) = 0;
 
     virtual StoreCounts counts() const = 0;
     // True while the store takes no more requests (its batch is full): sessions stop reading
@@ -169,6 +212,7 @@ struct StoreConfig {
     std::string state;      // --state FILE: the durable store on SQLite
     bool sync_full = true;  // --sync full|normal
     AuthMode auth = AuthMode::none;  // --auth
+    std::size_t search_budget = kDefaultSearchBudget;  // --search-budget
 };
 
 // The backend the configuration names: memory; delayed (for tests: the memory store
