@@ -37,6 +37,10 @@ constexpr CommandSpec kCommands[] = {
       "LIST_CONTENT FAIL, REMOTE USER DOES NOT EXIST", "LIST_CONTENT FAIL"}},
     {"GET_FILE", "<user> <remote path> <local path>", 3,
      {"GET_FILE OK", "GET_FILE FAIL, FILE NOT EXIST", "GET_FILE FAIL"}},
+    {"SEARCH", "<terms...>", 1,
+     {"SEARCH OK", "SEARCH FAIL, USER DOES NOT EXIST", "SEARCH FAIL, USER NOT CONNECTED", "SEARCH FAIL"}},
+    // GET is GET_FILE of a hit: its result lines are GET_FILE's (the shell prints them).
+    {"GET", "<n> [local path]", 1, {"GET_FILE OK", "GET_FILE FAIL, FILE NOT EXIST", "GET_FILE FAIL"}},
     {"STATS", "", 0, {"STATS OK"}},
     {"HELP", "", 0, {"Commands:"}},
     {"QUIT", "", 0, {"+++ FINISHED +++"}},
@@ -110,6 +114,19 @@ ParsedLine parse_line(std::string_view line)
         }
         out.args.emplace_back(line.substr(words[1].first, words[1].second - words[1].first));
         out.args.emplace_back(line.substr(words[2].first, words.back().second - words[2].first));
+    } else if (out.command == Command::search) {
+        if (nargs < 1) {
+            out.kind = ParsedLine::Kind::syntax_error;
+            return out;
+        }
+        out.args.emplace_back(line.substr(words[1].first, words.back().second - words[1].first));
+    } else if (out.command == Command::get) {
+        if (nargs < 1 || nargs > 2) {
+            out.kind = ParsedLine::Kind::syntax_error;
+            return out;
+        }
+        for (std::size_t w = 1; w < words.size(); ++w)
+            out.args.emplace_back(line.substr(words[w].first, words[w].second - words[w].first));
     } else {
         if (nargs != s.args) {
             out.kind = ParsedLine::Kind::syntax_error;
@@ -147,7 +164,7 @@ Completion complete(std::string_view before, std::string_view word, const std::v
         return out;
     }
     out.files = (first == "PUBLISH" && arg == 1) || (first == "DELETE" && arg == 1) ||
-                (first == "GET_FILE" && (arg == 2 || arg == 3));
+                (first == "GET_FILE" && (arg == 2 || arg == 3)) || (first == "GET" && arg == 2);
     return out;
 }
 

@@ -20,6 +20,8 @@ enum class Command : std::uint8_t {
     list_users,
     list_content,
     get_file,
+    search,  // peerdex-protocol(7), SEARCH
+    get,     // GET_FILE of a hit of the last SEARCH
     stats,  // the peer listener's statistics
     help,
     quit,
@@ -34,7 +36,8 @@ struct ParsedLine {
 };
 
 // Splits on blanks; the command word is case-insensitive, the arguments are not.
-// PUBLISH keeps everything after the path, inner spaces included, as the description.
+// PUBLISH keeps everything after the path, inner spaces included, as the description;
+// SEARCH keeps everything after the word as its query; GET takes one or two arguments.
 ParsedLine parse_line(std::string_view line);
 
 // "c> Syntax error. Usage: PUBLISH <path> <description>"

@@ -35,6 +35,8 @@ void usage(FILE* out)
                  "      --clock URL          date-time service giving each operation's timestamp\n"
                  "                           (default http://127.0.0.1:5000/datetime); 'none': send none\n"
                  "      --stall-timeout S    seconds a download may make no progress (default 30)\n"
+                 "      --search-walk N      SEARCH on a tracker without it (a course tracker) reads the\n"
+                 "                           files of at most N connected users (default 1000)\n"
                  "  -q, --quiet              no reasons or progress on stderr, only the result lines\n"
                  "  -v, --verbose            also connection details on stderr\n"
                  "  -h, --help               show this help\n"
@@ -42,7 +44,8 @@ void usage(FILE* out)
                  "\n"
                  "Commands: REGISTER <user>, UNREGISTER <user>, CONNECT <user>, DISCONNECT <user>,\n"
                  "PUBLISH <path> <description>, DELETE <path>, LIST_USERS, LIST_CONTENT <user>,\n"
-                 "GET_FILE <user> <remote path> <local path>, STATS, HELP, QUIT.\n"
+                 "GET_FILE <user> <remote path> <local path>, SEARCH <terms...>, GET <n> [local path]\n"
+                 "(the n-th hit of the last SEARCH), STATS, HELP, QUIT.\n"
                  "On a terminal: line editing, history (Up) and Tab completion; Ctrl-C cancels a\n"
                  "download in progress, and at the prompt quits.\n"
                  "Exit status: 0 when every command succeeded, 1 when one failed, 2 usage error.\n"
@@ -55,7 +58,7 @@ void usage(FILE* out)
 
 int main(int argc, char** argv)
 {
-    enum { opt_listen_port = 256, opt_listen_addr, opt_timeout, opt_stall, opt_clock };
+    enum { opt_listen_port = 256, opt_listen_addr, opt_timeout, opt_stall, opt_clock, opt_search_walk };
     static const option longs[] = {
         {"server", required_argument, nullptr, 's'},
         {"port", required_argument, nullptr, 'p'},
@@ -64,6 +67,7 @@ int main(int argc, char** argv)
         {"timeout", required_argument, nullptr, opt_timeout},
         {"stall-timeout", required_argument, nullptr, opt_stall},
         {"clock", required_argument, nullptr, opt_clock},
+        {"search-walk", required_argument, nullptr, opt_search_walk},
         {"quiet", no_argument, nullptr, 'q'},
         {"verbose", no_argument, nullptr, 'v'},
         {"help", no_argument, nullptr, 'h'},
@@ -110,6 +114,9 @@ int main(int argc, char** argv)
             break;
         case opt_stall:
             opt.stall_ms = 1000 * peerdex::number_option(prog, "--stall-timeout", optarg, 1, 3600);
+            break;
+        case opt_search_walk:
+            opt.search_walk = peerdex::number_option(prog, "--search-walk", optarg, 1, 10000000);
             break;
         case opt_clock:
             opt.clock_url = std::strcmp(optarg, "none") == 0 ? "" : optarg;

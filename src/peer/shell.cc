@@ -5,6 +5,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <memory>
 
 #include "address.hh"
 
@@ -104,6 +105,8 @@ bool Shell::args_ok(const ParsedLine& line)
     case Command::get_file:
         return field_ok(c, "user name", FieldKind::user, a[0]) && field_ok(c, "remote path", FieldKind::path, a[1]);
     case Command::list_users:
+    case Command::search:  // its query is judged by do_search
+    case Command::get:
     case Command::stats:
     case Command::help:
     case Command::quit:
@@ -343,6 +346,12 @@ void Shell::run(const ParsedLine& line)
         return;
     case Command::get_file:
         do_get_file(a[0], a[1], a[2]);
+        return;
+    case Command::search:
+        do_search(a[0]);
+        return;
+    case Command::get:
+        do_get(a[0], a.size() > 1 ? a[1] : std::string());
         return;
     case Command::stats:
         // This client's peer listener: counters since it first listened.
@@ -589,6 +598,145 @@ void Shell::do_get_file(const std::string& user, const std::string& remote, cons
                           }
                       fail("the tracker has no connected user " + user);
                   });
+}
+
+// The most hits a SEARCH asks for (a peerdex tracker caps it with --max-results).
+constexpr unsigned kSearchLimit = kDefaultMaxResults;
+
+void Shell::do_search(const std::string& query)
+{
+    SearchQuery q;
+    if (const QueryFault f = parse_query(query, q); f != QueryFault::none) {
+        warn(std::string("SEARCH: the query ") + query_fault_text(f) + " (peerdex-protocol(7), SEARCH)");
+        result(Command::search, -1);
+        done();
+        return;
+    }
+    if (connected_.empty()) {
+        warn("SEARCH: no user is connected in this client (CONNECT <user> first)");
+        result(Command::search, 2);
+        done();
+        return;
+    }
+    if (!tracker_.sessions()) {
+        walk_search(q);
+        return;
+    }
+    tracker_.call({"SEARCH", connected_, query, std::to_string(kSearchLimit)}, TrackerClient::Shape::list, 5,
+                  [this](int code, const ReplyDecoder& r) {
+                      if (code < 0)
+                          warn(tracker_.why());
+                      if (code != 0) {
+                          result(Command::search, code);
+                          done();
+                          return;
+                      }
+                      hits_.clear();
+                      std::vector<std::string> lines;
+                      const auto& f = r.fields();
+                      for (std::size_t i = 0; i + 5 <= f.size(); i += 5) {
+                          hits_.push_back({f[i], f[i + 3]});
+                          lines.push_back("\t" + f[i] + " " + f[i + 3] + " " + f[i + 4]);
+                      }
+                      show_hits(std::move(lines));
+                  });
+}
+
+void Shell::show_hits(std::vector<std::string> lines)
+{
+    result(Command::search, 0);
+    for (const auto& l : lines)
+        print(l);
+    done();
+}
+
+struct SearchWalk {
+    SearchQuery query;
+    std::vector<std::string> users;
+    std::size_t next = 0;
+    std::vector<std::pair<std::string, std::string>> names, others;  // (user, path)
+};
+
+void Shell::walk_search(const SearchQuery& query)
+{
+    if (!walk_said_) {
+        warn("SEARCH: this tracker has no SEARCH (a course tracker): searching the LIST_CONTENT of up to " +
+             std::to_string(opt_.search_walk) + " connected users (--search-walk); it carries no descriptions, "
+             "so only paths match");
+        walk_said_ = true;
+    }
+    auto walk = std::make_shared<SearchWalk>();
+    walk->query = query;
+    tracker_.call({"LIST_USERS", connected_}, TrackerClient::Shape::list, 3, [this, walk](int code, const ReplyDecoder& r) {
+        if (code != 0) {
+            if (code < 0)
+                warn(tracker_.why());
+            result(Command::search, code);  // LIST_USERS's 1 and 2 mean what SEARCH's do
+            done();
+            return;
+        }
+        const auto& f = r.fields();
+        for (std::size_t i = 0; i + 3 <= f.size() && walk->users.size() < opt_.search_walk; i += 3)
+            walk->users.push_back(f[i]);
+        if (f.size() / 3 > walk->users.size())
+            warn("SEARCH: searched the first " + std::to_string(walk->users.size()) + " of " +
+                 std::to_string(f.size() / 3) + " connected users (--search-walk)");
+        walk_next(walk);
+    });
+}
+
+void Shell::walk_next(std::shared_ptr<SearchWalk> walk)
+{
+    if (walk->next == walk->users.size()) {
+        hits_.clear();
+        std::vector<std::string> lines;
+        for (const auto* group : {&walk->names, &walk->others})
+            for (const auto& [user, path] : *group) {
+                if (hits_.size() == kSearchLimit)
+                    break;
+                hits_.push_back({user, path});
+                lines.push_back("\t" + user + " " + path + " ");
+            }
+        show_hits(std::move(lines));
+        return;
+    }
+    const std::string user = walk->users[walk->next++];
+    tracker_.call({"LIST_CONTENT", connected_, user}, TrackerClient::Shape::list, 1,
+                  [this, walk, user](int code, const ReplyDecoder& r) {
+                      if (code < 0) {
+                          warn(tracker_.why());
+                          result(Command::search, code);
+                          done();
+                          return;
+                      }
+                      // A user gone since LIST_USERS (code 3) is skipped. Newest first
+                      // within each user: the tracker lists in publication order.
+                      const auto& paths = r.fields();
+                      for (auto it = paths.rbegin(); code == 0 && it != paths.rend(); ++it) {
+                          const Match m = match(walk->query, *it, "");
+                          if (m == Match::name)
+                              walk->names.emplace_back(user, *it);
+                          else if (m == Match::other)
+                              walk->others.emplace_back(user, *it);
+                      }
+                      walk_next(walk);
+                  });
+}
+
+void Shell::do_get(const std::string& n, const std::string& local)
+{
+    const std::size_t i = std::strtoul(n.c_str(), nullptr, 10);
+    if (n.find_first_not_of("0123456789") != std::string::npos || i == 0 || i > hits_.size()) {
+        warn(hits_.empty() ? "GET: no hits to take from: SEARCH first, then GET <n> for its n-th hit"
+                           : "GET: '" + n + "' is not a hit of the last SEARCH: give 1 to " +
+                                 std::to_string(hits_.size()));
+        result(Command::get_file, -1);
+        done();
+        return;
+    }
+    const Hit hit = hits_[i - 1];
+    detail("GET " + n + ": GET_FILE " + hit.user + " " + hit.path);
+    do_get_file(hit.user, hit.path, local);
 }
 
 void Shell::do_quit()

@@ -14,6 +14,7 @@
 #include "download.hh"
 #include "peer_server.hh"
 #include "protocol.hh"
+#include "search.hh"
 #include "tracker_client.hh"
 
 namespace peerdex {
@@ -28,6 +29,7 @@ struct ShellOptions {
     std::string clock_url;            // empty: no timestamps (course "part 1")
     bool quiet = false;
     bool verbose = false;             // connection details on stderr
+    std::size_t search_walk = 1000;   // SEARCH without the tracker's: users whose LIST_CONTENT is read
 };
 
 class LineEditor;
@@ -72,6 +74,13 @@ private:
     void do_publish(const std::string& path, const std::string& description);
     void do_list(Command c, const std::string& target);
     void do_get_file(const std::string& user, const std::string& remote, const std::string& local);
+    void do_search(const std::string& query);
+    // A tracker without SEARCH (a course tracker): LIST_USERS, then the LIST_CONTENT of
+    // each user in turn, matched with the same rules (paths only: it has no descriptions).
+    void walk_search(const SearchQuery& query);
+    void walk_next(std::shared_ptr<struct SearchWalk> walk);
+    void show_hits(std::vector<std::string> lines);
+    void do_get(const std::string& n, const std::string& local);
     void do_quit();
     void finish_quit();
 
@@ -85,6 +94,11 @@ private:
     Download::State* download_ = nullptr;  // the GET_FILE in progress
     std::unique_ptr<LineEditor> editor_;   // on a terminal, when built with line editing
     std::vector<std::string> users_seen_;  // in the last LIST_USERS, for Tab
+    struct Hit {
+        std::string user, path;
+    };
+    std::vector<Hit> hits_;      // of the last SEARCH, for GET <n>
+    bool walk_said_ = false;     // the note on searching a course tracker was given
     bool failed_ = false;        // a command of this session failed
     bool prompt_pending_ = false;  // a prompt is on the terminal, no line typed after it
     std::string input_;      // read but not yet run

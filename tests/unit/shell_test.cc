@@ -25,6 +25,25 @@ TEST(ParseLine, PublishKeepsTheDescriptionsSpaces)
     EXPECT_EQ(parse_line("PUBLISH /tmp/a.txt").kind, ParsedLine::Kind::syntax_error);
 }
 
+TEST(ParseLine, SearchKeepsItsQueryAndGetTakesOneOrTwo)
+{
+    auto p = parse_line("search  Song_2   -live ");
+    ASSERT_EQ(p.kind, ParsedLine::Kind::command);
+    EXPECT_EQ(p.command, Command::search);
+    EXPECT_EQ(p.args, std::vector<std::string>{"Song_2   -live"});
+    EXPECT_EQ(parse_line("SEARCH").kind, ParsedLine::Kind::syntax_error);
+    p = parse_line("GET 2 /tmp/x");
+    ASSERT_EQ(p.kind, ParsedLine::Kind::command);
+    EXPECT_EQ(p.command, Command::get);
+    EXPECT_EQ(p.args, (std::vector<std::string>{"2", "/tmp/x"}));
+    EXPECT_EQ(parse_line("GET 1").args, std::vector<std::string>{"1"});
+    EXPECT_EQ(parse_line("GET").kind, ParsedLine::Kind::syntax_error);
+    EXPECT_EQ(parse_line("GET 1 a b").kind, ParsedLine::Kind::syntax_error);
+    EXPECT_EQ(result_line(Command::search, 2), "c> SEARCH FAIL, USER NOT CONNECTED");
+    EXPECT_EQ(result_line(Command::search, 3), "c> SEARCH FAIL");
+    EXPECT_TRUE(complete("GET 1 ", "x", {}).files);
+}
+
 TEST(ParseLine, WrongArgumentCountsAndUnknownWords)
 {
     for (const char* bad : {"REGISTER", "REGISTER a b", "CONNECT", "LIST_USERS x", "GET_FILE a b", "QUIT now",
@@ -50,7 +69,8 @@ TEST(Complete, CommandWordsUsersAndPaths)
 {
     const std::vector<std::string> users{"alice", "albert", "bob"};
     EXPECT_EQ(complete("", "LIST_", users).words, (std::vector<std::string>{"LIST_USERS", "LIST_CONTENT"}));
-    EXPECT_EQ(complete("", "get", users).words, (std::vector<std::string>{"GET_FILE"}));
+    EXPECT_EQ(complete("", "get", users).words, (std::vector<std::string>{"GET_FILE", "GET"}));
+    EXPECT_EQ(complete("", "se", users).words, (std::vector<std::string>{"SEARCH"}));
     EXPECT_EQ(complete("  ", "q", users).words, (std::vector<std::string>{"QUIT"}));
     EXPECT_EQ(complete("LIST_CONTENT ", "al", users).words, (std::vector<std::string>{"alice", "albert"}));
     EXPECT_EQ(complete("get_file ", "b", users).words, (std::vector<std::string>{"bob"}));
@@ -65,13 +85,15 @@ TEST(Complete, CommandWordsUsersAndPaths)
 TEST(HelpLines, EveryCommandWithItsArguments)
 {
     const auto lines = help_lines();
-    ASSERT_EQ(lines.size(), 13u);
+    ASSERT_EQ(lines.size(), 15u);
     EXPECT_EQ(lines[0], "c> Commands:");
     EXPECT_EQ(lines[1], "\tREGISTER <user>");
     EXPECT_EQ(lines[5], "\tPUBLISH <path> <description>");
     EXPECT_EQ(lines[9], "\tGET_FILE <user> <remote path> <local path>");
-    EXPECT_EQ(lines[10], "\tSTATS");
-    EXPECT_EQ(lines[12], "\tQUIT");
+    EXPECT_EQ(lines[10], "\tSEARCH <terms...>");
+    EXPECT_EQ(lines[11], "\tGET <n> [local path]");
+    EXPECT_EQ(lines[12], "\tSTATS");
+    EXPECT_EQ(lines[14], "\tQUIT");
 }
 
 TEST(ResultLine, EveryLineOfProtocolSection6)
