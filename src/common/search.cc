@@ -4,11 +4,6 @@ namespace peerdex {
 
 namespace {
 
-bool token_byte(unsigned char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c >= 0x80;
-}
-
 char fold_byte(char c)
 {
     return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
@@ -25,12 +20,11 @@ bool prefix_of(std::string_view term, std::string_view token)
     return true;
 }
 
-bool any_token_has_prefix(std::string_view term, const std::vector<std::string_view>& tokens)
+bool any_token_has_prefix(std::string_view term, std::string_view text)
 {
-    for (std::string_view t : tokens)
-        if (prefix_of(term, t))
-            return true;
-    return false;
+    bool found = false;
+    for_each_search_token(text, [&](std::string_view t) { return !(found = prefix_of(term, t)); });
+    return found;
 }
 
 }  // namespace
@@ -38,16 +32,10 @@ bool any_token_has_prefix(std::string_view term, const std::vector<std::string_v
 std::vector<std::string_view> search_tokens(std::string_view text)
 {
     std::vector<std::string_view> out;
-    std::size_t i = 0;
-    while (i < text.size()) {
-        while (i < text.size() && !token_byte(static_cast<unsigned char>(text[i])))
-            ++i;
-        const std::size_t start = i;
-        while (i < text.size() && token_byte(static_cast<unsigned char>(text[i])))
-            ++i;
-        if (i > start)
-            out.push_back(text.substr(start, i - start));
-    }
+    for_each_search_token(text, [&](std::string_view t) {
+        out.push_back(t);
+        return true;
+    });
     return out;
 }
 
@@ -108,21 +96,17 @@ const char* query_fault_text(QueryFault f)
 
 Match match(const SearchQuery& q, std::string_view path, std::string_view description)
 {
-    const std::size_t slash = path.rfind('/');
-    const std::string_view name = slash == std::string_view::npos ? path : path.substr(slash + 1);
-    const std::vector<std::string_view> name_tokens = search_tokens(name);
-    std::vector<std::string_view> all = search_tokens(path);
-    const std::vector<std::string_view> described = search_tokens(description);
-    all.insert(all.end(), described.begin(), described.end());
+    // Allocates nothing: the index calls it for every candidate it cannot decide alone.
+    const std::string_view name = file_name_of(path);
     for (const std::string& term : q.exclude)
-        if (any_token_has_prefix(term, all))
+        if (any_token_has_prefix(term, path) || any_token_has_prefix(term, description))
             return Match::none;
     bool in_name = true;
     for (const std::string& term : q.include) {
-        if (any_token_has_prefix(term, name_tokens))
+        if (in_name && any_token_has_prefix(term, name))
             continue;
         in_name = false;
-        if (!any_token_has_prefix(term, all))
+        if (!any_token_has_prefix(term, path) && !any_token_has_prefix(term, description))
             return Match::none;
     }
     return in_name ? Match::name : Match::other;

@@ -22,9 +22,39 @@ inline constexpr std::size_t kDefaultSearchBudget = 20000;
 // SEARCH's limit: decimal 1 to 1000, nothing else (no sign, no spaces); 0 when invalid.
 unsigned parse_search_limit(std::string_view s);
 
+// A byte of a token: an ASCII letter or digit, or a byte >= 0x80.
+inline bool search_token_byte(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c >= 0x80;
+}
+
+// Calls f(token) for each maximal run of token bytes in `text`, in order, as it is (not
+// folded); f returns false to stop. Allocates nothing.
+template <class F>
+void for_each_search_token(std::string_view text, F f)
+{
+    std::size_t i = 0;
+    while (i < text.size()) {
+        while (i < text.size() && !search_token_byte(static_cast<unsigned char>(text[i])))
+            ++i;
+        const std::size_t start = i;
+        while (i < text.size() && search_token_byte(static_cast<unsigned char>(text[i])))
+            ++i;
+        if (i > start && !f(text.substr(start, i - start)))
+            return;
+    }
+}
+
 // The maximal runs of ASCII letters, digits and bytes >= 0x80 in `text`, in order, as they
 // are (not folded). Everything else separates.
 std::vector<std::string_view> search_tokens(std::string_view text);
+
+// The last component of a path: what the name-first group of SEARCH looks at.
+inline std::string_view file_name_of(std::string_view path)
+{
+    const std::size_t slash = path.rfind('/');
+    return slash == std::string_view::npos ? path : path.substr(slash + 1);
+}
 
 // ASCII letters to lower case; every other byte as it is.
 std::string fold(std::string_view s);

@@ -116,6 +116,25 @@ class Caps(unittest.TestCase):
             self.assertEqual(t.op("SEARCH", "ghost", "file", 10), b"\x01")
             self.assertEqual(t.stop(), 0)
 
+    def test_search_budget_bounds_the_candidates_examined(self):
+        # 50 publications match "common" outside their file names: the walk would look at all
+        # 50 to be sure no file-name match hides further back. With a budget of 20, it
+        # answers with what the 20 newest gave, in order.
+        with Tracker("--search-budget", "20") as t:
+            t.user("alice")
+            for i in range(50):
+                self.assertEqual(t.code("PUBLISH", "alice", "/common/f%02d.txt" % i, ""), 0)
+            code, found = hits(t.op("SEARCH", "alice", "common f", 100))
+            self.assertEqual((code, [h[3] for h in found]), (0, ["/common/f%02d.txt" % i for i in range(49, 29, -1)]))
+            self.assertEqual(t.stop(), 0)
+        with Tracker() as t:  # the default budget: all of them
+            t.user("alice")
+            for i in range(50):
+                self.assertEqual(t.code("PUBLISH", "alice", "/common/f%02d.txt" % i, ""), 0)
+            code, found = hits(t.op("SEARCH", "alice", "common f", 100))
+            self.assertEqual((code, len(found)), (0, 50))
+            self.assertEqual(t.stop(), 0)
+
     def test_a_long_answer_is_streamed_whole(self):
         # 1000 hits of about 520 bytes: eight chunks of the tracker's 64 KiB.
         with Tracker("--max-results", "1000") as t:

@@ -8,6 +8,7 @@ keeps a 2-core machine's run-to-run spread small enough to compare. Prints media
     tools/bench/ab_cpu.py OLD/peerdex-tracker NEW/peerdex-tracker [--rounds 7]
     tools/bench/ab_cpu.py T T --b-state DIR   # B with --state: a fresh file in DIR per run
     tools/bench/ab_cpu.py OLD NEW --a-state DIR --b-state DIR   # two durable stores
+    tools/bench/ab_cpu.py T T --a-args "--max-results 0"        # A without the search index
 """
 
 import argparse
@@ -58,6 +59,8 @@ def main():
     ap.add_argument("--clients", type=int, default=64, help="concurrent clients (default 64)")
     ap.add_argument("--pipeline", type=int, default=1, help="HELLO requests in flight per client (default 1)")
     ap.add_argument("--modes", default="hello,canonical", help="which loads, comma-separated")
+    ap.add_argument("--a-args", default="", help="more tracker options for A (one string, split on spaces)")
+    ap.add_argument("--b-args", default="", help="more tracker options for B")
     args = ap.parse_args()
     results = {}
     for r in range(args.rounds):
@@ -71,10 +74,11 @@ def main():
                     os.close(fd)
                     os.unlink(path)
                     extra = ["--state", path, "--sync", args.b_sync]
+                extra = extra + (args.b_args if name == "B" else args.a_args).split()
                 results.setdefault((mode, name), []).append(one(binary, args.bench, mode, args.seconds,
                                                                 not args.no_pin, extra, args.clients, args.pipeline))
                 for suffix in ("", "-wal", "-shm"):
-                    if extra and os.path.exists(extra[1] + suffix):
+                    if state_dir and os.path.exists(extra[1] + suffix):
                         os.unlink(extra[1] + suffix)
     for mode in args.modes.split(","):
         a = statistics.median(x[0] for x in results[(mode, "A")])

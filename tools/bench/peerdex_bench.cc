@@ -6,6 +6,7 @@
 #include <getopt.h>
 #include <uv.h>
 
+#include <cerrno>
 #include <cinttypes>
 #include <cstdio>
 #include <cstdlib>
@@ -43,10 +44,11 @@ struct Options {
     double rate = 0;               // open loop: total operations per second (0: closed loop)
     std::uint64_t fill_users = 0;  // memory scenario: load and keep this many users
     std::string get_file;          // GET_FILE mode: the path to download from the peer at host:port
+    std::vector<std::string> queries;  // search mode: SEARCH these, round robin (--search FILE)
     int pid = 0;                   // tracker pid, for RSS figures
 };
 
-enum class Kind { code, users, content, hello };
+enum class Kind { code, users, content, hello, hits };
 
 struct Expected {
     Kind kind;
@@ -92,7 +94,7 @@ public:
                     return true;
                 }
                 count_ = *n;
-                remaining_ = count_ * (kind_ == Kind::users ? 3 : 1);
+                remaining_ = count_ * (kind_ == Kind::users ? 3 : kind_ == Kind::hits ? 5 : 1);
                 state_ = State::entries;
                 if (remaining_ == 0)
                     return true;
@@ -282,6 +284,20 @@ void Client::queue_step()
         expected_.push_back({k, name, 0, want});
     };
     const int step = step_++;
+    if (!o.queries.empty()) {
+        // Search mode: the client's user registers and connects once, then searches.
+        if (step == 0) {
+            op("REGISTER", Kind::code);
+        } else if (step == 1) {
+            op("CONNECT", Kind::code);
+            enc.number(static_cast<std::uint64_t>(1024 + id_ % 60000));
+        } else {
+            op("SEARCH", Kind::hits);
+            enc.field(o.queries[(static_cast<std::size_t>(id_) * 7919 + static_cast<std::size_t>(step)) % o.queries.size()]);
+            enc.number(100);
+        }
+        return;
+    }
     if (o.fill_users) {
         if (step == 0)
             op("REGISTER", Kind::code);
@@ -424,7 +440,8 @@ void Client::reply_done(bool error)
     const Expected e = expected_.front();
     expected_.pop_front();
     Stats& s = b_.stats;
-    if (e.kind != Kind::hello) {
+    // In search mode only the SEARCHes count (not the user's REGISTER and CONNECT).
+    if (e.kind != Kind::hello && (b_.opt.queries.empty() || e.kind == Kind::hits)) {
         s.latency.record(now_us(b_.loop) - e.t0);
         ++s.ops;
     }
@@ -681,7 +698,7 @@ int Bench::run()
                 " ops_per_s=%.0f p50_us=%" PRIu64 " p99_us=%" PRIu64 " p999_us=%" PRIu64 " max_us=%" PRIu64
                 " wrong=%" PRIu64 " io_errors=%" PRIu64 "\n",
                 opt.hello ? "hello" : "canonical", opt.clients, opt.pipeline, opt.rate,
-                opt.fill_users ? "fill" : opt.light ? "light" : "full", opt.files, elapsed, stats.ops,
+                !opt.queries.empty() ? "search" : opt.fill_users ? "fill" : opt.light ? "light" : "full", opt.files, elapsed, stats.ops,
                 static_cast<double>(stats.ops) / elapsed, h.quantile(0.5), h.quantile(0.99), h.quantile(0.999),
                 h.max(), stats.wrong, stats.io_errors);
     for (const auto& [what, n] : stats.codes)
@@ -722,6 +739,9 @@ void usage(FILE* out)
                  "      --fill N          memory scenario: register and connect N users with K files\n"
                  "                        each (HELLO sessions), keep them, and stop\n"
                  "      --pid PID         the tracker's pid, to report its RSS\n"
+                 "      --search FILE     search mode (with --hello): each client registers and connects\n"
+                 "                        a user, then sends SEARCHes (limit 100) of the queries in FILE,\n"
+                 "                        one per line; only the SEARCHes are counted\n"
                  "      --get-file PATH   peer mode: -H/-p name a peer; every client downloads PATH\n"
                  "                        over and over (GET_FILE), checking each size\n"
                  "  -h, --help            show this help\n");
@@ -731,7 +751,7 @@ void usage(FILE* out)
 
 int main(int argc, char** argv)
 {
-    enum { opt_hello = 256, opt_pipeline, opt_light, opt_no_ts, opt_prefix, opt_fill, opt_pid, opt_rate, opt_get };
+    enum { opt_hello = 256, opt_pipeline, opt_light, opt_no_ts, opt_prefix, opt_fill, opt_pid, opt_rate, opt_get, opt_search };
     static const option longs[] = {
         {"host", required_argument, nullptr, 'H'},       {"port", required_argument, nullptr, 'p'},
         {"clients", required_argument, nullptr, 'c'},    {"duration", required_argument, nullptr, 'd'},
@@ -741,6 +761,7 @@ int main(int argc, char** argv)
         {"fill", required_argument, nullptr, opt_fill},  {"pid", required_argument, nullptr, opt_pid},
         {"rate", required_argument, nullptr, opt_rate},
         {"get-file", required_argument, nullptr, opt_get},
+        {"search", required_argument, nullptr, opt_search},
         {"help", no_argument, nullptr, 'h'},             {nullptr, 0, nullptr, 0},
     };
     Options o;
@@ -764,6 +785,27 @@ int main(int argc, char** argv)
         case opt_pid: o.pid = static_cast<int>(number("pid", optarg, 1, 1 << 30)); break;
         case opt_rate: o.rate = static_cast<double>(number("rate", optarg, 1, 100000000)); break;
         case opt_get: o.get_file = optarg; break;
+        case opt_search: {
+            std::FILE* f = std::fopen(optarg, "r");
+            if (!f) {
+                std::fprintf(stderr, "peerdex-bench: --search %s: %s\n", optarg, std::strerror(errno));
+                return 2;
+            }
+            char line[512];
+            while (std::fgets(line, sizeof line, f)) {
+                std::string q(line);
+                while (!q.empty() && (q.back() == '\n' || q.back() == '\r'))
+                    q.pop_back();
+                if (!q.empty())
+                    o.queries.push_back(q);
+            }
+            std::fclose(f);
+            if (o.queries.empty()) {
+                std::fprintf(stderr, "peerdex-bench: --search %s: no queries\n", optarg);
+                return 2;
+            }
+            break;
+        }
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }

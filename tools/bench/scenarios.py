@@ -695,6 +695,64 @@ def scenario_expiry(a):
         os.sched_setaffinity(0, range(os.cpu_count()))
 
 
+def load_session(port, path):
+    """Sends a file of HELLO-session requests (HELLO first) and checks every reply is 0."""
+    with open(path, "rb") as f:
+        data = f.read()
+    requests = data.count(b"REGISTER\0") + data.count(b"CONNECT\0") + data.count(b"PUBLISH\0")
+    want = len(b"\0peerdex/1\0") + requests
+    with socket.create_connection(("127.0.0.1", int(port))) as s:
+        got = bytearray()
+        sender = threading.Thread(target=s.sendall, args=(data,))
+        sender.start()
+        while len(got) < want:
+            chunk = s.recv(1 << 20)
+            if not chunk:
+                raise SystemExit("the tracker closed the load session")
+            got += chunk
+        sender.join()
+    if got[11:].count(0) != requests:
+        raise SystemExit("the load was refused in part")
+    return requests
+
+
+def scenario_search(a):
+    """SEARCH over the wire: the corpus of peerdex-search-bench loaded through one HELLO
+    session, then 64 HELLO sessions offering searches open loop."""
+    pubs, users = (200000, 2000) if a.quick else (2000000, 20000)
+    rate = 5000
+    d = tempfile.mkdtemp(prefix="peerdex-search-")
+    try:
+        subprocess.run([os.path.join(a.build, "tools/bench/peerdex-search-bench"), "--publications", str(pubs),
+                        "--users", str(users), "--queries", "20000", "--dump", d], check=True, stdout=subprocess.DEVNULL)
+        pin_tracker = []
+        if shutil.which("taskset") and os.cpu_count() >= 2:
+            pin_tracker = ["taskset", "-c", "0"]
+            os.sched_setaffinity(0, {1})
+        t = Proc(pin_tracker + [os.path.join(a.build, "src/tracker/peerdex-tracker"), "-q", "-l", "127.0.0.1", "-p",
+                                "0", "--probe-interval", "0", "--auth", "none", "--search-rate", "0"],
+                 r"s> init server 127\.0\.0\.1:(\d+)")
+        try:
+            port = t.match.group(1)
+            started = time.monotonic()
+            n = load_session(port, os.path.join(d, "load.bin"))
+            print("== SEARCH over the wire: %d publications over %d users loaded (%d requests, %.1f s); tracker "
+                  "RSS %.0f MiB" % (pubs, users, n, time.monotonic() - started, rss_bytes(t.p.pid) / 2**20))
+            print("  %-34s %12s %10s %10s %10s %10s" % ("load", "achieved/s", "p50 us", "p99 us", "p99.9 us", "max us"))
+            for name, qfile, r in (("random queries, %d/s offered" % rate, "queries.txt", rate),
+                                   ("the most frequent word, 200/s", "worst.txt", 200)):
+                res = bench(a.build, port, "--hello", "-c", 64, "-d", a.seconds, "--rate", r, "--search",
+                            os.path.join(d, qfile))
+                print("  %-34s %12.0f %10s %10s %10s %10s" % (name, float(res["ops_per_s"]), res["p50_us"],
+                                                              res["p99_us"], res["p999_us"], res["max_us"]))
+        finally:
+            t.stop()
+            if pin_tracker:
+                os.sched_setaffinity(0, range(os.cpu_count()))
+    finally:
+        shutil.rmtree(d)
+
+
 def scenario_scaling(a):
     print("== scaling with concurrent clients (%ds each)" % a.seconds)
     print("  %8s %16s %12s %16s %12s" % ("clients", "canonical ops/s", "p99 us", "hello ops/s", "p99 us"))
@@ -724,7 +782,7 @@ def scenario_scaling(a):
         t.stop()
 
 
-SCENARIOS = {"canonical": scenario_canonical, "hello": scenario_hello, "latency": scenario_latency,
+SCENARIOS = {"search": scenario_search, "canonical": scenario_canonical, "hello": scenario_hello, "latency": scenario_latency,
              "expiry": scenario_expiry,
              "oplog": scenario_oplog, "memory": scenario_memory, "scaling": scenario_scaling,
              "getfile": scenario_getfile, "transfer": scenario_transfer, "clock": scenario_clock}

@@ -218,6 +218,8 @@ public:
     // is examined. A null query (out of the rules) is `failed` after the requester's checks.
     Outcome search(std::string_view requester, const SearchRequest& request, std::vector<SearchHit>& out) const;
     bool searchable() const { return search_budget_ != 0; }
+    // A new budget for the next searches (not 0: the index is kept or not from the start).
+    void set_search_budget(std::size_t budget) { search_budget_ = budget ? budget : search_budget_; }
     // Bytes the search index holds in its lists and id table.
     std::size_t search_index_bytes() const { return index_.list_bytes(); }
     // On ok, where the target's peer listens.

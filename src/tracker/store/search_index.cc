@@ -5,15 +5,55 @@
 
 namespace peerdex {
 
-std::vector<std::string> SearchIndex::distinct_tokens(std::string_view path, std::string_view description)
+namespace {
+
+constexpr std::uint32_t kNameBit = 1u << 31;
+
+char fold_byte(char c)
 {
-    std::vector<std::string> out;
-    for (std::string_view text : {path, description})
-        for (std::string_view t : search_tokens(text))
-            out.push_back(fold(t));
-    std::sort(out.begin(), out.end());
-    out.erase(std::unique(out.begin(), out.end()), out.end());
-    return out;
+    return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+}
+
+// Appends to a list, growing it by a quarter: at a few postings per publication, the
+// slack of doubling would be most of the index's memory.
+void append(std::vector<SearchIndex::Id>& v, SearchIndex::Id x)
+{
+    if (v.size() == v.capacity())
+        v.reserve(v.size() + v.size() / 4 + 2);
+    v.push_back(x);
+}
+
+}  // namespace
+
+SearchIndex::~SearchIndex()
+{
+    by_text_.for_each([](Token* t) { delete t; });
+}
+
+void SearchIndex::gather(std::string_view path, std::string_view description)
+{
+    scratch_.text.clear();
+    scratch_.spans.clear();
+    const std::string_view name = file_name_of(path);
+    const auto take = [&](std::string_view token, bool in_name) {
+        const auto offset = static_cast<std::uint32_t>(scratch_.text.size());
+        for (char c : token)
+            scratch_.text.push_back(fold_byte(c));
+        const std::string_view folded(scratch_.text.data() + offset, token.size());
+        for (auto& [o, n] : scratch_.spans)
+            if (std::string_view(scratch_.text.data() + o, n & ~kNameBit) == folded) {
+                if (in_name)
+                    n |= kNameBit;
+                scratch_.text.resize(offset);
+                return true;
+            }
+        scratch_.spans.emplace_back(offset, static_cast<std::uint32_t>(token.size()) | (in_name ? kNameBit : 0));
+        return true;
+    };
+    // The path's directories, its file name, then the description.
+    for_each_search_token(path.substr(0, path.size() - name.size()), [&](std::string_view t) { return take(t, false); });
+    for_each_search_token(name, [&](std::string_view t) { return take(t, true); });
+    for_each_search_token(description, [&](std::string_view t) { return take(t, false); });
 }
 
 SearchIndex::Id SearchIndex::add(const void* doc, std::string_view path, std::string_view description)
@@ -21,8 +61,19 @@ SearchIndex::Id SearchIndex::add(const void* doc, std::string_view path, std::st
     const auto id = static_cast<Id>(docs_.size());
     docs_.push_back(doc);
     ++live_;
-    for (std::string& token : distinct_tokens(path, description))
-        dict_[std::move(token)].ids.push_back(id);
+    gather(path, description);
+    for (const auto& [offset, n] : scratch_.spans) {
+        const std::string_view text(scratch_.text.data() + offset, n & ~kNameBit);
+        Token* t = by_text_.find(text);
+        if (!t) {
+            auto fresh = std::make_unique<Token>();
+            fresh->text.assign(text);
+            t = fresh.release();
+            by_text_.insert(t);
+            ordered_.emplace(t->text, t);
+        }
+        append(t->postings, id << 1 | ((n & kNameBit) ? 1 : 0));
+    }
     return id;
 }
 
@@ -32,56 +83,62 @@ void SearchIndex::remove(Id id, std::string_view path, std::string_view descript
         return;
     docs_[id] = nullptr;
     --live_;
-    for (const std::string& token : distinct_tokens(path, description)) {
-        auto it = dict_.find(token);
-        if (it == dict_.end())
+    gather(path, description);
+    for (const auto& [offset, n] : scratch_.spans) {
+        Token* t = by_text_.find(std::string_view(scratch_.text.data() + offset, n & ~kNameBit));
+        if (!t)
             continue;
-        List& list = it->second;
-        if (++list.dead * 2 > list.ids.size())
-            compact(list);
-        if (list.ids.empty())
-            dict_.erase(it);
+        if (++t->dead * 2 > t->postings.size())
+            compact(*t);
+        if (t->postings.empty())
+            drop(t);
     }
 }
 
-void SearchIndex::compact(List& list)
+void SearchIndex::compact(Token& t)
 {
-    list.ids.erase(std::remove_if(list.ids.begin(), list.ids.end(), [&](Id id) { return !docs_[id]; }),
-                   list.ids.end());
-    list.ids.shrink_to_fit();
-    list.dead = 0;
+    t.postings.erase(std::remove_if(t.postings.begin(), t.postings.end(), [&](Id p) { return !docs_[p >> 1]; }),
+                     t.postings.end());
+    t.postings.shrink_to_fit();
+    t.dead = 0;
+}
+
+void SearchIndex::drop(Token* t)
+{
+    ordered_.erase(t->text);
+    by_text_.erase(t->text);
+    delete t;
 }
 
 std::size_t SearchIndex::list_bytes() const
 {
     std::size_t n = docs_.capacity() * sizeof(const void*);
-    for (const auto& [token, list] : dict_)
-        n += list.ids.capacity() * sizeof(Id);
+    by_text_.for_each([&](const Token* t) { n += t->postings.capacity() * sizeof(Id); });
     return n;
 }
 
 std::size_t SearchIndex::candidates(const SearchQuery& q, std::size_t budget,
-                                    const std::function<bool(const void*)>& visit) const
+                                    const std::function<bool(const Candidate&)>& visit) const
 {
-    // The rarest include term: the fewest ids over the tokens its prefix covers.
-    std::vector<const List*> lists, best_lists;
+    // The rarest include term: the fewest postings over the tokens its prefix covers.
+    std::vector<const Token*> lists, best;
     std::size_t best_count = SIZE_MAX;
     bool scan = true;
     for (const std::string& term : q.include) {
         lists.clear();
         std::size_t count = 0;
-        for (auto it = dict_.lower_bound(term); it != dict_.end() && it->first.compare(0, term.size(), term) == 0;
+        for (auto it = ordered_.lower_bound(term); it != ordered_.end() && it->first.substr(0, term.size()) == term;
              ++it) {
             if (lists.size() == kMaxRangeLists) {
                 count = SIZE_MAX;  // too wide to merge: not a starting point
                 break;
             }
-            lists.push_back(&it->second);
-            count += it->second.ids.size();
+            lists.push_back(it->second);
+            count += it->second->postings.size();
         }
         if (count < best_count) {
             best_count = count;
-            best_lists = lists;
+            best.swap(lists);
             scan = false;
         }
     }
@@ -89,35 +146,48 @@ std::size_t SearchIndex::candidates(const SearchQuery& q, std::size_t budget,
     if (scan) {  // every include term is too wide: the id table, newest first
         for (std::size_t id = docs_.size(); id-- > 0 && examined < budget;) {
             ++examined;
-            if (docs_[id] && !visit(docs_[id]))
+            if (docs_[id] && !visit({docs_[id], false, true}))
                 break;
         }
         return examined;
     }
-    // Merge the lists of the range newest first; an id in two of them is given once.
+    if (best.size() == 1) {  // one token: its list alone, no merge
+        const std::vector<Id>& p = best[0]->postings;
+        for (std::size_t i = p.size(); i-- > 0 && examined < budget;) {
+            ++examined;
+            if (const void* doc = docs_[p[i] >> 1]; doc && !visit({doc, true, (p[i] & 1) != 0}))
+                break;
+        }
+        return examined;
+    }
+    // Merge the lists of the range newest first; a document in two of them is given once,
+    // named when any of its tokens in the range is in its file name.
     struct Cursor {
-        const List* list;
-        std::size_t next;  // one past the next id to give
+        const std::vector<Id>* list;
+        std::size_t next;  // one past the next posting to give
     };
-    const auto newer = [](const Cursor& a, const Cursor& b) { return a.list->ids[a.next - 1] < b.list->ids[b.next - 1]; };
+    const auto newer = [](const Cursor& a, const Cursor& b) { return (*a.list)[a.next - 1] < (*b.list)[b.next - 1]; };
     std::priority_queue<Cursor, std::vector<Cursor>, decltype(newer)> heap(newer);
-    for (const List* l : best_lists)
-        if (!l->ids.empty())
-            heap.push({l, l->ids.size()});
-    Id last = 0;
-    bool any = false;
+    for (const Token* t : best)
+        if (!t->postings.empty())
+            heap.push({&t->postings, t->postings.size()});
     while (!heap.empty() && examined < budget) {
         Cursor c = heap.top();
         heap.pop();
-        const Id id = c.list->ids[--c.next];
+        const Id id = (*c.list)[--c.next] >> 1;
+        bool named = ((*c.list)[c.next] & 1) != 0;
         if (c.next > 0)
             heap.push(c);
-        if (any && id == last)
-            continue;
-        any = true;
-        last = id;
+        while (!heap.empty() && ((*heap.top().list)[heap.top().next - 1] >> 1) == id) {
+            Cursor d = heap.top();
+            heap.pop();
+            const Id posting = (*d.list)[--d.next];
+            named = named || (posting & 1) != 0;
+            if (d.next > 0)
+                heap.push(d);
+        }
         ++examined;
-        if (docs_[id] && !visit(docs_[id]))
+        if (const void* doc = docs_[id]; doc && !visit({doc, true, named}))
             break;
     }
     return examined;

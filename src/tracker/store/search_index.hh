@@ -5,29 +5,38 @@
 //
 // Layout: every document gets the next 32-bit id (newer documents have larger ids), and
 // `docs_` maps ids to documents (null once removed). Each distinct folded token has a list
-// of the ids that contain it, in increasing order: adding appends, so a list never moves
-// an element. Removing leaves the id in the lists (the id table says it is gone) and counts
-// it dead in each of its lists; a list with more dead ids than live ones is rewritten
-// without them, so lists stay within twice their live size at an amortised constant cost.
-// The dictionary is ordered, so the tokens a prefix matches are one range of it. Not done
-// yet: the id table is never compacted (8 bytes per document ever added in this run; a
-// renumbering pass is the plan), and the lists are plain 32-bit ids (delta coding is the
-// plan if the memory target needs it).
+// of postings, in increasing id order: a posting is id << 1 | 1 when the token occurs in
+// the document's file name (the last component of its path), so that the name-first
+// order costs no second list. Adding appends, so a list never moves an element; removing
+// leaves the posting (the id table says it is gone) and counts it dead in each of its
+// lists, and a list with more dead postings than live ones is rewritten without them, so
+// lists stay within twice their live size at an amortised constant cost. Lists grow by a
+// quarter, not double, to keep their slack small.
 //
-// A query starts from its rarest include term (fewest ids over its prefix range) and walks
-// those ids newest first, merging the lists of the range; a term whose prefix covers more
-// than kMaxRangeLists tokens walks the id table instead. The walk stops when the visitor
-// says it has enough, or after `budget` ids examined: the work of one query is bounded.
+// Tokens are found by a hash set (one probe per token on PUBLISH and DELETE) and kept in
+// order by a second, ordered map used only by queries, where a prefix is one range of it,
+// and when a token is first seen or its last posting goes. Adding and removing allocate
+// nothing for tokens already known. Not done yet: the id table is never compacted (8
+// bytes per document ever added in this run; a renumbering pass is the plan), and the
+// lists are plain postings (delta coding is the plan if memory needs it).
+//
+// A query starts from its rarest include term (fewest postings over its prefix range) and
+// walks those postings newest first, merging the lists of the range; a term whose prefix
+// covers more than kMaxRangeLists tokens walks the id table instead. The walk stops when
+// the visitor says it has enough, or after `budget` postings examined: the work of one
+// query is bounded.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "flat_set.hh"
 #include "search.hh"
 
 namespace peerdex {
@@ -37,34 +46,61 @@ public:
     using Id = std::uint32_t;
     static constexpr std::size_t kMaxRangeLists = 1024;
 
+    SearchIndex() = default;
+    SearchIndex(const SearchIndex&) = delete;
+    SearchIndex& operator=(const SearchIndex&) = delete;
+    ~SearchIndex();
+
     // Adds a document (not null) and returns its id.
     Id add(const void* doc, std::string_view path, std::string_view description);
     // Removes document `id`, given with the same text it was added with.
     void remove(Id id, std::string_view path, std::string_view description);
 
+    struct Candidate {
+        const void* doc;
+        // From the lists of the rarest include term: that term surely matches a token.
+        bool exact;
+        // ... and one of those tokens is in the file name (meaningful when exact; when
+        // not exact, true: unknown).
+        bool named;
+    };
     // Calls `visit` with the documents that may match `q` (every one that does is among
-    // them), newest first, until it returns false or `budget` ids have been examined.
-    // Returns the number of ids examined.
+    // them), newest first, until it returns false or `budget` postings have been examined.
+    // Returns the number of postings examined.
     std::size_t candidates(const SearchQuery& q, std::size_t budget,
-                           const std::function<bool(const void* doc)>& visit) const;
+                           const std::function<bool(const Candidate&)>& visit) const;
 
     std::size_t size() const { return live_; }
-    // Bytes held by the lists and the id table (not the dictionary's nodes).
+    std::size_t tokens() const { return by_text_.size(); }
+    // Bytes held by the lists and the id table (not the tokens' nodes).
     std::size_t list_bytes() const;
+    std::size_t id_table_bytes() const { return docs_.capacity() * sizeof(const void*); }
 
 private:
-    struct List {
-        std::vector<Id> ids;  // increasing
-        std::size_t dead = 0;
+    struct Token {
+        std::string text;  // folded
+        std::vector<Id> postings;
+        std::uint32_t dead = 0;
     };
-    using Dictionary = std::map<std::string, List, std::less<>>;
+    struct TokenText {
+        std::string_view operator()(const Token* t) const { return t->text; }
+    };
+    struct Scratch {
+        std::string text;                                // the folded tokens, one after another
+        std::vector<std::pair<std::uint32_t, std::uint32_t>> spans;  // (offset, size | name bit 31)
+    };
 
-    static std::vector<std::string> distinct_tokens(std::string_view path, std::string_view description);
-    void compact(List& list);
+    // The distinct folded tokens of a document into scratch_, each marked when it occurs
+    // in the file name.
+    void gather(std::string_view path, std::string_view description);
+    void compact(Token& t);
+    void drop(Token* t);
 
-    Dictionary dict_;
-    std::vector<const void*> docs_;  // by id; null: removed
+    FlatSet<Token, std::string_view, TokenText, std::hash<std::string_view>> by_text_;  // owns the tokens
+    std::map<std::string_view, Token*> ordered_;  // the same tokens in order, for prefixes
+    std::vector<const void*> docs_;               // by id; null: removed
     std::size_t live_ = 0;
+    Scratch scratch_;
 };
 
 }  // namespace peerdex
