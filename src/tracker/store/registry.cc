@@ -277,10 +277,9 @@ Outcome Registry::search(std::string_view requester, const SearchRequest& reques
     const std::size_t limit = request.limit;
     // Candidates come newest first: the first `limit` file-name matches are the answer's
     // first group, and once there are that many nothing else can enter it. A candidate the
-    // index decides alone (one include term, no exclusion, from that term's lists) costs
-    // no match(); once the other group is full, a candidate whose rarest term is not in
-    // its file name cannot be a file-name match and is passed over.
-    const bool decided = q.include.size() == 1 && q.exclude.empty();
+    // index decided (every term checked in its lists) costs no match(); once the other
+    // group is full, a candidate whose rarest term is not in its file name cannot be a
+    // file-name match and is passed over.
     std::vector<const Publication*> names, others;
     index_.candidates(q, search_budget_, [&](const SearchIndex::Candidate& c) {
         if (c.exact && !c.named && others.size() >= limit)
@@ -288,8 +287,7 @@ Outcome Registry::search(std::string_view requester, const SearchRequest& reques
         const auto* pub = static_cast<const Publication*>(c.doc);
         if (!pub->owner->connection)
             return true;  // a disconnected user's publications stay indexed, unseen
-        const Match m = decided && c.exact ? (c.named ? Match::name : Match::other)
-                                           : match(q, pub->path, pub->description);
+        const Match m = c.decided ? (c.named ? Match::name : Match::other) : match(q, pub->path, pub->description);
         if (m == Match::name) {
             names.push_back(pub);
             return names.size() < limit;

@@ -123,8 +123,10 @@ std::size_t SearchIndex::candidates(const SearchQuery& q, std::size_t budget,
     // The rarest include term: the fewest postings over the tokens its prefix covers.
     std::vector<const Token*> lists, best;
     std::size_t best_count = SIZE_MAX;
+    std::size_t best_term = 0;  // in q.include
     bool scan = true;
-    for (const std::string& term : q.include) {
+    for (std::size_t i = 0; i < q.include.size(); ++i) {
+        const std::string& term = q.include[i];
         lists.clear();
         std::size_t count = 0;
         for (auto it = ordered_.lower_bound(term); it != ordered_.end() && it->first.substr(0, term.size()) == term;
@@ -138,6 +140,7 @@ std::size_t SearchIndex::candidates(const SearchQuery& q, std::size_t budget,
         }
         if (count < best_count) {
             best_count = count;
+            best_term = i;
             best.swap(lists);
             scan = false;
         }
@@ -146,16 +149,96 @@ std::size_t SearchIndex::candidates(const SearchQuery& q, std::size_t budget,
     if (scan) {  // every include term is too wide: the id table, newest first
         for (std::size_t id = docs_.size(); id-- > 0 && examined < budget;) {
             ++examined;
-            if (docs_[id] && !visit({docs_[id], false, true}))
+            if (docs_[id] && !visit({docs_[id], false, true, false}))
                 break;
         }
         return examined;
     }
+    // The other terms, when each is narrow enough to check in its lists.
+    struct Check {
+        const std::vector<Id>* list;
+        std::size_t pos;  // postings at or after it are newer than every candidate to come
+    };
+    struct Term {
+        std::size_t first, end;  // its lists in `checks`
+        bool exclude;
+    };
+    std::vector<Check> checks;
+    std::vector<Term> terms;
+    bool checkable = true;
+    const auto add_term = [&](const std::string& term, bool exclude) {
+        const std::size_t first = checks.size();
+        for (auto it = ordered_.lower_bound(term); it != ordered_.end() && it->first.substr(0, term.size()) == term;
+             ++it) {
+            if (checks.size() - first == kMaxCheckLists) {
+                checkable = false;
+                return;
+            }
+            checks.push_back({&it->second->postings, it->second->postings.size()});
+        }
+        terms.push_back({first, checks.size(), exclude});
+    };
+    for (std::size_t i = 0; i < q.include.size() && checkable; ++i)
+        if (i != best_term)  // the rarest term is the walk itself
+            add_term(q.include[i], false);
+    for (const std::string& term : q.exclude) {
+        if (!checkable)
+            break;
+        add_term(term, true);
+    }
+    // Is `id` in this list? Looks back from where the previous (newer) search stopped.
+    const auto find = [](Check& c, Id id, bool& named) {
+        const std::vector<Id>& v = *c.list;
+        std::size_t hi = c.pos, step = 1;
+        while (hi > 0 && (v[hi - 1] >> 1) > id) {  // gallop back to the region of `id`
+            const std::size_t lo = hi > step ? hi - step : 0;
+            if ((v[lo] >> 1) > id) {
+                hi = lo;
+                step *= 2;
+                continue;
+            }
+            // v[lo] <= id < v[hi - 1]: binary search in [lo, hi)
+            std::size_t l = lo, h = hi;
+            while (h - l > 1) {
+                const std::size_t m = l + (h - l) / 2;
+                ((v[m] >> 1) > id ? h : l) = m;
+            }
+            hi = l + 1;
+            break;
+        }
+        c.pos = hi;
+        if (hi > 0 && (v[hi - 1] >> 1) == id) {
+            named = named || (v[hi - 1] & 1) != 0;
+            // A document has one posting per list, and each list is searched once per
+            // candidate: the next candidate is older.
+            return true;
+        }
+        return false;
+    };
+    // The candidate `id` (whose rarest term is named or not): skipped when the checks say
+    // it does not match, else given to the visitor.
+    const auto offer = [&](Id id, bool named) {
+        const void* doc = docs_[id];
+        if (!doc)
+            return true;
+        if (!checkable)
+            return visit({doc, true, named, false});
+        for (const Term& t : terms) {
+            bool in = false, in_name = false;
+            for (std::size_t i = t.first; i < t.end; ++i)
+                in = find(checks[i], id, in_name) || in;
+            if (t.exclude ? in : !in)
+                return true;  // not a match: the publication is never read
+            if (!t.exclude)
+                named = named && in_name;
+        }
+        return visit({doc, true, named, true});
+    };
     if (best.size() == 1) {  // one token: its list alone, no merge
         const std::vector<Id>& p = best[0]->postings;
         for (std::size_t i = p.size(); i-- > 0 && examined < budget;) {
             ++examined;
-            if (const void* doc = docs_[p[i] >> 1]; doc && !visit({doc, true, (p[i] & 1) != 0}))
+            if (!offer(p[i] >> 1, (p[i] & 1) != 0))
                 break;
         }
         return examined;
@@ -187,7 +270,7 @@ std::size_t SearchIndex::candidates(const SearchQuery& q, std::size_t budget,
                 heap.push(d);
         }
         ++examined;
-        if (const void* doc = docs_[id]; doc && !visit({doc, true, named}))
+        if (!offer(id, named))
             break;
     }
     return examined;

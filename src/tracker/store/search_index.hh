@@ -22,9 +22,12 @@
 //
 // A query starts from its rarest include term (fewest postings over its prefix range) and
 // walks those postings newest first, merging the lists of the range; a term whose prefix
-// covers more than kMaxRangeLists tokens walks the id table instead. The walk stops when
-// the visitor says it has enough, or after `budget` postings examined: the work of one
-// query is bounded.
+// covers more than kMaxRangeLists tokens walks the id table instead. When every other
+// term's range is narrow, each candidate is checked against their lists (a galloping
+// search from where the previous, newer candidate left each list), so the publication
+// itself is never read for a document that does not match. The walk stops when the
+// visitor says it has enough, or after `budget` postings examined: the work of one query
+// is bounded.
 #pragma once
 
 #include <cstddef>
@@ -45,6 +48,9 @@ class SearchIndex {
 public:
     using Id = std::uint32_t;
     static constexpr std::size_t kMaxRangeLists = 1024;
+    // A term whose prefix covers at most this many tokens is checked in the index, list by
+    // list, for each candidate of the rarest term; a wider one leaves it to match().
+    static constexpr std::size_t kMaxCheckLists = 8;
 
     SearchIndex() = default;
     SearchIndex(const SearchIndex&) = delete;
@@ -61,8 +67,11 @@ public:
         // From the lists of the rarest include term: that term surely matches a token.
         bool exact;
         // ... and one of those tokens is in the file name (meaningful when exact; when
-        // not exact, true: unknown).
+        // not exact, true: unknown). When decided: every include term is in the file name.
         bool named;
+        // The index checked every other term in its own lists: the document matches, and
+        // `named` says in which group. Else the caller must check with match().
+        bool decided;
     };
     // Calls `visit` with the documents that may match `q` (every one that does is among
     // them), newest first, until it returns false or `budget` postings have been examined.
