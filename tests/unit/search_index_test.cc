@@ -130,5 +130,35 @@ TEST(SearchIndex, RemovedDocumentsLeaveTheirListsWithin2xOfTheLive)
     EXPECT_LT(index.list_bytes() - index.id_table_bytes(), full / 100);
 }
 
+TEST(SearchIndex, TokensLeftWithoutPostingsGoAndComeBack)
+{
+    SearchIndex index;
+    std::vector<std::unique_ptr<Doc>> docs;
+    for (int i = 0; i < 5000; ++i) {  // 5000 distinct tokens, and "bin" in all
+        docs.push_back(std::make_unique<Doc>(Doc{"/t" + std::to_string(i) + ".bin", "", 0}));
+        docs.back()->id = index.add(docs.back().get(), docs.back()->path, "");
+    }
+    EXPECT_EQ(index.tokens(), 5001u);
+    for (auto& d : docs)
+        index.remove(d->id, d->path, "");
+    EXPECT_EQ(index.tokens(), 0u);
+    SearchQuery q;
+    ASSERT_EQ(parse_query("t1", q), QueryFault::none);
+    EXPECT_EQ(index.candidates(q, SIZE_MAX, [](const SearchIndex::Candidate&) { return true; }), 0u);
+    // A token used again, whether it was swept or kept, is found again.
+    Doc again{"/t1.bin", "", 0};
+    again.id = index.add(&again, again.path, "");
+    Doc other{"/t4999.bin", "", 0};
+    other.id = index.add(&other, other.path, "");
+    EXPECT_EQ(index.tokens(), 3u);
+    std::vector<const void*> found;
+    index.candidates(q, SIZE_MAX, [&](const SearchIndex::Candidate& c) { return found.push_back(c.doc), true; });
+    EXPECT_EQ(found, (std::vector<const void*>{&again}));
+    ASSERT_EQ(parse_query("t", q), QueryFault::none);
+    found.clear();
+    index.candidates(q, SIZE_MAX, [&](const SearchIndex::Candidate& c) { return found.push_back(c.doc), true; });
+    EXPECT_EQ(found, (std::vector<const void*>{&other, &again}));  // newest first
+}
+
 }  // namespace
 }  // namespace peerdex

@@ -71,6 +71,8 @@ SearchIndex::Id SearchIndex::add(const void* doc, std::string_view path, std::st
             t = fresh.release();
             by_text_.insert(t);
             ordered_.emplace(t->text, t);
+        } else if (t->postings.empty()) {
+            --empty_;  // a token seen before, back in use
         }
         append(t->postings, id << 1 | ((n & kNameBit) ? 1 : 0));
     }
@@ -88,26 +90,40 @@ void SearchIndex::remove(Id id, std::string_view path, std::string_view descript
         Token* t = by_text_.find(std::string_view(scratch_.text.data() + offset, n & ~kNameBit));
         if (!t)
             continue;
-        if (++t->dead * 2 > t->postings.size())
+        if (++t->dead * 2 > t->postings.size()) {
             compact(*t);
-        if (t->postings.empty())
-            drop(t);
+            if (t->postings.empty())
+                ++empty_;
+        }
     }
+    // A token whose last posting went stays (a rare word often comes back) until the
+    // empty ones are as many as the others: then they all go, at an amortised constant cost.
+    if (empty_ > 1024 && empty_ * 2 > by_text_.size())
+        drop_empty();
+}
+
+void SearchIndex::drop_empty()
+{
+    std::vector<Token*> empty;
+    by_text_.for_each([&](Token* t) {
+        if (t->postings.empty())
+            empty.push_back(t);
+    });
+    for (Token* t : empty) {
+        ordered_.erase(t->text);
+        by_text_.erase(t->text);
+        delete t;
+    }
+    empty_ = 0;
 }
 
 void SearchIndex::compact(Token& t)
 {
     t.postings.erase(std::remove_if(t.postings.begin(), t.postings.end(), [&](Id p) { return !docs_[p >> 1]; }),
                      t.postings.end());
-    t.postings.shrink_to_fit();
+    if (t.postings.capacity() > 8)  // a few postings' slack costs less than a reallocation
+        t.postings.shrink_to_fit();
     t.dead = 0;
-}
-
-void SearchIndex::drop(Token* t)
-{
-    ordered_.erase(t->text);
-    by_text_.erase(t->text);
-    delete t;
 }
 
 std::size_t SearchIndex::list_bytes() const

@@ -15,7 +15,8 @@
 //
 // Tokens are found by a hash set (one probe per token on PUBLISH and DELETE) and kept in
 // order by a second, ordered map used only by queries, where a prefix is one range of it,
-// and when a token is first seen or its last posting goes. Adding and removing allocate
+// and when a token is first seen. A token left without postings stays until such tokens
+// are half of all, then they go together. Adding and removing allocate
 // nothing for tokens already known. Not done yet: the id table is never compacted (8
 // bytes per document ever added in this run; a renumbering pass is the plan), and the
 // lists are plain postings (delta coding is the plan if memory needs it).
@@ -80,7 +81,8 @@ public:
                            const std::function<bool(const Candidate&)>& visit) const;
 
     std::size_t size() const { return live_; }
-    std::size_t tokens() const { return by_text_.size(); }
+    // Tokens with postings.
+    std::size_t tokens() const { return by_text_.size() - empty_; }
     // Bytes held by the lists and the id table (not the tokens' nodes).
     std::size_t list_bytes() const;
     std::size_t id_table_bytes() const { return docs_.capacity() * sizeof(const void*); }
@@ -103,12 +105,13 @@ private:
     // in the file name.
     void gather(std::string_view path, std::string_view description);
     void compact(Token& t);
-    void drop(Token* t);
+    void drop_empty();
 
     FlatSet<Token, std::string_view, TokenText, std::hash<std::string_view>> by_text_;  // owns the tokens
     std::map<std::string_view, Token*> ordered_;  // the same tokens in order, for prefixes
     std::vector<const void*> docs_;               // by id; null: removed
     std::size_t live_ = 0;
+    std::size_t empty_ = 0;  // tokens without postings, kept until drop_empty()
     Scratch scratch_;
 };
 
