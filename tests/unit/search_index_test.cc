@@ -82,9 +82,62 @@ TEST(SearchIndex, AgreesWithABruteForceScan)
             if (c.decided) {
                 EXPECT_EQ(c.named ? Match::name : Match::other, m) << d->path << " " << d->description;
             }
-            return true;
+            return SearchIndex::Want::all;
         });
         ASSERT_EQ(got, brute(live, q)) << "query \"" << text << "\" at step " << step;
+    }
+}
+
+// Prefix terms over many tokens (checked in windows of ids, not list by list), over more
+// documents than one window, and a visitor that, like the registry's, wants only file-name
+// matches once it holds enough of the others: every file-name match still reaches it, in
+// order, and what the index decided is what match() says.
+TEST(SearchIndex, WideTermsAndNamesOnlyAgreeWithABruteForceScan)
+{
+    SearchIndex index;
+    std::map<SearchIndex::Id, std::unique_ptr<Doc>> live;
+    Rng r;
+    // w0 .. w299: the prefix "w1" covers w1, w10-w19 and w100-w199 (111 tokens).
+    const auto word = [&] { return "w" + std::to_string(r.below(300)); };
+    for (int step = 0; step < 3 * static_cast<int>(SearchIndex::kWindow); ++step) {
+        if (live.empty() || r.below(8) != 0) {
+            auto d = std::make_unique<Doc>();
+            d->path = "/" + word() + "/" + word() + " " + word() + ".bin";
+            d->description = word();
+            d->id = index.add(d.get(), d->path, d->description);
+            live[d->id] = std::move(d);
+        } else {
+            auto it = std::next(live.begin(), static_cast<long>(r.below(live.size())));
+            index.remove(it->first, it->second->path, it->second->description);
+            live.erase(it);
+        }
+    }
+    for (int round = 0; round < 300; ++round) {
+        SearchQuery q;
+        std::string text = word() + " w" + std::to_string(r.below(30));
+        if (round % 3 == 0)
+            text += " -w" + std::to_string(r.below(30));
+        ASSERT_EQ(parse_query(text, q), QueryFault::none) << text;
+        const std::size_t enough = r.below(20);  // others held before asking for names only
+        std::vector<const Doc*> names, others;
+        index.candidates(q, SIZE_MAX, [&](const SearchIndex::Candidate& c) {
+            const auto* d = static_cast<const Doc*>(c.doc);
+            const Match m = match(q, d->path, d->description);
+            if (c.decided) {
+                EXPECT_EQ(c.named ? Match::name : Match::other, m) << text << ": " << d->path;
+            }
+            if (m == Match::name)
+                names.push_back(d);
+            else if (m == Match::other && others.size() < enough)
+                others.push_back(d);
+            return others.size() < enough ? SearchIndex::Want::all : SearchIndex::Want::named;
+        });
+        std::vector<const Doc*> want_names, want_others;
+        for (const Doc* d : brute(live, q))
+            (match(q, d->path, d->description) == Match::name ? want_names : want_others).push_back(d);
+        want_others.resize(std::min(want_others.size(), enough));
+        ASSERT_EQ(names, want_names) << "query \"" << text << "\"";
+        ASSERT_EQ(others, want_others) << "query \"" << text << "\"";
     }
 }
 
@@ -99,18 +152,18 @@ TEST(SearchIndex, StopsAtTheBudgetAndWhenTheVisitorHasEnough)
     SearchQuery q;
     ASSERT_EQ(parse_query("song", q), QueryFault::none);  // a prefix of 1000 distinct tokens
     std::size_t seen = 0;
-    EXPECT_EQ(index.candidates(q, 50, [&](const SearchIndex::Candidate&) { return ++seen, true; }), 50u);
+    EXPECT_EQ(index.candidates(q, 50, [&](const SearchIndex::Candidate&) { return ++seen, SearchIndex::Want::all; }), 50u);
     EXPECT_EQ(seen, 50u);
     seen = 0;
     std::vector<const void*> first;
     index.candidates(q, SIZE_MAX, [&](const SearchIndex::Candidate& c) {
         first.push_back(c.doc);
-        return first.size() < 3;
+        return first.size() < 3 ? SearchIndex::Want::all : SearchIndex::Want::stop;
     });
     // Newest first: the last three added.
     EXPECT_EQ(first, (std::vector<const void*>{docs[999].get(), docs[998].get(), docs[997].get()}));
     ASSERT_EQ(parse_query("ogg", q), QueryFault::none);  // one token, in every document
-    EXPECT_EQ(index.candidates(q, 10, [](const SearchIndex::Candidate&) { return true; }), 10u);
+    EXPECT_EQ(index.candidates(q, 10, [](const SearchIndex::Candidate&) { return SearchIndex::Want::all; }), 10u);
 }
 
 TEST(SearchIndex, RemovedDocumentsLeaveTheirListsWithin2xOfTheLive)
@@ -144,7 +197,7 @@ TEST(SearchIndex, TokensLeftWithoutPostingsGoAndComeBack)
     EXPECT_EQ(index.tokens(), 0u);
     SearchQuery q;
     ASSERT_EQ(parse_query("t1", q), QueryFault::none);
-    EXPECT_EQ(index.candidates(q, SIZE_MAX, [](const SearchIndex::Candidate&) { return true; }), 0u);
+    EXPECT_EQ(index.candidates(q, SIZE_MAX, [](const SearchIndex::Candidate&) { return SearchIndex::Want::all; }), 0u);
     // A token used again, whether it was swept or kept, is found again.
     Doc again{"/t1.bin", "", 0};
     again.id = index.add(&again, again.path, "");
@@ -152,11 +205,11 @@ TEST(SearchIndex, TokensLeftWithoutPostingsGoAndComeBack)
     other.id = index.add(&other, other.path, "");
     EXPECT_EQ(index.tokens(), 3u);
     std::vector<const void*> found;
-    index.candidates(q, SIZE_MAX, [&](const SearchIndex::Candidate& c) { return found.push_back(c.doc), true; });
+    index.candidates(q, SIZE_MAX, [&](const SearchIndex::Candidate& c) { return found.push_back(c.doc), SearchIndex::Want::all; });
     EXPECT_EQ(found, (std::vector<const void*>{&again}));
     ASSERT_EQ(parse_query("t", q), QueryFault::none);
     found.clear();
-    index.candidates(q, SIZE_MAX, [&](const SearchIndex::Candidate& c) { return found.push_back(c.doc), true; });
+    index.candidates(q, SIZE_MAX, [&](const SearchIndex::Candidate& c) { return found.push_back(c.doc), SearchIndex::Want::all; });
     EXPECT_EQ(found, (std::vector<const void*>{&other, &again}));  // newest first
 }
 

@@ -178,6 +178,8 @@ int main(int argc, char** argv)
     std::size_t n = 2000000, users = 20000, nqueries = 20000;
     std::size_t vocab = 100000;
     std::string dump;
+    double slow_us = 0;  // --slow: print each query slower than this, with its hits
+    bool with_fts = true;
     for (int i = 1; i + 1 < argc; i += 2) {
         const std::string a = argv[i];
         const std::size_t v = std::strtoull(argv[i + 1], nullptr, 10);
@@ -191,11 +193,16 @@ int main(int argc, char** argv)
             nqueries = v;
         else if (a == "--vocabulary")
             vocab = v;
+        else if (a == "--slow")
+            slow_us = static_cast<double>(v);
+        else if (a == "--fts")
+            with_fts = v != 0;
         else {
             std::fprintf(stderr, "usage: peerdex-search-bench [--publications N] [--users U] [--queries Q] "
-                                 "[--vocabulary V] [--dump DIR]\n"
+                                 "[--vocabulary V] [--dump DIR] [--slow US] [--fts 0|1]\n"
                                  "--dump DIR writes the corpus as the requests of one HELLO session (DIR/load.bin),\n"
-                                 "the queries (DIR/queries.txt) and a worst case (DIR/worst.txt), and stops.\n");
+                                 "the queries (DIR/queries.txt) and a worst case (DIR/worst.txt), and stops.\n"
+                                 "--slow US prints each query slower than US microseconds; --fts 0 skips FTS5.\n");
             return 2;
         }
     }
@@ -276,6 +283,8 @@ int main(int argc, char** argv)
             reg.search("user0", {&q, 100}, out);
             lat.push_back(wall_now() - t);
             hits += out.size();
+            if (slow_us > 0 && lat.back() * 1e6 > slow_us && budget == peerdex::kDefaultSearchBudget)
+                std::printf("slow: %.0f us, %zu hits: %s\n", lat.back() * 1e6, out.size(), text.c_str());
         }
         const double took = wall_now() - w0;
         if (budget == peerdex::kDefaultSearchBudget)
@@ -286,6 +295,8 @@ int main(int argc, char** argv)
                     static_cast<double>(hits) / static_cast<double>(nqueries));
     }
     reg.set_search_budget(peerdex::kDefaultSearchBudget);
+    if (!with_fts)
+        return 0;
 
     // SQLite FTS5 on the same corpus (unicode61 tokenizer), newest first, LIMIT 100.
     sqlite3* db = nullptr;

@@ -278,23 +278,25 @@ Outcome Registry::search(std::string_view requester, const SearchRequest& reques
     // Candidates come newest first: the first `limit` file-name matches are the answer's
     // first group, and once there are that many nothing else can enter it. A candidate the
     // index decided (every term checked in its lists) costs no match(); once the other
-    // group is full, a candidate whose rarest term is not in its file name cannot be a
-    // file-name match and is passed over.
+    // group is full, only file-name matches are wanted, and the index passes over the
+    // candidates that cannot be one without checking them.
+    using Want = SearchIndex::Want;
     std::vector<const Publication*> names, others;
     index_.candidates(q, search_budget_, [&](const SearchIndex::Candidate& c) {
-        if (c.exact && !c.named && others.size() >= limit)
-            return true;
+        const Want more = others.size() < limit ? Want::all : Want::named;
+        if (c.exact && !c.named && more == Want::named)
+            return more;
         const auto* pub = static_cast<const Publication*>(c.doc);
         if (!pub->owner->connection)
-            return true;  // a disconnected user's publications stay indexed, unseen
+            return more;  // a disconnected user's publications stay indexed, unseen
         const Match m = c.decided ? (c.named ? Match::name : Match::other) : match(q, pub->path, pub->description);
         if (m == Match::name) {
             names.push_back(pub);
-            return names.size() < limit;
+            return names.size() < limit ? more : Want::stop;
         }
         if (m == Match::other && others.size() < limit)
             others.push_back(pub);
-        return true;
+        return others.size() < limit ? Want::all : Want::named;
     });
     out.clear();
     out.reserve(std::min(limit, names.size() + others.size()));

@@ -134,7 +134,7 @@ std::size_t SearchIndex::list_bytes() const
 }
 
 std::size_t SearchIndex::candidates(const SearchQuery& q, std::size_t budget,
-                                    const std::function<bool(const Candidate&)>& visit) const
+                                    const std::function<Want(const Candidate&)>& visit) const
 {
     // The rarest include term: the fewest postings over the tokens its prefix covers.
     std::vector<const Token*> lists, best;
@@ -165,7 +165,7 @@ std::size_t SearchIndex::candidates(const SearchQuery& q, std::size_t budget,
     if (scan) {  // every include term is too wide: the id table, newest first
         for (std::size_t id = docs_.size(); id-- > 0 && examined < budget;) {
             ++examined;
-            if (docs_[id] && !visit({docs_[id], false, true, false}))
+            if (docs_[id] && visit({docs_[id], false, true, false}) == Want::stop)
                 break;
         }
         return examined;
@@ -178,21 +178,37 @@ std::size_t SearchIndex::candidates(const SearchQuery& q, std::size_t budget,
     struct Term {
         std::size_t first, end;  // its lists in `checks`
         bool exclude;
+        std::size_t window;  // a wide term's window in `windows`, else SIZE_MAX
+    };
+    // A term over more than kMaxCheckLists tokens is checked in a window: which of the
+    // kWindow ids below the window's top are in any of its lists (and in which file
+    // names), filled from its lists when the walk first reaches it. Its cursors only go
+    // back, so filling costs at most the term's postings over the whole walk.
+    struct Window {
+        Id lo = 0;
+        bool filled = false;
+        std::uint64_t any[kWindow / 64], named[kWindow / 64];
     };
     std::vector<Check> checks;
     std::vector<Term> terms;
+    std::vector<Window> windows;
     bool checkable = true;
     const auto add_term = [&](const std::string& term, bool exclude) {
         const std::size_t first = checks.size();
         for (auto it = ordered_.lower_bound(term); it != ordered_.end() && it->first.substr(0, term.size()) == term;
              ++it) {
-            if (checks.size() - first == kMaxCheckLists) {
+            if (checks.size() - first == kMaxRangeLists) {
                 checkable = false;
                 return;
             }
             checks.push_back({&it->second->postings, it->second->postings.size()});
         }
-        terms.push_back({first, checks.size(), exclude});
+        std::size_t window = SIZE_MAX;
+        if (checks.size() - first > kMaxCheckLists) {
+            window = windows.size();
+            windows.emplace_back();
+        }
+        terms.push_back({first, checks.size(), exclude, window});
     };
     for (std::size_t i = 0; i < q.include.size() && checkable; ++i)
         if (i != best_term)  // the rarest term is the walk itself
@@ -204,23 +220,30 @@ std::size_t SearchIndex::candidates(const SearchQuery& q, std::size_t budget,
     }
     // Is `id` in this list? Looks back from where the previous (newer) search stopped.
     const auto find = [](Check& c, Id id, bool& named) {
-        const std::vector<Id>& v = *c.list;
-        std::size_t hi = c.pos, step = 1;
-        while (hi > 0 && (v[hi - 1] >> 1) > id) {  // gallop back to the region of `id`
-            const std::size_t lo = hi > step ? hi - step : 0;
-            if ((v[lo] >> 1) > id) {
+        const Id* v = c.list->data();
+        const Id key = id << 1 | 1;  // a posting above it is of a newer document
+        std::size_t hi = c.pos;
+        // The next candidate is usually a few postings back: a short linear walk, whose
+        // loop branch the processor predicts, then galloping for a long way.
+        for (std::size_t n = 0; n < 16 && hi > 0 && v[hi - 1] > key; ++n)
+            --hi;
+        if (hi > 0 && v[hi - 1] > key) {
+            std::size_t step = 16;
+            std::size_t lo = hi > step ? hi - step : 0;
+            while (lo > 0 && v[lo] > key) {  // gallop: find lo with v[lo] <= key
                 hi = lo;
                 step *= 2;
-                continue;
+                lo = hi > step ? hi - step : 0;
             }
-            // v[lo] <= id < v[hi - 1]: binary search in [lo, hi)
-            std::size_t l = lo, h = hi;
-            while (h - l > 1) {
-                const std::size_t m = l + (h - l) / 2;
-                ((v[m] >> 1) > id ? h : l) = m;
+            // v[lo] <= key or lo == 0; v[hi - 1] > key: the last posting <= key is in [lo, hi)
+            std::size_t n = hi - lo;
+            const Id* base = v + lo;
+            while (n > 1) {  // branch-free: base[0] stays the last candidate position <= key
+                const std::size_t half = n / 2;
+                base = base[half] <= key ? base + half : base;
+                n -= half;
             }
-            hi = l + 1;
-            break;
+            hi = (base[0] <= key) ? static_cast<std::size_t>(base - v) + 1 : static_cast<std::size_t>(base - v);
         }
         c.pos = hi;
         if (hi > 0 && (v[hi - 1] >> 1) == id) {
@@ -231,24 +254,56 @@ std::size_t SearchIndex::candidates(const SearchQuery& q, std::size_t budget,
         }
         return false;
     };
+    // Fills the window of a wide term that holds `id`.
+    const auto fill = [&](const Term& t, Window& w, Id id) {
+        w.lo = id & ~(kWindow - 1);
+        w.filled = true;
+        std::fill(std::begin(w.any), std::end(w.any), 0);
+        std::fill(std::begin(w.named), std::end(w.named), 0);
+        bool unused = false;
+        for (std::size_t i = t.first; i < t.end; ++i) {
+            Check& c = checks[i];
+            find(c, w.lo + (kWindow - 1), unused);  // past the postings newer than the window
+            const Id* v = c.list->data();
+            for (; c.pos > 0 && (v[c.pos - 1] >> 1) >= w.lo; --c.pos) {
+                const Id bit = (v[c.pos - 1] >> 1) - w.lo;
+                w.any[bit / 64] |= std::uint64_t{1} << (bit % 64);
+                w.named[bit / 64] |= std::uint64_t{v[c.pos - 1] & 1} << (bit % 64);
+            }
+        }
+    };
     // The candidate `id` (whose rarest term is named or not): skipped when the checks say
     // it does not match, else given to the visitor.
+    Want want = Want::all;
     const auto offer = [&](Id id, bool named) {
-        const void* doc = docs_[id];
-        if (!doc)
-            return true;
-        if (!checkable)
-            return visit({doc, true, named, false});
+        if (want == Want::named && !named)
+            return true;  // the rarest term is not in its file name
+        if (!checkable) {
+            const void* doc = docs_[id];
+            return !doc || (want = visit({doc, true, named, false})) != Want::stop;
+        }
         for (const Term& t : terms) {
             bool in = false, in_name = false;
-            for (std::size_t i = t.first; i < t.end; ++i)
-                in = find(checks[i], id, in_name) || in;
+            if (t.window != SIZE_MAX) {
+                Window& w = windows[t.window];
+                if (!w.filled || id < w.lo)
+                    fill(t, w, id);
+                const Id bit = id - w.lo;
+                in = (w.any[bit / 64] >> (bit % 64) & 1) != 0;
+                in_name = (w.named[bit / 64] >> (bit % 64) & 1) != 0;
+            } else {
+                for (std::size_t i = t.first; i < t.end; ++i)
+                    in = find(checks[i], id, in_name) || in;
+            }
             if (t.exclude ? in : !in)
                 return true;  // not a match: the publication is never read
             if (!t.exclude)
                 named = named && in_name;
+            if (want == Want::named && !named)
+                return true;
         }
-        return visit({doc, true, named, true});
+        const void* doc = docs_[id];  // read last: most candidates of a sparse intersection fail above
+        return !doc || (want = visit({doc, true, named, true})) != Want::stop;
     };
     if (best.size() == 1) {  // one token: its list alone, no merge
         const std::vector<Id>& p = best[0]->postings;

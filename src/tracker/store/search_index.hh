@@ -52,6 +52,8 @@ public:
     // A term whose prefix covers at most this many tokens is checked in the index, list by
     // list, for each candidate of the rarest term; a wider one leaves it to match().
     static constexpr std::size_t kMaxCheckLists = 8;
+    // A wider one (up to kMaxRangeLists tokens) is checked in windows of this many ids.
+    static constexpr Id kWindow = 4096;
 
     SearchIndex() = default;
     SearchIndex(const SearchIndex&) = delete;
@@ -74,11 +76,14 @@ public:
         // `named` says in which group. Else the caller must check with match().
         bool decided;
     };
+    // What the visitor wants next: every candidate, only those that may match with every
+    // include term in the file name (the index skips the others before any check), or none.
+    enum class Want { all, named, stop };
     // Calls `visit` with the documents that may match `q` (every one that does is among
-    // them), newest first, until it returns false or `budget` postings have been examined.
-    // Returns the number of postings examined.
+    // them, as far as the visitor's Want), newest first, until it says stop or `budget`
+    // postings have been examined. Returns the number of postings examined.
     std::size_t candidates(const SearchQuery& q, std::size_t budget,
-                           const std::function<bool(const Candidate&)>& visit) const;
+                           const std::function<Want(const Candidate&)>& visit) const;
 
     std::size_t size() const { return live_; }
     // Tokens with postings.
