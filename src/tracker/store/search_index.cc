@@ -8,6 +8,8 @@ namespace peerdex {
 namespace {
 
 constexpr std::uint32_t kNameBit = 1u << 31;
+// How many candidates wait in each of the two queues of candidates().
+constexpr std::size_t kAhead = 8;
 
 char fold_byte(char c)
 {
@@ -275,13 +277,59 @@ std::size_t SearchIndex::candidates(const SearchQuery& q, std::size_t budget,
     // The candidate `id` (whose rarest term is named or not): skipped when the checks say
     // it does not match, else given to the visitor.
     Want want = Want::all;
+    // Candidates that passed the checks wait in two short queues before the visitor sees
+    // them, so that the memory they need is asked for ahead and fetched in parallel: in the
+    // first, their id table entry; in the second, the document. The visitor sees them in
+    // the same order; its Want applies to the walk a few candidates late, which it allows
+    // for (it is given every candidate the walk found under the earlier Want).
+    struct Pending {
+        Id id;
+        bool exact, named, decided;
+        const void* doc;
+    };
+    Pending ids[kAhead], docs[kAhead];
+    std::size_t ids_n = 0, ids_head = 0, docs_n = 0, docs_head = 0;
+    const auto deliver = [&](const Pending& p) { return (want = visit({p.doc, p.exact, p.named, p.decided})) != Want::stop; };
+    const auto to_docs = [&](Pending p) {
+        p.doc = docs_[p.id];
+        if (!p.doc)
+            return true;  // removed
+        __builtin_prefetch(p.doc);
+        if (docs_n == kAhead) {
+            const Pending out = docs[docs_head];
+            docs[docs_head] = p;
+            docs_head = (docs_head + 1) % kAhead;
+            return deliver(out);
+        }
+        docs[(docs_head + docs_n++) % kAhead] = p;
+        return true;
+    };
+    const auto push = [&](Id id, bool named, bool decided) {
+        __builtin_prefetch(&docs_[id]);
+        const Pending p{id, true, named, decided, nullptr};
+        if (ids_n == kAhead) {
+            const Pending out = ids[ids_head];
+            ids[ids_head] = p;
+            ids_head = (ids_head + 1) % kAhead;
+            return to_docs(out);
+        }
+        ids[(ids_head + ids_n++) % kAhead] = p;
+        return true;
+    };
+    // The candidates still queued, in order, when the walk ends (not when it was stopped).
+    const auto drain = [&] {
+        for (; ids_n > 0; --ids_n, ids_head = (ids_head + 1) % kAhead)
+            if (!to_docs(ids[ids_head]))
+                return;
+        for (; docs_n > 0; --docs_n, docs_head = (docs_head + 1) % kAhead)
+            if (!deliver(docs[docs_head]))
+                return;
+    };
     const auto offer = [&](Id id, bool named) {
         if (want == Want::named && !named)
             return true;  // the rarest term is not in its file name
-        if (!checkable) {
-            const void* doc = docs_[id];
-            return !doc || (want = visit({doc, true, named, false})) != Want::stop;
-        }
+        if (!checkable)
+            return push(id, named, false);
         for (const Term& t : terms) {
             bool in = false, in_name = false;
             if (t.window != SIZE_MAX) {
@@ -302,16 +350,16 @@ std::size_t SearchIndex::candidates(const SearchQuery& q, std::size_t budget,
             if (want == Want::named && !named)
                 return true;
         }
-        const void* doc = docs_[id];  // read last: most candidates of a sparse intersection fail above
-        return !doc || (want = visit({doc, true, named, true})) != Want::stop;
+        return push(id, named, true);
     };
     if (best.size() == 1) {  // one token: its list alone, no merge
         const std::vector<Id>& p = best[0]->postings;
         for (std::size_t i = p.size(); i-- > 0 && examined < budget;) {
             ++examined;
             if (!offer(p[i] >> 1, (p[i] & 1) != 0))
-                break;
+                return examined;
         }
+        drain();
         return examined;
     }
     // Merge the lists of the range newest first; a document in two of them is given once,
@@ -342,8 +390,9 @@ std::size_t SearchIndex::candidates(const SearchQuery& q, std::size_t budget,
         }
         ++examined;
         if (!offer(id, named))
-            break;
+            return examined;
     }
+    drain();
     return examined;
 }
 
