@@ -168,6 +168,7 @@ private:
     Conn* conn_ = nullptr;
     bool armed_ = false;
     uv_timer_t timer_{};           // open loop: waits for the next operation's scheduled time
+    std::uint64_t fired_us_ = 0;   // open loop: when the timer started this operation (0: not the timer)
     std::uint64_t due_us_ = 0;     // scheduled time of the next operation
     bool connected_ = false;
     bool writing_ = false;
@@ -391,9 +392,16 @@ void Client::send_pending()
 {
     if (!connected_ || writing_ || batch_.empty())
         return;
-    // Open loop: latency counts from when the operation was due, not when it could be
-    // sent, so that a slow server cannot hide its queueing (coordinated omission).
-    const std::uint64_t t = b_.opt.rate > 0 && due_us_ ? std::min(due_us_, now_us(b_.loop)) : now_us(b_.loop);
+    // Open loop: an operation sent late because the server's previous reply came after
+    // its due time counts from when it was due, so that a slow server cannot hide its
+    // queueing (coordinated omission). One sent by the timer counts from when it is sent:
+    // the timer has millisecond resolution and fires up to a millisecond after the due
+    // time, a delay that is the generator's, not the server's.
+    const std::uint64_t now = now_us(b_.loop);
+    std::uint64_t t = now;
+    if (b_.opt.rate > 0 && due_us_)
+        t = fired_us_ ? fired_us_ : std::min(due_us_, now);
+    fired_us_ = 0;
     for (auto& e : expected_)
         if (e.t0 == 0)
             e.t0 = t;
@@ -480,8 +488,14 @@ void Client::after_reply()
         go();
         return;
     }
-    uv_timer_start(&timer_, [](uv_timer_t* t) { static_cast<Client*>(t->data)->go(); }, (due_us_ - now + 999) / 1000,
-                   0);
+    uv_timer_start(
+        &timer_,
+        [](uv_timer_t* t) {
+            auto* c = static_cast<Client*>(t->data);
+            c->fired_us_ = now_us(c->b_.loop);
+            c->go();
+        },
+        (due_us_ - now + 999) / 1000, 0);
 }
 
 void Client::go()
