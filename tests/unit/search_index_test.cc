@@ -166,6 +166,27 @@ TEST(SearchIndex, StopsAtTheBudgetAndWhenTheVisitorHasEnough)
     EXPECT_EQ(index.candidates(q, 10, [](const SearchIndex::Candidate&) { return SearchIndex::Want::all; }), 10u);
 }
 
+// A visitor that holds enough hits outside the file-name group asks for file-name matches
+// only: the walk for them gets a quarter of the budget left, not all of it.
+TEST(SearchIndex, FileNameMatchesOnlyGetAQuarterOfTheBudgetLeft)
+{
+    SearchIndex index;
+    std::vector<std::unique_ptr<Doc>> docs;
+    for (int i = 0; i < 1000; ++i) {  // "x" is never in the file name
+        docs.push_back(std::make_unique<Doc>(Doc{"/x/f" + std::to_string(i) + ".bin", "", 0}));
+        docs.back()->id = index.add(docs.back().get(), docs.back()->path, "");
+    }
+    SearchQuery q;
+    ASSERT_EQ(parse_query("x", q), QueryFault::none);
+    std::size_t seen = 0;
+    const std::size_t examined = index.candidates(q, 400, [&](const SearchIndex::Candidate&) {
+        return ++seen, SearchIndex::Want::named;
+    });
+    EXPECT_GE(examined, 100u);  // the quarter of 400, after the first candidate
+    EXPECT_LT(examined, 200u);  // not the whole budget
+    EXPECT_EQ(index.candidates(q, 400, [&](const SearchIndex::Candidate&) { return SearchIndex::Want::all; }), 400u);
+}
+
 TEST(SearchIndex, RemovedDocumentsLeaveTheirListsWithin2xOfTheLive)
 {
     SearchIndex index;

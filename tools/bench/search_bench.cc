@@ -275,6 +275,7 @@ int main(int argc, char** argv)
         reg.set_search_budget(budget);
         lat.clear();
         hits = 0;
+        std::size_t named = 0;
         const double w0 = wall_now();
         for (const std::string& text : queries) {
             peerdex::SearchQuery q;
@@ -283,16 +284,20 @@ int main(int argc, char** argv)
             reg.search("user0", {&q, 100}, out);
             lat.push_back(wall_now() - t);
             hits += out.size();
+            for (const peerdex::SearchHit& h : out)
+                named += peerdex::match(q, h.path, h.description) == peerdex::Match::name;
             if (slow_us > 0 && lat.back() * 1e6 > slow_us && budget == peerdex::kDefaultSearchBudget)
                 std::printf("slow: %.0f us, %zu hits: %s\n", lat.back() * 1e6, out.size(), text.c_str());
         }
         const double took = wall_now() - w0;
         if (budget == peerdex::kDefaultSearchBudget)
             ours = took;
-        std::printf("peerdex (budget %zu): %.0f queries/s, p50 %.1f us, p99 %.1f us, max %.1f us, %.2f hits per query\n",
+        std::printf("peerdex (budget %zu): %.0f queries/s, p50 %.1f us, p99 %.1f us, max %.1f us, %.2f hits per query "
+                    "(%.2f in the file-name group)\n",
                     budget, static_cast<double>(nqueries) / took, percentile(lat, 0.5) * 1e6,
                     percentile(lat, 0.99) * 1e6, percentile(lat, 1.0) * 1e6,
-                    static_cast<double>(hits) / static_cast<double>(nqueries));
+                    static_cast<double>(hits) / static_cast<double>(nqueries),
+                    static_cast<double>(named) / static_cast<double>(nqueries));
     }
     reg.set_search_budget(peerdex::kDefaultSearchBudget);
     if (!with_fts)

@@ -10,6 +10,8 @@ namespace {
 constexpr std::uint32_t kNameBit = 1u << 31;
 // How many candidates wait in each of the two queues of candidates().
 constexpr std::size_t kAhead = 8;
+// The share of the budget left for file-name matches once the visitor holds enough others.
+constexpr std::size_t kNamedShare = 4;
 
 char fold_byte(char c)
 {
@@ -289,7 +291,18 @@ std::size_t SearchIndex::candidates(const SearchQuery& q, std::size_t budget,
     };
     Pending ids[kAhead], docs[kAhead];
     std::size_t ids_n = 0, ids_head = 0, docs_n = 0, docs_head = 0;
-    const auto deliver = [&](const Pending& p) { return (want = visit({p.doc, p.exact, p.named, p.decided})) != Want::stop; };
+    // Once the visitor wants file-name matches only, it holds enough others to fill its
+    // answer: the walk for better-placed hits gets a quarter of the budget from there.
+    bool narrowed = false;
+    const auto deliver = [&](const Pending& p) {
+        want = visit({p.doc, p.exact, p.named, p.decided});
+        if (want == Want::named && !narrowed) {
+            narrowed = true;
+            if (budget - examined > budget / kNamedShare)  // (examined < budget here)
+                budget = examined + budget / kNamedShare;
+        }
+        return want != Want::stop;
+    };
     const auto to_docs = [&](Pending p) {
         p.doc = docs_[p.id];
         if (!p.doc)
