@@ -744,9 +744,16 @@ def scenario_search(a):
             print("== SEARCH over the wire: %d publications over %d users loaded (%d requests, %.1f s); tracker "
                   "RSS %.0f MiB" % (pubs, users, n, time.monotonic() - started, rss_bytes(t.p.pid) / 2**20))
             print("  %-34s %12s %10s %10s %10s %10s" % ("load", "achieved/s", "p50 us", "p99 us", "p99.9 us", "max us"))
+            # The floor: what the machine and the generator give light requests alone.
+            row("light requests alone, 1,000/s", bench(a.build, port, "--hello", "--light", "-c", 16, "-d", a.seconds,
+                                                        "--rate", 1000))
+            cpu0 = cpu_seconds(t.p.pid)
             res = bench(a.build, port, "--hello", "-c", 64, "-d", a.seconds, "--rate", rate, "--search",
                         os.path.join(d, "queries.txt"))
+            cpu = cpu_seconds(t.p.pid) - cpu0
             row("random queries, %d/s offered" % rate, res)
+            print("  tracker CPU per search: %.1f us (%.0f%% of its core)" % (
+                cpu / max(1, int(res["ops"])) * 1e6, 100 * cpu / float(a.seconds)))
             # The worst case, and meanwhile other sessions' light requests (REGISTER and
             # UNREGISTER, 1,000/s): how long a query that walks its budget holds them up.
             others = {}
