@@ -317,12 +317,8 @@ void Shell::run(const ParsedLine& line)
         do_publish(a[0], a[1]);
         return;
     case Command::remove:
-        if (connected_.empty()) {
-            warn("DELETE: no user is connected in this client (CONNECT <user> first)");
-            result(Command::remove, 2);
-            done();
+        if (refuse_unless_connected(Command::remove))
             return;
-        }
         {
             const std::string path = absolute(a[0]);
             if (!field_ok(Command::remove, "absolute path", FieldKind::path, path))
@@ -477,12 +473,8 @@ void Shell::do_publish(const std::string& path, const std::string& description)
         done();
         return;
     }
-    if (connected_.empty()) {
-        warn("PUBLISH: no user is connected in this client (CONNECT <user> first)");
-        result(Command::publish, 2);
-        done();
+    if (refuse_unless_connected(Command::publish))
         return;
-    }
     tracker_.call({"PUBLISH", connected_, full, description}, TrackerClient::Shape::code_only, 0,
                   [this, full](int code, const ReplyDecoder&) {
                       if (code < 0)
@@ -494,14 +486,20 @@ void Shell::do_publish(const std::string& path, const std::string& description)
                   });
 }
 
+bool Shell::refuse_unless_connected(Command c)
+{
+    if (!connected_.empty())
+        return false;
+    warn(std::string(command_name(c)) + ": no user is connected in this client (CONNECT <user> first)");
+    result(c, 2);
+    done();
+    return true;
+}
+
 void Shell::do_list(Command c, const std::string& target)
 {
-    if (connected_.empty()) {
-        warn(std::string(command_name(c)) + ": no user is connected in this client (CONNECT <user> first)");
-        result(c, 2);
-        done();
+    if (refuse_unless_connected(c))
         return;
-    }
     std::vector<std::string> fields{std::string(command_name(c)), connected_};
     if (c == Command::list_content)
         fields.push_back(target);
@@ -526,12 +524,8 @@ void Shell::do_list(Command c, const std::string& target)
 
 void Shell::do_get_file(const std::string& user, const std::string& remote, const std::string& local)
 {
-    if (connected_.empty()) {
-        warn("GET_FILE: no user is connected in this client (CONNECT <user> first)");
-        result(Command::get_file, 2);
-        done();
+    if (refuse_unless_connected(Command::get_file))
         return;
-    }
     std::string no_target;
     const std::string target = Download::target(remote, local, no_target);
     const std::string full = target.empty() ? "" : absolute(target);
@@ -612,12 +606,8 @@ void Shell::do_search(const std::string& query)
         done();
         return;
     }
-    if (connected_.empty()) {
-        warn("SEARCH: no user is connected in this client (CONNECT <user> first)");
-        result(Command::search, 2);
-        done();
+    if (refuse_unless_connected(Command::search))
         return;
-    }
     if (!tracker_.sessions()) {
         walk_search(q);
         return;

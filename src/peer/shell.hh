@@ -72,6 +72,9 @@ private:
     void do_connect(const std::string& user);
     void do_disconnect(const std::string& user, bool then_quit);
     void do_publish(const std::string& path, const std::string& description);
+    // The command needs a connected user: when there is none, says so, ends the command
+    // with code 2 and returns true.
+    bool refuse_unless_connected(Command c);
     void do_list(Command c, const std::string& target);
     void do_get_file(const std::string& user, const std::string& remote, const std::string& local);
     void do_search(const std::string& query);
