@@ -282,8 +282,9 @@ Outcome Registry::search(std::string_view requester, const SearchRequest& reques
     // candidates that cannot be one without checking them.
     using Want = SearchIndex::Want;
     std::vector<const Publication*> names, others;
+    const auto wanted = [&] { return others.size() < limit ? Want::all : Want::named; };
     index_.candidates(q, search_budget_, [&](const SearchIndex::Candidate& c) {
-        const Want more = others.size() < limit ? Want::all : Want::named;
+        const Want more = wanted();
         if (c.exact && !c.named && more == Want::named)
             return more;
         const auto* pub = static_cast<const Publication*>(c.doc);
@@ -296,7 +297,7 @@ Outcome Registry::search(std::string_view requester, const SearchRequest& reques
         }
         if (m == Match::other && others.size() < limit)
             others.push_back(pub);
-        return others.size() < limit ? Want::all : Want::named;
+        return wanted();
     });
     out.clear();
     out.reserve(std::min(limit, names.size() + others.size()));

@@ -276,8 +276,6 @@ std::size_t SearchIndex::candidates(const SearchQuery& q, std::size_t budget,
             }
         }
     };
-    // The candidate `id` (whose rarest term is named or not): skipped when the checks say
-    // it does not match, else given to the visitor.
     Want want = Want::all;
     // Candidates that passed the checks wait in two short queues before the visitor sees
     // them, so that the memory they need is asked for ahead and fetched in parallel: in the
@@ -303,6 +301,8 @@ std::size_t SearchIndex::candidates(const SearchQuery& q, std::size_t budget,
         }
         return want != Want::stop;
     };
+    // push() and to_docs() each pass a candidate through one queue, written out twice:
+    // a shared queue type measured 5-10% fewer queries per second here.
     const auto to_docs = [&](Pending p) {
         p.doc = docs_[p.id];
         if (!p.doc)
@@ -338,6 +338,8 @@ std::size_t SearchIndex::candidates(const SearchQuery& q, std::size_t budget,
             if (!deliver(docs[docs_head]))
                 return;
     };
+    // The candidate `id` (whose rarest term is named or not): skipped when the checks say
+    // it does not match, else queued for the visitor.
     const auto offer = [&](Id id, bool named) {
         if (want == Want::named && !named)
             return true;  // the rarest term is not in its file name

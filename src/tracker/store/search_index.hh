@@ -23,12 +23,15 @@
 //
 // A query starts from its rarest include term (fewest postings over its prefix range) and
 // walks those postings newest first, merging the lists of the range; a term whose prefix
-// covers more than kMaxRangeLists tokens walks the id table instead. When every other
-// term's range is narrow, each candidate is checked against their lists (a galloping
-// search from where the previous, newer candidate left each list), so the publication
-// itself is never read for a document that does not match. The walk stops when the
-// visitor says it has enough, or after `budget` postings examined: the work of one query
-// is bounded.
+// covers more than kMaxRangeLists tokens walks the id table instead. Each candidate is
+// checked against the other terms in the index: a narrow term in each of its lists (a
+// short walk, then galloping, from where the previous, newer candidate left each list), a
+// wider one in a window of ids filled from its lists; so the publication itself is never
+// read for a document that does not match. Only a term over more than kMaxRangeLists
+// tokens leaves the check to match(). Candidates that pass reach the visitor through two
+// short queues that fetch their memory ahead. The walk stops when the visitor says it has
+// enough, or after `budget` postings examined (a quarter of what is left once the visitor
+// wants file-name matches only): the work of one query is bounded.
 #pragma once
 
 #include <cstddef>
@@ -50,9 +53,10 @@ public:
     using Id = std::uint32_t;
     static constexpr std::size_t kMaxRangeLists = 1024;
     // A term whose prefix covers at most this many tokens is checked in the index, list by
-    // list, for each candidate of the rarest term; a wider one leaves it to match().
+    // list, for each candidate of the rarest term.
     static constexpr std::size_t kMaxCheckLists = 8;
-    // A wider one (up to kMaxRangeLists tokens) is checked in windows of this many ids.
+    // A wider one (up to kMaxRangeLists tokens) is checked in windows of this many ids;
+    // a term wider still leaves the check to match().
     static constexpr Id kWindow = 4096;
 
     SearchIndex() = default;
