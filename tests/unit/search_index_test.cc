@@ -39,8 +39,25 @@ std::string words(Rng& r, std::size_t n, const char* sep)
     return out;
 }
 
+using Live = std::map<SearchIndex::Id, std::unique_ptr<Doc>>;
+
+// Adds `d` to the index and to the live documents.
+void add(SearchIndex& index, Live& live, std::unique_ptr<Doc> d)
+{
+    d->id = index.add(d.get(), d->path, d->description);
+    live[d->id] = std::move(d);
+}
+
+// Removes one live document, drawn at random, from the index and from the live ones.
+void remove_one(SearchIndex& index, Live& live, Rng& r)
+{
+    auto it = std::next(live.begin(), static_cast<long>(r.below(live.size())));
+    index.remove(it->first, it->second->path, it->second->description);
+    live.erase(it);
+}
+
 // The matching live documents, newest first, by scanning them all.
-std::vector<const Doc*> brute(const std::map<SearchIndex::Id, std::unique_ptr<Doc>>& live, const SearchQuery& q)
+std::vector<const Doc*> brute(const Live& live, const SearchQuery& q)
 {
     std::vector<const Doc*> out;
     for (auto it = live.rbegin(); it != live.rend(); ++it)
@@ -52,19 +69,16 @@ std::vector<const Doc*> brute(const std::map<SearchIndex::Id, std::unique_ptr<Do
 TEST(SearchIndex, AgreesWithABruteForceScan)
 {
     SearchIndex index;
-    std::map<SearchIndex::Id, std::unique_ptr<Doc>> live;
+    Live live;
     Rng r;
     for (int step = 0; step < 3000; ++step) {
         if (live.empty() || r.below(3) != 0) {
             auto d = std::make_unique<Doc>();
             d->path = "/" + words(r, 1 + r.below(3), "/") + "." + kWords[r.below(std::size(kWords))];
             d->description = words(r, r.below(3), " ");
-            d->id = index.add(d.get(), d->path, d->description);
-            live[d->id] = std::move(d);
+            add(index, live, std::move(d));
         } else {
-            auto it = std::next(live.begin(), static_cast<long>(r.below(live.size())));
-            index.remove(it->first, it->second->path, it->second->description);
-            live.erase(it);
+            remove_one(index, live, r);
         }
         ASSERT_EQ(index.size(), live.size());
         if (step % 10 != 0)
@@ -95,7 +109,7 @@ TEST(SearchIndex, AgreesWithABruteForceScan)
 TEST(SearchIndex, WideTermsAndNamesOnlyAgreeWithABruteForceScan)
 {
     SearchIndex index;
-    std::map<SearchIndex::Id, std::unique_ptr<Doc>> live;
+    Live live;
     Rng r;
     // w0 .. w299: the prefix "w1" covers w1, w10-w19 and w100-w199 (111 tokens).
     const auto word = [&] { return "w" + std::to_string(r.below(300)); };
@@ -104,12 +118,9 @@ TEST(SearchIndex, WideTermsAndNamesOnlyAgreeWithABruteForceScan)
             auto d = std::make_unique<Doc>();
             d->path = "/" + word() + "/" + word() + " " + word() + ".bin";
             d->description = word();
-            d->id = index.add(d.get(), d->path, d->description);
-            live[d->id] = std::move(d);
+            add(index, live, std::move(d));
         } else {
-            auto it = std::next(live.begin(), static_cast<long>(r.below(live.size())));
-            index.remove(it->first, it->second->path, it->second->description);
-            live.erase(it);
+            remove_one(index, live, r);
         }
     }
     for (int round = 0; round < 300; ++round) {
