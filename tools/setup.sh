@@ -12,6 +12,8 @@ packages=(
   libedit-dev         # line editing in the shell (optional: -Dline_editing=disabled)
   libsqlite3-dev      # the tracker's durable state, --state (optional: -Dstate=disabled)
   libsodium-dev       # the tracker's --auth key, hashes of user keys (optional: -Dkeys=disabled)
+  libhiredis-dev      # the shared store on Redis, --store redis://… (optional: -Dshared_store=disabled)
+  redis-server        # tests and tools/run.sh --shared start one of their own, on loopback
   sqlite3             # tests read and damage state files with it, as an operator would
   rpcsvc-proto        # rpcgen, run at build time on rpc/oplog.x
   rpcbind             # the course's way to find the log server (tests of LOG_RPC_IP)

@@ -44,8 +44,9 @@ void usage(FILE* out)
                  "      --sync full|normal with --state: full (default) survives power loss; normal\n"
                  "                         survives a crash of the tracker, not of the machine\n"
                  "      --store NAME       where the index lives without --state: memory (default);\n"
-                 "                         delayed is the memory store answering one loop turn late,\n"
-                 "                         for testing\n"
+                 "                         redis://HOST[:PORT][/DB] or unix:/path: in Redis, shared by\n"
+                 "                         every tracker pointed at it; delayed is the memory store\n"
+                 "                         answering one loop turn late, for testing\n"
                  "      --auth MODE        who may change a user: none (anyone, as in the course), ip (the\n"
                  "                         address that registered it), key (the key it registered with,\n"
                  "                         from any address; else its address). Default: %s\n"
@@ -163,8 +164,12 @@ int main(int argc, char** argv)
             break;
         case opt_store:
             store_config.name = optarg;
-            if (store_config.name != "memory" && store_config.name != "delayed") {
-                std::fprintf(stderr, "peerdex-tracker: --store: unknown store '%s' (memory or delayed)\n", optarg);
+            if (store_config.name != "memory" && store_config.name != "delayed" &&
+                store_config.name.rfind("redis://", 0) != 0 && store_config.name.rfind("unix:", 0) != 0) {
+                std::fprintf(stderr,
+                             "peerdex-tracker: --store: unknown store '%s' (memory, delayed, "
+                             "redis://HOST[:PORT][/DB] or unix:/path)\n",
+                             optarg);
                 return 2;
             }
             break;
@@ -256,6 +261,9 @@ int main(int argc, char** argv)
         return 2;
     }
 
+    // A shared store's probe leases outlive a round twice: the tracker holding a user keeps
+    // it while alive, and another takes it over once that one is gone.
+    store_config.lease_ms = 2 * std::max<std::uint64_t>(options.probe.interval_ms, 1000);
     if (options.max_results == 0)
         store_config.search_budget = 0;  // SEARCH off: no index kept
     uv_loop_t* loop = uv_default_loop();

@@ -219,6 +219,7 @@ void Prober::drain_walk()
         case ListStream::Pull::later:
             return;
         case ListStream::Pull::end:
+        case ListStream::Pull::failed:
             break;
         }
         break;

@@ -578,6 +578,11 @@ void Session::advance()
             case ListStream::Pull::end:
                 streaming_ = false;
                 break;
+            case ListStream::Pull::failed:
+                // Its count is on the wire already: the only honest end is to close.
+                Console::error("s> a list for %s could not be completed; connection closed", peer_text().c_str());
+                close();
+                return;
             }
         }
         pop_front();

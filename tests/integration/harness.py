@@ -4,6 +4,7 @@ loopback ports and speak the raw wire protocol (peerdex-protocol(7)) to them."""
 import atexit
 import hashlib
 import os
+import queue
 import pty
 import re
 import select
@@ -218,6 +219,59 @@ def free_port():
         return s.getsockname()[1]
 
 
+class Redis:
+    """A real redis-server of the test's own, in a temporary directory, listening on a unix
+    socket there (and on a loopback port with tcp=True); gone at the end of the test."""
+
+    def __init__(self, tcp=False, appendonly=False):
+        self.dir = tempfile.mkdtemp(prefix="peerdex-redis-")
+        atexit.register(shutil.rmtree, self.dir, True)
+        self.sock = os.path.join(self.dir, "redis.sock")
+        self.port = free_port() if tcp else 0
+        self.appendonly = appendonly
+        self.start()
+
+    def start(self):
+        argv = ["redis-server", "--port", str(self.port), "--bind", HOST, "--unixsocket", self.sock,
+                "--dir", self.dir, "--save", "", "--appendonly", "yes" if self.appendonly else "no",
+                "--appendfsync", "always", "--logfile", ""]
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT)
+        _spawned.append(self.proc)
+        lines = queue.Queue()  # read by a thread: a buffered readline defeats select()
+        out = self.proc.stdout
+        threading.Thread(target=lambda: [lines.put(l) for l in out] + [lines.put(b"")], daemon=True).start()
+        seen = []
+        deadline = time.monotonic() + TIMEOUT
+        while True:  # its readiness line
+            try:
+                line = lines.get(timeout=max(deadline - time.monotonic(), 0)).decode(errors="replace")
+            except queue.Empty:
+                line = ""
+            if not line:
+                self.proc.kill()
+                raise RuntimeError("redis-server did not start: %r" % seen[-10:])
+            seen.append(line)
+            if "ready to accept connections" in line.lower():  # tcp and unix words differ
+                break
+
+    @property
+    def target(self):
+        """What --store names it by."""
+        return "redis://%s:%d" % (HOST, self.port) if self.port else "unix:" + self.sock
+
+    def cli(self, *args):
+        """One redis-cli command; its output."""
+        r = subprocess.run(["redis-cli", "-s", self.sock] + [str(a) for a in args], capture_output=True,
+                           timeout=TIMEOUT)
+        return r.stdout.decode(errors="replace").strip()
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        self.proc.wait(TIMEOUT)
+
+
 class Logd(Daemon):
     """peerdex-logd on loopback; its readiness line is on stderr (stdout may be the log)."""
 
@@ -314,6 +368,9 @@ class Tracker(Daemon):
             self.state_dir = tempfile.mkdtemp(prefix="peerdex-state-")
             atexit.register(shutil.rmtree, self.state_dir, True)
             argv += ["--state", os.path.join(self.state_dir, "tracker.db")]
+        elif store == "redis" and "--state" not in args and "--store" not in args:
+            self.redis = Redis()  # each tracker a registry of its own, as the other stores
+            argv += ["--store", self.redis.target]
         elif store and "--state" not in args:
             argv += ["--store", store]
         super().__init__(argv, r"^s> init server (\S+):(\d+)$", env=env)

@@ -1,10 +1,16 @@
 // The behaviour every store must have (store/store.hh), run against each backend: every
 // result of every operation in the protocol page's order of checks, publication order, list
 // snapshots that do not change while streamed, and exactly one completion per request.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <map>
 #include <functional>
@@ -13,6 +19,9 @@
 
 #include "addresses.hh"
 #include "store.hh"
+#ifdef PEERDEX_HAVE_REDIS
+#include "redis_store.hh"
+#endif
 
 namespace peerdex {
 namespace {
@@ -61,6 +70,88 @@ void close_store(uv_loop_t& loop, std::unique_ptr<Store>& store)
     EXPECT_EQ(uv_loop_close(&loop), 0);
 }
 
+// The shared store's suite runs against a real redis-server of its own (the one the build
+// found), on a unix socket in a temporary directory; emptied before each test.
+class RedisServer {
+public:
+    static RedisServer& get()
+    {
+        static RedisServer server;
+        return server;
+    }
+    bool up() const { return pid_ > 0; }
+    const std::string& why() const { return why_; }
+    std::string target() const { return "unix:" + dir_ + "/redis.sock"; }
+    bool flush() const
+    {
+        const std::string cli = "redis-cli -s '" + dir_ + "/redis.sock' flushall >/dev/null";
+        return std::system(cli.c_str()) == 0;
+    }
+    ~RedisServer()
+    {
+        if (pid_ > 0) {
+            ::kill(pid_, SIGTERM);
+            ::waitpid(pid_, nullptr, 0);
+        }
+        if (!dir_.empty())
+            std::system(("rm -rf '" + dir_ + "'").c_str());
+    }
+
+private:
+    RedisServer()
+    {
+        const char* program = std::getenv("PEERDEX_REDIS_SERVER");
+        if (!program || !*program) {
+            why_ = "no redis-server was found when this was built";
+            return;
+        }
+        char tmpl[] = "/tmp/peerdex-store-suite-redis-XXXXXX";
+        if (!::mkdtemp(tmpl)) {
+            why_ = "no temporary directory";
+            return;
+        }
+        dir_ = tmpl;
+        int out[2];
+        if (::pipe(out) != 0)
+            return;
+        const std::string sock = dir_ + "/redis.sock";
+        pid_ = ::fork();
+        if (pid_ == 0) {
+            ::dup2(out[1], 1);
+            ::dup2(out[1], 2);
+            ::execl(program, program, "--port", "0", "--unixsocket", sock.c_str(), "--dir", dir_.c_str(), "--save",
+                    "", "--appendonly", "no", "--logfile", "", static_cast<char*>(nullptr));
+            ::_exit(127);
+        }
+        ::close(out[1]);
+        // Ready when it says so (its log line), not after a guessed wait.
+        std::string seen;
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+        while (seen.find("ready to accept connections") == std::string::npos) {
+            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                deadline - std::chrono::steady_clock::now());
+            pollfd p{out[0], POLLIN, 0};
+            char buf[4096];
+            ssize_t n = 0;
+            if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) <= 0 ||
+                (n = ::read(out[0], buf, sizeof buf)) <= 0) {
+                why_ = "redis-server did not start: " + seen;
+                ::kill(pid_, SIGKILL);
+                ::waitpid(pid_, nullptr, 0);
+                pid_ = -1;
+                break;
+            }
+            for (ssize_t i = 0; i < n; ++i)
+                seen.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(buf[i]))));
+        }
+        // Its later log lines go nowhere; the pipe stays open so it never gets SIGPIPE.
+        ::fcntl(out[0], F_SETFD, FD_CLOEXEC);
+    }
+    std::string dir_;
+    std::string why_;
+    pid_t pid_ = -1;
+};
+
 struct Answer {
     int calls = 0;
     StoreReply reply;
@@ -71,6 +162,8 @@ protected:
     // The durable store keeps its file in a directory of its own, removed after.
     StoreConfig config()
     {
+        if (GetParam() == "redis")
+            return {RedisServer::get().target(), "", true};
         if (GetParam() != "sqlite")
             return {GetParam(), "", true};
         if (dir_.empty()) {
@@ -97,12 +190,21 @@ protected:
 
     void SetUp() override
     {
+        if (GetParam() == "redis") {
+            if (!RedisServer::get().up())
+                GTEST_SKIP() << RedisServer::get().why();
+            ASSERT_TRUE(RedisServer::get().flush());
+        }
         ASSERT_EQ(uv_loop_init(&loop_), 0);
         std::string error;
         store_ = make_store(&loop_, config(), error);
         ASSERT_TRUE(store_) << error;
     }
-    void TearDown() override { close_store(loop_, store_); }
+    void TearDown() override
+    {
+        if (store_)
+            close_store(loop_, store_);
+    }
 
     static Completion to(Answer& a)
     {
@@ -186,6 +288,9 @@ protected:
             const Wakeup ready{[](void* ctx, std::uint64_t) { *static_cast<bool*>(ctx) = true; }, &woken, 0};
             switch (stream.pull(into, ready)) {
             case ListStream::Pull::end:
+                return true;
+            case ListStream::Pull::failed:
+                ADD_FAILURE() << "the stream failed";
                 return true;
             case ListStream::Pull::more:
                 EXPECT_TRUE(into.full()) << "a stream pauses only when the sink is full";
@@ -363,14 +468,15 @@ TEST_P(StoreSuite, ArgumentsMayChangeAfterTheCall)
 // first chunk and whatever changes meanwhile.
 TEST_P(StoreSuite, ListIsASnapshotWhileStreamed)
 {
-    for (int i = 0; i < 100; ++i)
+    const int n = 600;  // more than one chunk of any store (the shared store reads 256 at a time)
+    for (int i = 0; i < n; ++i)
         connected("u" + std::to_string(i), static_cast<std::uint16_t>(1000 + i));
     StoreReply before = list_users("u0");  // not pulled at all until after the churn
     StoreReply during = list_users("u0");
     ASSERT_TRUE(before.list && during.list);
     Collect c(7);
     ASSERT_FALSE(pull(*during.list, c));  // a few entries only
-    for (int i = 0; i < 100; i += 2)
+    for (int i = 0; i < n; i += 2)
         ASSERT_EQ(unregister_user("u" + std::to_string(i)), Outcome::ok);
     ASSERT_EQ(disconnect("u1"), Outcome::ok);
     ASSERT_EQ(connect("u1", "127.0.0.1", 1), Outcome::ok);
@@ -378,30 +484,31 @@ TEST_P(StoreSuite, ListIsASnapshotWhileStreamed)
     while (!pull(*during.list, c)) {
     }
     std::vector<std::string> expected;
-    for (int i = 0; i < 100; ++i)
+    for (int i = 0; i < n; ++i)
         expected.push_back("u" + std::to_string(i) + " 127.0.0.1 " + std::to_string(1000 + i));
     EXPECT_EQ(c.entries, expected);
     EXPECT_EQ(entries(std::move(before), 13), expected);
     // New lists see the present.
-    EXPECT_EQ(entries(list_users("u1")).size(), 51u);
+    EXPECT_EQ(entries(list_users("u1")).size(), static_cast<std::size_t>(n / 2 + 1));
 }
 
 TEST_P(StoreSuite, ContentSnapshotSurvivesUnregister)
 {
     connected("alice");
     connected("bob");
-    for (int i = 0; i < 50; ++i)
+    const int n = 600;  // more than one chunk of any store
+    for (int i = 0; i < n; ++i)
         ASSERT_EQ(publish("bob", "/file" + std::to_string(i)), Outcome::ok);
     StoreReply r = list_content("alice", "bob");
     ASSERT_TRUE(r.list);
     Collect c(5);
     ASSERT_FALSE(pull(*r.list, c));
-    ASSERT_EQ(remove("bob", "/file49"), Outcome::ok);
+    ASSERT_EQ(remove("bob", "/file" + std::to_string(n - 1)), Outcome::ok);
     ASSERT_EQ(unregister_user("bob"), Outcome::ok);
     while (!pull(*r.list, c)) {
     }
-    ASSERT_EQ(c.entries.size(), 50u);
-    EXPECT_EQ(c.entries[49], "/file49");
+    ASSERT_EQ(c.entries.size(), static_cast<std::size_t>(n));
+    EXPECT_EQ(c.entries[n - 1], "/file" + std::to_string(n - 1));
     EXPECT_EQ(list_content("alice", "bob").outcome, Outcome::no_such_target);
 }
 
@@ -715,6 +822,9 @@ const std::vector<std::string> kStores = {
 #ifdef PEERDEX_HAVE_SQLITE
     "sqlite",
 #endif
+#ifdef PEERDEX_HAVE_REDIS
+    "redis",
+#endif
 };
 
 const std::vector<std::string> kDurableStores = {
@@ -768,3 +878,46 @@ TEST(DelayedStore, AnswersLaterAndOutOfOrder)
 
 }  // namespace
 }  // namespace peerdex
+
+#ifdef PEERDEX_HAVE_REDIS
+namespace peerdex {
+namespace {
+
+TEST(RedisTarget, ParsesEveryForm)
+{
+    RedisTarget t;
+    std::string error;
+    ASSERT_TRUE(parse_redis_target("redis://127.0.0.1", t, error)) << error;
+    EXPECT_EQ(t.host, "127.0.0.1");
+    EXPECT_EQ(t.port, 6379);
+    EXPECT_EQ(t.db, 0);
+    ASSERT_TRUE(parse_redis_target("redis://cache.example:7000/3", t, error)) << error;
+    EXPECT_EQ(t.host, "cache.example");
+    EXPECT_EQ(t.port, 7000);
+    EXPECT_EQ(t.db, 3);
+    ASSERT_TRUE(parse_redis_target("redis://[::1]:6380", t, error)) << error;
+    EXPECT_EQ(t.host, "::1");
+    EXPECT_EQ(t.port, 6380);
+    ASSERT_TRUE(parse_redis_target("unix:/run/redis/redis.sock", t, error)) << error;
+    EXPECT_EQ(t.unix_path, "/run/redis/redis.sock");
+    EXPECT_TRUE(t.host.empty());
+    EXPECT_TRUE(is_redis_target("redis://x"));
+    EXPECT_TRUE(is_redis_target("unix:/x"));
+    EXPECT_FALSE(is_redis_target("memory"));
+}
+
+TEST(RedisTarget, RefusesWhatItCannotReach)
+{
+    RedisTarget t;
+    for (const char* bad : {"redis://", "redis://:6379", "redis://h:0", "redis://h:65536", "redis://h:x",
+                            "redis://h/db", "redis://[::1", "redis://[::1]x", "unix:", "unix:relative.sock",
+                            "http://h", "h:6379"}) {
+        std::string error;
+        EXPECT_FALSE(parse_redis_target(bad, t, error)) << bad;
+        EXPECT_FALSE(error.empty()) << bad;
+    }
+}
+
+}  // namespace
+}  // namespace peerdex
+#endif

@@ -5,6 +5,9 @@
 #ifdef PEERDEX_HAVE_SQLITE
 #include "sqlite_store.hh"
 #endif
+#ifdef PEERDEX_HAVE_REDIS
+#include "redis_store.hh"
+#endif
 
 namespace peerdex {
 
@@ -25,9 +28,24 @@ std::unique_ptr<Store> make_store(uv_loop_t* loop, const StoreConfig& config, st
     }
     if (name.empty() || name == "memory")
         return std::make_unique<MemoryStore>(config.auth, config.search_budget);
+    if (name.substr(0, 8) == "redis://" || name.substr(0, 5) == "unix:") {
+#ifdef PEERDEX_HAVE_REDIS
+        RedisOptions o;
+        o.target = config.name;
+        o.auth = config.auth;
+        o.search_budget = config.search_budget;
+        if (config.lease_ms)
+            o.lease_ms = config.lease_ms;
+        return RedisStore::open(loop, o, error);
+#else
+        error = "--store " + config.name + ": this peerdex-tracker was built without the shared store (meson setup "
+                "-Dshared_store=enabled)";
+        return nullptr;
+#endif
+    }
     if (name == "delayed")
         return std::make_unique<DelayedStore>(loop, config.auth, config.search_budget);
-    error = "--store: unknown store \"" + std::string(name) + "\" (the stores are: memory, delayed)";
+    error = "--store: unknown store \"" + std::string(name) + "\" (the stores are: memory, delayed, redis://HOST[:PORT][/DB], unix:/path)";
     return nullptr;
 }
 

@@ -62,6 +62,7 @@ public:
         more,   // the sink is full; pull again
         end,    // every entry has been given
         later,  // no entry is ready: `ready` will be called once, then pull again
+        failed, // the rest cannot be given (a shared store lost it): the answer is cut short
     };
     virtual ~ListStream() = default;
     virtual std::size_t count() const = 0;
@@ -208,11 +209,12 @@ public:
 
 // What the command line says about the store.
 struct StoreConfig {
-    std::string name;       // --store: "memory" (the default), "delayed" (for tests)
+    std::string name;       // --store: "memory" (the default), "delayed" (for tests), redis://…, unix:…
     std::string state;      // --state FILE: the durable store on SQLite
     bool sync_full = true;  // --sync full|normal
     AuthMode auth = AuthMode::none;  // --auth
     std::size_t search_budget = kDefaultSearchBudget;  // --search-budget
+    std::uint64_t lease_ms = 0;  // shared store: how long a tracker holds a user's probes (0: its default)
 };
 
 // The backend the configuration names: memory; delayed (for tests: the memory store

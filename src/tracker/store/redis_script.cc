@@ -1,0 +1,374 @@
+// The shared store's operations as one Lua script, loaded into Redis at start and called by
+// EVALSHA: each call is one operation of peerdex-protocol(7), TRACKER REQUESTS, run
+// atomically by Redis, with the checks in the order of the protocol page. The layout of the
+// keys is in redis_store.hh. Every key starts with KEYS[1], a hash tag such as "{pdx}", so
+// all of them live in one Redis Cluster slot and the script may touch any of them.
+//
+// ARGV: operation, auth mode (none|ip|key), requester's address as text, requester's key
+// hash (raw bytes; empty: none), then the operation's own arguments. Every answer is an
+// array {outcome, users, connected, publications, ...}: the outcome as Outcome numbers it
+// (protocol.hh), the registry's counts after the operation, then what the operation gives.
+//
+// SEARCH applies the matching rules of src/common/search.cc (tokens, folding, prefixes, the
+// file-name group) here in Lua, because Redis must select the hits where the data lives;
+// the store suite checks that both give the same answers.
+#include "redis_script.hh"
+
+namespace peerdex {
+
+const char* const kRedisScript = R"lua(
+local P = KEYS[1]
+local op, AUTH, IP, KEY = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local OK, NAME_IN_USE, NO_SUCH_USER, ALREADY_CONNECTED, NOT_CONNECTED = 0, 1, 2, 3, 4
+local ALREADY_PUBLISHED, NOT_PUBLISHED, NO_SUCH_TARGET, TARGET_OFFLINE, NOT_OWNER, FAILED = 5, 6, 7, 8, 9, 10
+
+local COUNTS, CONN, PUBS, TOKENS, SEQ = P .. ':n', P .. ':conn', P .. ':pubs', P .. ':tokens', P .. ':seq'
+local INLINE = 256  -- a list this long or shorter comes in the answer, without a snapshot key
+local SNAPSHOT_MS = 600000  -- a snapshot left by a tracker gone meanwhile expires (each read renews it)
+
+local function ukey(name) return P .. ':u:' .. name end
+local function ckey(name) return P .. ':c:' .. name end
+local function pkey(pid) return P .. ':p:' .. pid end
+local function tkey(token) return P .. ':t:' .. token end
+local function lkey(name) return P .. ':l:' .. name end
+
+local function answer(outcome, ...)
+  local n = redis.call('HMGET', COUNTS, 'users', 'conn', 'pubs')
+  return {outcome, tonumber(n[1]) or 0, tonumber(n[2]) or 0, tonumber(n[3]) or 0, ...}
+end
+
+-- A user: false when not registered, else {owner, key hash, ip, port} (false where absent).
+local function user(name)
+  local f = redis.call('HMGET', ukey(name), 'o', 'k', 'ip', 'port')
+  if not f[1] then return false end
+  return f
+end
+
+-- peerdex-protocol(7), OWNERSHIP.
+local function owner_ok(u)
+  if AUTH == 'none' then return true end
+  if AUTH == 'key' and u[2] then return KEY ~= '' and u[2] == KEY end
+  return u[1] == '' or u[1] == IP
+end
+
+-- The requester's checks: registered, may be changed by the sender (`change`), connected.
+local function requester(name, change)
+  local u = user(name)
+  if not u then return NO_SUCH_USER end
+  if change and not owner_ok(u) then return NOT_OWNER end
+  if not u[3] then return NOT_CONNECTED end
+  return OK, u
+end
+
+-- Tokens: maximal runs of ASCII letters, digits and bytes >= 0x80, ASCII folded.
+local PATTERN = '[0-9A-Za-z\128-\255]+'
+local function has_prefix(term, text)
+  local n = #term
+  for t in string.gmatch(text, PATTERN) do
+    if #t >= n and string.lower(string.sub(t, 1, n)) == term then return true end
+  end
+  return false
+end
+
+local function each_token(pub, f)
+  local seen = {}
+  for _, text in ipairs(pub) do
+    for t in string.gmatch(text, PATTERN) do
+      t = string.lower(t)
+      if not seen[t] then seen[t] = true; f(t) end
+    end
+  end
+end
+
+-- 2: a file-name match, 1: elsewhere, 0: none (search.cc, match()).
+local function match(include, exclude, path, description)
+  local name = string.match(path, '[^/]*$')
+  for _, term in ipairs(exclude) do
+    if has_prefix(term, path) or has_prefix(term, description) then return 0 end
+  end
+  local in_name = true
+  for _, term in ipairs(include) do
+    if not (in_name and has_prefix(term, name)) then
+      in_name = false
+      if not has_prefix(term, path) and not has_prefix(term, description) then return 0 end
+    end
+  end
+  return in_name and 2 or 1
+end
+
+local function drop_connection(name)
+  redis.call('HDEL', ukey(name), 'ip', 'port')
+  redis.call('ZREM', CONN, name)
+  redis.call('DEL', lkey(name))
+  redis.call('HINCRBY', COUNTS, 'conn', -1)
+end
+
+local function drop_publication(name, path, pid)
+  local k = pkey(pid)
+  local pub = redis.call('HMGET', k, 'p', 'd')
+  each_token({pub[1], pub[2]}, function(t)
+    local tk = tkey(t)
+    redis.call('ZREM', tk, pid)
+    if redis.call('EXISTS', tk) == 0 then redis.call('ZREM', TOKENS, t) end
+  end)
+  redis.call('DEL', k)
+  redis.call('ZREM', PUBS, pid)
+  redis.call('ZREM', ckey(name), path)
+  redis.call('HINCRBY', COUNTS, 'pubs', -1)
+end
+
+-- A list answer: inline when short, else a snapshot list (entries joined by NUL) under a
+-- key of its own that the tracker reads in chunks and deletes; it expires if forgotten.
+local function list_answer(count, entries_of)
+  if count == 0 then return answer(OK, 0, '') end
+  if count <= INLINE then
+    return answer(OK, count, '', unpack(entries_of(0, count - 1)))
+  end
+  local snap = P .. ':snap:' .. redis.call('INCR', P .. ':snapseq')
+  for first = 0, count - 1, 200 do
+    local batch = entries_of(first, math.min(first + 199, count - 1))
+    if #batch > 0 then redis.call('RPUSH', snap, unpack(batch)) end
+  end
+  redis.call('PEXPIRE', snap, SNAPSHOT_MS)
+  return answer(OK, count, snap)
+end
+
+local function user_entries(first, last)
+  local out = {}
+  for _, name in ipairs(redis.call('ZRANGE', CONN, first, last)) do
+    local f = redis.call('HMGET', ukey(name), 'ip', 'port')
+    out[#out + 1] = name .. '\0' .. f[1] .. '\0' .. f[2]
+  end
+  return out
+end
+
+local ops = {}
+
+function ops.register(name)
+  if redis.call('EXISTS', ukey(name)) == 1 then return answer(NAME_IN_USE) end
+  if KEY ~= '' then
+    redis.call('HSET', ukey(name), 'o', IP, 'k', KEY)
+  else
+    redis.call('HSET', ukey(name), 'o', IP)
+  end
+  redis.call('HINCRBY', COUNTS, 'users', 1)
+  return answer(OK)
+end
+
+function ops.unregister(name)
+  local u = user(name)
+  if not u then return answer(NO_SUCH_USER) end
+  if not owner_ok(u) then return answer(NOT_OWNER) end
+  if u[3] then drop_connection(name) end
+  local pubs = redis.call('ZRANGE', ckey(name), 0, -1, 'WITHSCORES')
+  for i = 1, #pubs, 2 do drop_publication(name, pubs[i], pubs[i + 1]) end
+  redis.call('DEL', ukey(name), ckey(name))
+  redis.call('HINCRBY', COUNTS, 'users', -1)
+  return answer(OK)
+end
+
+function ops.connect(name, port)
+  local u = user(name)
+  if not u then return answer(NO_SUCH_USER) end
+  if not owner_ok(u) then return answer(NOT_OWNER) end
+  if u[3] then return answer(ALREADY_CONNECTED) end
+  redis.call('HSET', ukey(name), 'ip', IP, 'port', port)
+  redis.call('ZADD', CONN, redis.call('INCR', SEQ), name)
+  redis.call('HINCRBY', COUNTS, 'conn', 1)
+  return answer(OK)
+end
+
+function ops.disconnect(name)
+  local o = requester(name, true)
+  if o ~= OK then return answer(o) end
+  drop_connection(name)
+  return answer(OK)
+end
+
+function ops.publish(name, path, description)
+  local o = requester(name, true)
+  if o ~= OK then return answer(o) end
+  if redis.call('ZSCORE', ckey(name), path) then return answer(ALREADY_PUBLISHED) end
+  local pid = redis.call('INCR', SEQ)
+  redis.call('ZADD', ckey(name), pid, path)
+  redis.call('HSET', pkey(pid), 'u', name, 'p', path, 'd', description)
+  redis.call('ZADD', PUBS, pid, pid)
+  each_token({path, description}, function(t)
+    redis.call('ZADD', tkey(t), pid, pid)
+    redis.call('ZADD', TOKENS, 0, t)
+  end)
+  redis.call('HINCRBY', COUNTS, 'pubs', 1)
+  return answer(OK)
+end
+
+function ops.delete(name, path)
+  local o = requester(name, true)
+  if o ~= OK then return answer(o) end
+  local pid = redis.call('ZSCORE', ckey(name), path)
+  if not pid then return answer(NOT_PUBLISHED) end
+  drop_publication(name, path, pid)
+  return answer(OK)
+end
+
+function ops.owns(name)
+  local u = user(name)
+  if u and not owner_ok(u) then return answer(NOT_OWNER) end
+  return answer(OK)
+end
+
+function ops.list_users(name)
+  local o = requester(name, false)
+  if o ~= OK then return answer(o) end
+  return list_answer(redis.call('ZCARD', CONN), user_entries)
+end
+
+local function target(name, of)
+  local o = requester(name, false)
+  if o ~= OK then return o end
+  local t = user(of)
+  if not t then return NO_SUCH_TARGET end
+  return OK, t
+end
+
+function ops.list_content(name, of)
+  local o = target(name, of)
+  if o ~= OK then return answer(o) end
+  return list_answer(redis.call('ZCARD', ckey(of)), function(first, last)
+    local out = {}
+    local pubs = redis.call('ZRANGE', ckey(of), first, last, 'WITHSCORES')
+    for i = 1, #pubs, 2 do
+      out[#out + 1] = pubs[i] .. '\0' .. redis.call('HGET', pkey(pubs[i + 1]), 'd')
+    end
+    return out
+  end)
+end
+
+function ops.get_user_info(name, of)
+  local o, t = target(name, of)
+  if o ~= OK then return answer(o) end
+  if not t[3] then return answer(TARGET_OFFLINE) end
+  return answer(OK, t[3], tonumber(t[4]))
+end
+
+-- EXPIRY: connected users from after `after` (a connection's place), for tracker `me`,
+-- each held by a lease of `lease` ms that its holder renews as it walks: a user leased to
+-- another live tracker is that tracker's to probe; one whose holder is gone is taken over
+-- once the lease runs out. Answers {end reached, place of the last seen, name, ip, port...}.
+function ops.walk(after, max, me, lease)
+  max = tonumber(max)
+  local out, last = {}, after
+  local seen = redis.call('ZRANGEBYSCORE', CONN, '(' .. after, '+inf', 'WITHSCORES', 'LIMIT', 0, 4 * max)
+  local given = 0
+  for i = 1, #seen, 2 do
+    local name = seen[i]
+    last = seen[i + 1]
+    local l = lkey(name)
+    local holder = redis.call('GET', l)
+    if not holder then
+      redis.call('SET', l, me, 'PX', lease)
+    elseif holder == me then
+      redis.call('PEXPIRE', l, lease)
+    end
+    if not holder or holder == me then
+      local f = redis.call('HMGET', ukey(name), 'ip', 'port')
+      out[#out + 1] = name
+      out[#out + 1] = f[1]
+      out[#out + 1] = tonumber(f[2])
+      given = given + 1
+      if given == max then break end
+    end
+  end
+  local at_end = (given < max and #seen < 8 * max) and 1 or 0
+  if given == max then
+    at_end = redis.call('ZCOUNT', CONN, '(' .. last, '+inf') == 0 and 1 or 0
+  end
+  return answer(OK, at_end, last, unpack(out))
+end
+
+function ops.expire(name, ip, port)
+  local u = user(name)
+  if not u then return answer(NO_SUCH_USER) end
+  if u[3] ~= ip or u[4] ~= port then return answer(NOT_CONNECTED) end
+  drop_connection(name)
+  return answer(OK)
+end
+
+-- SEARCH: the candidates come newest first from the cheapest include term (its tokens'
+-- lists merged), or from every publication when each term is a prefix of too many tokens;
+-- at most `budget` are examined. Answers {hits, then user, ip, port, path, description
+-- for each}: file-name matches first, newest first within each group.
+local WIDE = 64
+function ops.search(name, limit, budget, valid, n_include, ...)
+  local o = requester(name, false)
+  if o ~= OK then return answer(o) end
+  if valid ~= '1' then return answer(FAILED) end
+  limit, budget, n_include = tonumber(limit), tonumber(budget), tonumber(n_include)
+  local terms = {...}
+  local include, exclude = {}, {}
+  for i, t in ipairs(terms) do
+    if i <= n_include then include[#include + 1] = t else exclude[#exclude + 1] = t end
+  end
+  local best, best_cost = nil, nil
+  for _, term in ipairs(include) do
+    local found = redis.call('ZRANGEBYLEX', TOKENS, '[' .. term, '+', 'LIMIT', 0, WIDE + 1)
+    local keys, cost = {}, 0
+    for _, t in ipairs(found) do
+      if string.sub(t, 1, #term) ~= term then break end
+      keys[#keys + 1] = tkey(t)
+    end
+    if #keys <= WIDE then
+      for _, k in ipairs(keys) do cost = cost + redis.call('ZCARD', k) end
+      if not best_cost or cost < best_cost then best, best_cost = keys, cost end
+    end
+  end
+  best = best or {PUBS}
+  -- A k-way merge of the lists, newest first, a page of each at a time.
+  local PAGE = 128
+  local pages, at, floor = {}, {}, {}
+  local function refill(i)
+    local from = floor[i] and ('(' .. floor[i]) or '+inf'
+    pages[i] = redis.call('ZREVRANGEBYSCORE', best[i], from, '-inf', 'LIMIT', 0, PAGE)
+    at[i] = 1
+    if #pages[i] > 0 then floor[i] = pages[i][#pages[i]] end
+  end
+  for i = 1, #best do refill(i) end
+  local names, others, examined, previous = {}, {}, 0, nil
+  while examined < budget and #names < limit do
+    local top, pid = nil, nil
+    for i = 1, #best do
+      if at[i] > #pages[i] and #pages[i] == PAGE then refill(i) end
+      local v = pages[i][at[i]]
+      if v and (not pid or tonumber(v) > tonumber(pid)) then top, pid = i, v end
+    end
+    if not top then break end
+    at[top] = at[top] + 1
+    if pid ~= previous then
+      previous = pid
+      examined = examined + 1
+      local pub = redis.call('HMGET', pkey(pid), 'u', 'p', 'd')
+      local owner = redis.call('HMGET', ukey(pub[1]), 'ip', 'port')
+      if owner[1] then
+        local m = match(include, exclude, pub[2], pub[3])
+        local hit = {pub[1], owner[1], tonumber(owner[2]), pub[2], pub[3]}
+        if m == 2 then names[#names + 1] = hit
+        elseif m == 1 and #others < limit then others[#others + 1] = hit end
+      end
+    end
+  end
+  local out = {}
+  for _, group in ipairs({names, others}) do
+    for _, hit in ipairs(group) do
+      if #out < 5 * limit then
+        for _, f in ipairs(hit) do out[#out + 1] = f end
+      end
+    end
+  end
+  return answer(OK, #out / 5, unpack(out))
+end
+
+local f = ops[op]
+if not f then return redis.error_reply('peerdex: unknown operation ' .. tostring(op)) end
+return f(unpack(ARGV, 5))
+)lua";
+
+}  // namespace peerdex

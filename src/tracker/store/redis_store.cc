@@ -1,0 +1,745 @@
+#include "redis_store.hh"
+
+#include <hiredis/adapters/libuv.h>
+#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <initializer_list>
+#include <random>
+#include <utility>
+
+#include "console.hh"
+#include "redis_script.hh"
+
+namespace peerdex {
+
+namespace {
+
+constexpr std::size_t kChunk = 256;          // snapshot entries per read
+constexpr std::size_t kMaxPending = 16384;   // answers owed before sessions stop reading
+constexpr std::size_t kWalkStep = 512;       // users one walk call of the script gives at most
+constexpr std::uint64_t kSnapshotMs = 600000;
+constexpr std::uint64_t kMaxBackoffMs = 5000;
+
+bool parse_int(std::string_view s, int max, int& out)
+{
+    if (s.empty() || s.size() > 9)
+        return false;
+    int v = 0;
+    for (char c : s) {
+        if (c < '0' || c > '9')
+            return false;
+        v = v * 10 + (c - '0');
+    }
+    if (v > max)
+        return false;
+    out = v;
+    return true;
+}
+
+std::string_view text_of(const redisReply* r)
+{
+    return r && (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS || r->type == REDIS_REPLY_ERROR)
+               ? std::string_view(r->str, r->len)
+               : std::string_view();
+}
+
+bool integer_of(const redisReply* r, long long& out)
+{
+    if (r && r->type == REDIS_REPLY_INTEGER) {
+        out = r->integer;
+        return true;
+    }
+    return false;
+}
+
+// Splits "a\0b\0c" into `n` fields; false when the entry has another shape.
+bool split(std::string_view entry, std::string_view* fields, std::size_t n)
+{
+    for (std::size_t i = 0; i + 1 < n; ++i) {
+        const std::size_t nul = entry.find('\0');
+        if (nul == std::string_view::npos)
+            return false;
+        fields[i] = entry.substr(0, nul);
+        entry.remove_prefix(nul + 1);
+    }
+    fields[n - 1] = entry;
+    return entry.find('\0') == std::string_view::npos;
+}
+
+bool port_of(std::string_view s, std::uint16_t& out)
+{
+    int v;
+    if (!parse_int(s, 65535, v))
+        return false;
+    out = static_cast<std::uint16_t>(v);
+    return true;
+}
+
+}  // namespace
+
+bool is_redis_target(std::string_view name)
+{
+    return name.substr(0, 8) == "redis://" || name.substr(0, 5) == "unix:";
+}
+
+bool parse_redis_target(std::string_view text, RedisTarget& out, std::string& error)
+{
+    out = RedisTarget();
+    if (text.substr(0, 5) == "unix:") {
+        out.unix_path.assign(text.substr(5));
+        if (out.unix_path.empty() || out.unix_path[0] != '/') {
+            error = "a unix socket is named by its absolute path: unix:/path";
+            return false;
+        }
+        return true;
+    }
+    if (text.substr(0, 8) != "redis://") {
+        error = "give redis://HOST[:PORT][/DB] or unix:/path";
+        return false;
+    }
+    std::string_view rest = text.substr(8);
+    if (const std::size_t slash = rest.find('/'); slash != std::string_view::npos) {
+        if (!parse_int(rest.substr(slash + 1), 1 << 20, out.db)) {
+            error = "the database after '/' is a number";
+            return false;
+        }
+        rest = rest.substr(0, slash);
+    }
+    std::string_view port;
+    if (!rest.empty() && rest[0] == '[') {
+        const std::size_t close = rest.find(']');
+        if (close == std::string_view::npos) {
+            error = "an IPv6 address is written [ADDRESS]";
+            return false;
+        }
+        out.host.assign(rest.substr(1, close - 1));
+        rest.remove_prefix(close + 1);
+        if (!rest.empty() && rest[0] != ':') {
+            error = "expected ':PORT' after the address";
+            return false;
+        }
+        port = rest.empty() ? rest : rest.substr(1);
+    } else {
+        const std::size_t colon = rest.find(':');
+        out.host.assign(rest.substr(0, colon));
+        port = colon == std::string_view::npos ? std::string_view() : rest.substr(colon + 1);
+    }
+    if (out.host.empty()) {
+        error = "no host";
+        return false;
+    }
+    if (!port.empty() && (!parse_int(port, 65535, out.port) || out.port == 0)) {
+        error = "the port is a number from 1 to 65535";
+        return false;
+    }
+    return true;
+}
+
+// A list answer: entries given in the script's answer (short lists), or read from the
+// snapshot key in chunks as the session asks for them; the key is deleted at the end.
+class RedisStore::List final : public ListStream {
+public:
+    List(RedisStore& store, Kind kind, std::size_t count, std::string key)
+        : store_(store), id_(store.next_list_++), kind_(kind), count_(count), key_(std::move(key))
+    {
+        store_.lists_.emplace(id_, this);
+    }
+    ~List() override
+    {
+        store_.lists_.erase(id_);
+        if (!key_.empty())
+            store_.drop_snapshot(key_);
+    }
+    std::size_t count() const override { return count_; }
+
+    Pull pull(ListSink& sink, Wakeup ready) override
+    {
+        while (at_ < entries_.size() && !sink.full()) {
+            if (!emit(sink, entries_[at_++]))
+                return Pull::failed;
+            ++given_;
+        }
+        if (given_ >= count_) {
+            if (!key_.empty())
+                store_.drop_snapshot(std::exchange(key_, std::string()));
+            return Pull::end;
+        }
+        if (sink.full())
+            return Pull::more;
+        if (failed_ || key_.empty())
+            return Pull::failed;
+        ready_ = ready;
+        if (!waiting_) {
+            waiting_ = true;
+            store_.fetch(*this);
+        }
+        return Pull::later;
+    }
+
+    // The next chunk, or (null, or no entry) the snapshot is lost.
+    void arrived(const redisReply* reply)
+    {
+        waiting_ = false;
+        entries_.clear();
+        at_ = 0;
+        if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements == 0) {
+            failed_ = true;
+        } else {
+            for (std::size_t i = 0; i < reply->elements; ++i)
+                entries_.emplace_back(text_of(reply->element[i]));
+            fetched_ += reply->elements;
+        }
+        if (ready_.fn)
+            std::exchange(ready_, Wakeup())();
+    }
+
+    void take(const redisReply* reply, std::size_t first)
+    {
+        for (std::size_t i = first; i < reply->elements; ++i)
+            entries_.emplace_back(text_of(reply->element[i]));
+        fetched_ = entries_.size();
+    }
+
+    std::uint64_t id() const { return id_; }
+    const std::string& key() const { return key_; }
+    std::size_t fetched() const { return fetched_; }
+
+private:
+    bool emit(ListSink& sink, std::string_view entry)
+    {
+        std::string_view f[3];
+        if (kind_ == Kind::users) {
+            Address ip;
+            std::uint16_t port;
+            if (!split(entry, f, 3) || !Address::parse(std::string(f[1]), ip) || !port_of(f[2], port)) {
+                Console::error("s> store: a user entry in Redis is damaged; the list is cut");
+                return false;
+            }
+            sink.user(f[0], ip, port);
+            return true;
+        }
+        if (!split(entry, f, 2)) {
+            Console::error("s> store: a publication entry in Redis is damaged; the list is cut");
+            return false;
+        }
+        sink.content(f[0], f[1]);
+        return true;
+    }
+
+    RedisStore& store_;
+    std::uint64_t id_;
+    Kind kind_;
+    std::size_t count_;
+    std::string key_;
+    std::vector<std::string> entries_;
+    std::size_t at_ = 0;
+    std::size_t given_ = 0;
+    std::size_t fetched_ = 0;  // entries read from the snapshot so far
+    bool waiting_ = false;
+    bool failed_ = false;
+    Wakeup ready_;
+};
+
+std::unique_ptr<RedisStore> RedisStore::open(uv_loop_t* loop, const RedisOptions& options, std::string& error)
+{
+    RedisTarget target;
+    if (!parse_redis_target(options.target, target, error)) {
+        error = "--store " + options.target + ": " + error;
+        return nullptr;
+    }
+    const timeval tv{static_cast<time_t>(options.timeout_ms / 1000),
+                     static_cast<suseconds_t>(options.timeout_ms % 1000 * 1000)};
+    redisContext* c = target.unix_path.empty()
+                          ? redisConnectWithTimeout(target.host.c_str(), target.port, tv)
+                          : redisConnectUnixWithTimeout(target.unix_path.c_str(), tv);
+    std::string sha;
+    if (c && !c->err)
+        redisSetTimeout(c, tv);
+    if (c && !c->err && target.db != 0) {
+        auto* r = static_cast<redisReply*>(redisCommand(c, "SELECT %d", target.db));
+        if (r && r->type == REDIS_REPLY_ERROR)
+            error = std::string(text_of(r));
+        freeReplyObject(r);
+    }
+    if (c && !c->err && error.empty()) {
+        auto* r = static_cast<redisReply*>(redisCommand(c, "SCRIPT LOAD %s", kRedisScript));
+        if (r && r->type == REDIS_REPLY_STRING)
+            sha.assign(r->str, r->len);
+        else if (r)
+            error = std::string(text_of(r));
+        freeReplyObject(r);
+    }
+    if (!c)
+        error = "cannot allocate a Redis context";
+    else if (c->err)
+        error = c->errstr;
+    if (c)
+        redisFree(c);
+    if (sha.empty()) {
+        error = "--store " + options.target + ": " + (error.empty() ? "Redis gave no script id" : error);
+        return nullptr;
+    }
+    return std::unique_ptr<RedisStore>(new RedisStore(loop, options, std::move(target), std::move(sha)));
+}
+
+RedisStore::RedisStore(uv_loop_t* loop, const RedisOptions& options, RedisTarget target, std::string sha)
+    : loop_(loop), options_(options), target_(std::move(target)), sha_(std::move(sha)),
+      timer_(std::make_unique<uv_timer_t>().release())
+{
+    std::random_device rd;
+    char id[17];
+    std::snprintf(id, sizeof id, "%08x%08x", rd(), rd());
+    me_ = id;
+    uv_timer_init(loop_, timer_);
+    timer_->data = this;
+    uv_timer_start(timer_, on_tick, 100, 100);
+    uv_unref(reinterpret_cast<uv_handle_t*>(timer_));
+    dial();
+}
+
+RedisStore::~RedisStore()
+{
+    if (ac_)  // close() was not called: the loop is going away with us
+        redisAsyncFree(std::exchange(ac_, nullptr));
+    if (timer_)
+        uv_close(reinterpret_cast<uv_handle_t*>(timer_),
+                 [](uv_handle_t* h) { std::unique_ptr<uv_timer_t> drop(reinterpret_cast<uv_timer_t*>(h)); });
+}
+
+void RedisStore::dial()
+{
+    retry_at_ = 0;
+    redisAsyncContext* ac = target_.unix_path.empty() ? redisAsyncConnect(target_.host.c_str(), target_.port)
+                                                      : redisAsyncConnectUnix(target_.unix_path.c_str());
+    if (!ac || ac->err) {
+        lost(ac ? ac->errstr : "cannot allocate a Redis context");
+        if (ac)
+            redisAsyncFree(ac);
+        return;
+    }
+    if (redisLibuvAttach(ac, loop_) != REDIS_OK) {
+        redisAsyncFree(ac);
+        lost("cannot watch the connection");
+        return;
+    }
+    ac->data = this;
+    redisAsyncSetConnectCallback(ac, on_connect);
+    redisAsyncSetDisconnectCallback(ac, on_disconnect);
+    ac_ = ac;
+    up_ = true;
+    // Pipelined ahead of every request: the database, then the script (Redis may have
+    // restarted without it).
+    if (target_.db != 0) {
+        const std::string db = std::to_string(target_.db);
+        send({Kind::ignore, {nullptr, nullptr, 0}}, {"SELECT", db});
+    }
+    send({Kind::load, {nullptr, nullptr, 0}}, {"SCRIPT", "LOAD", kRedisScript});
+}
+
+// The connection is gone (or could not be made): what is owed has failed; dial again later.
+void RedisStore::lost(const char* why)
+{
+    up_ = false;
+    if (closing_)
+        return;
+    if (backoff_ms_ == 0 || retry_at_ == 0)
+        Console::error("s> store: Redis at %s: %s; reconnecting", options_.target.c_str(), why);
+    backoff_ms_ = std::min(kMaxBackoffMs, backoff_ms_ ? backoff_ms_ * 2 : 100);
+    retry_at_ = uv_now(loop_) + backoff_ms_;
+}
+
+void RedisStore::on_connect(const redisAsyncContext* ac, int status)
+{
+    auto* self = static_cast<RedisStore*>(ac->data);
+    if (self->ac_ != ac)
+        return;
+    if (status != REDIS_OK) {
+        self->ac_ = nullptr;  // hiredis frees it
+        self->lost(ac->errstr);
+        return;
+    }
+    if (self->backoff_ms_)
+        Console::error("s> store: Redis at %s is back", self->options_.target.c_str());
+    self->backoff_ms_ = 0;
+}
+
+void RedisStore::on_disconnect(const redisAsyncContext* ac, int)
+{
+    auto* self = static_cast<RedisStore*>(ac->data);
+    if (self->ac_ != ac)
+        return;  // dropped by us
+    self->ac_ = nullptr;
+    self->lost(ac->err ? ac->errstr : "disconnected");
+}
+
+void RedisStore::on_tick(uv_timer_t* timer)
+{
+    static_cast<RedisStore*>(timer->data)->tick();
+}
+
+void RedisStore::tick()
+{
+    const std::uint64_t now = uv_now(loop_);
+    if (ac_ && !pending_.empty() && now - pending_.front().sent_ms > options_.timeout_ms) {
+        Console::error("s> store: Redis at %s gave no answer in %llu ms; dropping the connection",
+                       options_.target.c_str(), static_cast<unsigned long long>(options_.timeout_ms));
+        redisAsyncContext* ac = std::exchange(ac_, nullptr);
+        up_ = false;
+        redisAsyncFree(ac);  // every answer owed fails now
+        lost("timed out");
+    }
+    if (!ac_ && retry_at_ != 0 && now >= retry_at_ && !closing_)
+        dial();
+}
+
+bool RedisStore::saturated() const
+{
+    return pending_.size() >= kMaxPending;
+}
+
+bool RedisStore::send(Pending&& pending, const std::vector<std::string_view>& argv)
+{
+    if (!up_ || !ac_)
+        return false;
+    constexpr std::size_t kMaxArgs = 64;
+    const char* args[kMaxArgs];
+    std::size_t lens[kMaxArgs];
+    const std::size_t n = std::min(argv.size(), kMaxArgs);
+    for (std::size_t i = 0; i < n; ++i) {
+        args[i] = argv[i].data();
+        lens[i] = argv[i].size();
+    }
+    if (redisAsyncCommandArgv(ac_, on_reply, this, static_cast<int>(n), args, lens) != REDIS_OK)
+        return false;
+    pending.sent_ms = uv_now(loop_);
+    pending_.push_back(std::move(pending));
+    return true;
+}
+
+void RedisStore::call(Kind kind, Completion done, std::string_view op, const Requester* by,
+                      std::initializer_list<std::string_view> args)
+{
+    call(kind, done, op, by, std::vector<std::string_view>(args));
+}
+
+void RedisStore::call(Kind kind, Completion done, std::string_view op, const Requester* by,
+                      const std::vector<std::string_view>& args)
+{
+    if (!script(kind, done, op, by, args))
+        done(Outcome::failed);
+}
+
+bool RedisStore::script(Kind kind, Completion done, std::string_view op, const Requester* by,
+                        const std::vector<std::string_view>& args)
+{
+    static constexpr const char* kAuth[] = {"none", "ip", "key"};
+    KeyHash key;
+    const bool keyed = by && !by->key.empty() && hash_key(by->key, key);
+    ip_text_ = by && by->ip.family ? by->ip.str() : std::string();
+    argv_.clear();
+    for (std::string_view f : {std::string_view("EVALSHA"), std::string_view(sha_), std::string_view("1"),
+                               std::string_view(options_.tag), op, std::string_view(kAuth[static_cast<int>(options_.auth)]),
+                               std::string_view(ip_text_)})
+        argv_.push_back(f);
+    argv_.push_back(keyed ? std::string_view(reinterpret_cast<const char*>(key.data()), key.size())
+                          : std::string_view());
+    argv_.insert(argv_.end(), args.begin(), args.end());
+    return send({kind, done}, argv_);
+}
+
+void RedisStore::register_user(std::string_view user, const Requester& by, Completion done)
+{
+    call(Kind::plain, done, "register", &by, {user});
+}
+
+void RedisStore::unregister_user(std::string_view user, const Requester& by, Completion done)
+{
+    call(Kind::plain, done, "unregister", &by, {user});
+}
+
+void RedisStore::connect(std::string_view user, const Requester& by, std::uint16_t port, Completion done)
+{
+    const std::string p = std::to_string(port);
+    call(Kind::plain, done, "connect", &by, {user, p});
+}
+
+void RedisStore::disconnect(std::string_view user, const Requester& by, Completion done)
+{
+    call(Kind::plain, done, "disconnect", &by, {user});
+}
+
+void RedisStore::publish(std::string_view user, const Requester& by, std::string_view path,
+                         std::string_view description, Completion done)
+{
+    call(Kind::plain, done, "publish", &by, {user, path, description});
+}
+
+void RedisStore::remove(std::string_view user, const Requester& by, std::string_view path, Completion done)
+{
+    call(Kind::plain, done, "delete", &by, {user, path});
+}
+
+void RedisStore::owns(std::string_view user, const Requester& by, Completion done)
+{
+    call(Kind::plain, done, "owns", &by, {user});
+}
+
+void RedisStore::list_users(std::string_view requester, Completion done)
+{
+    call(Kind::users, done, "list_users", nullptr, {requester});
+}
+
+void RedisStore::list_content(std::string_view requester, std::string_view target, Completion done)
+{
+    call(Kind::content, done, "list_content", nullptr, {requester, target});
+}
+
+void RedisStore::get_user_info(std::string_view requester, std::string_view target, Completion done)
+{
+    call(Kind::info, done, "get_user_info", nullptr, {requester, target});
+}
+
+void RedisStore::search(std::string_view requester, const SearchRequest& request, Completion done)
+{
+    const bool valid = request.query && request.limit > 0 && options_.search_budget > 0;
+    const std::string limit = std::to_string(request.limit);
+    const std::string budget = std::to_string(options_.search_budget);
+    const std::string n_include = valid ? std::to_string(request.query->include.size()) : "0";
+    std::vector<std::string_view> args{requester, limit, budget, valid ? "1" : "0", n_include};
+    if (valid) {
+        for (const std::string& t : request.query->include)
+            args.push_back(t);
+        for (const std::string& t : request.query->exclude)
+            args.push_back(t);
+    }
+    call(Kind::search, done, "search", nullptr, args);
+}
+
+void RedisStore::walk_connected(std::size_t max, Completion done)
+{
+    if (walk_.active || max == 0 || walk_end_) {
+        // The round has ended (or nothing is asked): an empty list, and the next starts anew.
+        walk_end_ = false;
+        StoreReply r;
+        r.list = std::make_unique<UserListStream>(std::vector<UserEndpoint>());
+        done(std::move(r));
+        return;
+    }
+    walk_.active = true;
+    walk_.max = max;
+    walk_.users.clear();
+    walk_.done = done;
+    walk_step();
+}
+
+void RedisStore::walk_step()
+{
+    const std::string step = std::to_string(std::min(kWalkStep, walk_.max - walk_.users.size()));
+    const std::string lease = std::to_string(options_.lease_ms);
+    if (!script(Kind::walk, {nullptr, nullptr, 0}, "walk", nullptr, {walk_after_, step, me_, lease})) {
+        walk_.active = false;
+        walk_.done(Outcome::failed);
+    }
+}
+
+void RedisStore::walked(redisReply* r)
+{
+    // {outcome, counts x3, at end, last place, (name, ip, port)...}
+    long long at_end = 0, port = 0;
+    bool ok = r && r->type == REDIS_REPLY_ARRAY && r->elements >= 6 && (r->elements - 6) % 3 == 0 &&
+              integer_of(r->element[4], at_end) && r->element[5]->type == REDIS_REPLY_STRING;
+    for (std::size_t i = 6; ok && i < r->elements; i += 3) {
+        UserEndpoint u;
+        u.name.assign(text_of(r->element[i]));
+        ok = Address::parse(std::string(text_of(r->element[i + 1])), u.ip) && integer_of(r->element[i + 2], port) &&
+             port > 0 && port <= 65535;
+        u.port = static_cast<std::uint16_t>(port);
+        if (ok)
+            walk_.users.push_back(std::move(u));
+    }
+    if (!ok) {
+        walk_.active = false;
+        walk_.done(Outcome::failed);
+        return;
+    }
+    walk_after_.assign(text_of(r->element[5]));
+    if (!at_end && walk_.users.size() < walk_.max) {
+        walk_step();
+        return;
+    }
+    if (at_end) {
+        walk_after_ = "0";
+        walk_end_ = walk_.users.size() == walk_.max;
+    }
+    walk_.active = false;
+    StoreReply reply;
+    reply.list = std::make_unique<UserListStream>(std::move(walk_.users));
+    walk_.users = {};
+    walk_.done(std::move(reply));
+}
+
+void RedisStore::expire(std::string_view user, const Address& ip, std::uint16_t port, Completion done)
+{
+    const std::string ip_text = ip.str();
+    const std::string p = std::to_string(port);
+    call(Kind::plain, done, "expire", nullptr, {user, ip_text, p});
+}
+
+void RedisStore::fetch(List& list)
+{
+    const std::string first = std::to_string(list.fetched());
+    const std::string last = std::to_string(list.fetched() + kChunk - 1);
+    const std::string ttl = std::to_string(kSnapshotMs);
+    Pending p{Kind::chunk, {nullptr, nullptr, 0}, list.id()};
+    if (!send(std::move(p), {"LRANGE", list.key(), first, last})) {
+        list.arrived(nullptr);
+        return;
+    }
+    send({Kind::ignore, {nullptr, nullptr, 0}}, {"PEXPIRE", list.key(), ttl});
+}
+
+void RedisStore::drop_snapshot(const std::string& key)
+{
+    send({Kind::ignore, {nullptr, nullptr, 0}}, {"UNLINK", key});  // if it fails, the key expires
+}
+
+void RedisStore::on_reply(redisAsyncContext*, void* reply, void* privdata)
+{
+    auto* self = static_cast<RedisStore*>(privdata);
+    if (self->pending_.empty())
+        return;  // cannot happen: one answer per command sent
+    Pending p = std::move(self->pending_.front());
+    self->pending_.pop_front();
+    auto* r = static_cast<redisReply*>(reply);
+    if (!r)
+        self->up_ = false;  // the connection is going: no new command until it is back
+    self->answer(p, r);
+}
+
+void RedisStore::answer(Pending& p, redisReply* r)
+{
+    switch (p.kind) {
+    case Kind::ignore:
+        return;
+    case Kind::load:
+        if (r && r->type == REDIS_REPLY_STRING)
+            sha_.assign(r->str, r->len);
+        else if (r)
+            Console::error("s> store: Redis refused the script: %.*s", static_cast<int>(text_of(r).size()),
+                           text_of(r).data());
+        return;
+    case Kind::chunk:
+        if (auto it = lists_.find(p.stream); it != lists_.end())
+            it->second->arrived(r);
+        return;
+    case Kind::walk:
+        walked(r);
+        return;
+    case Kind::plain:
+    case Kind::info:
+    case Kind::users:
+    case Kind::content:
+    case Kind::search:
+        break;
+    }
+    if (r && r->type == REDIS_REPLY_ERROR) {
+        const std::string_view why = text_of(r);
+        Console::error("s> store: Redis: %.*s", static_cast<int>(why.size()), why.data());
+        if (why.substr(0, 8) == "NOSCRIPT")  // flushed or restarted: load it again
+            send({Kind::load, {nullptr, nullptr, 0}}, {"SCRIPT", "LOAD", kRedisScript});
+    }
+    // {outcome, users, connected, publications, ...}
+    long long outcome, users, conn, pubs;
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 4 || !integer_of(r->element[0], outcome) ||
+        outcome < 0 || outcome > static_cast<long long>(Outcome::failed) || !integer_of(r->element[1], users) ||
+        !integer_of(r->element[2], conn) || !integer_of(r->element[3], pubs)) {
+        p.done(Outcome::failed);
+        return;
+    }
+    counts_ = {static_cast<std::size_t>(std::max(0LL, users)), static_cast<std::size_t>(std::max(0LL, conn)),
+               static_cast<std::size_t>(std::max(0LL, pubs))};
+    StoreReply reply;
+    reply.outcome = static_cast<Outcome>(outcome);
+    if (reply.outcome != Outcome::ok || p.kind == Kind::plain) {
+        p.done(std::move(reply));
+        return;
+    }
+    const auto bad = [&] {
+        Console::error("s> store: an answer of Redis has an unexpected shape");
+        p.done(Outcome::failed);
+    };
+    long long n = 0;
+    switch (p.kind) {
+    case Kind::info: {
+        long long port;
+        if (r->elements != 6 || !Address::parse(std::string(text_of(r->element[4])), reply.ip) ||
+            !integer_of(r->element[5], port) || port <= 0 || port > 65535)
+            return bad();
+        reply.port = static_cast<std::uint16_t>(port);
+        break;
+    }
+    case Kind::users:
+    case Kind::content: {
+        // count, snapshot key ("" when inline), inline entries...
+        if (r->elements < 6 || !integer_of(r->element[4], n) || n < 0 ||
+            r->element[5]->type != REDIS_REPLY_STRING)
+            return bad();
+        std::string key(text_of(r->element[5]));
+        if (key.empty() && r->elements - 6 != static_cast<std::size_t>(n))
+            return bad();
+        auto list = std::make_unique<List>(*this, p.kind, static_cast<std::size_t>(n), std::move(key));
+        list->take(r, 6);
+        reply.list = std::move(list);
+        break;
+    }
+    case Kind::search: {
+        if (r->elements < 5 || !integer_of(r->element[4], n) || n < 0 ||
+            r->elements != 5 + 5 * static_cast<std::size_t>(n))
+            return bad();
+        std::vector<SearchHit> hits(static_cast<std::size_t>(n));
+        for (std::size_t i = 0; i < hits.size(); ++i) {
+            redisReply** f = r->element + 5 + 5 * i;
+            long long port;
+            SearchHit& h = hits[i];
+            h.user.assign(text_of(f[0]));
+            h.path.assign(text_of(f[3]));
+            h.description.assign(text_of(f[4]));
+            if (!Address::parse(std::string(text_of(f[1])), h.ip) || !integer_of(f[2], port) || port <= 0 ||
+                port > 65535)
+                return bad();
+            h.port = static_cast<std::uint16_t>(port);
+        }
+        reply.list = std::make_unique<HitStream>(std::move(hits));
+        break;
+    }
+    case Kind::plain:
+    case Kind::walk:
+    case Kind::chunk:
+    case Kind::load:
+    case Kind::ignore:
+        break;
+    }
+    p.done(std::move(reply));
+}
+
+void RedisStore::close(void (*closed)(void* ctx), void* ctx)
+{
+    closing_ = true;
+    closed_ = closed;
+    closed_ctx_ = ctx;
+    if (ac_) {
+        up_ = false;
+        redisAsyncFree(std::exchange(ac_, nullptr));  // what is still owed fails
+    }
+    uv_close(reinterpret_cast<uv_handle_t*>(std::exchange(timer_, nullptr)), [](uv_handle_t* h) {
+        std::unique_ptr<uv_timer_t> timer(reinterpret_cast<uv_timer_t*>(h));
+        auto* self = static_cast<RedisStore*>(timer->data);
+        self->closed_(self->closed_ctx_);
+    });
+}
+
+}  // namespace peerdex
