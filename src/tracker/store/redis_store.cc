@@ -204,30 +204,51 @@ public:
         fetched_ = entries_.size();
     }
 
+    // True when every entry read so far can be streamed (checked before the first is sent).
+    bool intact() const
+    {
+        Collector check;
+        for (const std::string& entry : entries_)
+            if (!parse(entry, check))
+                return false;
+        return true;
+    }
+
     std::uint64_t id() const { return id_; }
     const std::string& key() const { return key_; }
     std::size_t fetched() const { return fetched_; }
 
 private:
-    bool emit(ListSink& sink, std::string_view entry)
+    // A sink that takes anything and keeps nothing: for checking entries.
+    struct Collector final : ListSink {
+        void user(std::string_view, const Address&, std::uint16_t) override {}
+        void content(std::string_view, std::string_view) override {}
+        void hit(std::string_view, const Address&, std::uint16_t, std::string_view, std::string_view) override {}
+        bool full() const override { return false; }
+    };
+    // One entry of the snapshot into the sink; false when it is damaged.
+    bool parse(std::string_view entry, ListSink& sink) const
     {
         std::string_view f[3];
         if (kind_ == Kind::users) {
             Address ip;
             std::uint16_t port;
-            if (!split(entry, f, 3) || !Address::parse(std::string(f[1]), ip) || !port_of(f[2], port)) {
-                Console::error("s> store: a user entry in Redis is damaged; the list is cut");
+            if (!split(entry, f, 3) || !Address::parse(std::string(f[1]), ip) || !port_of(f[2], port))
                 return false;
-            }
             sink.user(f[0], ip, port);
             return true;
         }
-        if (!split(entry, f, 2)) {
-            Console::error("s> store: a publication entry in Redis is damaged; the list is cut");
+        if (!split(entry, f, 2))
             return false;
-        }
         sink.content(f[0], f[1]);
         return true;
+    }
+    bool emit(ListSink& sink, std::string_view entry)
+    {
+        if (parse(entry, sink))
+            return true;
+        Console::error("s> store: an entry of a list in Redis is damaged; the list is cut");
+        return false;
     }
 
     RedisStore& store_;
@@ -693,6 +714,8 @@ void RedisStore::answer(Pending& p, redisReply* r)
             return bad();
         auto list = std::make_unique<List>(*this, p.kind, static_cast<std::size_t>(n), std::move(key));
         list->take(r, 6);
+        if (!list->intact())  // nothing sent yet: the request gets its generic code
+            return bad();
         reply.list = std::move(list);
         break;
     }
