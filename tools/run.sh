@@ -3,8 +3,22 @@
 # with its embedded defaults, until Ctrl-C.
 #   TRACKER_PORT (default 4000), LOGD_PORT (default 4001), CLOCK_PORT (default 5000),
 #   DATA_DIR (default run/)
+# With --shared: two trackers sharing one index in a redis-server of the script's own
+# (append-only file in DATA_DIR/redis), the second on TRACKER2_PORT (default 4002),
+# Redis on REDIS_PORT (default 4003); no --state file.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+shared=0
+case "${1:-}" in
+  "") ;;
+  --shared) shared=1 ;;
+  -h|--help) sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  *) echo "run: unknown argument '$1' (use --shared, or nothing)" >&2; exit 2 ;;
+esac
+if [ "$shared" = 1 ] && ! command -v redis-server >/dev/null; then
+  echo "run: --shared needs redis-server (Debian package redis-server; tools/setup.sh installs it)" >&2
+  exit 1
+fi
 bash tools/build.sh
 build=${BUILD_DIR:-build}
 
@@ -24,11 +38,16 @@ data=${DATA_DIR:-run}
 mkdir -p "$data"
 
 tracker_port=${TRACKER_PORT:-4000} logd_port=${LOGD_PORT:-4001} clock_port=${CLOCK_PORT:-5000}
+tracker2_port=${TRACKER2_PORT:-4002} redis_port=${REDIS_PORT:-4003}
+specs=("tracker:$tracker_port:TRACKER_PORT" "log server:$logd_port:LOGD_PORT" "clock:$clock_port:CLOCK_PORT")
+if [ "$shared" = 1 ]; then
+  specs+=("second tracker:$tracker2_port:TRACKER2_PORT" "Redis:$redis_port:REDIS_PORT")
+fi
 
 in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 # Another peerdex (or anything else) on one of the ports: say so before starting anything.
-for spec in "tracker:$tracker_port:TRACKER_PORT" "log server:$logd_port:LOGD_PORT" "clock:$clock_port:CLOCK_PORT"; do
+for spec in "${specs[@]}"; do
   IFS=: read -r what port var <<<"$spec"
   if in_use "$port"; then
     echo "run: port $port (the $what) is already in use on 127.0.0.1: is peerdex already running?" \
@@ -60,13 +79,31 @@ wait_port "$logd_port" peerdex-logd $!
 setsid "$build/src/clock/peerdex-clock" -l 127.0.0.1 -p "$clock_port" &
 pids+=($!)
 wait_port "$clock_port" peerdex-clock $!
-# The index is kept in $data/tracker.db: a restart finds every user where it was.
-setsid "$build/src/tracker/peerdex-tracker" -l 127.0.0.1 -p "$tracker_port" --log "127.0.0.1:$logd_port" \
-  --state "$data/tracker.db" &
-pids+=($!)
-wait_port "$tracker_port" peerdex-tracker $!
+if [ "$shared" = 1 ]; then
+  # One index in Redis (kept in its append-only file), served by two trackers.
+  mkdir -p "$data/redis"
+  setsid redis-server --bind 127.0.0.1 --port "$redis_port" --dir "$data/redis" --save "" \
+    --appendonly yes --appendfsync always --logfile redis.log &
+  pids+=($!)
+  wait_port "$redis_port" redis-server $!
+  for port in "$tracker_port" "$tracker2_port"; do
+    setsid "$build/src/tracker/peerdex-tracker" -l 127.0.0.1 -p "$port" --log "127.0.0.1:$logd_port" \
+      --store "redis://127.0.0.1:$redis_port" &
+    pids+=($!)
+    wait_port "$port" peerdex-tracker $!
+  done
+  where="trackers on ports $tracker_port and $tracker2_port sharing one index in Redis on port $redis_port"
+  where+=" (kept in $data/redis)"
+else
+  # The index is kept in $data/tracker.db: a restart finds every user where it was.
+  setsid "$build/src/tracker/peerdex-tracker" -l 127.0.0.1 -p "$tracker_port" --log "127.0.0.1:$logd_port" \
+    --state "$data/tracker.db" &
+  pids+=($!)
+  wait_port "$tracker_port" peerdex-tracker $!
+  where="tracker port $tracker_port, index kept in $data/tracker.db"
+fi
 
-echo "peerdex is running on 127.0.0.1: tracker port $tracker_port," \
-     "log server port $logd_port writing $data/ops.log, index kept in $data/tracker.db," \
+echo "peerdex is running on 127.0.0.1: $where," \
+     "log server port $logd_port writing $data/ops.log," \
      "clock http://127.0.0.1:$clock_port/datetime; Ctrl-C stops it." >&2
 wait -n

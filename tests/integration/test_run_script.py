@@ -2,6 +2,7 @@
 stops them on Ctrl-C; with a port already taken it says which and starts nothing."""
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -14,10 +15,10 @@ ROOT = os.environ["PEERDEX_SOURCE_ROOT"]
 BUILD = os.environ["PEERDEX_BUILD_ROOT"]
 
 
-def run_script(data, tracker, logd, clock):
+def run_script(data, tracker, logd, clock, *args, **ports):
     env = dict(os.environ, BUILD_DIR=BUILD, DATA_DIR=data, TRACKER_PORT=str(tracker), LOGD_PORT=str(logd),
-               CLOCK_PORT=str(clock))
-    return subprocess.Popen(["bash", os.path.join(ROOT, "tools", "run.sh")], cwd=ROOT, env=env,
+               CLOCK_PORT=str(clock), **{k: str(v) for k, v in ports.items()})
+    return subprocess.Popen(["bash", os.path.join(ROOT, "tools", "run.sh")] + list(args), cwd=ROOT, env=env,
                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             start_new_session=True)
 
@@ -25,6 +26,9 @@ def run_script(data, tracker, logd, clock):
 class RunScript(unittest.TestCase):
     def setUp(self):
         self.data = tempfile.mkdtemp(prefix="peerdex-run-")
+
+    def tearDown(self):
+        shutil.rmtree(self.data, True)
 
     def test_a_port_in_use_is_named_and_nothing_starts(self):
         taken = socket.create_server(("127.0.0.1", 0))
@@ -57,6 +61,28 @@ class RunScript(unittest.TestCase):
                 socket.create_connection(("127.0.0.1", port), timeout=scaled(5)).close()
         with open(os.path.join(self.data, "ops.log")) as f:
             self.assertIn("runner REGISTER", f.read())
+
+    @unittest.skipUnless(shutil.which("redis-server"), "no redis-server on this machine")
+    def test_shared_runs_two_trackers_on_one_index(self):
+        tracker, tracker2, redis, logd, clock = (free_port() for _ in range(5))
+        proc = run_script(self.data, tracker, logd, clock, "--shared", TRACKER2_PORT=tracker2, REDIS_PORT=redis)
+        try:
+            line = b""
+            while b"peerdex is running" not in line:
+                line = proc.stderr.readline()
+                self.assertTrue(line, "run.sh --shared ended before it said it runs")
+            for port, code in ((tracker, b"\x00"), (tracker2, b"\x01")):  # the second sees the first's user
+                with socket.create_connection(("127.0.0.1", port), timeout=scaled(10)) as s:
+                    s.sendall(b"REGISTER\0runner\0")
+                    self.assertEqual(s.recv(1), code)
+        finally:
+            os.killpg(proc.pid, signal.SIGINT)
+            proc.communicate(timeout=scaled(60))
+        self.assertEqual(proc.returncode, 0)
+        for port in (tracker, tracker2, redis, logd, clock):
+            with self.assertRaises(OSError):
+                socket.create_connection(("127.0.0.1", port), timeout=scaled(5)).close()
+        self.assertTrue(os.path.exists(os.path.join(self.data, "redis", "redis.log")))
 
 
 if __name__ == "__main__":
