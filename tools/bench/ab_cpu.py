@@ -9,14 +9,19 @@ keeps a 2-core machine's run-to-run spread small enough to compare. Prints media
     tools/bench/ab_cpu.py T T --b-state DIR   # B with --state: a fresh file in DIR per run
     tools/bench/ab_cpu.py OLD NEW --a-state DIR --b-state DIR   # two durable stores
     tools/bench/ab_cpu.py T T --a-args "--max-results 0"        # A without the search index
+    tools/bench/ab_cpu.py T T --b-redis [--b-trackers 2]  # B on a fresh redis-server per run
+      (with --b-trackers N: N trackers on it, the clients split among N load generators;
+      Redis's own CPU per operation is printed too, and Redis shares the trackers' core)
 """
 
 import argparse
 import os
 import re
+import socket
 import statistics
 import subprocess
 import tempfile
+import threading
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TICK = os.sysconf("SC_CLK_TCK")
@@ -27,22 +32,57 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / TICK  # utime + stime
 
 
-def one(tracker, bench, mode, seconds, pin, extra=(), clients=64, pipeline=1):
+def start_redis(pin):
+    """A fresh redis-server on a loopback port, nothing kept; (process, port)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    taskset = ["taskset", "-c", "0"] if pin else []
+    proc = subprocess.Popen(taskset + ["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--save", "",
+                                       "--appendonly", "no", "--logfile", ""], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT)
+    for line in proc.stdout:
+        if b"ready to accept connections" in line.lower():
+            break
+    threading.Thread(target=lambda: [None for _ in proc.stdout], daemon=True).start()
+    return proc, port
+
+
+def one(tracker, bench, mode, seconds, pin, extra=(), clients=64, pipeline=1, redis=False, trackers=1):
+    """One run: (tracker CPU per op in us, ops/s, Redis CPU per op in us or None)."""
     taskset = (lambda core: ["taskset", "-c", str(core)]) if pin else (lambda core: [])
-    proc = subprocess.Popen(taskset(0) + [tracker, "-q", "-p", "0", "-l", "127.0.0.1"] + list(extra),
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    procs, benches = [], []
+    store = None
     try:
-        port = int(re.search(rb":(\d+)$", proc.stdout.readline().strip()).group(1))
-        before = cpu_seconds(proc.pid)
-        out = subprocess.run(taskset(1) + [bench, "-p", str(port), "-c", str(clients), "-d", str(seconds)] +
-                             (["--hello", "--pipeline", str(pipeline)] if mode == "hello" else []), capture_output=True, text=True,
-                             check=True).stdout
-        used = cpu_seconds(proc.pid) - before
+        if redis:
+            store, redis_port = start_redis(pin)
+            extra = list(extra) + ["--store", "redis://127.0.0.1:%d" % redis_port]
+        ports = []
+        for _ in range(trackers):
+            procs.append(subprocess.Popen(taskset(0) + [tracker, "-q", "-p", "0", "-l", "127.0.0.1"] + list(extra),
+                                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL))
+            ports.append(int(re.search(rb":(\d+)$", procs[-1].stdout.readline().strip()).group(1)))
+        watched = procs + ([store] if store else [])
+        before = [cpu_seconds(p.pid) for p in watched]
+        for i, port in enumerate(ports):
+            share = clients // trackers + (1 if i < clients % trackers else 0)
+            benches.append(subprocess.Popen(
+                taskset(1) + [bench, "-p", str(port), "-c", str(share), "-d", str(seconds)] +
+                (["--hello", "--pipeline", str(pipeline)] if mode == "hello" else []),
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+        outs = [b.communicate() for b in benches]
+        used = [cpu_seconds(p.pid) - t for p, t in zip(watched, before)]
+        for b, (_, err) in zip(benches, outs):
+            if b.returncode != 0:
+                raise RuntimeError("peerdex-bench failed: " + err)
     finally:
-        proc.terminate()
-        proc.wait()
-    ops = int(re.search(r"\bops=(\d+)", out).group(1))
-    return used / ops * 1e6, ops / seconds
+        for p in procs + ([store] if store else []):
+            p.terminate()
+            p.wait()
+    ops = sum(int(re.search(r"\bops=(\d+)", out).group(1)) for out, _ in outs)
+    tracker_us = sum(used[:len(procs)]) / ops * 1e6
+    redis_us = used[-1] / ops * 1e6 if store else None
+    return tracker_us, ops / seconds, redis_us
 
 
 def main():
@@ -61,6 +101,9 @@ def main():
     ap.add_argument("--modes", default="hello,canonical", help="which loads, comma-separated")
     ap.add_argument("--a-args", default="", help="more tracker options for A (one string, split on spaces)")
     ap.add_argument("--b-args", default="", help="more tracker options for B")
+    ap.add_argument("--b-redis", action="store_true", help="run B on a fresh redis-server (--store) each run")
+    ap.add_argument("--a-redis", action="store_true", help="run A on one too")
+    ap.add_argument("--b-trackers", type=int, default=1, help="with --b-redis: trackers sharing it (default 1)")
     args = ap.parse_args()
     results = {}
     for r in range(args.rounds):
@@ -75,8 +118,10 @@ def main():
                     os.unlink(path)
                     extra = ["--state", path, "--sync", args.b_sync]
                 extra = extra + (args.b_args if name == "B" else args.a_args).split()
+                on_redis = args.b_redis if name == "B" else args.a_redis
                 results.setdefault((mode, name), []).append(one(binary, args.bench, mode, args.seconds,
-                                                                not args.no_pin, extra, args.clients, args.pipeline))
+                                                                not args.no_pin, extra, args.clients, args.pipeline,
+                                                                on_redis, args.b_trackers if name == "B" and on_redis else 1))
                 for suffix in ("", "-wal", "-shm"):
                     if state_dir and os.path.exists(extra[1] + suffix):
                         os.unlink(extra[1] + suffix)
@@ -85,8 +130,12 @@ def main():
         b = statistics.median(x[0] for x in results[(mode, "B")])
         ta = statistics.median(x[1] for x in results[(mode, "A")])
         tb = statistics.median(x[1] for x in results[(mode, "B")])
-        print("%-9s tracker CPU per op: A %.2f us, B %.2f us, B/A %.3f; ops/s A %.0f, B %.0f, B/A %.3f "
-              "(medians of %d)" % (mode, a, b, b / a, ta, tb, tb / ta, args.rounds))
+        redis = ""
+        for name, on in (("A", args.a_redis), ("B", args.b_redis)):
+            if on:
+                redis += "; Redis CPU per op (%s) %.2f us" % (name, statistics.median(x[2] for x in results[(mode, name)]))
+        print("%-9s tracker CPU per op: A %.2f us, B %.2f us, B/A %.3f; ops/s A %.0f, B %.0f, B/A %.3f%s "
+              "(medians of %d)" % (mode, a, b, b / a, ta, tb, tb / ta, redis, args.rounds))
 
 
 if __name__ == "__main__":

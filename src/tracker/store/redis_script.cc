@@ -1,13 +1,16 @@
-// The shared store's operations as one Lua script, loaded into Redis at start and called by
-// EVALSHA: each call is one operation of peerdex-protocol(7), TRACKER REQUESTS, run
-// atomically by Redis, with the checks in the order of the protocol page. The layout of the
-// keys is in redis_store.hh. Every key starts with KEYS[1], a hash tag such as "{pdx}", so
-// all of them live in one Redis Cluster slot and the script may touch any of them.
+// The shared store's operations as Lua scripts, one per operation, loaded into Redis at start
+// and called by EVALSHA: each call is one operation of peerdex-protocol(7), TRACKER
+// REQUESTS, run atomically by Redis, with the checks in the order of the protocol page.
+// Each script holds only the helpers its operation uses: Redis runs a script's whole body on
+// every call, and defining every helper of every operation cost about 5 us per call. The
+// layout of the keys is in redis_store.hh. Every key starts with KEYS[1], a hash tag such as
+// "{pdx}", so all of them live in one Redis Cluster slot and the script may touch any of them.
 //
 // ARGV: operation, auth mode (none|ip|key), requester's address as text, requester's key
 // hash (raw bytes; empty: none), then the operation's own arguments. Every answer is an
 // array {outcome, users, connected, publications, ...}: the outcome as Outcome numbers it
-// (protocol.hh), the registry's counts after the operation, then what the operation gives.
+// (protocol.hh), the registry's counts after a change (-1 each when nothing changed), then
+// what the operation gives.
 //
 // SEARCH applies the matching rules of src/common/search.cc (tokens, folding, prefixes, the
 // file-name group) here in Lua, because Redis must select the hits where the data lives;
@@ -15,8 +18,10 @@
 #include "redis_script.hh"
 
 namespace peerdex {
+namespace {
 
-const char* const kRedisScript = R"lua(
+// Every script starts with this: the arguments, the codes, the keys, the checks of a requester.
+const char* const kPrelude = R"lua(
 local P = KEYS[1]
 local op, AUTH, IP, KEY = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local OK, NAME_IN_USE, NO_SUCH_USER, ALREADY_CONNECTED, NOT_CONNECTED = 0, 1, 2, 3, 4
@@ -32,10 +37,24 @@ local function pkey(pid) return P .. ':p:' .. pid end
 local function tkey(token) return P .. ':t:' .. token end
 local function lkey(name) return P .. ':l:' .. name end
 
+-- An answer that changed nothing: the counts are not read (-1: unknown).
 local function answer(outcome, ...)
-  local n = redis.call('HMGET', COUNTS, 'users', 'conn', 'pubs')
-  return {outcome, tonumber(n[1]) or 0, tonumber(n[2]) or 0, tonumber(n[3]) or 0, ...}
+  return {outcome, -1, -1, -1, ...}
 end
+
+-- The answer of a change: with the counts it changed, as they are after it (-1 for the others).
+local function changed(users, conn, pubs)
+  return {OK, users or -1, conn or -1, pubs or -1}
+end
+
+-- Calls f with the list's items, at most 1000 at a time (Lua's stack bounds unpack).
+local function in_chunks(list, f)
+  for i = 1, #list, 1000 do f(unpack(list, i, math.min(i + 999, #list))) end
+end
+
+-- A connection is a member of CONN, "name NUL ip NUL port", scored by its place in
+-- connection order: LIST_USERS reads its entries from CONN alone.
+local function conn_entry(name, ip, port) return name .. '\0' .. ip .. '\0' .. port end
 
 -- A user: false when not registered, else {owner, key hash, ip, port} (false where absent).
 local function user(name)
@@ -62,14 +81,19 @@ end
 
 -- Tokens: maximal runs of ASCII letters, digits and bytes >= 0x80, ASCII folded.
 local PATTERN = '[0-9A-Za-z\128-\255]+'
-local function has_prefix(term, text)
-  local n = #term
-  for t in string.gmatch(text, PATTERN) do
-    if #t >= n and string.lower(string.sub(t, 1, n)) == term then return true end
-  end
-  return false
+local function drop_connection(name, u)
+  local entry = conn_entry(name, u[3], u[4])  -- fails on a damaged entry before anything is written
+  redis.call('ZREM', CONN, entry)
+  redis.call('HDEL', ukey(name), 'ip', 'port')
+  redis.call('DEL', lkey(name))
+  return redis.call('HINCRBY', COUNTS, 'conn', -1)
 end
 
+local ops = {}
+)lua";
+
+// Publications and their tokens (PUBLISH, DELETE, UNREGISTER).
+const char* const kTokens = R"lua(
 local function each_token(pub, f)
   local seen = {}
   for _, text in ipairs(pub) do
@@ -78,6 +102,36 @@ local function each_token(pub, f)
       if not seen[t] then seen[t] = true; f(t) end
     end
   end
+end
+
+-- Drops one publication; its tokens left with none go to `emptied` (the caller removes
+-- them from the dictionary in one call, and counts the publications it dropped).
+local function drop_publication(name, path, pid, emptied)
+  local k = pkey(pid)
+  local pub = redis.call('HMGET', k, 'p', 'd')
+  each_token({pub[1], pub[2]}, function(t)
+    local tk = tkey(t)
+    redis.call('ZREM', tk, pid)
+    if redis.call('EXISTS', tk) == 0 then emptied[#emptied + 1] = t end
+  end)
+  redis.call('DEL', k)
+  redis.call('ZREM', PUBS, pid)
+  redis.call('ZREM', ckey(name), path)
+end
+
+local function forget_tokens(emptied)
+  in_chunks(emptied, function(...) redis.call('ZREM', TOKENS, ...) end)
+end
+)lua";
+
+// The matching rules of SEARCH.
+const char* const kMatch = R"lua(
+local function has_prefix(term, text)
+  local n = #term
+  for t in string.gmatch(text, PATTERN) do
+    if #t >= n and string.lower(string.sub(t, 1, n)) == term then return true end
+  end
+  return false
 end
 
 -- 2: a file-name match, 1: elsewhere, 0: none (search.cc, match()).
@@ -95,28 +149,10 @@ local function match(include, exclude, path, description)
   end
   return in_name and 2 or 1
 end
+)lua";
 
-local function drop_connection(name)
-  redis.call('HDEL', ukey(name), 'ip', 'port')
-  redis.call('ZREM', CONN, name)
-  redis.call('DEL', lkey(name))
-  redis.call('HINCRBY', COUNTS, 'conn', -1)
-end
-
-local function drop_publication(name, path, pid)
-  local k = pkey(pid)
-  local pub = redis.call('HMGET', k, 'p', 'd')
-  each_token({pub[1], pub[2]}, function(t)
-    local tk = tkey(t)
-    redis.call('ZREM', tk, pid)
-    if redis.call('EXISTS', tk) == 0 then redis.call('ZREM', TOKENS, t) end
-  end)
-  redis.call('DEL', k)
-  redis.call('ZREM', PUBS, pid)
-  redis.call('ZREM', ckey(name), path)
-  redis.call('HINCRBY', COUNTS, 'pubs', -1)
-end
-
+// List answers and the target of LIST_CONTENT and GET_USER_INFO.
+const char* const kLists = R"lua(
 -- A list answer: inline when short, else a snapshot list (entries joined by NUL) under a
 -- key of its own that the tracker reads in chunks and deletes; it expires if forgotten.
 local function list_answer(count, entries_of)
@@ -134,92 +170,7 @@ local function list_answer(count, entries_of)
 end
 
 local function user_entries(first, last)
-  local out = {}
-  for _, name in ipairs(redis.call('ZRANGE', CONN, first, last)) do
-    local f = redis.call('HMGET', ukey(name), 'ip', 'port')
-    out[#out + 1] = name .. '\0' .. f[1] .. '\0' .. f[2]
-  end
-  return out
-end
-
-local ops = {}
-
-function ops.register(name)
-  if redis.call('EXISTS', ukey(name)) == 1 then return answer(NAME_IN_USE) end
-  if KEY ~= '' then
-    redis.call('HSET', ukey(name), 'o', IP, 'k', KEY)
-  else
-    redis.call('HSET', ukey(name), 'o', IP)
-  end
-  redis.call('HINCRBY', COUNTS, 'users', 1)
-  return answer(OK)
-end
-
-function ops.unregister(name)
-  local u = user(name)
-  if not u then return answer(NO_SUCH_USER) end
-  if not owner_ok(u) then return answer(NOT_OWNER) end
-  if u[3] then drop_connection(name) end
-  local pubs = redis.call('ZRANGE', ckey(name), 0, -1, 'WITHSCORES')
-  for i = 1, #pubs, 2 do drop_publication(name, pubs[i], pubs[i + 1]) end
-  redis.call('DEL', ukey(name), ckey(name))
-  redis.call('HINCRBY', COUNTS, 'users', -1)
-  return answer(OK)
-end
-
-function ops.connect(name, port)
-  local u = user(name)
-  if not u then return answer(NO_SUCH_USER) end
-  if not owner_ok(u) then return answer(NOT_OWNER) end
-  if u[3] then return answer(ALREADY_CONNECTED) end
-  redis.call('HSET', ukey(name), 'ip', IP, 'port', port)
-  redis.call('ZADD', CONN, redis.call('INCR', SEQ), name)
-  redis.call('HINCRBY', COUNTS, 'conn', 1)
-  return answer(OK)
-end
-
-function ops.disconnect(name)
-  local o = requester(name, true)
-  if o ~= OK then return answer(o) end
-  drop_connection(name)
-  return answer(OK)
-end
-
-function ops.publish(name, path, description)
-  local o = requester(name, true)
-  if o ~= OK then return answer(o) end
-  if redis.call('ZSCORE', ckey(name), path) then return answer(ALREADY_PUBLISHED) end
-  local pid = redis.call('INCR', SEQ)
-  redis.call('ZADD', ckey(name), pid, path)
-  redis.call('HSET', pkey(pid), 'u', name, 'p', path, 'd', description)
-  redis.call('ZADD', PUBS, pid, pid)
-  each_token({path, description}, function(t)
-    redis.call('ZADD', tkey(t), pid, pid)
-    redis.call('ZADD', TOKENS, 0, t)
-  end)
-  redis.call('HINCRBY', COUNTS, 'pubs', 1)
-  return answer(OK)
-end
-
-function ops.delete(name, path)
-  local o = requester(name, true)
-  if o ~= OK then return answer(o) end
-  local pid = redis.call('ZSCORE', ckey(name), path)
-  if not pid then return answer(NOT_PUBLISHED) end
-  drop_publication(name, path, pid)
-  return answer(OK)
-end
-
-function ops.owns(name)
-  local u = user(name)
-  if u and not owner_ok(u) then return answer(NOT_OWNER) end
-  return answer(OK)
-end
-
-function ops.list_users(name)
-  local o = requester(name, false)
-  if o ~= OK then return answer(o) end
-  return list_answer(redis.call('ZCARD', CONN), user_entries)
+  return redis.call('ZRANGE', CONN, first, last)
 end
 
 local function target(name, of)
@@ -229,7 +180,126 @@ local function target(name, of)
   if not t then return NO_SUCH_TARGET end
   return OK, t
 end
+)lua";
 
+// Every script ends with this: the operation named by ARGV[1], with the rest of ARGV.
+const char* const kDispatch = R"lua(
+local f = ops[op]
+if not f then return redis.error_reply('peerdex: unknown operation ' .. tostring(op)) end
+return f(unpack(ARGV, 5))
+)lua";
+
+struct Operation {
+    const char* name;
+    const char* helpers[2];  // besides the prelude; null where none
+    const char* body;
+};
+
+const Operation kOperations[] = {
+    {"register", {nullptr, nullptr}, R"lua(
+function ops.register(name)
+  if redis.call('HSETNX', ukey(name), 'o', IP) == 0 then return answer(NAME_IN_USE) end
+  if KEY ~= '' then redis.call('HSET', ukey(name), 'k', KEY) end
+  return changed(redis.call('HINCRBY', COUNTS, 'users', 1))
+end
+)lua"},
+    {"unregister", {kTokens, nullptr}, R"lua(
+function ops.unregister(name)
+  local u = user(name)
+  if not u then return answer(NO_SUCH_USER) end
+  if not owner_ok(u) then return answer(NOT_OWNER) end
+  local conn = u[3] and drop_connection(name, u) or nil
+  local users = redis.call('HINCRBY', COUNTS, 'users', -1)
+  local pubs = redis.call('ZRANGE', ckey(name), 0, -1, 'WITHSCORES')
+  -- Each token's list is visited once for all of the user's publications that have it.
+  local by_token, order, keys, pids = {}, {}, {ukey(name), ckey(name)}, {}
+  for i = 2, #pubs, 2 do
+    local pid = pubs[i]
+    local pub = redis.call('HMGET', pkey(pid), 'p', 'd')
+    each_token({pub[1], pub[2]}, function(t)
+      if not by_token[t] then by_token[t] = {}; order[#order + 1] = t end
+      local list = by_token[t]
+      list[#list + 1] = pid
+    end)
+    keys[#keys + 1] = pkey(pid)
+    pids[#pids + 1] = pid
+  end
+  local emptied = {}
+  for _, t in ipairs(order) do
+    local tk = tkey(t)
+    in_chunks(by_token[t], function(...) redis.call('ZREM', tk, ...) end)
+    if redis.call('EXISTS', tk) == 0 then emptied[#emptied + 1] = t end
+  end
+  forget_tokens(emptied)
+  in_chunks(pids, function(...) redis.call('ZREM', PUBS, ...) end)
+  in_chunks(keys, function(...) redis.call('DEL', ...) end)
+  if #pids == 0 then return changed(users, conn) end
+  return changed(users, conn, redis.call('HINCRBY', COUNTS, 'pubs', -#pids))
+end
+)lua"},
+    {"connect", {nullptr, nullptr}, R"lua(
+function ops.connect(name, port)
+  local u = user(name)
+  if not u then return answer(NO_SUCH_USER) end
+  if not owner_ok(u) then return answer(NOT_OWNER) end
+  if u[3] then return answer(ALREADY_CONNECTED) end
+  redis.call('HSET', ukey(name), 'ip', IP, 'port', port)
+  redis.call('ZADD', CONN, redis.call('INCR', SEQ), conn_entry(name, IP, port))
+  return changed(nil, redis.call('HINCRBY', COUNTS, 'conn', 1))
+end
+)lua"},
+    {"disconnect", {nullptr, nullptr}, R"lua(
+function ops.disconnect(name)
+  local o, u = requester(name, true)
+  if o ~= OK then return answer(o) end
+  return changed(nil, drop_connection(name, u))
+end
+)lua"},
+    {"publish", {kTokens, nullptr}, R"lua(
+function ops.publish(name, path, description)
+  local o = requester(name, true)
+  if o ~= OK then return answer(o) end
+  local pid = redis.call('INCR', SEQ)  -- spent even when refused: a gap in the order is harmless
+  if redis.call('ZADD', ckey(name), 'NX', pid, path) == 0 then return answer(ALREADY_PUBLISHED) end
+  redis.call('HSET', pkey(pid), 'u', name, 'p', path, 'd', description)
+  redis.call('ZADD', PUBS, pid, pid)
+  local words = {}
+  each_token({path, description}, function(t)
+    redis.call('ZADD', tkey(t), pid, pid)
+    words[#words + 1] = 0
+    words[#words + 1] = t
+  end)
+  if #words > 0 then redis.call('ZADD', TOKENS, unpack(words)) end
+  return changed(nil, nil, redis.call('HINCRBY', COUNTS, 'pubs', 1))
+end
+)lua"},
+    {"delete", {kTokens, nullptr}, R"lua(
+function ops.delete(name, path)
+  local o = requester(name, true)
+  if o ~= OK then return answer(o) end
+  local pid = redis.call('ZSCORE', ckey(name), path)
+  if not pid then return answer(NOT_PUBLISHED) end
+  local emptied = {}
+  drop_publication(name, path, pid, emptied)
+  forget_tokens(emptied)
+  return changed(nil, nil, redis.call('HINCRBY', COUNTS, 'pubs', -1))
+end
+)lua"},
+    {"owns", {nullptr, nullptr}, R"lua(
+function ops.owns(name)
+  local u = user(name)
+  if u and not owner_ok(u) then return answer(NOT_OWNER) end
+  return answer(OK)
+end
+)lua"},
+    {"list_users", {kLists, nullptr}, R"lua(
+function ops.list_users(name)
+  local o = requester(name, false)
+  if o ~= OK then return answer(o) end
+  return list_answer(redis.call('ZCARD', CONN), user_entries)
+end
+)lua"},
+    {"list_content", {kLists, nullptr}, R"lua(
 function ops.list_content(name, of)
   local o = target(name, of)
   if o ~= OK then return answer(o) end
@@ -242,14 +312,16 @@ function ops.list_content(name, of)
     return out
   end)
 end
-
+)lua"},
+    {"get_user_info", {kLists, nullptr}, R"lua(
 function ops.get_user_info(name, of)
   local o, t = target(name, of)
   if o ~= OK then return answer(o) end
   if not t[3] then return answer(TARGET_OFFLINE) end
   return answer(OK, t[3], tonumber(t[4]))
 end
-
+)lua"},
+    {"walk", {nullptr, nullptr}, R"lua(
 -- EXPIRY: connected users from after `after` (a connection's place), for tracker `me`,
 -- each held by a lease of `lease` ms that its holder renews as it walks: a user leased to
 -- another live tracker is that tracker's to probe; one whose holder is gone is taken over
@@ -260,20 +332,18 @@ function ops.walk(after, max, me, lease)
   local seen = redis.call('ZRANGEBYSCORE', CONN, '(' .. after, '+inf', 'WITHSCORES', 'LIMIT', 0, 4 * max)
   local given = 0
   for i = 1, #seen, 2 do
-    local name = seen[i]
+    local name, ip, port = string.match(seen[i], '^(.-)%z(.-)%z(.*)$')
     last = seen[i + 1]
-    local l = lkey(name)
-    local holder = redis.call('GET', l)
-    if not holder then
-      redis.call('SET', l, me, 'PX', lease)
-    elseif holder == me then
-      redis.call('PEXPIRE', l, lease)
+    local holder = name and redis.call('GET', lkey(name))
+    if name and not holder then
+      redis.call('SET', lkey(name), me, 'PX', lease)
+    elseif name and holder == me then
+      redis.call('PEXPIRE', lkey(name), lease)
     end
-    if not holder or holder == me then
-      local f = redis.call('HMGET', ukey(name), 'ip', 'port')
+    if name and (not holder or holder == me) then
       out[#out + 1] = name
-      out[#out + 1] = f[1]
-      out[#out + 1] = tonumber(f[2])
+      out[#out + 1] = ip
+      out[#out + 1] = tonumber(port)
       given = given + 1
       if given == max then break end
     end
@@ -284,15 +354,16 @@ function ops.walk(after, max, me, lease)
   end
   return answer(OK, at_end, last, unpack(out))
 end
-
+)lua"},
+    {"expire", {nullptr, nullptr}, R"lua(
 function ops.expire(name, ip, port)
   local u = user(name)
   if not u then return answer(NO_SUCH_USER) end
   if u[3] ~= ip or u[4] ~= port then return answer(NOT_CONNECTED) end
-  drop_connection(name)
-  return answer(OK)
+  return changed(nil, drop_connection(name, u))
 end
-
+)lua"},
+    {"search", {kMatch, nullptr}, R"lua(
 -- SEARCH: the candidates come newest first from the cheapest include term (its tokens'
 -- lists merged), or from every publication when each term is a prefix of too many tokens;
 -- at most `budget` are examined. Answers {hits, then user, ip, port, path, description
@@ -365,10 +436,27 @@ function ops.search(name, limit, budget, valid, n_include, ...)
   end
   return answer(OK, #out / 5, unpack(out))
 end
+)lua"},
+};
 
-local f = ops[op]
-if not f then return redis.error_reply('peerdex: unknown operation ' .. tostring(op)) end
-return f(unpack(ARGV, 5))
-)lua";
+}  // namespace
+
+const std::vector<RedisScript>& redis_scripts()
+{
+    static const std::vector<RedisScript> scripts = [] {
+        std::vector<RedisScript> all;
+        for (const Operation& op : kOperations) {
+            std::string text = kPrelude;
+            for (const char* helpers : op.helpers)
+                if (helpers)
+                    text += helpers;
+            text += op.body;
+            text += kDispatch;
+            all.push_back({op.name, std::move(text)});
+        }
+        return all;
+    }();
+    return scripts;
+}
 
 }  // namespace peerdex

@@ -1,8 +1,18 @@
-// The shared store's Lua script (redis_script.cc): every operation, one EVALSHA each.
+// The shared store's Lua scripts (redis_script.cc): one per operation, one EVALSHA each.
 #pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
 
 namespace peerdex {
 
-extern const char* const kRedisScript;
+struct RedisScript {
+    std::string_view op;  // ARGV[1] of its calls: register, unregister, ..., walk, expire, search
+    std::string text;
+};
+
+// Every script, built once.
+const std::vector<RedisScript>& redis_scripts();
 
 }  // namespace peerdex

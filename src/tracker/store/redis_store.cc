@@ -1,10 +1,10 @@
 #include "redis_store.hh"
 
-#include <hiredis/adapters/libuv.h>
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cstdio>
 #include <cstring>
 #include <initializer_list>
@@ -54,6 +54,17 @@ bool integer_of(const redisReply* r, long long& out)
         return true;
     }
     return false;
+}
+
+// An integer answer, or a string holding one (HMGET gives strings).
+bool number_of(const redisReply* r, long long& out)
+{
+    if (integer_of(r, out))
+        return true;
+    if (!r || r->type != REDIS_REPLY_STRING || r->len == 0 || r->len > 20)
+        return false;
+    const auto [end, ec] = std::from_chars(r->str, r->str + r->len, out);
+    return ec == std::errc() && end == r->str + r->len;
 }
 
 // Splits "a\0b\0c" into `n` fields; false when the entry has another shape.
@@ -265,6 +276,106 @@ private:
     Wakeup ready_;
 };
 
+// hiredis's connection on the tracker's loop. Unlike hiredis's own libuv adapter, a command
+// does not wait for a "writable" event: what the loop turn queued is written once, just
+// before the loop polls (RedisStore::on_prepare), so a burst of requests costs one write and
+// no change to the poll set. Only a connection still being made, or a socket whose buffer
+// is full, is polled for writing.
+struct RedisStore::Io {
+    uv_poll_t poll;
+    redisAsyncContext* ac = nullptr;  // null once hiredis let go of it
+    int events = 0;                   // what the poll watches
+    bool read = false;                // hiredis wants to read
+    bool write = false;               // hiredis has output
+    bool poll_write = false;          // ... and waits for the socket to take it
+
+    void update()
+    {
+        const int want = (read ? UV_READABLE : 0) | (poll_write ? UV_WRITABLE : 0);
+        if (want == events)
+            return;
+        events = want;
+        if (want)
+            uv_poll_start(&poll, want, on_event);
+        else
+            uv_poll_stop(&poll);
+    }
+    static void on_event(uv_poll_t* handle, int status, int events)
+    {
+        auto* io = static_cast<Io*>(handle->data);
+        if (status < 0)
+            events = UV_READABLE | UV_WRITABLE;  // hiredis finds out what went wrong
+        if (io->ac && (events & UV_READABLE))
+            redisAsyncHandleRead(io->ac);
+        if (io->ac && (events & UV_WRITABLE))
+            redisAsyncHandleWrite(io->ac);
+    }
+    static Io* of(void* data) { return static_cast<Io*>(data); }
+    static void add_read(void* d)
+    {
+        of(d)->read = true;
+        of(d)->update();
+    }
+    static void del_read(void* d)
+    {
+        of(d)->read = false;
+        of(d)->update();
+    }
+    static void add_write(void* d)
+    {
+        Io* io = of(d);
+        io->write = true;
+        if (!(io->ac->c.flags & REDIS_CONNECTED)) {  // writable is how a connection is known made
+            io->poll_write = true;
+            io->update();
+        }
+    }
+    static void del_write(void* d)
+    {
+        of(d)->write = false;
+        of(d)->poll_write = false;
+        of(d)->update();
+    }
+    static void cleanup(void* d)
+    {
+        Io* io = of(d);
+        io->ac = nullptr;
+        uv_close(reinterpret_cast<uv_handle_t*>(&io->poll),
+                 [](uv_handle_t* h) { std::unique_ptr<Io> drop(static_cast<Io*>(h->data)); });
+    }
+    static bool attach(redisAsyncContext* ac, uv_loop_t* loop)
+    {
+        auto io = std::make_unique<Io>();
+        if (uv_poll_init(loop, &io->poll, ac->c.fd) != 0)
+            return false;
+        io->poll.data = io.get();
+        io->ac = ac;
+        ac->ev.data = io.get();
+        ac->ev.addRead = add_read;
+        ac->ev.delRead = del_read;
+        ac->ev.addWrite = add_write;
+        ac->ev.delWrite = del_write;
+        ac->ev.cleanup = cleanup;
+        io.release();  // freed by cleanup, when hiredis lets go of the connection
+        return true;
+    }
+};
+
+void RedisStore::on_prepare(uv_prepare_t* prepare)
+{
+    auto* self = static_cast<RedisStore*>(prepare->data);
+    if (!self->ac_)
+        return;
+    auto* io = static_cast<Io*>(self->ac_->ev.data);
+    if (!io->write || io->poll_write)
+        return;
+    redisAsyncHandleWrite(self->ac_);  // may drop the connection (on_disconnect)
+    if (self->ac_ && io->write) {  // the socket took part of it: wait until it takes more
+        io->poll_write = true;
+        io->update();
+    }
+}
+
 std::unique_ptr<RedisStore> RedisStore::open(uv_loop_t* loop, const RedisOptions& options, std::string& error)
 {
     RedisTarget target;
@@ -277,7 +388,7 @@ std::unique_ptr<RedisStore> RedisStore::open(uv_loop_t* loop, const RedisOptions
     redisContext* c = target.unix_path.empty()
                           ? redisConnectWithTimeout(target.host.c_str(), target.port, tv)
                           : redisConnectUnixWithTimeout(target.unix_path.c_str(), tv);
-    std::string sha;
+    std::vector<std::string> shas;
     if (c && !c->err)
         redisSetTimeout(c, tv);
     if (c && !c->err && target.db != 0) {
@@ -286,10 +397,12 @@ std::unique_ptr<RedisStore> RedisStore::open(uv_loop_t* loop, const RedisOptions
             error = std::string(text_of(r));
         freeReplyObject(r);
     }
-    if (c && !c->err && error.empty()) {
-        auto* r = static_cast<redisReply*>(redisCommand(c, "SCRIPT LOAD %s", kRedisScript));
+    for (const RedisScript& script : redis_scripts()) {
+        if (!c || c->err || !error.empty())
+            break;
+        auto* r = static_cast<redisReply*>(redisCommand(c, "SCRIPT LOAD %b", script.text.data(), script.text.size()));
         if (r && r->type == REDIS_REPLY_STRING)
-            sha.assign(r->str, r->len);
+            shas.emplace_back(r->str, r->len);
         else if (r)
             error = std::string(text_of(r));
         freeReplyObject(r);
@@ -300,25 +413,31 @@ std::unique_ptr<RedisStore> RedisStore::open(uv_loop_t* loop, const RedisOptions
         error = c->errstr;
     if (c)
         redisFree(c);
-    if (sha.empty()) {
+    if (shas.size() != redis_scripts().size()) {
         error = "--store " + options.target + ": " + (error.empty() ? "Redis gave no script id" : error);
         return nullptr;
     }
-    return std::unique_ptr<RedisStore>(new RedisStore(loop, options, std::move(target), std::move(sha)));
+    return std::unique_ptr<RedisStore>(new RedisStore(loop, options, std::move(target), std::move(shas)));
 }
 
-RedisStore::RedisStore(uv_loop_t* loop, const RedisOptions& options, RedisTarget target, std::string sha)
-    : loop_(loop), options_(options), target_(std::move(target)), sha_(std::move(sha)),
-      timer_(std::make_unique<uv_timer_t>().release())
+RedisStore::RedisStore(uv_loop_t* loop, const RedisOptions& options, RedisTarget target,
+                       std::vector<std::string> shas)
+    : loop_(loop), options_(options), target_(std::move(target)), shas_(std::move(shas)),
+      timer_(std::make_unique<uv_timer_t>().release()), prepare_(std::make_unique<uv_prepare_t>().release())
 {
     std::random_device rd;
     char id[17];
     std::snprintf(id, sizeof id, "%08x%08x", rd(), rd());
     me_ = id;
+    counts_key_ = options_.tag + ":n";
     uv_timer_init(loop_, timer_);
     timer_->data = this;
     uv_timer_start(timer_, on_tick, 100, 100);
     uv_unref(reinterpret_cast<uv_handle_t*>(timer_));
+    uv_prepare_init(loop_, prepare_);
+    prepare_->data = this;
+    uv_prepare_start(prepare_, on_prepare);
+    uv_unref(reinterpret_cast<uv_handle_t*>(prepare_));
     dial();
 }
 
@@ -326,6 +445,9 @@ RedisStore::~RedisStore()
 {
     if (ac_)  // close() was not called: the loop is going away with us
         redisAsyncFree(std::exchange(ac_, nullptr));
+    if (prepare_)
+        uv_close(reinterpret_cast<uv_handle_t*>(prepare_),
+                 [](uv_handle_t* h) { std::unique_ptr<uv_prepare_t> drop(reinterpret_cast<uv_prepare_t*>(h)); });
     if (timer_)
         uv_close(reinterpret_cast<uv_handle_t*>(timer_),
                  [](uv_handle_t* h) { std::unique_ptr<uv_timer_t> drop(reinterpret_cast<uv_timer_t*>(h)); });
@@ -342,7 +464,7 @@ void RedisStore::dial()
             redisAsyncFree(ac);
         return;
     }
-    if (redisLibuvAttach(ac, loop_) != REDIS_OK) {
+    if (!Io::attach(ac, loop_)) {
         redisAsyncFree(ac);
         lost("cannot watch the connection");
         return;
@@ -352,13 +474,24 @@ void RedisStore::dial()
     redisAsyncSetDisconnectCallback(ac, on_disconnect);
     ac_ = ac;
     up_ = true;
-    // Pipelined ahead of every request: the database, then the script (Redis may have
-    // restarted without it).
+    // Pipelined ahead of every request: the database, then the scripts (Redis may have
+    // restarted without them).
     if (target_.db != 0) {
         const std::string db = std::to_string(target_.db);
         send({Kind::ignore, {nullptr, nullptr, 0}}, {"SELECT", db});
     }
-    send({Kind::load, {nullptr, nullptr, 0}}, {"SCRIPT", "LOAD", kRedisScript});
+    loading_ = 0;
+    load_scripts();
+}
+
+void RedisStore::load_scripts()
+{
+    if (loading_ > 0)
+        return;  // already on their way
+    const auto& scripts = redis_scripts();
+    for (std::size_t i = 0; i < scripts.size(); ++i)
+        if (send({Kind::load, {nullptr, nullptr, 0}, i}, {"SCRIPT", "LOAD", scripts[i].text}))
+            ++loading_;
 }
 
 // The connection is gone (or could not be made): what is owed has failed; dial again later.
@@ -415,6 +548,12 @@ void RedisStore::tick()
     }
     if (!ac_ && retry_at_ != 0 && now >= retry_at_ && !closing_)
         dial();
+    // The counts change through other trackers too: read them once a second (a change
+    // made here brings them back with its answer).
+    if (up_ && ac_ && now - counts_at_ >= 1000) {
+        counts_at_ = now;
+        send({Kind::counts, {nullptr, nullptr, 0}}, {"HMGET", counts_key_, "users", "conn", "pubs"});
+    }
 }
 
 bool RedisStore::saturated() const
@@ -462,7 +601,13 @@ bool RedisStore::script(Kind kind, Completion done, std::string_view op, const R
     const bool keyed = by && !by->key.empty() && hash_key(by->key, key);
     ip_text_ = by && by->ip.family ? by->ip.str() : std::string();
     argv_.clear();
-    for (std::string_view f : {std::string_view("EVALSHA"), std::string_view(sha_), std::string_view("1"),
+    const auto& scripts = redis_scripts();
+    std::size_t which = 0;
+    while (which < scripts.size() && scripts[which].op != op)
+        ++which;
+    if (which == scripts.size())
+        return false;  // cannot happen: every verb has its script
+    for (std::string_view f : {std::string_view("EVALSHA"), std::string_view(shas_[which]), std::string_view("1"),
                                std::string_view(options_.tag), op, std::string_view(kAuth[static_cast<int>(options_.auth)]),
                                std::string_view(ip_text_)})
         argv_.push_back(f);
@@ -647,8 +792,9 @@ void RedisStore::answer(Pending& p, redisReply* r)
     case Kind::ignore:
         return;
     case Kind::load:
-        if (r && r->type == REDIS_REPLY_STRING)
-            sha_.assign(r->str, r->len);
+        loading_ -= loading_ > 0;
+        if (r && r->type == REDIS_REPLY_STRING && p.stream < shas_.size())
+            shas_[p.stream].assign(r->str, r->len);
         else if (r)
             Console::error("s> store: Redis refused the script: %.*s", static_cast<int>(text_of(r).size()),
                            text_of(r).data());
@@ -660,6 +806,16 @@ void RedisStore::answer(Pending& p, redisReply* r)
     case Kind::walk:
         walked(r);
         return;
+    case Kind::counts:
+        if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 3) {
+            long long n[3] = {0, 0, 0};
+            for (std::size_t i = 0; i < 3; ++i)
+                if (r->element[i]->type != REDIS_REPLY_NIL && !number_of(r->element[i], n[i]))
+                    return;
+            counts_ = {static_cast<std::size_t>(std::max(0LL, n[0])), static_cast<std::size_t>(std::max(0LL, n[1])),
+                       static_cast<std::size_t>(std::max(0LL, n[2]))};
+        }
+        return;
     case Kind::plain:
     case Kind::info:
     case Kind::users:
@@ -670,8 +826,8 @@ void RedisStore::answer(Pending& p, redisReply* r)
     if (r && r->type == REDIS_REPLY_ERROR) {
         const std::string_view why = text_of(r);
         Console::error("s> store: Redis: %.*s", static_cast<int>(why.size()), why.data());
-        if (why.substr(0, 8) == "NOSCRIPT")  // flushed or restarted: load it again
-            send({Kind::load, {nullptr, nullptr, 0}}, {"SCRIPT", "LOAD", kRedisScript});
+        if (why.substr(0, 8) == "NOSCRIPT")  // flushed: load them again
+            load_scripts();
     }
     // {outcome, users, connected, publications, ...}
     long long outcome, users, conn, pubs;
@@ -681,8 +837,13 @@ void RedisStore::answer(Pending& p, redisReply* r)
         p.done(Outcome::failed);
         return;
     }
-    counts_ = {static_cast<std::size_t>(std::max(0LL, users)), static_cast<std::size_t>(std::max(0LL, conn)),
-               static_cast<std::size_t>(std::max(0LL, pubs))};
+    // A change brings the counts it changed, as they are after it (-1 for the others).
+    if (users >= 0)
+        counts_.users = static_cast<std::size_t>(users);
+    if (conn >= 0)
+        counts_.connected = static_cast<std::size_t>(conn);
+    if (pubs >= 0)
+        counts_.publications = static_cast<std::size_t>(pubs);
     StoreReply reply;
     reply.outcome = static_cast<Outcome>(outcome);
     if (reply.outcome != Outcome::ok || p.kind == Kind::plain) {
@@ -743,6 +904,7 @@ void RedisStore::answer(Pending& p, redisReply* r)
     case Kind::walk:
     case Kind::chunk:
     case Kind::load:
+    case Kind::counts:
     case Kind::ignore:
         break;
     }
@@ -758,6 +920,8 @@ void RedisStore::close(void (*closed)(void* ctx), void* ctx)
         up_ = false;
         redisAsyncFree(std::exchange(ac_, nullptr));  // what is still owed fails
     }
+    uv_close(reinterpret_cast<uv_handle_t*>(std::exchange(prepare_, nullptr)),
+             [](uv_handle_t* h) { std::unique_ptr<uv_prepare_t> drop(reinterpret_cast<uv_prepare_t*>(h)); });
     uv_close(reinterpret_cast<uv_handle_t*>(std::exchange(timer_, nullptr)), [](uv_handle_t* h) {
         std::unique_ptr<uv_timer_t> timer(reinterpret_cast<uv_timer_t*>(h));
         auto* self = static_cast<RedisStore*>(timer->data);

@@ -90,15 +90,15 @@ public:
 private:
     class List;
     // What an answer of Redis is for, in the order the commands were sent.
-    enum class Kind : std::uint8_t { plain, info, users, content, search, walk, chunk, load, ignore };
+    enum class Kind : std::uint8_t { plain, info, users, content, search, walk, chunk, load, counts, ignore };
     struct Pending {
         Kind kind;
         Completion done;
-        std::uint64_t stream = 0;  // Kind::chunk: the list it is for
+        std::uint64_t stream = 0;  // Kind::chunk: the list it is for; Kind::load: the script
         std::uint64_t sent_ms = 0;
     };
 
-    RedisStore(uv_loop_t* loop, const RedisOptions& options, RedisTarget target, std::string sha);
+    RedisStore(uv_loop_t* loop, const RedisOptions& options, RedisTarget target, std::vector<std::string> shas);
 
     // One operation of the script; `args` after the requester's fields.
     void call(Kind kind, Completion done, std::string_view op, const Requester* by,
@@ -121,12 +121,16 @@ private:
     static void on_connect(const redisAsyncContext* ac, int status);
     static void on_disconnect(const redisAsyncContext* ac, int status);
     static void on_tick(uv_timer_t* timer);
+    struct Io;
+    static void on_prepare(uv_prepare_t* prepare);
     void tick();
 
     uv_loop_t* loop_;
     RedisOptions options_;
     RedisTarget target_;
-    std::string sha_;
+    std::vector<std::string> shas_;  // of redis_scripts(), in their order
+    std::size_t loading_ = 0;         // SCRIPT LOADs not yet answered
+    void load_scripts();
     std::string me_;  // this tracker's id in the probe leases
     redisAsyncContext* ac_ = nullptr;
     bool up_ = false;  // a connection is up or being made: requests are sent
@@ -137,6 +141,8 @@ private:
     std::unordered_map<std::uint64_t, List*> lists_;
     std::uint64_t next_list_ = 1;
     StoreCounts counts_;
+    std::uint64_t counts_at_ = 0;  // when the counts were last read
+    std::string counts_key_;
     // The liveness walk: where the last one stopped, and the one under way.
     std::string walk_after_ = "0";
     bool walk_end_ = false;
@@ -150,6 +156,7 @@ private:
     std::vector<std::string_view> argv_;
     std::string ip_text_;
     uv_timer_t* timer_;  // timeouts and reconnection; freed in its close callback
+    uv_prepare_t* prepare_;  // writes the commands of a loop turn before the loop polls
     void (*closed_)(void*) = nullptr;
     void* closed_ctx_ = nullptr;
 };
