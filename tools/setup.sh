@@ -12,6 +12,7 @@ packages=(
   libedit-dev         # line editing in the shell (optional: -Dline_editing=disabled)
   libsqlite3-dev      # the tracker's durable state, --state (optional: -Dstate=disabled)
   libsodium-dev       # the tracker's --auth key, hashes of user keys (optional: -Dkeys=disabled)
+  libssl-dev          # content ids: SHA-256 trees of shared files (optional: -Dcontent_ids=disabled)
   libhiredis-dev      # the shared store on Redis, --store redis://… (optional: -Dshared_store=disabled)
   redis-server        # tests and tools/run.sh --shared start one of their own, on loopback
   sqlite3             # tests read and damage state files with it, as an operator would

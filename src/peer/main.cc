@@ -81,7 +81,16 @@ int main(int argc, char** argv)
                                   : sub == "upload"   ? peerdex::upload_main
                                   : sub == "download" ? peerdex::download_main
                                   : sub == "ls"       ? peerdex::ls_main
+#ifdef PEERDEX_CONTENT_IDS
+                                  : sub == "hash"     ? peerdex::hash_main
+#endif
                                                       : nullptr;
+#ifndef PEERDEX_CONTENT_IDS
+        if (sub == "hash") {
+            std::fprintf(stderr, "peerdex hash: this peerdex was built without content ids (libcrypto)\n");
+            return 2;
+        }
+#endif
         if (run) {
             static std::string name;  // getopt's messages name the subcommand
             name = "peerdex " + sub;

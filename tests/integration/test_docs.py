@@ -22,6 +22,9 @@ PROGRAMS = [
     ([PEERDEX, "download"], "peerdex.1", "download", "peerdex download "),
     ([PEERDEX, "ls"], "peerdex.1", "ls", "peerdex ls "),
 ]
+# peerdex hash exists when the client was built with content ids (-Dcontent_ids).
+if subprocess.run([PEERDEX, "hash", "--help"], capture_output=True, timeout=30).returncode == 0:
+    PROGRAMS.append(([PEERDEX, "hash"], "peerdex.1", "hash", "peerdex hash "))
 
 
 def help_options(argv):

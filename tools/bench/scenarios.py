@@ -802,10 +802,35 @@ def scenario_scaling(a):
         t.stop()
 
 
+def scenario_hash(a):
+    """Content ids: `peerdex hash --no-cache` of a file in memory (tmpfs when there is one),
+    the CPU time of the process (user + system, from its own accounting) per byte."""
+    size = a.file_mib << 20
+    print("== hash: peerdex hash --no-cache of %d MiB, %d runs" % (a.file_mib, max(a.repeat, 5)))
+    where = "/dev/shm" if os.path.isdir("/dev/shm") else None
+    with tempfile.NamedTemporaryFile(dir=where) as f:
+        chunk = os.urandom(1 << 20)
+        for _ in range(a.file_mib):
+            f.write(chunk)
+        f.flush()
+        rates = []
+        for _ in range(max(a.repeat, 5)):
+            start = os.times()
+            subprocess.run([os.path.join(a.build, "src/peer/peerdex"), "hash", "--no-cache", f.name], check=True,
+                           stdout=subprocess.DEVNULL)
+            end = os.times()
+            cpu = (end.children_user - start.children_user) + (end.children_system - start.children_system)
+            rates.append(size / max(cpu, 1e-3) / 1e9)
+    rates.sort()
+    print("  hashing: %.2f GB/s per core (median of %d; %s)" % (rates[len(rates) // 2], len(rates),
+                                                                  ", ".join("%.2f" % r for r in rates)))
+
+
 SCENARIOS = {"search": scenario_search, "canonical": scenario_canonical, "hello": scenario_hello, "latency": scenario_latency,
              "expiry": scenario_expiry,
              "oplog": scenario_oplog, "memory": scenario_memory, "scaling": scenario_scaling,
-             "getfile": scenario_getfile, "transfer": scenario_transfer, "clock": scenario_clock}
+             "getfile": scenario_getfile, "transfer": scenario_transfer, "clock": scenario_clock,
+             "hash": scenario_hash}
 
 
 def main():
