@@ -265,6 +265,20 @@ class StoreAway(unittest.TestCase):
             self.assertIn("keeper", users(t, "keeper"))
         redis.stop(signal.SIGKILL)
 
+    def test_over_tcp_the_tracker_redials_a_restarted_redis(self):
+        redis = Redis(tcp=True, appendonly=True)
+        with Tracker("--store", redis.target) as t:
+            self.assertTrue(redis.target.startswith("redis://"))
+            t.user("alice", 4000)
+            redis.stop(signal.SIGKILL)
+            self.assertEqual(t.code("REGISTER", "bob"), 2)
+            self.assertEqual(t.code("GET_USER_INFO", "alice", "alice"), 4)
+            redis.start()
+            wait_until(lambda: t.code("REGISTER", "bob") == 0, what="the tracker back on Redis over TCP")
+            self.assertEqual(users(t, "alice"), ["alice"])
+            t.wait_for(r"^s> store: Redis at redis://.* is back$", stream="stderr")
+        redis.stop(signal.SIGKILL)
+
     def test_append_only_redis_restarted_keeps_every_acknowledged_change(self):
         redis = Redis(appendonly=True)
         with Tracker("--store", redis.target) as t:
