@@ -315,6 +315,31 @@ class StoreAway(unittest.TestCase):
             self.assertTrue(t.alive())
             redis.cli("DEL", "{pdx}:u:mallory")
             self.assertEqual(t.code("REGISTER", "mallory"), 0)  # the rest works on
+            # A publication whose entry is gone: listed without its description, found by no
+            # SEARCH, and its owner can still be removed whole.
+            t.user("paula", 4003)
+            self.assertEqual(t.code("PUBLISH", "paula", "/p/song.ogg", "a song"), 0)
+            pid = redis.cli("ZSCORE", "{pdx}:c:paula", "/p/song.ogg")
+            redis.cli("DEL", "{pdx}:p:" + pid)
+            self.assertEqual(parse_list(t.op("LIST_CONTENT", "watcher", "paula"), 1), (0, [("/p/song.ogg",)]))
+            self.assertEqual(t.op("SEARCH", "watcher", "song", "10"), b"\x000\x00")
+            self.assertEqual(t.code("UNREGISTER", "paula"), 0)
+            self.assertEqual(t.code("REGISTER", "paula"), 0)
+        redis.stop(signal.SIGKILL)
+
+    def test_a_damaged_connection_entry_does_not_stop_expiry(self):
+        redis = Redis()
+        with Tracker("--store", redis.target, *FAST) as t:
+            live = FakePeer()
+            t.user("watcher", live.port)
+            # Walked before everyone else: one entry without its fields, one whose address
+            # is not an address (redis-cli -x takes the member, NULs and all, from stdin).
+            redis.cli("ZADD", "{pdx}:conn", "0.25", "no fields")
+            subprocess.run(["redis-cli", "-s", redis.sock, "-x", "ZADD", "{pdx}:conn", "0.5"],
+                           input=b"bad\0not an address\x004000", check=True, capture_output=True, timeout=TIMEOUT)
+            t.user("gone", free_port())  # nothing listens there
+            t.wait_for(r"^s> EXPIRE gone$", timeout=scaled(20))
+            live.close()
         redis.stop(signal.SIGKILL)
 
 

@@ -109,7 +109,7 @@ end
 local function drop_publication(name, path, pid, emptied)
   local k = pkey(pid)
   local pub = redis.call('HMGET', k, 'p', 'd')
-  each_token({pub[1], pub[2]}, function(t)
+  each_token({pub[1] or '', pub[2] or ''}, function(t)
     local tk = tkey(t)
     redis.call('ZREM', tk, pid)
     if redis.call('EXISTS', tk) == 0 then emptied[#emptied + 1] = t end
@@ -164,8 +164,9 @@ local function list_answer(count, entries_of)
   for first = 0, count - 1, 200 do
     local batch = entries_of(first, math.min(first + 199, count - 1))
     if #batch > 0 then redis.call('RPUSH', snap, unpack(batch)) end
+    -- At once: should a later batch fail on damaged data, the part made still expires.
+    if first == 0 then redis.call('PEXPIRE', snap, SNAPSHOT_MS) end
   end
-  redis.call('PEXPIRE', snap, SNAPSHOT_MS)
   return answer(OK, count, snap)
 end
 
@@ -208,15 +209,15 @@ function ops.unregister(name)
   local u = user(name)
   if not u then return answer(NO_SUCH_USER) end
   if not owner_ok(u) then return answer(NOT_OWNER) end
-  local conn = u[3] and drop_connection(name, u) or nil
-  local users = redis.call('HINCRBY', COUNTS, 'users', -1)
+  -- Everything is read before the first write, so damaged data fails the script unchanged.
+  local entry = u[3] and conn_entry(name, u[3], u[4])
   local pubs = redis.call('ZRANGE', ckey(name), 0, -1, 'WITHSCORES')
   -- Each token's list is visited once for all of the user's publications that have it.
   local by_token, order, keys, pids = {}, {}, {ukey(name), ckey(name)}, {}
   for i = 2, #pubs, 2 do
     local pid = pubs[i]
     local pub = redis.call('HMGET', pkey(pid), 'p', 'd')
-    each_token({pub[1], pub[2]}, function(t)
+    each_token({pub[1] or '', pub[2] or ''}, function(t)
       if not by_token[t] then by_token[t] = {}; order[#order + 1] = t end
       local list = by_token[t]
       list[#list + 1] = pid
@@ -224,6 +225,8 @@ function ops.unregister(name)
     keys[#keys + 1] = pkey(pid)
     pids[#pids + 1] = pid
   end
+  local conn = entry and drop_connection(name, u) or nil
+  local users = redis.call('HINCRBY', COUNTS, 'users', -1)
   local emptied = {}
   for _, t in ipairs(order) do
     local tk = tkey(t)
@@ -243,6 +246,7 @@ function ops.connect(name, port)
   if not u then return answer(NO_SUCH_USER) end
   if not owner_ok(u) then return answer(NOT_OWNER) end
   if u[3] then return answer(ALREADY_CONNECTED) end
+  if IP == '' then return answer(FAILED) end  -- the peer's address could not be read: nothing to list
   redis.call('HSET', ukey(name), 'ip', IP, 'port', port)
   redis.call('ZADD', CONN, redis.call('INCR', SEQ), conn_entry(name, IP, port))
   return changed(nil, redis.call('HINCRBY', COUNTS, 'conn', 1))
@@ -307,7 +311,7 @@ function ops.list_content(name, of)
     local out = {}
     local pubs = redis.call('ZRANGE', ckey(of), first, last, 'WITHSCORES')
     for i = 1, #pubs, 2 do
-      out[#out + 1] = pubs[i] .. '\0' .. redis.call('HGET', pkey(pubs[i + 1]), 'd')
+      out[#out + 1] = pubs[i] .. '\0' .. (redis.call('HGET', pkey(pubs[i + 1]), 'd') or '')
     end
     return out
   end)
@@ -343,7 +347,7 @@ function ops.walk(after, max, me, lease)
     if name and (not holder or holder == me) then
       out[#out + 1] = name
       out[#out + 1] = ip
-      out[#out + 1] = tonumber(port)
+      out[#out + 1] = tonumber(port) or 0  -- damaged: passed over by the tracker
       given = given + 1
       if given == max then break end
     end
@@ -417,8 +421,8 @@ function ops.search(name, limit, budget, valid, n_include, ...)
       previous = pid
       examined = examined + 1
       local pub = redis.call('HMGET', pkey(pid), 'u', 'p', 'd')
-      local owner = redis.call('HMGET', ukey(pub[1]), 'ip', 'port')
-      if owner[1] then
+      local owner = pub[1] and redis.call('HMGET', ukey(pub[1]), 'ip', 'port') or {}
+      if owner[1] and pub[2] then  -- a publication whose entry is gone is skipped
         local m = match(include, exclude, pub[2], pub[3])
         local hit = {pub[1], owner[1], tonumber(owner[2]), pub[2], pub[3]}
         if m == 2 then names[#names + 1] = hit

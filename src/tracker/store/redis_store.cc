@@ -1,7 +1,9 @@
 #include "redis_store.hh"
 
+#include <arpa/inet.h>
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
+#include <netdb.h>
 
 #include <algorithm>
 #include <charconv>
@@ -20,6 +22,7 @@ namespace {
 
 constexpr std::size_t kChunk = 256;          // snapshot entries per read
 constexpr std::size_t kMaxPending = 16384;   // answers owed before sessions stop reading
+constexpr std::size_t kMaxSnapshotEntries = 4000000;  // list entries held in Redis snapshots, per tracker
 constexpr std::size_t kWalkStep = 512;       // users one walk call of the script gives at most
 constexpr std::uint64_t kSnapshotMs = 600000;
 constexpr std::uint64_t kMaxBackoffMs = 5000;
@@ -158,12 +161,21 @@ public:
         : store_(store), id_(store.next_list_++), kind_(kind), count_(count), key_(std::move(key))
     {
         store_.lists_.emplace(id_, this);
+        if (!key_.empty())
+            store_.snapshot_entries_ += count_;
     }
     ~List() override
     {
         store_.lists_.erase(id_);
-        if (!key_.empty())
-            store_.drop_snapshot(key_);
+        release();
+    }
+    // The snapshot in Redis is no longer needed.
+    void release()
+    {
+        if (key_.empty())
+            return;
+        store_.snapshot_entries_ -= count_;
+        store_.drop_snapshot(std::exchange(key_, std::string()));
     }
     std::size_t count() const override { return count_; }
 
@@ -176,7 +188,7 @@ public:
         }
         if (given_ >= count_) {
             if (!key_.empty())
-                store_.drop_snapshot(std::exchange(key_, std::string()));
+                release();
             return Pull::end;
         }
         if (sink.full())
@@ -303,8 +315,10 @@ struct RedisStore::Io {
     static void on_event(uv_poll_t* handle, int status, int events)
     {
         auto* io = static_cast<Io*>(handle->data);
-        if (status < 0)
+        if (status < 0) {
+            io->events = 0;  // libuv has stopped the poll: update() may start it again
             events = UV_READABLE | UV_WRITABLE;  // hiredis finds out what went wrong
+        }
         if (io->ac && (events & UV_READABLE))
             redisAsyncHandleRead(io->ac);
         if (io->ac && (events & UV_WRITABLE))
@@ -382,6 +396,24 @@ std::unique_ptr<RedisStore> RedisStore::open(uv_loop_t* loop, const RedisOptions
     if (!parse_redis_target(options.target, target, error)) {
         error = "--store " + options.target + ": " + error;
         return nullptr;
+    }
+    // A host name is resolved here, once: hiredis would resolve it again, blocking the loop,
+    // at every reconnection.
+    if (!target.host.empty()) {
+        addrinfo hints{};
+        hints.ai_socktype = SOCK_STREAM;
+        addrinfo* found = nullptr;
+        if (const int rc = ::getaddrinfo(target.host.c_str(), nullptr, &hints, &found); rc != 0 || !found) {
+            error = "--store " + options.target + ": " + (rc ? ::gai_strerror(rc) : "no address");
+            return nullptr;
+        }
+        char text[INET6_ADDRSTRLEN] = "";
+        const void* a = found->ai_family == AF_INET6
+                            ? static_cast<const void*>(&reinterpret_cast<sockaddr_in6*>(found->ai_addr)->sin6_addr)
+                            : static_cast<const void*>(&reinterpret_cast<sockaddr_in*>(found->ai_addr)->sin_addr);
+        ::inet_ntop(found->ai_family, a, text, sizeof text);
+        ::freeaddrinfo(found);
+        target.host = text;
     }
     const timeval tv{static_cast<time_t>(options.timeout_ms / 1000),
                      static_cast<suseconds_t>(options.timeout_ms % 1000 * 1000)};
@@ -614,7 +646,7 @@ bool RedisStore::script(Kind kind, Completion done, std::string_view op, const R
     argv_.push_back(keyed ? std::string_view(reinterpret_cast<const char*>(key.data()), key.size())
                           : std::string_view());
     argv_.insert(argv_.end(), args.begin(), args.end());
-    return send({kind, done}, argv_);
+    return send({kind, done, reserved_}, argv_);
 }
 
 void RedisStore::register_user(std::string_view user, const Requester& by, Completion done)
@@ -656,11 +688,30 @@ void RedisStore::owns(std::string_view user, const Requester& by, Completion don
 
 void RedisStore::list_users(std::string_view requester, Completion done)
 {
+    // A long list is copied into a snapshot in Redis: the entries of the snapshots this
+    // tracker holds or has asked for are capped, so that clients asking for lists faster
+    // than they read them cost Redis a bounded amount of memory (the rest get the generic
+    // code). What one will hold is known when Redis answers; until then, the connected count.
+    const std::size_t expected = counts_.connected > kChunk ? counts_.connected : 0;
+    if (snapshot_entries_ + expected > kMaxSnapshotEntries) {
+        done(Outcome::failed);
+        return;
+    }
+    snapshot_entries_ += expected;
+    reserved_ = expected;
+    const std::size_t owed = pending_.size();
     call(Kind::users, done, "list_users", nullptr, {requester});
+    reserved_ = 0;
+    if (pending_.size() == owed)  // not sent: answered already
+        snapshot_entries_ -= expected;
 }
 
 void RedisStore::list_content(std::string_view requester, std::string_view target, Completion done)
 {
+    if (snapshot_entries_ > kMaxSnapshotEntries) {
+        done(Outcome::failed);
+        return;
+    }
     call(Kind::content, done, "list_content", nullptr, {requester, target});
 }
 
@@ -721,11 +772,13 @@ void RedisStore::walked(redisReply* r)
     for (std::size_t i = 6; ok && i < r->elements; i += 3) {
         UserEndpoint u;
         u.name.assign(text_of(r->element[i]));
-        ok = Address::parse(std::string(text_of(r->element[i + 1])), u.ip) && integer_of(r->element[i + 2], port) &&
-             port > 0 && port <= 65535;
-        u.port = static_cast<std::uint16_t>(port);
-        if (ok)
+        u.port = 0;
+        // A damaged entry is passed over: the walk must still move past it.
+        if (Address::parse(std::string(text_of(r->element[i + 1])), u.ip) && integer_of(r->element[i + 2], port) &&
+            port > 0 && port <= 65535) {
+            u.port = static_cast<std::uint16_t>(port);
             walk_.users.push_back(std::move(u));
+        }
     }
     if (!ok) {
         walk_.active = false;
@@ -816,10 +869,12 @@ void RedisStore::answer(Pending& p, redisReply* r)
                        static_cast<std::size_t>(std::max(0LL, n[2]))};
         }
         return;
-    case Kind::plain:
-    case Kind::info:
     case Kind::users:
     case Kind::content:
+        snapshot_entries_ -= p.stream;  // what was set aside for it; its List counts what it holds
+        break;
+    case Kind::plain:
+    case Kind::info:
     case Kind::search:
         break;
     }

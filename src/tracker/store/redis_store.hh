@@ -94,7 +94,7 @@ private:
     struct Pending {
         Kind kind;
         Completion done;
-        std::uint64_t stream = 0;  // Kind::chunk: the list it is for; Kind::load: the script
+        std::uint64_t stream = 0;  // Kind::chunk: the list it is for; load: the script; users: entries set aside
         std::uint64_t sent_ms = 0;
     };
 
@@ -142,6 +142,8 @@ private:
     std::uint64_t next_list_ = 1;
     StoreCounts counts_;
     std::uint64_t counts_at_ = 0;  // when the counts were last read
+    std::size_t snapshot_entries_ = 0;  // in Redis snapshots held or asked for (capped)
+    std::size_t reserved_ = 0;          // set aside for the list request being sent
     std::string counts_key_;
     // The liveness walk: where the last one stopped, and the one under way.
     std::string walk_after_ = "0";
