@@ -165,7 +165,7 @@ int main(int argc, char** argv)
         case opt_store:
             store_config.name = optarg;
             if (store_config.name != "memory" && store_config.name != "delayed" &&
-                store_config.name.rfind("redis://", 0) != 0 && store_config.name.rfind("unix:", 0) != 0) {
+                !peerdex::is_redis_target(store_config.name)) {
                 std::fprintf(stderr,
                              "peerdex-tracker: --store: unknown store '%s' (memory, delayed, "
                              "redis://HOST[:PORT][/DB] or unix:/path)\n",

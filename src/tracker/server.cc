@@ -651,7 +651,7 @@ void Session::flush()
             close();
             return;
         }
-        written += static_cast<std::size_t>(std::max(n, 0));
+        written += static_cast<std::size_t>(n);
         if (static_cast<std::size_t>(n) == out_.size()) {
             out_.clear();  // as on_write does after a write: more may be read and answered
             progress();

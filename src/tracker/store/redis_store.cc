@@ -95,11 +95,6 @@ bool port_of(std::string_view s, std::uint16_t& out)
 
 }  // namespace
 
-bool is_redis_target(std::string_view name)
-{
-    return name.substr(0, 8) == "redis://" || name.substr(0, 5) == "unix:";
-}
-
 bool parse_redis_target(std::string_view text, RedisTarget& out, std::string& error)
 {
     out = RedisTarget();
@@ -597,10 +592,12 @@ bool RedisStore::send(Pending&& pending, const std::vector<std::string_view>& ar
 {
     if (!up_ || !ac_)
         return false;
-    constexpr std::size_t kMaxArgs = 64;
+    constexpr std::size_t kMaxArgs = 64;  // a SEARCH of the most terms takes 29
+    if (argv.size() > kMaxArgs)
+        return false;  // never cut a command short
     const char* args[kMaxArgs];
     std::size_t lens[kMaxArgs];
-    const std::size_t n = std::min(argv.size(), kMaxArgs);
+    const std::size_t n = argv.size();
     for (std::size_t i = 0; i < n; ++i) {
         args[i] = argv[i].data();
         lens[i] = argv[i].size();
@@ -615,18 +612,19 @@ bool RedisStore::send(Pending&& pending, const std::vector<std::string_view>& ar
 void RedisStore::call(Kind kind, Completion done, std::string_view op, const Requester* by,
                       std::initializer_list<std::string_view> args)
 {
-    call(kind, done, op, by, std::vector<std::string_view>(args));
+    if (!script(kind, done, op, by, args.begin(), args.end()))
+        done(Outcome::failed);
 }
 
 void RedisStore::call(Kind kind, Completion done, std::string_view op, const Requester* by,
                       const std::vector<std::string_view>& args)
 {
-    if (!script(kind, done, op, by, args))
+    if (!script(kind, done, op, by, args.data(), args.data() + args.size()))
         done(Outcome::failed);
 }
 
 bool RedisStore::script(Kind kind, Completion done, std::string_view op, const Requester* by,
-                        const std::vector<std::string_view>& args)
+                        const std::string_view* first, const std::string_view* last)
 {
     static constexpr const char* kAuth[] = {"none", "ip", "key"};
     KeyHash key;
@@ -645,7 +643,7 @@ bool RedisStore::script(Kind kind, Completion done, std::string_view op, const R
         argv_.push_back(f);
     argv_.push_back(keyed ? std::string_view(reinterpret_cast<const char*>(key.data()), key.size())
                           : std::string_view());
-    argv_.insert(argv_.end(), args.begin(), args.end());
+    argv_.insert(argv_.end(), first, last);
     return send({kind, done, reserved_}, argv_);
 }
 
@@ -757,7 +755,8 @@ void RedisStore::walk_step()
 {
     const std::string step = std::to_string(std::min(kWalkStep, walk_.max - walk_.users.size()));
     const std::string lease = std::to_string(options_.lease_ms);
-    if (!script(Kind::walk, {nullptr, nullptr, 0}, "walk", nullptr, {walk_after_, step, me_, lease})) {
+    const std::string_view args[] = {walk_after_, step, me_, lease};
+    if (!script(Kind::walk, {nullptr, nullptr, 0}, "walk", nullptr, std::begin(args), std::end(args))) {
         walk_.active = false;
         walk_.done(Outcome::failed);
     }

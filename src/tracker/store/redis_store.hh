@@ -45,8 +45,6 @@ struct RedisTarget {
     int db = 0;
 };
 
-// True when `name` is meant for the shared store (redis://… or unix:…).
-bool is_redis_target(std::string_view name);
 // Parses redis://HOST[:PORT][/DB] (HOST may be [IPv6]) or unix:/path; false and `error`.
 bool parse_redis_target(std::string_view text, RedisTarget& out, std::string& error);
 
@@ -105,9 +103,9 @@ private:
               std::initializer_list<std::string_view> args);
     void call(Kind kind, Completion done, std::string_view op, const Requester* by,
               const std::vector<std::string_view>& args);
-    // The same; false when it could not be sent (no connection).
-    bool script(Kind kind, Completion done, std::string_view op, const Requester* by,
-                const std::vector<std::string_view>& args);
+    // The same, the arguments in [first, last); false when it could not be sent (no connection).
+    bool script(Kind kind, Completion done, std::string_view op, const Requester* by, const std::string_view* first,
+                const std::string_view* last);
     bool send(Pending&& pending, const std::vector<std::string_view>& argv);
     void fetch(List& list);
     void drop_snapshot(const std::string& key);

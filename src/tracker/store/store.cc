@@ -11,6 +11,11 @@
 
 namespace peerdex {
 
+bool is_redis_target(std::string_view name)
+{
+    return name.substr(0, 8) == "redis://" || name.substr(0, 5) == "unix:";
+}
+
 std::unique_ptr<Store> make_store(uv_loop_t* loop, const StoreConfig& config, std::string& error)
 {
     const std::string_view name = config.name;
@@ -28,7 +33,7 @@ std::unique_ptr<Store> make_store(uv_loop_t* loop, const StoreConfig& config, st
     }
     if (name.empty() || name == "memory")
         return std::make_unique<MemoryStore>(config.auth, config.search_budget);
-    if (name.substr(0, 8) == "redis://" || name.substr(0, 5) == "unix:") {
+    if (is_redis_target(name)) {
 #ifdef PEERDEX_HAVE_REDIS
         RedisOptions o;
         o.target = config.name;

@@ -217,6 +217,10 @@ struct StoreConfig {
     std::uint64_t lease_ms = 0;  // shared store: how long a tracker holds a user's probes (0: its default)
 };
 
+// True when `name` names the shared store (redis://… or unix:…), whether or not this
+// build has it.
+bool is_redis_target(std::string_view name);
+
 // The backend the configuration names: memory; delayed (for tests: the memory store
 // answering every request on a later loop turn, in reverse order); with a state file, the
 // durable store, loaded. Null and `error` set when none can be made.
