@@ -253,26 +253,21 @@ bool cache_store(const std::string& dir, const FileKey& key, const ContentTree& 
     return true;
 }
 
-HashResult tree_of(const std::string& path, const std::string& dir, ContentTree& out, bool& cached,
-                   std::string& error, const std::function<bool(std::uint64_t)>& progress)
+HashResult tree_of_fd(int fd, const std::string& dir, ContentTree& out, bool& cached, std::string& error,
+                      const std::function<bool(std::uint64_t)>& progress)
 {
     cached = false;
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     struct stat st;
-    if (fd < 0 || ::fstat(fd, &st) != 0) {
+    if (::fstat(fd, &st) != 0) {
         error = std::strerror(errno);
-        if (fd >= 0)
-            ::close(fd);
         return HashResult::failed;
     }
     if (!S_ISREG(st.st_mode)) {
-        ::close(fd);
         error = "not a regular file";
         return HashResult::failed;
     }
     const FileKey key = file_key(st);
     if (cache_load(dir, key, out)) {
-        ::close(fd);
         cached = true;
         return HashResult::ok;
     }
@@ -282,11 +277,24 @@ HashResult tree_of(const std::string& path, const std::string& dir, ContentTree&
         error = "the file changed while it was hashed";
         r = HashResult::failed;
     }
-    ::close(fd);
     if (r == HashResult::ok && !dir.empty()) {
         std::string ignored;  // a cache that cannot be written costs a hash next time, nothing more
         cache_store(dir, key, out, ignored);
     }
+    return r;
+}
+
+HashResult tree_of(const std::string& path, const std::string& dir, ContentTree& out, bool& cached,
+                   std::string& error, const std::function<bool(std::uint64_t)>& progress)
+{
+    cached = false;
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        error = std::strerror(errno);
+        return HashResult::failed;
+    }
+    const HashResult r = tree_of_fd(fd, dir, out, cached, error, progress);
+    ::close(fd);
     return r;
 }
 

@@ -78,4 +78,8 @@ bool cache_store(const std::string& dir, const FileKey& key, const ContentTree& 
 HashResult tree_of(const std::string& path, const std::string& dir, ContentTree& out, bool& cached,
                    std::string& error, const std::function<bool(std::uint64_t)>& progress = {});
 
+// The same for a file already open (the peer listener's GET_TREE).
+HashResult tree_of_fd(int fd, const std::string& dir, ContentTree& out, bool& cached, std::string& error,
+                      const std::function<bool(std::uint64_t)>& progress = {});
+
 }  // namespace peerdex

@@ -11,6 +11,10 @@
 #include "files.hh"
 #include "pending_file.hh"
 #include "wire.hh"
+#ifdef PEERDEX_CONTENT_IDS
+#include "content_tree.hh"
+#include "partial_file.hh"
+#endif
 
 namespace peerdex {
 
@@ -20,10 +24,15 @@ constexpr std::size_t kBufferBytes = 256 * 1024;  // one read in flight, one wri
 constexpr std::uint64_t kMaxSize = UINT64_MAX / 2;
 constexpr std::string_view kTempPrefix = ".peerdex-download-";
 
-std::string refusal(int code)
+std::string refusal(const std::string& peer, int code)
 {
-    return code == 1 ? "the peer has no such file, or does not share it"
-                     : "the peer could not send the file (an error on its side)";
+    return code == 1 ? peer + " has no such file, or does not share it"
+                     : peer + " could not send the file (an error on its side)";
+}
+
+std::string bytes_text(std::uint64_t n)
+{
+    return std::to_string(n) + " bytes";
 }
 
 // "dir/name" → ("dir", "name"); "name" → (".", "name").
@@ -37,24 +46,116 @@ std::pair<std::string, std::string> split_path(const std::string& path)
 
 }  // namespace
 
+#ifdef PEERDEX_CONTENT_IDS
+// GET_TREE: `00 size· id· count·` then count leaf hashes of 32 bytes (peerdex-protocol(7),
+// FILE RANGES). The tree must be whole and consistent: count leaves for that size, whose
+// root is the id.
+struct TreeFetch final : Exchange {
+    std::function<void(TreeFetch&)> then;
+    ContentTree tree;
+    std::string id;
+    bool head_done = false;
+    // Closed, answered 2, or answered something that is not a tree: no trees there.
+    bool course_peer = false;
+    std::size_t want = 0;      // leaf bytes still to come
+    std::string leaves;
+
+    TreeFetch(uv_loop_t* l, std::uint64_t stall_ms, const char* peer) : Exchange(l, stall_ms, peer) {}
+
+    void received(const char* p, const char* end) override
+    {
+        if (!head_done) {
+            const auto st = reply.feed(p, end);
+            if (st == ReplyDecoder::Status::need_more)
+                return;
+            if (st == ReplyDecoder::Status::error) {
+                // A course peer that answers any request as GET_FILE looks like this too.
+                course_peer = true;
+                finish(-1, std::string("malformed tree from ") + who + ": " + reply.error());
+                return;
+            }
+            if (reply.code() != 0) {
+                course_peer = reply.code() != 1;
+                finish(reply.code(), refusal(who, reply.code()));
+                return;
+            }
+            const auto size = parse_decimal(reply.fields()[0], UINT64_MAX / 2);
+            const auto count = parse_decimal(reply.fields()[2], kMaxLeaves);
+            if (!size || !count || *count != leaf_count(*size) || !parse_content_id(reply.fields()[1], tree.root)) {
+                course_peer = true;
+                finish(-1, std::string(who) + " sent a malformed hash tree");
+                return;
+            }
+            tree.size = *size;
+            id = content_id_text(tree.root);
+            want = static_cast<std::size_t>(*count) * sizeof(Digest);
+            leaves.reserve(want);
+            head_done = true;
+        }
+        const auto n = std::min<std::size_t>(static_cast<std::size_t>(end - p), want - leaves.size());
+        leaves.append(p, n);
+        if (leaves.size() < want)
+            return;
+        tree.leaves.resize(want / sizeof(Digest));
+        std::memcpy(tree.leaves.data(), leaves.data(), want);
+        leaves.clear();
+        leaves.shrink_to_fit();
+        if (TreeHasher().root(tree.leaves) != tree.root) {
+            finish(-1, std::string(who) + " sent a hash tree whose leaves do not give its id");
+            return;
+        }
+        finish(0, "");
+    }
+    void closed() override
+    {
+        if (!head_done && reply.eof() == ReplyDecoder::Status::done && reply.code() != 0) {
+            course_peer = reply.code() != 1;
+            finish(reply.code(), refusal(who, reply.code()));
+            return;
+        }
+        course_peer = !head_done;  // closed on an operation it does not know, or its GET_FILE answer
+        finish(-1, std::string(who) + " closed the connection before the whole hash tree");
+    }
+    void done() override
+    {
+        std::unique_ptr<TreeFetch> self(this);
+        then(*this);
+    }
+};
+#endif
+
 struct Download::State final : Exchange {
-    std::string remote, local;
+    std::string remote, local, peer;
+    DownloadOptions opt;
     Done cb;
-    bool progress;
+    sockaddr_storage addr{};
     bool header_done = false;
     std::uint64_t size = 0, received_bytes = 0, written = 0;
     int dir = -1;     // the target's directory
-    PendingFile out;  // the download, named only when complete
+    PendingFile out;  // unverified: the download, named only when complete
     uv_fs_t fs{};
-    uv_work_t commit{};
+    uv_work_t work{};
     int commit_err = 0;
     std::unique_ptr<char[]> buf = std::make_unique<char[]>(kBufferBytes);
     std::unique_ptr<char[]> pending = std::make_unique<char[]>(kBufferBytes);
     std::size_t buffered = 0;  // bytes in buf not yet handed to a write
     bool writing = false;
+    bool cancelled = false;
     Result result = Result::failed;
+    DownloadInfo info;
+#ifdef PEERDEX_CONTENT_IDS
+    TreeFetch* probe = nullptr;  // the GET_TREE under way
+    ContentTree tree;
+    PartialFile partial;
+    PartialFile::Write last_write = PartialFile::Write::ok;
+    std::uint64_t first = 0;  // where the GET_RANGE starts (the verified bytes already here)
+#endif
 
-    State(uv_loop_t* l, std::uint64_t stall_ms) : Exchange(l, stall_ms, "the peer") {}
+    State(uv_loop_t* l, std::uint64_t stall_ms, std::string who)
+        : Exchange(l, stall_ms, "the peer"), peer(std::move(who))
+    {
+        Exchange::who = peer.c_str();
+    }
 
     void end(Result r, const std::string& reason)
     {
@@ -72,29 +173,144 @@ struct Download::State final : Exchange {
     void closed() override;
     void tick() override
     {
-        if (progress)
+        if (opt.progress)
             draw(false);
     }
     void done() override;
     void pump();
     void complete();
+    void plain();
+    void dir_closed_done();  // the end: frees this, then calls back
     void draw(bool last)
     {
         std::fputs(progress_redraw(progress_line(remote, written, size, uv_now(loop) - started), last).c_str(),
                    stderr);
     }
+    bool open_dir()
+    {
+        const auto dir_name = split_path(local).first;
+        dir = ::open(dir_name.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dir < 0)
+            end(Result::failed, "cannot create a file in " + dir_name + ": " + std::strerror(errno));
+        return dir >= 0;
+    }
+#ifdef PEERDEX_CONTENT_IDS
+    void got_tree(TreeFetch& t);
+    void partial_opened(int err);
+    void written_verified(std::size_t n);
+#endif
 };
+
+// Today's GET_FILE, into an unnamed file.
+void Download::State::plain()
+{
+    request.clear();
+    Encoder(request).field("GET_FILE");
+    Encoder(request).field(remote);
+    reply.expect_fields(1);
+    go(addr);
+}
+
+#ifdef PEERDEX_CONTENT_IDS
+void Download::State::got_tree(TreeFetch& t)
+{
+    probe = nullptr;
+    if (cancelled) {
+        end(Result::cancelled, "interrupted");
+        return;
+    }
+    if (t.code != 0) {
+        if (t.code == 1) {
+            end(Result::not_found, t.why);
+        } else if (t.course_peer && opt.expected_id.empty()) {
+            plain();  // a course peer: no ids, today's transfer
+        } else if (t.course_peer) {
+            end(Result::failed, peer + " serves no hash trees, so the file's content id (" + opt.expected_id +
+                                    ") cannot be checked");
+        } else {
+            end(Result::failed, t.why);
+        }
+        return;
+    }
+    if (!opt.expected_id.empty() && t.id != opt.expected_id) {
+        end(Result::failed, peer + " serves a different file than the one published: its content id is " + t.id +
+                                ", the tracker's is " + opt.expected_id +
+                                " (the file changed on its disk, or the peer lies); nothing was downloaded");
+        return;
+    }
+    tree = std::move(t.tree);
+    info.verified = true;
+    info.id = t.id;
+    info.size = size = tree.size;
+    if (!open_dir())
+        return;
+    ++busy;
+    work.data = this;
+    uv_queue_work(
+        loop, &work,
+        [](uv_work_t* w) {
+            auto* me = static_cast<State*>(w->data);
+            me->commit_err = me->partial.open(me->dir, split_path(me->local).second, me->tree, me->opt.resume);
+        },
+        [](uv_work_t* w, int) {
+            auto* me = static_cast<State*>(w->data);
+            --me->busy;
+            me->partial_opened(me->commit_err);
+        });
+}
+
+void Download::State::partial_opened(int err)
+{
+    if (finished) {
+        maybe_done();
+        return;
+    }
+    if (err != 0) {
+        end(Result::failed, "cannot keep the partial download of " + local + ": " + std::strerror(err));
+        return;
+    }
+    first = written = received_bytes = info.reused = partial.verified();
+    request.clear();
+    Encoder e(request);
+    e.field("GET_RANGE");
+    e.field(remote);
+    e.number(first);
+    e.number(size - first);
+    reply.expect_fields(1);
+    go(addr);
+}
+
+void Download::State::written_verified(std::size_t n)
+{
+    switch (last_write) {
+    case PartialFile::Write::ok:
+        written += n;
+        pump();
+        return;
+    case PartialFile::Write::bad_leaf: {
+        const std::uint64_t leaf = leaf_size_for(size), at = partial.bad_leaf() * leaf;
+        end(Result::failed, peer + " sent bad data: bytes " + std::to_string(at) + " to " +
+                                std::to_string(std::min(size, at + leaf)) + " do not match the file's content id " +
+                                info.id + "; kept the " + bytes_text(partial.verified()) + " verified before them");
+        return;
+    }
+    case PartialFile::Write::error:
+        end(Result::failed, "cannot write the download of " + local + ": " + std::strerror(partial.error()));
+        return;
+    }
+}
+#endif
 
 void Download::State::closed()
 {
     if (!header_done) {
         if (reply.eof() != ReplyDecoder::Status::done || reply.code() == 0)
-            end(Result::failed, "the peer closed the connection before the size");
+            end(Result::failed, peer + " closed the connection before the size");
         else
-            end(reply.code() == 1 ? Result::not_found : Result::failed, refusal(reply.code()));
+            end(reply.code() == 1 ? Result::not_found : Result::failed, refusal(peer, reply.code()));
     } else if (received_bytes < size) {
-        end(Result::failed, "the peer closed the connection after " + std::to_string(received_bytes) + " of " +
-                                std::to_string(size) + " bytes");
+        end(Result::failed, peer + " closed the connection after " + std::to_string(received_bytes) + " of " +
+                                bytes_text(size));
     }
 }
 
@@ -105,27 +321,34 @@ void Download::State::received(const char* p, const char* end_)
         if (st == ReplyDecoder::Status::need_more)
             return;
         if (st == ReplyDecoder::Status::error) {
-            end(Result::failed, "malformed reply from the peer: " + reply.error());
+            end(Result::failed, "malformed reply from " + peer + ": " + reply.error());
             return;
         }
         if (reply.code() != 0) {
-            end(reply.code() == 1 ? Result::not_found : Result::failed, refusal(reply.code()));
+            end(reply.code() == 1 ? Result::not_found : Result::failed, refusal(peer, reply.code()));
             return;
         }
         auto n = parse_decimal(reply.fields()[0], kMaxSize);
         if (!n) {
-            end(Result::failed, "the peer sent an invalid size");
+            end(Result::failed, peer + " sent an invalid size");
             return;
         }
-        size = *n;
         header_done = true;
-        // In the target's directory, so that naming it at the end is one rename.
-        const auto [dir_name, base] = split_path(local);
-        dir = ::open(dir_name.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        const int err = dir < 0 ? errno : out.open(dir, kTempPrefix);
-        if (err != 0) {
-            end(Result::failed, "cannot create a file in " + dir_name + ": " + std::strerror(err));
-            return;
+        if (info.verified) {
+            if (*n != size) {
+                end(Result::failed, peer + "'s file changed since it sent its hash tree: it now has " +
+                                        bytes_text(*n) + ", not " + std::to_string(size));
+                return;
+            }
+        } else {
+            size = info.size = *n;
+            // In the target's directory, so that naming it at the end is one rename.
+            if (!open_dir())
+                return;
+            if (const int err = out.open(dir, kTempPrefix); err != 0) {
+                end(Result::failed, "cannot create a file in " + split_path(local).first + ": " + std::strerror(err));
+                return;
+            }
         }
         // The body bytes that came with the header move to the start of buf.
         const std::size_t rest = static_cast<std::size_t>(end_ - p);
@@ -135,7 +358,7 @@ void Download::State::received(const char* p, const char* end_)
     }
     const std::size_t n = static_cast<std::size_t>(end_ - p);
     if (received_bytes + n > size) {
-        end(Result::failed, "the peer sent more than the " + std::to_string(size) + " bytes it announced");
+        end(Result::failed, peer + " sent more than the " + bytes_text(size) + " it announced");
         return;
     }
     received_bytes += n;
@@ -145,7 +368,8 @@ void Download::State::received(const char* p, const char* end_)
     pump();
 }
 
-// Hands buffered bytes to the file; stops reading while the buffer is full.
+// Hands buffered bytes to the file (and, verified, to the hasher); stops reading while the
+// buffer is full.
 void Download::State::pump()
 {
     if (!writing && buffered > 0) {
@@ -154,6 +378,36 @@ void Download::State::pump()
         buffered = 0;
         writing = true;
         ++busy;
+#ifdef PEERDEX_CONTENT_IDS
+        if (info.verified) {
+            struct Job {
+                uv_work_t req{};
+                State* me;
+                std::size_t n;
+            };
+            auto* job = new Job{{}, this, n};
+            job->req.data = job;
+            uv_queue_work(
+                loop, &job->req,
+                [](uv_work_t* w) {
+                    auto* j = static_cast<Job*>(w->data);
+                    j->me->last_write = j->me->partial.write(j->me->pending.get(), j->n);
+                },
+                [](uv_work_t* w, int) {
+                    std::unique_ptr<Job> j(static_cast<Job*>(w->data));
+                    State* me = j->me;
+                    me->writing = false;
+                    --me->busy;
+                    if (me->finished) {
+                        me->maybe_done();
+                        return;
+                    }
+                    me->written_verified(j->n);
+                });
+            set_reading(buffered < kBufferBytes);
+            return;
+        }
+#endif
         fs.data = this;
         uv_buf_t b = uv_buf_init(pending.get(), static_cast<unsigned>(n));
         uv_fs_write(loop, &fs, out.fd(), &b, 1, static_cast<std::int64_t>(written), [](uv_fs_t* req) {
@@ -184,11 +438,17 @@ void Download::State::pump()
 void Download::State::complete()
 {
     ++busy;
-    commit.data = this;
+    work.data = this;
     uv_queue_work(
-        loop, &commit,
+        loop, &work,
         [](uv_work_t* w) {
             auto* me = static_cast<State*>(w->data);
+#ifdef PEERDEX_CONTENT_IDS
+            if (me->info.verified) {
+                me->commit_err = me->partial.commit();
+                return;
+            }
+#endif
             me->commit_err = me->out.commit(split_path(me->local).second);
         },
         [](uv_work_t* w, int) {
@@ -197,7 +457,7 @@ void Download::State::complete()
             if (me->commit_err != 0) {
                 me->result = Result::failed;
                 me->why = "cannot move the download to " + me->local + ": " + std::strerror(me->commit_err);
-            } else if (me->progress) {
+            } else if (me->opt.progress) {
                 me->draw(true);
             }
             me->maybe_done();
@@ -207,28 +467,59 @@ void Download::State::complete()
 
 void Download::State::done()
 {
-    out.discard();  // a partial download never remains
+    out.discard();  // an unverified partial download never remains
+    if (opt.progress && result != Result::ok && header_done)
+        std::fputc('\n', stderr);
+#ifdef PEERDEX_CONTENT_IDS
+    if (info.verified && result != Result::ok && dir >= 0) {
+        // What is verified stays for the next run; the rest goes. Blocking (a data sync):
+        // on the pool, then the end.
+        work.data = this;
+        uv_queue_work(
+            loop, &work,
+            [](uv_work_t* w) {
+                auto* me = static_cast<State*>(w->data);
+                me->info.kept = me->partial.close_keep();
+            },
+            [](uv_work_t* w, int) { static_cast<State*>(w->data)->dir_closed_done(); });
+        return;
+    }
+#endif
+    dir_closed_done();
+}
+
+void Download::State::dir_closed_done()
+{
     if (dir >= 0)
         ::close(dir);
-    if (progress && result != Result::ok && header_done)
-        std::fputc('\n', stderr);
     std::unique_ptr<State> self(this);
     Done d = std::move(cb);
-    d(result, why);
+    d(result, why, info);
 }
 
 Download::State* Download::start(uv_loop_t* loop, const sockaddr_storage& peer, std::string remote_path,
-                                 std::string local_path, std::uint64_t stall_ms, bool progress, Done done)
+                                 std::string local_path, DownloadOptions options, Done done)
 {
-    State* s = std::make_unique<State>(loop, stall_ms).release();  // deletes itself in done()
+    std::string who = options.peer.empty() ? "the peer" : options.peer;
+    State* s = std::make_unique<State>(loop, options.stall_ms, std::move(who)).release();  // deletes itself in done()
     s->remote = std::move(remote_path);
     s->local = std::move(local_path);
     s->cb = std::move(done);
-    s->progress = progress;
-    Encoder(s->request).field("GET_FILE");
-    Encoder(s->request).field(s->remote);
-    s->reply.expect_fields(1);
-    s->go(peer);
+    s->opt = std::move(options);
+    s->addr = peer;
+#ifdef PEERDEX_CONTENT_IDS
+    s->probe = new TreeFetch(loop, s->opt.stall_ms, s->peer.c_str());  // deletes itself in done()
+    Encoder(s->probe->request).field("GET_TREE");
+    Encoder(s->probe->request).field(s->remote);
+    s->probe->reply.expect_fields(3);
+    s->probe->then = [s](TreeFetch& t) { s->got_tree(t); };
+    s->probe->go(peer);
+#else
+    if (!s->opt.expected_id.empty())
+        s->end(Result::failed, "this build of peerdex cannot check content ids (built without them)");
+    else
+        s->plain();
+#endif
     return s;
 }
 
@@ -247,6 +538,13 @@ std::string Download::target(const std::string& remote, const std::string& local
 
 void Download::cancel(State* s)
 {
+#ifdef PEERDEX_CONTENT_IDS
+    if (s->probe) {  // the tree is still coming: got_tree() ends it
+        s->cancelled = true;
+        s->probe->finish(-1, "interrupted");
+        return;
+    }
+#endif
     s->end(Result::cancelled, "interrupted");
 }
 

@@ -135,28 +135,36 @@ std::string progress_redraw(std::string_view line, bool last)
 
 std::string format_stats(const PeerStats& s, std::uint64_t uptime_s)
 {
-    char buf[1024];
+    using u = unsigned long long;
+    char buf[1536];
     std::snprintf(buf, sizeof buf,
                   "uptime: %llu s\n"
                   "connections: %llu (open %llu)\n"
-                  "requests: GET_FILE %llu, LIST_FILES %llu, PUT_FILE %llu, other %llu\n"
+                  "requests: GET_FILE %llu, LIST_FILES %llu, PUT_FILE %llu, GET_RANGE %llu, GET_TREE %llu, "
+                  "other %llu\n"
                   "refused: %llu\n"
                   "abandoned: %llu\n"
                   "listings built: %llu\n"
+                  "trees sent: %llu\n"
                   "bytes sent: %llu (%s)\n"
                   "bytes received: %llu (%s)\n"
                   "files downloaded: %llu\n"
+                  "ranges sent: %llu\n"
+                  "upload slots: %llu in use of %s, %llu waiting\n"
+                  "upload rate: %s, %llu waiting\n"
                   "files uploaded: %llu\n",
-                  static_cast<unsigned long long>(uptime_s), static_cast<unsigned long long>(s.connections),
-                  static_cast<unsigned long long>(s.open), static_cast<unsigned long long>(s.get_file),
-                  static_cast<unsigned long long>(s.list_files), static_cast<unsigned long long>(s.put_file),
-                  static_cast<unsigned long long>(s.other), static_cast<unsigned long long>(s.refused),
-                  static_cast<unsigned long long>(s.abandoned), static_cast<unsigned long long>(s.listings),
-                  static_cast<unsigned long long>(s.bytes_sent), human_size(static_cast<double>(s.bytes_sent)).c_str(),
-                  static_cast<unsigned long long>(s.bytes_received),
-                  human_size(static_cast<double>(s.bytes_received)).c_str(),
-                  static_cast<unsigned long long>(s.files_downloaded),
-                  static_cast<unsigned long long>(s.files_uploaded));
+                  static_cast<u>(uptime_s), static_cast<u>(s.connections), static_cast<u>(s.open),
+                  static_cast<u>(s.get_file), static_cast<u>(s.list_files), static_cast<u>(s.put_file),
+                  static_cast<u>(s.get_range), static_cast<u>(s.get_tree), static_cast<u>(s.other),
+                  static_cast<u>(s.refused), static_cast<u>(s.abandoned), static_cast<u>(s.listings),
+                  static_cast<u>(s.trees), static_cast<u>(s.bytes_sent),
+                  human_size(static_cast<double>(s.bytes_sent)).c_str(), static_cast<u>(s.bytes_received),
+                  human_size(static_cast<double>(s.bytes_received)).c_str(), static_cast<u>(s.files_downloaded),
+                  static_cast<u>(s.ranges_sent), static_cast<u>(s.uploads),
+                  s.upload_slots ? std::to_string(s.upload_slots).c_str() : "unlimited",
+                  static_cast<u>(s.upload_queue),
+                  s.upload_rate ? (human_size(static_cast<double>(s.upload_rate)) + "/s").c_str() : "unlimited",
+                  static_cast<u>(s.rate_waiting), static_cast<u>(s.files_uploaded));
     return buf;
 }
 

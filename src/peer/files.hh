@@ -50,12 +50,18 @@ struct PeerStats {
     std::uint64_t connections = 0;  // accepted since the start
     std::uint64_t open = 0;         // open now
     std::uint64_t get_file = 0, list_files = 0, put_file = 0, other = 0;  // requests by kind
+    std::uint64_t get_range = 0, get_tree = 0;                            // (FILE RANGES)
     std::uint64_t refused = 0;      // requests answered with a code other than 00
     std::uint64_t abandoned = 0;    // requests dropped unanswered: the client left first
     std::uint64_t listings = 0;     // LIST_FILES replies built
     std::uint64_t bytes_sent = 0, bytes_received = 0;
     std::uint64_t files_downloaded = 0;  // GET_FILE transfers sent in full
     std::uint64_t files_uploaded = 0;    // PUT_FILE stored and renamed into place
+    std::uint64_t ranges_sent = 0;       // GET_RANGE transfers sent in full
+    std::uint64_t trees = 0;             // GET_TREE replies sent
+    // --upload-slots and --upload-rate: the limits (0: none) and what they hold back now.
+    std::uint64_t upload_slots = 0, uploads = 0, upload_queue = 0;
+    std::uint64_t upload_rate = 0, rate_waiting = 0;
 };
 
 // The statistics block, one "key: value" line each, for `s`, SIGUSR1 and STATS.

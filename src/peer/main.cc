@@ -13,6 +13,7 @@
 
 #include "cli.hh"
 #include "console.hh"
+#include "files.hh"
 #include "shell.hh"
 #include "subcommands.hh"
 
@@ -35,6 +36,11 @@ void usage(FILE* out)
                  "      --clock URL          date-time service giving each operation's timestamp\n"
                  "                           (default http://127.0.0.1:5000/datetime); 'none': send none\n"
                  "      --stall-timeout S    seconds a download may make no progress (default 30)\n"
+                 "      --no-resume          GET_FILE drops what a cut download kept and starts over\n"
+                 "      --upload-slots N     files this peer sends at once (default 0: no limit);\n"
+                 "                           other downloaders wait their turn, in order\n"
+                 "      --upload-rate RATE   bytes per second this peer sends over all downloads,\n"
+                 "                           e.g. 500K, 2M (default 0: no limit)\n"
                  "      --search-walk N      SEARCH on a tracker without it (a course tracker) reads the\n"
                  "                           files of at most N connected users (default 1000)\n"
                  "  -q, --quiet              no reasons or progress on stderr, only the result lines\n"
@@ -58,7 +64,17 @@ void usage(FILE* out)
 
 int main(int argc, char** argv)
 {
-    enum { opt_listen_port = 256, opt_listen_addr, opt_timeout, opt_stall, opt_clock, opt_search_walk };
+    enum {
+        opt_listen_port = 256,
+        opt_listen_addr,
+        opt_timeout,
+        opt_stall,
+        opt_clock,
+        opt_search_walk,
+        opt_no_resume,
+        opt_slots,
+        opt_rate,
+    };
     static const option longs[] = {
         {"server", required_argument, nullptr, 's'},
         {"port", required_argument, nullptr, 'p'},
@@ -68,6 +84,9 @@ int main(int argc, char** argv)
         {"stall-timeout", required_argument, nullptr, opt_stall},
         {"clock", required_argument, nullptr, opt_clock},
         {"search-walk", required_argument, nullptr, opt_search_walk},
+        {"no-resume", no_argument, nullptr, opt_no_resume},
+        {"upload-slots", required_argument, nullptr, opt_slots},
+        {"upload-rate", required_argument, nullptr, opt_rate},
         {"quiet", no_argument, nullptr, 'q'},
         {"verbose", no_argument, nullptr, 'v'},
         {"help", no_argument, nullptr, 'h'},
@@ -124,6 +143,19 @@ int main(int argc, char** argv)
         case opt_stall:
             opt.stall_ms = 1000 * peerdex::number_option(prog, "--stall-timeout", optarg, 1, 3600);
             break;
+        case opt_no_resume:
+            opt.resume = false;
+            break;
+        case opt_slots:
+            opt.upload_slots = peerdex::number_option(prog, "--upload-slots", optarg, 0, 1000);
+            break;
+        case opt_rate: {
+            const auto n = peerdex::parse_size(optarg);
+            if (!n)
+                peerdex::bad_option(prog, "--upload-rate", optarg);
+            opt.upload_rate = *n;
+            break;
+        }
         case opt_search_walk:
             opt.search_walk = peerdex::number_option(prog, "--search-walk", optarg, 1, 10000000);
             break;

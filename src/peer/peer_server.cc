@@ -15,6 +15,9 @@
 #include <vector>
 
 #include "console.hh"
+#ifdef PEERDEX_CONTENT_IDS
+#include "content_tree.hh"
+#endif
 #include "listen.hh"
 #include "upload_file.hh"
 #include "wire.hh"
@@ -30,7 +33,7 @@ constexpr std::uint64_t kLingerMs = 2000;
 constexpr std::uint64_t kLingerBytes = 1 << 20;
 constexpr std::size_t kMaxOpBytes = 16;
 constexpr std::size_t kMaxSizeDigits = 20;
-constexpr std::size_t kMaxListings = 4;     // LIST_FILES replies in memory at once
+constexpr std::size_t kMaxListings = 4;     // LIST_FILES and GET_TREE replies in memory at once
 constexpr std::uint16_t kFirstFreePort = 1024, kLastFreePort = 49151;  // some trackers refuse higher
 constexpr int kPortTries = 64;
 constexpr std::uint64_t kSweepMs = 500;
@@ -69,7 +72,9 @@ public:
             close();
     }
     void close() override;
-    void build_listing();  // LIST_FILES, once it has a slot
+    void build_listing();  // LIST_FILES or GET_TREE, once it has a slot
+    void slot_granted();   // GET_FILE or GET_RANGE, once it has an upload slot
+    void tokens_granted() { read_chunk(); }  // the rate cap lets the next chunk go
     // True once a client that half-closed is known to have closed entirely: its
     // request needs no answer.
     bool gone();
@@ -82,7 +87,11 @@ private:
     static void on_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf);
     void parse(const char* p, const char* end);
     void get_file(const std::string& name);
+    void open_file();
     void got_file();
+    void get_range(const std::string& name, const std::string& offset, const std::string& length);
+    void get_tree(const std::string& name);
+    void tree_built();
     void list_files();
     void listed();
     void put_file(const std::string& name, const std::string& size, const char* body, const char* end);
@@ -113,13 +122,16 @@ private:
     bool closed_ = false;
     bool busy_ = false;  // a file operation on the thread pool refers to this connection
     bool reading_ = false;
-    bool list_slot_ = false;  // holds one of the server's LIST_FILES slots
+    bool list_slot_ = false;  // holds one of the server's LIST_FILES/GET_TREE slots
+    bool upload_slot_ = false;  // holds one of the server's upload slots (GET_FILE, GET_RANGE)
     bool replied_ = false;    // the reply (or its first byte) is on its way
     bool probed_ = false;     // LIST_FILES: its first byte went out early, after the client's EOF
     uv_work_t* job_ = nullptr;  // the thread-pool work under way, cancelled on close if not started
     int err_ = 0;        // errno of the last file operation
     int file_ = -1;
-    std::uint64_t size_ = 0, offset_ = 0;  // GET_FILE: bytes sent
+    std::uint64_t size_ = 0, offset_ = 0;  // GET_FILE, GET_RANGE: the end, the next byte to send
+    std::uint64_t range_offset_ = 0, range_length_ = 0;  // GET_RANGE as asked
+    bool range_ = false;                                 // GET_RANGE rather than GET_FILE
     std::uint64_t lingered_ = 0;
     std::string name_;                     // PUT_FILE
     UploadFile upload_;                    // PUT_FILE: named only once complete and synced
@@ -207,6 +219,10 @@ void PeerConn::parse(const char* p, const char* end)
             }
             if (op_ == "GET_FILE") {
                 ++st.get_file;
+            } else if (op_ == "GET_RANGE") {
+                ++st.get_range;
+            } else if (op_ == "GET_TREE") {
+                ++st.get_tree;
             } else if (op_ == "PUT_FILE") {
                 ++st.put_file;
                 if (server_.shared_->upload_dir() < 0) {  // FILE SERVER: uploads disabled
@@ -227,7 +243,15 @@ void PeerConn::parse(const char* p, const char* end)
             get_file(fields_[0]);
             return;
         }
-        if (fields_.size() == 1) {
+        if (op_ == "GET_TREE") {
+            get_tree(fields_[0]);
+            return;
+        }
+        if (op_ == "GET_RANGE" && fields_.size() == 3) {
+            get_range(fields_[0], fields_[1], fields_[2]);
+            return;
+        }
+        if (op_ == "GET_RANGE" || fields_.size() == 1) {
             reader_.start(kMaxSizeDigits);
             continue;
         }
@@ -275,9 +299,40 @@ void PeerConn::get_file(const std::string& name)
         return;
     }
     phase_ = Phase::sending;
+    if (!server_.take_upload_slot(this))
+        return;  // slot_granted() goes on, in the order of arrival
+    upload_slot_ = true;
+    open_file();
+}
+
+// GET_RANGE (peerdex-protocol(7), FILE RANGES): what GET_FILE does, for `length` bytes from
+// `offset`, after a header that gives the file's size now.
+void PeerConn::get_range(const std::string& name, const std::string& offset, const std::string& length)
+{
+    const auto off = parse_decimal(offset, UINT64_MAX), len = parse_decimal(length, UINT64_MAX);
+    if (!off || !len) {
+        Console::debug("peer: refused GET_RANGE %s: the offset or length is not a number", name.c_str());
+        refuse('\x02');
+        return;
+    }
+    range_ = true;
+    range_offset_ = *off;
+    range_length_ = *len;
+    get_file(name);
+}
+
+void PeerConn::slot_granted()
+{
+    upload_slot_ = true;
+    touch();  // the stall clock starts now, not when the transfer was queued
+    open_file();
+}
+
+void PeerConn::open_file()
+{
     const SharedFiles* shared = server_.shared_;
     pool(
-        [this, shared, name] {
+        [this, shared, name = fields_[0]] {
             const int fd = shared->open(name, size_);
             if (fd < 0) {
                 err_ = -fd;
@@ -291,13 +346,54 @@ void PeerConn::get_file(const std::string& name)
 void PeerConn::got_file()
 {
     if (file_ < 0) {
-        Console::debug("peer: refused GET_FILE %s: %s", fields_[0].c_str(), std::strerror(err_));
+        Console::debug("peer: refused %s %s: %s", op_.c_str(), fields_[0].c_str(), std::strerror(err_));
         refuse(err_ == EMFILE || err_ == ENFILE || err_ == ENOMEM ? '\x02' : '\x01');
         return;
     }
     std::string head(1, '\0');
     Encoder(head).number(size_);
+    if (range_) {
+        if (range_offset_ > size_ || range_length_ > size_ - range_offset_) {
+            Console::debug("peer: refused GET_RANGE %s: bytes %llu+%llu are outside its %llu bytes", fields_[0].c_str(),
+                           static_cast<unsigned long long>(range_offset_),
+                           static_cast<unsigned long long>(range_length_), static_cast<unsigned long long>(size_));
+            refuse('\x02');
+            return;
+        }
+        offset_ = range_offset_;
+        size_ = range_offset_ + range_length_;
+    }
     reply(std::move(head), true);
+}
+
+// GET_TREE (peerdex-protocol(7), FILE RANGES): the file's size, content id and leaf hashes,
+// from the client's tree cache when it matches the file as it is now, else hashed on the
+// pool. A tree is up to 2 MiB: it takes one of the slots LIST_FILES replies take.
+void PeerConn::get_tree(const std::string& name)
+{
+    if (const char* why = server_.shared_->check(name); *why) {
+        Console::debug("peer: refused GET_TREE %s: %s", name.c_str(), why);
+        refuse('\x01');
+        return;
+    }
+#ifdef PEERDEX_CONTENT_IDS
+    list_files();  // the same slots, then build_listing()
+#else
+    Console::debug("peer: refused GET_TREE %s: this build has no content ids", name.c_str());
+    refuse('\x02');
+#endif
+}
+
+void PeerConn::tree_built()
+{
+    if (head_.empty()) {
+        Console::debug("peer: refused GET_TREE %s: %s", fields_[0].c_str(),
+                       err_ ? std::strerror(err_) : name_.c_str());
+        refuse(err_ == ENOENT || err_ == EACCES || err_ == EISDIR ? '\x01' : '\x02');
+        return;
+    }
+    ++server_.stats_.trees;
+    reply(std::move(head_), false);
 }
 
 // LIST_FILES: `00 N·` then `name·size·mtime·` per regular file that is shared, sorted by
@@ -316,6 +412,34 @@ void PeerConn::build_listing()
 {
     ++server_.listings_;
     list_slot_ = true;
+#ifdef PEERDEX_CONTENT_IDS
+    if (op_ == "GET_TREE") {
+        pool(
+            [this, shared = server_.shared_, name = fields_[0], cache = server_.tree_cache_] {
+                std::uint64_t size = 0;
+                const int fd = shared->open(name, size);
+                if (fd < 0) {
+                    err_ = -fd;
+                    return;
+                }
+                ContentTree tree;
+                bool cached = false;
+                const HashResult r = tree_of_fd(fd, cache, tree, cached, name_);
+                ::close(fd);
+                if (r != HashResult::ok)
+                    return;  // name_ says why
+                std::string out(1, '\0');
+                Encoder e(out);
+                e.number(tree.size);
+                e.field(content_id_text(tree.root));
+                e.number(tree.leaves.size());
+                out.append(reinterpret_cast<const char*>(tree.leaves.data()), tree.leaves.size() * sizeof(Digest));
+                head_ = std::move(out);
+            },
+            &PeerConn::tree_built);
+        return;
+    }
+#endif
     ++server_.stats_.listings;
     pool(
         [this, list = server_.shared_->lister()] {
@@ -546,11 +670,16 @@ void PeerConn::reply(std::string bytes, bool then_stream)
 void PeerConn::read_chunk()
 {
     if (offset_ >= size_) {
-        ++server_.stats_.files_downloaded;
+        ++(range_ ? server_.stats_.ranges_sent : server_.stats_.files_downloaded);
         close();
         return;
     }
-    const auto want = static_cast<unsigned>(std::min<std::uint64_t>(kChunkBytes, size_ - offset_));
+    auto want = static_cast<unsigned>(std::min<std::uint64_t>(kChunkBytes, size_ - offset_));
+    if (server_.rate_.limited()) {
+        want = static_cast<unsigned>(std::min<std::uint64_t>(want, server_.rate_.chunk()));
+        if (!server_.rate_.take(want, this))
+            return;  // tokens_granted() calls again when the cap allows
+    }
     uv_buf_t b = uv_buf_init(buf_.get(), want);
     busy_ = true;
     fs_.data = this;
@@ -602,9 +731,16 @@ void PeerConn::close()
         Acceptor::forget(this);
         auto& waiting = server_.list_waiting_;
         waiting.erase(std::remove(waiting.begin(), waiting.end(), this), waiting.end());
+        auto& queued = server_.slot_waiting_;
+        queued.erase(std::remove(queued.begin(), queued.end(), this), queued.end());
+        server_.rate_.forget(this);
         if (list_slot_) {
             list_slot_ = false;
             server_.list_slot_freed();
+        }
+        if (upload_slot_) {
+            upload_slot_ = false;
+            server_.upload_slot_freed();
         }
         uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), [](uv_handle_t* h) {
             auto* c = static_cast<PeerConn*>(h->data);
@@ -629,7 +765,8 @@ PeerServer::PeerServer(uv_loop_t* loop, std::string listen_addr, std::uint16_t p
       listen_addr_(std::move(listen_addr)),
       requested_port_(port),
       acceptor_(loop, "peerdex", AcceptorLimits{kMaxConns, kStallMs, kLingerMs, kSweepMs, 128},
-                [this]() -> Accepted* { return std::make_unique<PeerConn>(*this).release(); })
+                [this]() -> Accepted* { return std::make_unique<PeerConn>(*this).release(); }),
+      rate_(loop)
 {
     acceptor_.on_sweep([this](std::uint64_t) { drop_departed(); });
 }
@@ -687,6 +824,89 @@ void PeerServer::list_slot_freed()
     }
 }
 
+bool PeerServer::take_upload_slot(PeerConn* c)
+{
+    if (upload_slots_ == 0 || uploads_ < upload_slots_) {
+        ++uploads_;
+        return true;
+    }
+    Acceptor::forget(c);  // waiting for its turn is not a stall
+    slot_waiting_.push_back(c);
+    return false;
+}
+
+void PeerServer::upload_slot_freed()
+{
+    --uploads_;
+    while ((upload_slots_ == 0 || uploads_ < upload_slots_) && !slot_waiting_.empty()) {
+        PeerConn* next = slot_waiting_.front();
+        slot_waiting_.pop_front();
+        ++uploads_;
+        next->slot_granted();
+    }
+}
+
+RateGate::RateGate(uv_loop_t* loop) : loop_(loop)
+{
+    uv_timer_init(loop, &timer_);
+    timer_.data = this;
+    uv_unref(reinterpret_cast<uv_handle_t*>(&timer_));
+}
+
+bool RateGate::take(std::uint64_t n, PeerConn* c)
+{
+    // Those already waiting go first; the one fire() lets go takes its turn.
+    if ((waiting_.empty() || c == granting_) && bucket_.take(n, uv_now(loop_)))
+        return true;
+    if (c != granting_)
+        waiting_.push_back(c);
+    else
+        waiting_.push_front(c);  // still in debt: first in line again
+    arm();
+    return false;
+}
+
+void RateGate::forget(PeerConn* c)
+{
+    waiting_.erase(std::remove(waiting_.begin(), waiting_.end(), c), waiting_.end());
+}
+
+void RateGate::arm()
+{
+    if (armed_ || waiting_.empty())
+        return;
+    armed_ = true;
+    uv_update_time(loop_);
+    const std::uint64_t wait = std::max<std::uint64_t>(bucket_.wait_ms(uv_now(loop_)), 1);
+    uv_timer_start(
+        &timer_,
+        [](uv_timer_t* t) {
+            auto* self = static_cast<RateGate*>(t->data);
+            self->armed_ = false;
+            self->fire();
+        },
+        wait, 0);
+}
+
+void RateGate::fire()
+{
+    while (!waiting_.empty() && bucket_.wait_ms(uv_now(loop_)) == 0) {
+        PeerConn* c = waiting_.front();
+        waiting_.pop_front();
+        granting_ = c;
+        c->tokens_granted();  // takes its tokens, or waits again at the front
+        granting_ = nullptr;
+    }
+    arm();
+}
+
+void RateGate::halt()
+{
+    waiting_.clear();
+    armed_ = false;
+    uv_timer_stop(&timer_);
+}
+
 void PeerServer::stop()
 {
     acceptor_.stop([this] { drained(); });
@@ -700,6 +920,7 @@ void PeerServer::drain(std::uint64_t grace_ms, std::function<void()> done)
 
 void PeerServer::drained()
 {
+    rate_.halt();  // every connection is closed
     if (auto done = std::move(drained_))
         done();
 }
@@ -709,6 +930,11 @@ std::string PeerServer::stats_text() const
     const std::uint64_t up = started_ms_ ? (uv_now(loop_) - started_ms_) / 1000 : 0;
     PeerStats now = stats_;
     now.open = acceptor_.open();
+    now.upload_slots = upload_slots_;
+    now.uploads = uploads_;
+    now.upload_queue = slot_waiting_.size();
+    now.upload_rate = rate_.rate();
+    now.rate_waiting = rate_.waiting();
     return format_stats(now, up);
 }
 

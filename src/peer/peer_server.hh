@@ -18,10 +18,42 @@
 #include "acceptor.hh"
 #include "files.hh"
 #include "shared_files.hh"
+#include "token_bucket.hh"
 
 namespace peerdex {
 
 class PeerConn;
+
+// --upload-rate on the loop: senders take tokens before each chunk; those that find the
+// bucket in debt wait, in order, for a timer that lets them go as the debt is paid.
+class RateGate {
+public:
+    explicit RateGate(uv_loop_t* loop);
+    RateGate(const RateGate&) = delete;
+    RateGate& operator=(const RateGate&) = delete;
+    void set_rate(std::uint64_t bytes_per_s) { bucket_.set_rate(bytes_per_s, uv_now(loop_)); }
+    bool limited() const { return bucket_.limited(); }
+    std::uint64_t rate() const { return bucket_.rate(); }
+    std::uint64_t chunk() const { return bucket_.chunk(); }
+    // True when `c` may send `n` bytes now; else it waits and tokens_granted() follows.
+    bool take(std::uint64_t n, PeerConn* c);
+    void forget(PeerConn* c);
+    std::size_t waiting() const { return waiting_.size(); }
+    // Forgets every waiting sender (all closed) and stops the timer; the timer handle stays
+    // (unreferenced) for a later start.
+    void halt();
+
+private:
+    void arm();
+    void fire();
+
+    uv_loop_t* loop_;
+    uv_timer_t timer_{};
+    TokenBucket bucket_;
+    std::deque<PeerConn*> waiting_;
+    PeerConn* granting_ = nullptr;  // the sender whose turn it is, inside fire()
+    bool armed_ = false;
+};
 
 class PeerServer {
 public:
@@ -46,6 +78,17 @@ public:
     std::uint16_t port() const { return port_; }
     const sockaddr_storage& bound() const { return bound_; }
 
+    // --upload-slots (transfers sent at once, 0: no limit; more wait in order) and
+    // --upload-rate (bytes per second over all transfers, 0: no limit), for GET_FILE and
+    // GET_RANGE.
+    void set_upload_limits(std::size_t slots, std::uint64_t rate)
+    {
+        upload_slots_ = slots;
+        rate_.set_rate(rate);
+    }
+    // Where GET_TREE finds and keeps trees (the client's cache; empty: hashed every time).
+    void set_tree_cache(std::string dir) { tree_cache_ = std::move(dir); }
+
     // The connected user's published paths (what is shared unless share_directory()).
     void publish(const std::string& path) { published_.publish(path); }
     void unpublish(const std::string& path) { published_.unpublish(path); }
@@ -60,6 +103,8 @@ private:
     void drop_departed();
     void drained();
     void list_slot_freed();
+    bool take_upload_slot(PeerConn* c);
+    void upload_slot_freed();
 
     uv_loop_t* loop_;
     std::string listen_addr_;
@@ -75,6 +120,10 @@ private:
     std::size_t listings_ = 0;
     std::deque<PeerConn*> list_waiting_;
     std::uint64_t max_upload_ = UINT64_MAX;
+    std::size_t upload_slots_ = 0, uploads_ = 0;  // 0 slots: no limit
+    std::deque<PeerConn*> slot_waiting_;           // bounded by the listener's connection cap
+    RateGate rate_;
+    std::string tree_cache_;
     PeerStats stats_;
     std::uint64_t started_ms_ = 0;
     std::function<void()> drained_;

@@ -8,7 +8,11 @@
 #include <memory>
 
 #include "address.hh"
+#include "files.hh"
 
+#ifdef PEERDEX_CONTENT_IDS
+#include "content_tree.hh"
+#endif
 #ifdef PEERDEX_LINE_EDITING
 #include "line_editor.hh"
 #endif
@@ -39,6 +43,10 @@ Shell::Shell(uv_loop_t* loop, ShellOptions options)
       peer_(loop, opt_.listen_addr, opt_.listen_port), tty_(isatty(STDIN_FILENO) != 0)
 {
     tracker_.set_keys(&keys_);
+    peer_.set_upload_limits(opt_.upload_slots, opt_.upload_rate);
+#ifdef PEERDEX_CONTENT_IDS
+    peer_.set_tree_cache(tree_cache_dir());
+#endif
 #ifdef PEERDEX_LINE_EDITING
     if (tty_ && isatty(STDOUT_FILENO))
         editor_ = std::make_unique<LineEditor>(loop_, LineEditor::default_history_path(),
@@ -538,7 +546,8 @@ void Shell::do_get_file(const std::string& user, const std::string& remote, cons
         done();
         return;
     }
-    auto download = [this, remote, target](const std::string& ip, const std::string& port) {
+    auto download = [this, user, remote, target](const std::string& ip, const std::string& port,
+                                                 const std::string& id) {
         sockaddr_storage addr{};
         if (!parse_endpoint(ip, port, addr)) {
             warn("GET_FILE: the tracker gave an unusable address " + ip + " " + port);
@@ -547,15 +556,28 @@ void Shell::do_get_file(const std::string& user, const std::string& remote, cons
             return;
         }
         detail("GET_FILE " + remote + " from " + ip + " port " + port + " into " + target);
-        download_ = Download::start(loop_, addr, remote, target, opt_.stall_ms, !opt_.quiet && isatty(STDERR_FILENO),
-                        [this](Download::Result res, const std::string& reason) {
+        DownloadOptions d;
+        d.stall_ms = opt_.stall_ms;
+        d.progress = !opt_.quiet && isatty(STDERR_FILENO);
+        d.resume = opt_.resume;
+        d.expected_id = id;
+        d.peer = user + "'s peer at " + endpoint_string(reinterpret_cast<const sockaddr*>(&addr));
+        download_ = Download::start(loop_, addr, remote, target, std::move(d),
+                        [this, target](Download::Result res, const std::string& reason, const DownloadInfo& info) {
                             download_ = nullptr;
                             if (res == Download::Result::not_found)
                                 warn("GET_FILE: the peer has no such published file");
                             else if (res == Download::Result::cancelled)
-                                warn("GET_FILE: interrupted; nothing was kept");
+                                warn(info.kept ? "GET_FILE: interrupted" : "GET_FILE: interrupted; nothing was kept");
                             else if (res != Download::Result::ok)
                                 warn("GET_FILE: " + reason);
+                            if (res != Download::Result::ok && info.kept)
+                                warn("GET_FILE: the " + human_size(static_cast<double>(info.kept)) +
+                                     " verified so far are kept: the same GET_FILE resumes");
+                            if (res == Download::Result::ok && info.reused)
+                                detail("GET_FILE: resumed " + target + ": " +
+                                       human_size(static_cast<double>(info.reused)) + " of " +
+                                       human_size(static_cast<double>(info.size)) + " were already here, verified");
                             result(Command::get_file, res == Download::Result::ok          ? 0
                                                                  : res == Download::Result::not_found ? 1
                                                                                                       : 2);
@@ -573,7 +595,7 @@ void Shell::do_get_file(const std::string& user, const std::string& remote, cons
                           if (code != 0)
                               fail(code < 0 ? tracker_.why() : "the tracker has no connected user " + user);
                           else
-                              download(r.fields()[0], r.fields()[1]);
+                              download(r.fields()[0], r.fields()[1], "");
                       });
         return;
     }
@@ -587,7 +609,7 @@ void Shell::do_get_file(const std::string& user, const std::string& remote, cons
                       const auto& f = r.fields();
                       for (std::size_t i = 0; i + 3 <= f.size(); i += 3)
                           if (f[i] == user) {
-                              download(f[i + 1], f[i + 2]);
+                              download(f[i + 1], f[i + 2], "");
                               return;
                           }
                       fail("the tracker has no connected user " + user);

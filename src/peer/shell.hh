@@ -30,6 +30,9 @@ struct ShellOptions {
     bool quiet = false;
     bool verbose = false;             // connection details on stderr
     std::size_t search_walk = 1000;   // SEARCH without the tracker's: users whose LIST_CONTENT is read
+    bool resume = true;               // --no-resume: GET_FILE drops what a cut download kept
+    std::size_t upload_slots = 0;     // --upload-slots (0: no limit)
+    std::uint64_t upload_rate = 0;    // --upload-rate, bytes per second (0: no limit)
 };
 
 class LineEditor;

@@ -18,6 +18,10 @@
 #include "address.hh"
 #include "cli.hh"
 #include "console.hh"
+#ifdef PEERDEX_CONTENT_IDS
+#include "content_tree.hh"
+#endif
+#include "content_id.hh"
 #include "download.hh"
 #include "files.hh"
 #include "peer_server.hh"
@@ -46,6 +50,10 @@ void serve_usage(FILE* out)
                  "      --read-only         refuse uploads\n"
                  "      --max-upload SIZE   largest upload accepted, e.g. 512M, 4G (default: no limit\n"
                  "                          but the free disk space)\n"
+                 "      --upload-slots N    files sent at once (default 0: no limit); other downloads\n"
+                 "                          wait their turn, in order\n"
+                 "      --upload-rate RATE  bytes per second over all downloads served, e.g. 500K, 2M\n"
+                 "                          (default 0: no limit)\n"
                  "      --grace S           on SIGINT/SIGTERM/q, seconds transfers in progress may take\n"
                  "                          to finish before they are cut (default %llu)\n"
                  "  -q, --quiet             only errors (and the line saying where it listens)\n"
@@ -153,7 +161,7 @@ struct Serve {
 
 int serve_main(int argc, char** argv)
 {
-    enum { opt_read_only = 256, opt_max_upload, opt_grace };
+    enum { opt_read_only = 256, opt_max_upload, opt_grace, opt_slots, opt_rate };
     static const option longs[] = {
         {"host", required_argument, nullptr, 'H'},
         {"port", required_argument, nullptr, 'p'},
@@ -161,6 +169,8 @@ int serve_main(int argc, char** argv)
         {"read-only", no_argument, nullptr, opt_read_only},
         {"max-upload", required_argument, nullptr, opt_max_upload},
         {"grace", required_argument, nullptr, opt_grace},
+        {"upload-slots", required_argument, nullptr, opt_slots},
+        {"upload-rate", required_argument, nullptr, opt_rate},
         {"quiet", no_argument, nullptr, 'q'},
         {"verbose", no_argument, nullptr, 'v'},
         {"help", no_argument, nullptr, 'h'},
@@ -171,6 +181,7 @@ int serve_main(int argc, char** argv)
     // when the user asks for it (peerdex(1) says why).
     std::string host = "127.0.0.1", dir;
     std::uint64_t port = kServeDefaultPort, max_upload = UINT64_MAX, grace_s = kDefaultGraceS;
+    std::uint64_t upload_slots = 0, upload_rate = 0;
     bool read_only = false;
     Verbosity verbosity = Verbosity::normal;
     int c;
@@ -198,6 +209,16 @@ int serve_main(int argc, char** argv)
         case opt_grace:
             grace_s = number_option(prog, "--grace", optarg, 0, 3600);
             break;
+        case opt_slots:
+            upload_slots = number_option(prog, "--upload-slots", optarg, 0, 1000);
+            break;
+        case opt_rate: {
+            const auto n = parse_size(optarg);
+            if (!n)
+                bad_option(prog, "--upload-rate", optarg);
+            upload_rate = *n;
+            break;
+        }
         case 'q':
             verbosity = Verbosity::quiet;
             break;
@@ -228,6 +249,10 @@ int serve_main(int argc, char** argv)
     if (const int stale = UploadFile::remove_stale(dir_fd))
         Console::info("peerdex: removed %d unfinished upload%s left by an earlier run", stale, stale == 1 ? "" : "s");
     serve.server.share_directory(dir_fd, read_only, max_upload);
+    serve.server.set_upload_limits(static_cast<std::size_t>(upload_slots), upload_rate);
+#ifdef PEERDEX_CONTENT_IDS
+    serve.server.set_tree_cache(tree_cache_dir());
+#endif
     if (serve.server.start(prog) != 0)
         return 1;
     const auto* bound = reinterpret_cast<const sockaddr*>(&serve.server.bound());
@@ -272,6 +297,8 @@ struct ClientOptions {
     bool quiet = false, verbose = false;
     std::string extra;  // -n NAME, -d DST
     bool bytes = false;
+    bool resume = true;  // download: --no-resume
+    std::string id;      // download: --id ID
     std::vector<std::string> args;
 };
 
@@ -294,7 +321,11 @@ void client_usage(FILE* out, const char* cmd)
     if (c == "upload")
         std::fprintf(out, "  -n, --name NAME         the name on the server\n");
     if (c == "download")
-        std::fprintf(out, "  -d, --dest DST          where to write the file\n");
+        std::fprintf(out, "  -d, --dest DST          where to write the file\n"
+                          "      --id ID             the content id the file must have (sha256:...); the\n"
+                          "                          server's own tree is trusted otherwise\n"
+                          "      --no-resume         drop what an earlier, cut download of DST kept and\n"
+                          "                          start over\n");
     if (c == "ls")
         std::fprintf(out, "      --bytes             sizes in bytes rather than human units\n");
     std::fprintf(out,
@@ -304,14 +335,16 @@ void client_usage(FILE* out, const char* cmd)
                  "  -h, --help              show this help\n"
                  "\n"
                  "Exit status: 0 done, 1 failed (one line on stderr says why), 2 usage error%s.\n",
-                 c == "download" ? "; 128+N when signal N (Ctrl-C, SIGTERM, SIGHUP) cancelled it, leaving nothing"
+                 c == "download" ? "; 128+N when signal N (Ctrl-C, SIGTERM, SIGHUP) cancelled it.\n"
+                                   "From a peerdex server every byte is checked against the file's content id,\n"
+                                   "and what a cut download verified is kept, hidden, for the next run"
                                  : "");
 }
 
 // Parses the common options; returns -1 to go on, or an exit status.
 int parse_client(int argc, char** argv, const char* cmd, ClientOptions& o)
 {
-    enum { opt_bytes = 256, opt_timeout };
+    enum { opt_bytes = 256, opt_timeout, opt_no_resume, opt_id };
     static const option longs[] = {
         {"host", required_argument, nullptr, 'H'},
         {"port", required_argument, nullptr, 'p'},
@@ -319,6 +352,8 @@ int parse_client(int argc, char** argv, const char* cmd, ClientOptions& o)
         {"dest", required_argument, nullptr, 'd'},
         {"bytes", no_argument, nullptr, opt_bytes},
         {"timeout", required_argument, nullptr, opt_timeout},
+        {"no-resume", no_argument, nullptr, opt_no_resume},
+        {"id", required_argument, nullptr, opt_id},
         {"quiet", no_argument, nullptr, 'q'},
         {"verbose", no_argument, nullptr, 'v'},
         {"help", no_argument, nullptr, 'h'},
@@ -354,6 +389,27 @@ int parse_client(int argc, char** argv, const char* cmd, ClientOptions& o)
             break;
         case opt_timeout:
             o.timeout_s = number_option(prog.c_str(), "--timeout", optarg, 1, 3600);
+            break;
+        case opt_no_resume:
+        case opt_id:
+            if (c != "download") {
+                std::fprintf(stderr, "%s: --%s is an option of 'peerdex download' (try --help)\n", prog.c_str(),
+                             ch == opt_id ? "id" : "no-resume");
+                return 2;
+            }
+            if (ch == opt_no_resume) {
+                o.resume = false;
+                break;
+            }
+            {
+                Digest root;
+                if (!parse_content_id(optarg, root)) {
+                    std::fprintf(stderr, "%s: --id '%s' is not a content id (sha256: and 64 hex digits)\n",
+                                 prog.c_str(), optarg);
+                    return 2;
+                }
+                o.id = content_id_text(root);
+            }
             break;
         case 'q':
             o.quiet = true;
@@ -506,25 +562,40 @@ int download_main(int argc, char** argv)
     const int status = one_shot(o, "download", [&](uv_loop_t* loop, const sockaddr_storage& addr, int& result) {
         const std::uint64_t t0 = uv_now(loop);
         interrupt.start(loop);
-        interrupt.download =
-            Download::start(loop, addr, name, dst, o.timeout_s * 1000, show_progress(o),
-                            [&, loop, t0](Download::Result r, const std::string& reason) {
-                                interrupt.stop();
-                                if (r == Download::Result::ok) {
-                                    result = 0;
-                                    struct stat done {};
-                                    ::stat(dst.c_str(), &done);
-                                    report_rate(o, "downloaded", name, static_cast<std::uint64_t>(done.st_size),
-                                                uv_now(loop) - t0);
-                                } else if (r == Download::Result::not_found) {
-                                    std::fprintf(stderr, "peerdex download: the server has no file %s\n",
-                                                 name.c_str());
-                                } else if (r == Download::Result::cancelled) {
-                                    std::fprintf(stderr, "peerdex download: interrupted; nothing was kept\n");
-                                } else {
-                                    std::fprintf(stderr, "peerdex download: %s\n", reason.c_str());
-                                }
-                            });
+        DownloadOptions d;
+        d.stall_ms = o.timeout_s * 1000;
+        d.progress = show_progress(o);
+        d.resume = o.resume;
+        d.expected_id = o.id;
+        d.peer = "the server at " + endpoint_string(reinterpret_cast<const sockaddr*>(&addr));
+        interrupt.download = Download::start(
+            loop, addr, name, dst, std::move(d),
+            [&, loop, t0](Download::Result r, const std::string& reason, const DownloadInfo& info) {
+                interrupt.stop();
+                if (r == Download::Result::ok) {
+                    result = 0;
+                    if (info.reused && !o.quiet)
+                        std::fprintf(stderr, "peerdex download: resumed %s: %s of %s were already here, verified\n",
+                                     dst.c_str(), human_size(static_cast<double>(info.reused)).c_str(),
+                                     human_size(static_cast<double>(info.size)).c_str());
+                    if (info.verified && o.verbose)
+                        std::fprintf(stderr, "peerdex download: every byte of %s matches %s\n", dst.c_str(),
+                                     info.id.c_str());
+                    report_rate(o, "downloaded", name, info.size - info.reused, uv_now(loop) - t0);
+                    return;
+                }
+                if (r == Download::Result::not_found)
+                    std::fprintf(stderr, "peerdex download: the server has no file %s\n", name.c_str());
+                else
+                    std::fprintf(stderr, "peerdex download: %s\n",
+                                 r == Download::Result::cancelled ? "interrupted" : reason.c_str());
+                if (info.kept)
+                    std::fprintf(stderr,
+                                 "peerdex download: the %s verified so far are kept: the same command resumes\n",
+                                 human_size(static_cast<double>(info.kept)).c_str());
+                else if (r == Download::Result::cancelled)
+                    std::fprintf(stderr, "peerdex download: nothing was kept\n");
+            });
     });
     return interrupt.signum ? 128 + interrupt.signum : status;
 }

@@ -35,6 +35,15 @@ TIMEOUT = scaled(15.0)
 CONFIG_HOME = tempfile.mkdtemp(prefix="peerdex-config-")
 os.environ["XDG_CONFIG_HOME"] = CONFIG_HOME
 atexit.register(shutil.rmtree, CONFIG_HOME, True)
+# ... and its tree cache under XDG_CACHE_HOME (peerdex-protocol(7), CONTENT IDS).
+CACHE_HOME = tempfile.mkdtemp(prefix="peerdex-cache-")
+os.environ["XDG_CACHE_HOME"] = CACHE_HOME
+atexit.register(shutil.rmtree, CACHE_HOME, True)
+
+# Whether this build has content ids (`peerdex hash` exists only then): its peers then
+# download through GET_TREE and GET_RANGE (peerdex-protocol(7), FILE RANGES).
+CONTENT_IDS = "PEERDEX" in os.environ and subprocess.run(
+    [os.environ["PEERDEX"], "hash", "--help"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode == 0
 
 
 def enc(*fields):

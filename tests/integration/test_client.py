@@ -12,7 +12,7 @@ import threading
 import time
 import unittest
 
-from harness import (FD_NOISE, quiet_fd_count, Client, FakePeer, Tracker, enc, fd_count, free_port, parse_list, random_file, read_all, scaled,
+from harness import (CONTENT_IDS, FD_NOISE, quiet_fd_count, Client, FakePeer, Tracker, enc, fd_count, free_port, parse_list, random_file, read_all, scaled,
                      settled_stats, sha, wait_for_fds)
 
 
@@ -114,15 +114,31 @@ class Commands(ClientTest):
             self.assertEqual(b.run("GET_FILE alice /etc/passwd %s" % self.path("no")),
                              ["c> GET_FILE FAIL, FILE NOT EXIST"])
             stats = settled_stats(lambda: dict(line[1:].split(": ", 1) for line in a.run("STATS")[1:]))
-            self.assertEqual(stats["connections"], "3 (open 0)")
-            self.assertEqual(stats["requests"], "GET_FILE 3, LIST_FILES 0, PUT_FILE 0, other 0")
             self.assertEqual(stats["refused"], "1")
-            self.assertEqual(stats["files downloaded"], "2")
             self.assertEqual(stats["files uploaded"], "0")
-            request = len(enc("GET_FILE", self.path("f")))
-            self.assertEqual(stats["bytes sent"].split()[0], str(2 * (1 + len(enc(1000)) + 1000) + 1))
-            self.assertEqual(stats["bytes received"].split()[0],
-                             str(2 * request + len(enc("GET_FILE", "/etc/passwd"))))
+            body = 2 * (1 + len(enc(1000)) + 1000)
+            if CONTENT_IDS:
+                # Each download: GET_TREE, then GET_RANGE of the whole file; the refused one
+                # ends at its GET_TREE.
+                self.assertEqual(stats["connections"], "5 (open 0)")
+                self.assertEqual(stats["requests"], "GET_FILE 0, LIST_FILES 0, PUT_FILE 0, GET_RANGE 2, GET_TREE 3, "
+                                                    "other 0")
+                self.assertEqual(stats["ranges sent"], "2")
+                self.assertEqual(stats["trees sent"], "2")
+                tree = 1 + len(enc(1000)) + len(enc("sha256:" + 64 * "0")) + len(enc(1)) + 32
+                self.assertEqual(stats["bytes sent"].split()[0], str(2 * tree + body + 1))
+                self.assertEqual(stats["bytes received"].split()[0],
+                                 str(2 * len(enc("GET_TREE", self.path("f"))) +
+                                     2 * len(enc("GET_RANGE", self.path("f"), 0, 1000)) +
+                                     len(enc("GET_TREE", "/etc/passwd"))))
+            else:
+                self.assertEqual(stats["connections"], "3 (open 0)")
+                self.assertEqual(stats["requests"], "GET_FILE 3, LIST_FILES 0, PUT_FILE 0, GET_RANGE 0, GET_TREE 0, "
+                                                    "other 0")
+                self.assertEqual(stats["files downloaded"], "2")
+                self.assertEqual(stats["bytes sent"].split()[0], str(body + 1))
+                self.assertEqual(stats["bytes received"].split()[0],
+                                 str(2 * len(enc("GET_FILE", self.path("f"))) + len(enc("GET_FILE", "/etc/passwd"))))
 
     def test_one_shot_commands_against_a_users_peer(self):
         with open(self.path("f"), "wb") as f:

@@ -193,7 +193,7 @@ class Targets(ShellCase):
             wait_for_error(c, "is a file you publish")
             with open(os.path.join(self.dir, "mine.txt")) as f:
                 self.assertEqual(f.read(), "my own")
-            self.assertEqual(c.run("STATS")[3], "\trequests: GET_FILE 0, LIST_FILES 0, PUT_FILE 0, other 0")
+            self.assertEqual(c.run("STATS")[3], "\trequests: GET_FILE 0, LIST_FILES 0, PUT_FILE 0, GET_RANGE 0, GET_TREE 0, other 0")
 
 
 class ExitStatus(ShellCase):

@@ -118,15 +118,32 @@ TEST(Stats, EveryCounterIsShown)
     s.bytes_received = 10;
     s.files_downloaded = 8;
     s.files_uploaded = 9;
+    s.get_range = 13;
+    s.get_tree = 14;
+    s.ranges_sent = 15;
+    s.trees = 16;
+    s.upload_slots = 2;
+    s.uploads = 1;
+    s.upload_queue = 17;
+    s.upload_rate = 2 << 20;
+    s.rate_waiting = 18;
     EXPECT_EQ(format_stats(s, 61),
               "uptime: 61 s\n"
               "connections: 7 (open 1)\n"
-              "requests: GET_FILE 2, LIST_FILES 3, PUT_FILE 4, other 5\n"
+              "requests: GET_FILE 2, LIST_FILES 3, PUT_FILE 4, GET_RANGE 13, GET_TREE 14, other 5\n"
               "refused: 6\n"
               "abandoned: 11\n"
               "listings built: 12\n"
+              "trees sent: 16\n"
               "bytes sent: 2048 (2.0 KiB)\n"
               "bytes received: 10 (10 B)\n"
               "files downloaded: 8\n"
+              "ranges sent: 15\n"
+              "upload slots: 1 in use of 2, 17 waiting\n"
+              "upload rate: 2.0 MiB/s, 18 waiting\n"
               "files uploaded: 9\n");
+    s.upload_slots = s.upload_rate = 0;
+    const std::string unlimited = format_stats(s, 61);
+    EXPECT_NE(unlimited.find("upload slots: 1 in use of unlimited, 17 waiting\n"), std::string::npos) << unlimited;
+    EXPECT_NE(unlimited.find("upload rate: unlimited, 18 waiting\n"), std::string::npos) << unlimited;
 }

@@ -1,0 +1,215 @@
+// A verified download's partial and its record (partial_file.hh): leaves checked as they
+// complete, a bad leaf cut off, what a run kept reused by the next one, and the target name
+// only on commit.
+#include <dirent.h>
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "partial_file.hh"
+
+namespace peerdex {
+namespace {
+
+constexpr std::size_t kLeaf = 1 << 20;
+
+std::string pattern(std::size_t n, unsigned seed)
+{
+    std::string s(n, '\0');
+    for (std::size_t i = 0; i < n; ++i)
+        s[i] = static_cast<char>((i * 7 + seed) % 251);
+    return s;
+}
+
+ContentTree tree_of_bytes(const std::string& data)
+{
+    ContentTree t;
+    t.size = data.size();
+    TreeHasher h;
+    for (std::size_t at = 0; at < data.size() || t.leaves.empty(); at += kLeaf)
+        t.leaves.push_back(h.leaf(data.data() + at, std::min(kLeaf, data.size() - at)));
+    t.root = h.root(t.leaves);
+    return t;
+}
+
+class PartialTest : public ::testing::Test {
+protected:
+    void SetUp() override
+    {
+        char tmpl[] = "/tmp/peerdex-partial-XXXXXX";
+        ASSERT_NE(::mkdtemp(tmpl), nullptr);
+        dir_path = tmpl;
+        dir = ::open(tmpl, O_RDONLY | O_DIRECTORY);
+        ASSERT_GE(dir, 0);
+    }
+    void TearDown() override
+    {
+        for (const auto& n : names())
+            ::unlinkat(dir, n.c_str(), 0);
+        ::close(dir);
+        ::rmdir(dir_path.c_str());
+    }
+    std::vector<std::string> names() const
+    {
+        std::vector<std::string> out;
+        DIR* d = ::opendir(dir_path.c_str());
+        while (dirent* e = ::readdir(d))
+            if (std::string(e->d_name) != "." && std::string(e->d_name) != "..")
+                out.emplace_back(e->d_name);
+        ::closedir(d);
+        std::sort(out.begin(), out.end());
+        return out;
+    }
+    std::string read(const std::string& name) const
+    {
+        std::ifstream f(dir_path + "/" + name, std::ios::binary);
+        return std::string(std::istreambuf_iterator<char>(f), {});
+    }
+    std::uint64_t size_of(const std::string& name) const
+    {
+        struct stat st {};
+        return ::stat((dir_path + "/" + name).c_str(), &st) == 0 ? static_cast<std::uint64_t>(st.st_size) : 0;
+    }
+
+    std::string dir_path;
+    int dir = -1;
+};
+
+TEST_F(PartialTest, WholeFileInPiecesThenCommit)
+{
+    const std::string data = pattern(3 * kLeaf + 12345, 1);
+    const ContentTree tree = tree_of_bytes(data);
+    PartialFile p;
+    ASSERT_EQ(p.open(dir, "f.bin", tree, true), 0);
+    EXPECT_EQ(p.reused(), 0u);
+    for (std::size_t at = 0; at < data.size(); at += 100000)
+        ASSERT_EQ(p.write(data.data() + at, std::min<std::size_t>(100000, data.size() - at)),
+                  PartialFile::Write::ok);
+    EXPECT_TRUE(p.complete());
+    EXPECT_EQ(names(), (std::vector<std::string>{".f.bin.peerdex-part", ".f.bin.peerdex-part.rec"}));
+    ASSERT_EQ(p.commit(), 0);
+    EXPECT_EQ(names(), std::vector<std::string>{"f.bin"});
+    EXPECT_EQ(read("f.bin"), data);
+}
+
+TEST_F(PartialTest, BadLeafIsCutOffAndNamed)
+{
+    const std::string data = pattern(4 * kLeaf, 2);
+    const ContentTree tree = tree_of_bytes(data);
+    std::string bad = data;
+    bad[2 * kLeaf + 5] ^= 1;
+    PartialFile p;
+    ASSERT_EQ(p.open(dir, "f.bin", tree, true), 0);
+    ASSERT_EQ(p.write(bad.data(), 2 * kLeaf + 100), PartialFile::Write::ok);
+    EXPECT_EQ(p.write(bad.data() + 2 * kLeaf + 100, kLeaf), PartialFile::Write::bad_leaf);
+    EXPECT_EQ(p.bad_leaf(), 2u);
+    EXPECT_EQ(p.verified(), 2 * kLeaf);
+    EXPECT_EQ(p.close_keep(), 2 * kLeaf);
+    EXPECT_EQ(size_of(".f.bin.peerdex-part"), 2 * kLeaf);
+    // The next run reuses the two good leaves and finishes.
+    PartialFile again;
+    ASSERT_EQ(again.open(dir, "f.bin", tree, true), 0);
+    EXPECT_EQ(again.reused(), 2 * kLeaf);
+    ASSERT_EQ(again.write(data.data() + 2 * kLeaf, 2 * kLeaf), PartialFile::Write::ok);
+    ASSERT_EQ(again.commit(), 0);
+    EXPECT_EQ(read("f.bin"), data);
+}
+
+TEST_F(PartialTest, CrashBetweenCheckpointsKeepsTheWholeLeavesThatMatch)
+{
+    const std::string data = pattern(5 * kLeaf, 3);
+    const ContentTree tree = tree_of_bytes(data);
+    {
+        PartialFile p;
+        ASSERT_EQ(p.open(dir, "f.bin", tree, true), 0);
+        // 3.5 leaves written, no checkpoint since the start: the record still says 0.
+        ASSERT_EQ(p.write(data.data(), 3 * kLeaf + kLeaf / 2), PartialFile::Write::ok);
+        // A crash: nothing more runs (the destructor only closes).
+    }
+    EXPECT_EQ(size_of(".f.bin.peerdex-part"), 3 * kLeaf + kLeaf / 2);
+    PartialFile again;
+    ASSERT_EQ(again.open(dir, "f.bin", tree, true), 0);
+    EXPECT_EQ(again.reused(), 3 * kLeaf);
+    EXPECT_EQ(size_of(".f.bin.peerdex-part"), 3 * kLeaf);  // the torn leaf is fetched again
+}
+
+TEST_F(PartialTest, DamagedReusedLeafIsNotTrusted)
+{
+    const std::string data = pattern(3 * kLeaf, 4);
+    const ContentTree tree = tree_of_bytes(data);
+    {
+        PartialFile p;
+        ASSERT_EQ(p.open(dir, "f.bin", tree, true), 0);
+        ASSERT_EQ(p.write(data.data(), 2 * kLeaf), PartialFile::Write::ok);
+    }
+    // Someone changes the second leaf on disk before the next run.
+    const int fd = ::openat(dir, ".f.bin.peerdex-part", O_WRONLY);
+    ASSERT_EQ(::pwrite(fd, "x", 1, kLeaf + 3), 1);
+    ::close(fd);
+    PartialFile again;
+    ASSERT_EQ(again.open(dir, "f.bin", tree, true), 0);
+    EXPECT_EQ(again.reused(), kLeaf);
+}
+
+TEST_F(PartialTest, AnotherFileOrNoResumeStartsOver)
+{
+    const std::string data = pattern(2 * kLeaf, 5);
+    const ContentTree tree = tree_of_bytes(data);
+    {
+        PartialFile p;
+        ASSERT_EQ(p.open(dir, "f.bin", tree, true), 0);
+        ASSERT_EQ(p.write(data.data(), kLeaf), PartialFile::Write::ok);
+        EXPECT_EQ(p.close_keep(), kLeaf);
+    }
+    {
+        PartialFile p;
+        ASSERT_EQ(p.open(dir, "f.bin", tree, false), 0);  // --no-resume
+        EXPECT_EQ(p.reused(), 0u);
+        ASSERT_EQ(p.write(data.data(), kLeaf), PartialFile::Write::ok);
+        EXPECT_EQ(p.close_keep(), kLeaf);
+    }
+    const ContentTree other = tree_of_bytes(pattern(2 * kLeaf, 6));
+    PartialFile p;
+    ASSERT_EQ(p.open(dir, "f.bin", other, true), 0);
+    EXPECT_EQ(p.reused(), 0u);
+    EXPECT_EQ(size_of(".f.bin.peerdex-part"), 0u);
+}
+
+TEST_F(PartialTest, NothingVerifiedLeavesNothing)
+{
+    const std::string data = pattern(2 * kLeaf, 7);
+    const ContentTree tree = tree_of_bytes(data);
+    PartialFile p;
+    ASSERT_EQ(p.open(dir, "f.bin", tree, true), 0);
+    ASSERT_EQ(p.write(data.data(), kLeaf / 2), PartialFile::Write::ok);
+    EXPECT_EQ(p.close_keep(), 0u);
+    EXPECT_TRUE(names().empty());
+}
+
+TEST_F(PartialTest, EmptyFileCommitsAtOnce)
+{
+    const ContentTree tree = tree_of_bytes("");
+    PartialFile p;
+    ASSERT_EQ(p.open(dir, "e", tree, true), 0);
+    EXPECT_TRUE(p.complete());
+    ASSERT_EQ(p.commit(), 0);
+    EXPECT_EQ(names(), std::vector<std::string>{"e"});
+}
+
+TEST(PartialNames, HiddenBesideTheTargetAndWithinNameMax)
+{
+    EXPECT_EQ(PartialFile::part_name("f.bin"), ".f.bin.peerdex-part");
+    EXPECT_EQ(PartialFile::record_name("f.bin"), ".f.bin.peerdex-part.rec");
+    const std::string longest(255, 'a');
+    EXPECT_LE(PartialFile::record_name(longest).size(), 255u);
+    EXPECT_EQ(PartialFile::record_name(longest)[0], '.');
+}
+
+}  // namespace
+}  // namespace peerdex
