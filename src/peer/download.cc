@@ -508,6 +508,10 @@ Download::State* Download::start(uv_loop_t* loop, const sockaddr_storage& peer, 
     s->opt = std::move(options);
     s->addr = peer;
 #ifdef PEERDEX_CONTENT_IDS
+    if (!s->opt.verify) {
+        s->plain();
+        return s;
+    }
     s->probe = new TreeFetch(loop, s->opt.stall_ms, s->peer.c_str());  // deletes itself in done()
     Encoder(s->probe->request).field("GET_TREE");
     Encoder(s->probe->request).field(s->remote);

@@ -22,6 +22,7 @@ struct DownloadOptions {
     std::uint64_t stall_ms = 30000;
     bool progress = false;    // a progress line on stderr
     bool resume = true;       // false (--no-resume): a partial left by an earlier run is dropped
+    bool verify = true;       // false (--no-verify): GET_FILE, checked by its length only
     std::string expected_id;  // the content id the tracker gave, if any ("sha256:..."): the peer
                               // must serve exactly that file
     std::string peer;         // how messages name the peer ("bob's peer at 127.0.0.1:4000")

@@ -298,6 +298,7 @@ struct ClientOptions {
     std::string extra;  // -n NAME, -d DST
     bool bytes = false;
     bool resume = true;  // download: --no-resume
+    bool verify = true;  // download: --no-verify
     std::string id;      // download: --id ID
     std::vector<std::string> args;
 };
@@ -325,7 +326,8 @@ void client_usage(FILE* out, const char* cmd)
                           "      --id ID             the content id the file must have (sha256:...); the\n"
                           "                          server's own tree is trusted otherwise\n"
                           "      --no-resume         drop what an earlier, cut download of DST kept and\n"
-                          "                          start over\n");
+                          "                          start over\n"
+                          "      --no-verify         plain GET_FILE, checked by its length only (a slow CPU)\n");
     if (c == "ls")
         std::fprintf(out, "      --bytes             sizes in bytes rather than human units\n");
     std::fprintf(out,
@@ -344,7 +346,7 @@ void client_usage(FILE* out, const char* cmd)
 // Parses the common options; returns -1 to go on, or an exit status.
 int parse_client(int argc, char** argv, const char* cmd, ClientOptions& o)
 {
-    enum { opt_bytes = 256, opt_timeout, opt_no_resume, opt_id };
+    enum { opt_bytes = 256, opt_timeout, opt_no_resume, opt_id, opt_no_verify };
     static const option longs[] = {
         {"host", required_argument, nullptr, 'H'},
         {"port", required_argument, nullptr, 'p'},
@@ -353,6 +355,7 @@ int parse_client(int argc, char** argv, const char* cmd, ClientOptions& o)
         {"bytes", no_argument, nullptr, opt_bytes},
         {"timeout", required_argument, nullptr, opt_timeout},
         {"no-resume", no_argument, nullptr, opt_no_resume},
+        {"no-verify", no_argument, nullptr, opt_no_verify},
         {"id", required_argument, nullptr, opt_id},
         {"quiet", no_argument, nullptr, 'q'},
         {"verbose", no_argument, nullptr, 'v'},
@@ -391,14 +394,19 @@ int parse_client(int argc, char** argv, const char* cmd, ClientOptions& o)
             o.timeout_s = number_option(prog.c_str(), "--timeout", optarg, 1, 3600);
             break;
         case opt_no_resume:
+        case opt_no_verify:
         case opt_id:
             if (c != "download") {
                 std::fprintf(stderr, "%s: --%s is an option of 'peerdex download' (try --help)\n", prog.c_str(),
-                             ch == opt_id ? "id" : "no-resume");
+                             ch == opt_id ? "id" : ch == opt_no_resume ? "no-resume" : "no-verify");
                 return 2;
             }
             if (ch == opt_no_resume) {
                 o.resume = false;
+                break;
+            }
+            if (ch == opt_no_verify) {
+                o.verify = false;
                 break;
             }
             {
@@ -424,6 +432,11 @@ int parse_client(int argc, char** argv, const char* cmd, ClientOptions& o)
             std::fprintf(stderr, "Try '%s --help' for the options.\n", prog.c_str());
             return 2;
         }
+    }
+    if (!o.verify && !o.id.empty()) {
+        std::fprintf(stderr, "%s: --id asks for the verification --no-verify turns off; choose one\n",
+                     prog.c_str());
+        return 2;
     }
     for (int i = optind; i < argc; ++i)
         o.args.emplace_back(argv[i]);
@@ -566,6 +579,7 @@ int download_main(int argc, char** argv)
         d.stall_ms = o.timeout_s * 1000;
         d.progress = show_progress(o);
         d.resume = o.resume;
+        d.verify = o.verify;
         d.expected_id = o.id;
         d.peer = "the server at " + endpoint_string(reinterpret_cast<const sockaddr*>(&addr));
         interrupt.download = Download::start(

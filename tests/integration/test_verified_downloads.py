@@ -240,6 +240,21 @@ class VerifiedDownloads(unittest.TestCase):
             self.assertNotIn("resumed", r.stderr)
             self.assertEqual(sha(os.path.join(self.dest, "f.bin")), sha(path))
 
+    def test_no_verify_is_a_plain_get_file(self):
+        path = os.path.join(self.shared, "f.bin")
+        random_file(path, 2 * MIB + 1)
+        with Serve(self.shared) as srv:
+            r = download(srv.port, "f.bin", self.dest, "--no-verify", "-v", env=self.env)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertNotIn("matches", r.stderr)
+            self.assertEqual(sha(os.path.join(self.dest, "f.bin")), sha(path))
+            st = srv.stats()
+            self.assertTrue(st["requests"].startswith("GET_FILE 1, LIST_FILES 0, PUT_FILE 0, GET_RANGE 0, GET_TREE 0"),
+                            st["requests"])
+            r = download(srv.port, "f.bin", self.dest, "--no-verify", "--id", peerdex_hash(path), env=self.env)
+            self.assertEqual(r.returncode, 2, r.stderr)
+            self.assertIn("--id asks for the verification --no-verify turns off", r.stderr)
+
     def test_upload_slots_serve_one_at_a_time_in_order(self):
         path = os.path.join(self.shared, "f.bin")
         random_file(path, 6 * MIB)

@@ -25,8 +25,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 class Proc:
-    def __init__(self, argv, ready, stream="stdout"):
-        self.p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    def __init__(self, argv, ready, stream="stdout", env=None):
+        self.p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
         src = self.p.stdout if stream == "stdout" else self.p.stderr
         line = src.readline()
         m = re.search(ready, line)
@@ -826,11 +826,129 @@ def scenario_hash(a):
                                                                   ", ".join("%.2f" % r for r in rates)))
 
 
+def scenario_verify(a):
+    """Verified downloads (peerdex-protocol(7), FILE RANGES): `peerdex download` from `peerdex
+    serve` with every leaf checked, against `--no-verify` (plain GET_FILE), alternated in one
+    run, both from and to tmpfs so that the disk does not hide the hashing; then a resume of
+    the same file from a partial holding its first 90 %, against the full download."""
+    size = a.file_mib << 20
+    runs = max(a.repeat, 5)
+    print("== verify: one %d MiB file, peerdex download verified vs --no-verify, %d runs each, alternated"
+          % (a.file_mib, runs))
+    where = "/dev/shm" if os.path.isdir("/dev/shm") else None
+    tmp = tempfile.mkdtemp(prefix="peerdex-bench-verify-", dir=where)
+    exe = os.path.join(a.build, "src/peer/peerdex")
+    env = dict(os.environ, XDG_CACHE_HOME=os.path.join(tmp, "cache"))
+    try:
+        share = os.path.join(tmp, "share")
+        os.mkdir(share)
+        src = os.path.join(share, "big.bin")
+        with open(src, "wb") as f:
+            for _ in range(size >> 20):
+                f.write(os.urandom(1 << 20))
+        srv = Proc([exe, "serve", "-q", "-H", "127.0.0.1", "-p", "0", "-s", share],
+                   r"serving .* on 127\.0\.0\.1:(\d+) ", env=env)
+        port = srv.match.group(1)
+        dest = os.path.join(tmp, "down.bin")
+
+        def timed(*extra):
+            start, t0 = os.times(), time.time()
+            subprocess.run([exe, "download", "-q", "-p", port, "big.bin", "-d", dest] + list(extra), check=True,
+                           env=env)
+            took = time.time() - t0
+            end = os.times()
+            if os.path.getsize(dest) != size:
+                raise SystemExit("the download wrote %d bytes" % os.path.getsize(dest))
+            cpu = (end.children_user - start.children_user) + (end.children_system - start.children_system)
+            return took, cpu
+
+        try:
+            timed()  # the server hashes the file once (then its cache answers) and the page cache is warm
+            os.remove(dest)
+            ver, plain = [], []
+            for _ in range(runs):
+                ver.append(timed())
+                os.remove(dest)
+                plain.append(timed("--no-verify"))
+                os.remove(dest)
+            # A partial holding the first 90 % (whole leaves), as a checkpoint leaves it.
+            leaf = 1 << 20
+            while size // leaf > 65536:
+                leaf *= 2
+            kept = (size * 9 // 10) // leaf * leaf
+            ident = subprocess.run([exe, "hash", src], capture_output=True, text=True, env=env,
+                                   check=True).stdout.split()[0]
+            resumed = []
+            for _ in range(runs):
+                with open(src, "rb") as f, open(os.path.join(tmp, ".down.bin.peerdex-part"), "wb") as out:
+                    out.write(f.read(kept))
+                with open(os.path.join(tmp, ".down.bin.peerdex-part.rec"), "w") as rec:
+                    rec.write("peerdex-part 1\n%s\n%d\n%d\n" % (ident, size, kept))
+                resumed.append(timed())
+                os.remove(dest)
+        finally:
+            srv.stop()
+        med = lambda xs: sorted(xs)[len(xs) // 2]
+        mib = size / 2**20
+        tv, tp = med([t for t, _ in ver]), med([t for t, _ in plain])
+        line("peerdex download, verified", mib / tv, "--no-verify (GET_FILE)", mib / tp, unit="MiB/s")
+        print("  downloader CPU per GiB: verified %.2f s, --no-verify %.2f s (medians)" % (
+            med([c for _, c in ver]) * 2**30 / size, med([c for _, c in plain]) * 2**30 / size))
+        tr = med([t for t, _ in resumed])
+        print("  resume from 90 %%: %.3f s, %.1f %% of a full verified download (%.3f s); runs: %s" % (
+            tr, 100 * tr / tv, tv, ", ".join("%.3f" % t for t, _ in resumed)))
+    finally:
+        shutil.rmtree(tmp)
+
+
+def scenario_rate(a):
+    """--upload-rate: one `peerdex download` from `peerdex serve --upload-rate 20M`, the bytes
+    that arrived over 5 s against the cap."""
+    cap = 20 << 20
+    seconds = 5
+    print("== rate: peerdex serve --upload-rate 20M, one downloader, %d s" % seconds)
+    where = "/dev/shm" if os.path.isdir("/dev/shm") else None
+    tmp = tempfile.mkdtemp(prefix="peerdex-bench-rate-", dir=where)
+    exe = os.path.join(a.build, "src/peer/peerdex")
+    try:
+        share = os.path.join(tmp, "share")
+        os.mkdir(share)
+        with open(os.path.join(share, "big.bin"), "wb") as f:
+            f.truncate(cap * (seconds + 3))
+        srv = Proc([exe, "serve", "-q", "-H", "127.0.0.1", "-p", "0", "-s", share, "--upload-rate", "20M"],
+                   r"serving .* on 127\.0\.0\.1:(\d+) ")
+        try:
+            rates = []
+            for _ in range(max(a.repeat, 3)):
+                with socket.create_connection(("127.0.0.1", int(srv.match.group(1)))) as s:
+                    s.sendall(b"GET_FILE\0big.bin\0")
+                    got, start = 0, None
+                    while True:
+                        d = s.recv(1 << 20)
+                        if not d:
+                            break
+                        if start is None:
+                            start = time.time()  # from the first byte: the burst is in the count
+                        else:
+                            got += len(d)
+                        if time.time() - start >= seconds:
+                            break
+                    rates.append(got / (time.time() - start))
+        finally:
+            srv.stop()
+        rates.sort()
+        print("  measured %.2f MiB/s against a cap of 20 MiB/s: %.1f %% (median of %d: %s)" % (
+            rates[len(rates) // 2] / 2**20, 100 * rates[len(rates) // 2] / cap, len(rates),
+            ", ".join("%.2f" % (r / 2**20) for r in rates)))
+    finally:
+        shutil.rmtree(tmp)
+
+
 SCENARIOS = {"search": scenario_search, "canonical": scenario_canonical, "hello": scenario_hello, "latency": scenario_latency,
              "expiry": scenario_expiry,
              "oplog": scenario_oplog, "memory": scenario_memory, "scaling": scenario_scaling,
              "getfile": scenario_getfile, "transfer": scenario_transfer, "clock": scenario_clock,
-             "hash": scenario_hash}
+             "hash": scenario_hash, "verify": scenario_verify, "rate": scenario_rate}
 
 
 def main():
