@@ -1,9 +1,12 @@
 #include "content_tree.hh"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cinttypes>
 #include <cstdio>
@@ -220,7 +223,45 @@ bool cache_load(const std::string& dir, const FileKey& key, ContentTree& out)
     if (hasher.root(tree.leaves) != tree.root)  // damaged: hash the file again
         return false;
     out = std::move(tree);
+    ::utimensat(AT_FDCWD, entry_path(dir, key).c_str(), nullptr, 0);  // used now: pruned last
     return true;
+}
+
+std::size_t prune_cache(const std::string& dir, std::uint64_t max_bytes)
+{
+    DIR* d = ::opendir(dir.c_str());
+    if (!d)
+        return 0;
+    struct Entry {
+        std::int64_t mtime_ns;
+        std::uint64_t bytes;
+        std::string name;
+    };
+    std::vector<Entry> entries;
+    std::uint64_t total = 0;
+    while (const dirent* e = ::readdir(d)) {
+        if (e->d_name[0] == '.' || std::strchr(e->d_name, '-') == nullptr)
+            continue;
+        struct stat st;
+        if (::fstatat(::dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode))
+            continue;
+        const auto bytes = static_cast<std::uint64_t>(st.st_size);
+        entries.push_back({static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec, bytes,
+                           e->d_name});
+        total += bytes;
+    }
+    std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) { return a.mtime_ns < b.mtime_ns; });
+    std::size_t removed = 0;
+    for (const auto& e : entries) {
+        if (total <= max_bytes)
+            break;
+        if (::unlinkat(::dirfd(d), e.name.c_str(), 0) == 0) {
+            total -= e.bytes;
+            ++removed;
+        }
+    }
+    ::closedir(d);
+    return removed;
 }
 
 bool cache_store(const std::string& dir, const FileKey& key, const ContentTree& tree, std::string& error)
@@ -250,6 +291,9 @@ bool cache_store(const std::string& dir, const FileKey& key, const ContentTree& 
         ::unlink(aside.c_str());
         return false;
     }
+    static std::atomic<bool> pruned{false};  // pool threads store at once
+    if (!pruned.exchange(true))
+        prune_cache(dir, kTreeCacheBytes);
     return true;
 }
 

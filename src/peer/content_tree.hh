@@ -70,8 +70,15 @@ FileKey file_key(const struct stat& st);
 std::string tree_cache_dir();
 // The cached tree of `key` when there is one, whole and matching; false otherwise.
 bool cache_load(const std::string& dir, const FileKey& key, ContentTree& out);
-// Stores it (written aside, then renamed into place); false and `error` on failure.
+// Stores it (written aside, then renamed into place); false and `error` on failure. The
+// first store of a process also prunes the cache to kTreeCacheBytes.
 bool cache_store(const std::string& dir, const FileKey& key, const ContentTree& tree, std::string& error);
+// The cache's size bound: entries (one per file hashed, 32 bytes per leaf) least recently
+// used go first. 64 MiB holds the trees of about 2 TiB of files.
+constexpr std::uint64_t kTreeCacheBytes = 64ull << 20;
+// Removes the least recently used entries (by modification time, which a load renews)
+// until the entries of `dir` take at most `max_bytes`; returns how many it removed.
+std::size_t prune_cache(const std::string& dir, std::uint64_t max_bytes);
 
 // The tree of the file at `path`: from the cache (`dir`; none when empty) when it matches
 // the file as it is now, else hashed and stored. `cached` says which.

@@ -193,6 +193,37 @@ TEST_F(Cache, NotAFileOrMissingIsAnError)
     EXPECT_FALSE(error.empty());
 }
 
+TEST_F(Cache, PruningDropsTheLeastRecentlyUsedFirst)
+{
+    ContentTree t;
+    t.size = 100;
+    t.leaves.resize(1);
+    std::string error;
+    // Three entries, used in the order 1, 3, 2 (a load renews an entry).
+    for (std::uint64_t inode = 1; inode <= 3; ++inode) {
+        FileKey key{9, inode, 100, 1, 1};
+        ASSERT_TRUE(cache_store(dir_, key, t, error)) << error;
+        const std::string path = dir_ + "/9-" + std::to_string(inode);
+        const timespec times[2] = {{0, UTIME_OMIT}, {static_cast<time_t>(1000 + inode * 10), 0}};
+        ASSERT_EQ(::utimensat(AT_FDCWD, path.c_str(), times, 0), 0);
+    }
+    struct stat st {};
+    ASSERT_EQ(::stat((dir_ + "/9-1").c_str(), &st), 0);
+    const auto entry = static_cast<std::uint64_t>(st.st_size);
+    ContentTree loaded;
+    t.root = TreeHasher().root(t.leaves);
+    ASSERT_TRUE(cache_store(dir_, FileKey{9, 2, 100, 1, 1}, t, error));  // a valid tree this time
+    const timespec old[2] = {{0, UTIME_OMIT}, {1005, 0}};
+    ASSERT_EQ(::utimensat(AT_FDCWD, (dir_ + "/9-2").c_str(), old, 0), 0);
+    ASSERT_TRUE(cache_load(dir_, FileKey{9, 2, 100, 1, 1}, loaded));  // 2 is now the most recent
+    EXPECT_EQ(prune_cache(dir_, 2 * entry), 1u);
+    EXPECT_NE(::access((dir_ + "/9-1").c_str(), F_OK), 0);  // the oldest went
+    EXPECT_EQ(::access((dir_ + "/9-2").c_str(), F_OK), 0);
+    EXPECT_EQ(::access((dir_ + "/9-3").c_str(), F_OK), 0);
+    EXPECT_EQ(prune_cache(dir_, 0), 2u);
+    EXPECT_EQ(prune_cache(dir_, 0), 0u);
+}
+
 TEST(HashFile, ProgressMayCancel)
 {
     char tmpl[] = "/tmp/peerdex-tree-XXXXXX";
