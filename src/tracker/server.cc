@@ -477,7 +477,7 @@ void Session::submit(const Request& r)
         store.connect(user, requester(user), *parse_port(r.fields[1]), done);
         break;
     case Op::publish:
-        store.publish(user, requester(user), r.fields[1], r.fields[2], done);
+        store.publish(user, requester(user), r.fields[1], r.fields[2], r.meta, done);
         break;
     case Op::remove:
         store.remove(user, requester(user), r.fields[1], done);

@@ -215,9 +215,9 @@ class Files(StateTest):
             self.assertEqual(t.stop(), 0)
         db = sqlite3.connect(self.db)
         db.execute("PRAGMA journal_mode=DELETE")
-        db.execute("PRAGMA user_version=3")
+        db.execute("PRAGMA user_version=4")
         db.close()
-        self.refused(self.db, "schema version 3 is newer")
+        self.refused(self.db, "schema version 4 is newer")
 
         db = sqlite3.connect(self.db)
         db.execute("PRAGMA user_version=2")
@@ -261,9 +261,12 @@ class Files(StateTest):
             self.assertEqual(t.code("DISCONNECT", "on"), 0)
             self.assertEqual(t.stop(), 0)
         db = sqlite3.connect(self.db)
-        self.assertEqual(db.execute("PRAGMA user_version").fetchone(), (2,))
+        # Each step in turn: 2 the owners, 3 sizes and content ids (unknown for what was there).
+        self.assertEqual(db.execute("PRAGMA user_version").fetchone(), (3,))
         self.assertEqual(sorted(db.execute("SELECT name, owner, key FROM users")),
                          [("off", None, None), ("on", "127.0.0.1", None)])
+        self.assertEqual(db.execute("SELECT path, size, content_id FROM publications").fetchall(),
+                         [("/a", None, None)])
         db.close()
 
     def test_a_directory_and_an_unwritable_place(self):
