@@ -116,6 +116,30 @@ class Restarts(StateTest):
             self.assertEqual(t.op("GET_USER_INFO", "alice", "bob"), b"\x03")  # offline, kept
             self.assertEqual(t.stop(), 0)
 
+    def test_sizes_and_content_ids_survive_a_restart(self):
+        id_ = "sha256:" + "ab" * 32
+        with self.tracker() as t:
+            t.user("alice", 1111)
+            s = t.connect()
+            with s:
+                s.sendall(enc("HELLO", "peerdex/2") + enc("PUBLISH", "alice", "/v2", "d", 5, "sha256:" + "AB" * 32) +
+                          enc("PUBLISH", "alice", "/none", "", "", ""))
+                s.shutdown(1)
+                self.assertEqual(read_all(s), b"\x00" + enc("peerdex/2") + b"\x00\x00")
+            rows = sqlite3.connect("file:%s?mode=ro" % self.db, uri=True).execute(
+                "SELECT path, size, content_id FROM publications ORDER BY seq").fetchall()
+            self.assertEqual(rows, [("/v2", 5, id_), ("/none", None, None)])
+            self.assertEqual(t.stop(), 0)
+        with self.tracker() as t:
+            s = t.connect()
+            with s:
+                s.sendall(enc("HELLO", "peerdex/2") + enc("LIST_CONTENT", "alice", "alice"))
+                s.shutdown(1)
+                self.assertEqual(read_all(s), b"\x00" + enc("peerdex/2") + b"\x00" + enc(2, "/v2", "d", 5, id_) +
+                                 enc("/none", "", "", ""))
+            self.assertEqual(t.op("LIST_CONTENT", "alice", "alice"), b"\x00" + enc(2, "/v2", "/none"))
+            self.assertEqual(t.stop(), 0)
+
     def test_sigterm_with_a_batch_pending_loses_nothing_acknowledged(self):
         t = self.tracker()
         s, r = t.hello()
