@@ -24,6 +24,8 @@ constexpr OpSpec kSpecs[] = {
     {"OWN", 1, 2, {K::user, K::key}},
     {"SEARCH", 3, 3, {K::user, K::query, K::limit}},
 };
+// PUBLISH in a peerdex/2 session (peerdex-protocol(7), SESSIONS).
+constexpr OpSpec kPublishV2 = {"PUBLISH", 4, 5, {K::user, K::path, K::description, K::size, K::content_id}};
 
 // The longest decimal port we read before calling it malformed ("065535").
 constexpr std::size_t kMaxPortBytes = 8;
@@ -36,9 +38,58 @@ bool has_space(std::string_view s)
 
 }  // namespace
 
-const OpSpec& spec(Op op)
+const OpSpec& spec(Op op, Dialect dialect)
 {
+    if (op == Op::publish && dialect == Dialect::v2)
+        return kPublishV2;
     return kSpecs[static_cast<std::size_t>(op)];
+}
+
+std::optional<Dialect> hello_dialect(std::string_view version)
+{
+    if (version == kHelloVersion)
+        return Dialect::v1;
+    if (version == kHelloVersion2)
+        return Dialect::v2;
+    return std::nullopt;
+}
+
+std::string_view hello_version(Dialect dialect)
+{
+    return dialect == Dialect::v2 ? kHelloVersion2 : kHelloVersion;
+}
+
+namespace {
+
+// Empty, or decimal 0..2^63-1 without sign or leading zeros.
+bool size_field_valid(std::string_view v, std::uint64_t& size)
+{
+    if (v.empty())
+        return true;
+    if (v.size() > kMaxSizeDigits || (v.size() > 1 && v[0] == '0'))
+        return false;
+    const auto n = parse_decimal(v, kMaxContentSize);
+    if (!n)
+        return false;
+    size = *n;
+    return true;
+}
+
+}  // namespace
+
+bool parse_content_meta(std::string_view size, std::string_view id, ContentMeta& out)
+{
+    ContentMeta m;
+    if (!size_field_valid(size, m.size))
+        return false;
+    m.has_size = !size.empty();
+    if (!id.empty() && !parse_content_id(id, m.id))
+        return false;
+    m.has_id = !id.empty();
+    if (m.has_id && !m.has_size)
+        return false;
+    out = m;
+    return true;
 }
 
 std::optional<Op> op_from_name(std::string_view name)
@@ -106,6 +157,10 @@ std::size_t field_cap(FieldKind kind)
         return kMaxQueryReadBytes;
     case K::limit:
         return kMaxLimitReadBytes;
+    case K::size:
+        return kMaxSizeDigits;
+    case K::content_id:
+        return kContentIdLength;
     case K::user:
     case K::path:
     case K::description:
@@ -146,6 +201,14 @@ FieldFault field_fault(FieldKind kind, std::string_view v)
             if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
                 return F::not_a_key;
         return F::none;
+    case K::size: {  // empty: unknown
+        std::uint64_t size;
+        return size_field_valid(v, size) ? F::none : F::not_a_size;
+    }
+    case K::content_id: {  // empty: unknown
+        Digest id;
+        return v.empty() || parse_content_id(v, id) ? F::none : F::not_a_content_id;
+    }
     case K::query:
     case K::limit:
         return F::none;
@@ -173,6 +236,10 @@ std::string field_problem(FieldKind kind, std::string_view v)
         return "is not a port number from 1 to 65535";
     case FieldFault::not_a_key:
         return "is not a key of 64 lowercase hexadecimal digits";
+    case FieldFault::not_a_size:
+        return "is not a size in bytes (decimal, no sign, no leading zero, at most 2^63 - 1)";
+    case FieldFault::not_a_content_id:
+        return "is not a content id (sha256: and 64 hexadecimal digits)";
     }
     return "is not valid";
 }

@@ -7,6 +7,8 @@
 #include <string>
 #include <string_view>
 
+#include "content_id.hh"
+
 namespace peerdex {
 
 enum class Op : std::uint8_t {
@@ -25,7 +27,7 @@ enum class Op : std::uint8_t {
 };
 
 // What a field after OP (and after the optional timestamp) may hold.
-enum class FieldKind : std::uint8_t { user, path, description, port, version, key, query, limit };
+enum class FieldKind : std::uint8_t { user, path, description, port, version, key, query, limit, size, content_id };
 
 // SEARCH's query and limit are read whole up to these caps and judged after the requester
 // (codes 1 and 2 come first, then 3, and a HELLO session survives a 3): a query of up to
@@ -36,11 +38,46 @@ inline constexpr std::size_t kMaxLimitReadBytes = 16;
 // OWN's key: 32 random bytes as 64 lowercase hexadecimal digits, or empty (none).
 inline constexpr std::size_t kKeyHexBytes = 64;
 
-inline constexpr int kMaxOpFields = 3;
+// PUBLISH in a peerdex/2 session: user, path, description, size, content id.
+inline constexpr int kMaxOpFields = 5;
 // Longest OP name on the wire ("GET_USER_INFO"); a longer first field is an unknown OP.
 inline constexpr std::size_t kMaxOpNameBytes = 13;
-// The only HELLO version this tracker speaks.
+// The HELLO versions (peerdex-protocol(7), SESSIONS). peerdex/1: the requests and replies of
+// TRACKER REQUESTS; peerdex/2: PUBLISH, LIST_CONTENT and SEARCH also carry size and content id.
 inline constexpr std::string_view kHelloVersion = "peerdex/1";
+inline constexpr std::string_view kHelloVersion2 = "peerdex/2";
+// A size field: decimal, at most 19 digits (2^63 - 1, what SQLite's INTEGER holds).
+inline constexpr std::size_t kMaxSizeDigits = 19;
+inline constexpr std::uint64_t kMaxContentSize = INT64_MAX;
+
+// The shape of a connection's requests and replies. v1: canonical connections and peerdex/1
+// sessions (byte for byte the course's); v2: a peerdex/2 session.
+enum class Dialect : std::uint8_t { v1, v2 };
+// The dialect a HELLO version asks for; none for a version this tracker does not speak.
+std::optional<Dialect> hello_dialect(std::string_view version);
+// The version HELLO answers with in `dialect`.
+std::string_view hello_version(Dialect dialect);
+
+// What a peerdex/2 PUBLISH says of its file: its size and content id, each known or not (an
+// id only with a size). Canonical and peerdex/1 publications know neither.
+struct ContentMeta {
+    std::uint64_t size = 0;
+    Digest id{};
+    bool has_size = false;
+    bool has_id = false;
+    bool known() const { return has_size; }
+    bool operator==(const ContentMeta& o) const
+    {
+        return has_size == o.has_size && has_id == o.has_id && (!has_size || size == o.size) &&
+               (!has_id || id == o.id);
+    }
+    bool operator!=(const ContentMeta& o) const { return !(*this == o); }
+};
+inline constexpr ContentMeta kUnknownContent{};
+
+// PUBLISH's size and id fields (each empty: unknown) into `out`; false when either breaks its
+// rule or an id comes without a size.
+bool parse_content_meta(std::string_view size, std::string_view id, ContentMeta& out);
 
 struct OpSpec {
     std::string_view name;
@@ -49,7 +86,8 @@ struct OpSpec {
     FieldKind fields[kMaxOpFields];
 };
 
-const OpSpec& spec(Op op);
+// The fields of `op` in `dialect` (only PUBLISH differs).
+const OpSpec& spec(Op op, Dialect dialect = Dialect::v1);
 std::optional<Op> op_from_name(std::string_view name);
 inline std::string_view op_name(Op op) { return spec(op).name; }
 
@@ -84,6 +122,8 @@ enum class FieldFault : std::uint8_t {
     space,
     not_a_port,
     not_a_key,
+    not_a_size,
+    not_a_content_id,
 };
 // The first limit the field breaks, cheaply (the tracker checks every field with it).
 FieldFault field_fault(FieldKind kind, std::string_view value);

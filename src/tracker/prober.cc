@@ -37,8 +37,9 @@ public:
     {
         queue_.push_back({std::string(name), ip, port});
     }
-    void content(std::string_view, std::string_view) override {}
-    void hit(std::string_view, const Address&, std::uint16_t, std::string_view, std::string_view) override {}
+    void content(std::string_view, std::string_view, const ContentMeta&) override {}
+    void hit(std::string_view, const Address&, std::uint16_t, std::string_view, std::string_view,
+             const ContentMeta&) override {}
     bool full() const override { return false; }
 
 private:

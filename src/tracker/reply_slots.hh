@@ -24,6 +24,7 @@ struct ReplySlot {
     std::uint32_t generation = 0;
     std::uint32_t next = kNoSlot;  // the owner's next slot, or the next free one
     Op op = Op::hello;
+    Dialect dialect = Dialect::v1;  // of the session when the request was read: how its answer is encoded
     bool done = false;
     bool logged = false;  // the operation log is still to record it
     bool orphan = false;  // its session closed; kept only until the store answers, to log it

@@ -6,7 +6,7 @@ namespace peerdex {
 
 void RequestParser::expect_field()
 {
-    std::size_t cap = field_cap(spec(req_.op).fields[next_field_]);
+    std::size_t cap = field_cap(op_spec().fields[next_field_]);
     // The field right after OP may also be the timestamp.
     if (state_ == State::first)
         cap = std::max(cap, kTimestampBytes);
@@ -46,13 +46,20 @@ RequestParser::Result RequestParser::feed(const char*& p, const char* end)
                 continue;
             }
         }
-        const OpSpec& s = spec(req_.op);
+        const OpSpec& s = op_spec();
         if (!field_valid(s.fields[next_field_], value)) {
             state_ = State::dead;
             return Result::malformed;
         }
         req_.fields[next_field_].assign(value);
         if (++next_field_ == s.field_count) {
+            // Size and id are judged together: an id without a size is malformed too.
+            req_.meta = {};
+            if (req_.op == Op::publish && dialect_ == Dialect::v2 &&
+                !parse_content_meta(req_.fields[3], req_.fields[4], req_.meta)) {
+                state_ = State::dead;
+                return Result::malformed;
+            }
             state_ = State::op;
             reader_.start(kMaxOpNameBytes);
             return Result::request;

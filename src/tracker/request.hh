@@ -14,6 +14,7 @@ struct Request {
     bool has_timestamp = false;
     std::string timestamp;
     std::string fields[kMaxOpFields];  // reused between requests: no allocation per request
+    ContentMeta meta;                  // PUBLISH in a peerdex/2 session: its size and id fields
 };
 
 class RequestParser {
@@ -26,6 +27,9 @@ public:
     };
 
     RequestParser() : reader_(kMaxOpNameBytes) {}
+
+    // The shape of the requests after the current one (a HELLO session's version).
+    void set_dialect(Dialect dialect) { dialect_ = dialect; }
 
     // Consumes input from [p, end) up to the end of one request; advances p.
     // After `malformed` or `unknown_op` the parser accepts nothing more.
@@ -42,11 +46,13 @@ private:
     enum class State { op, first, fields, dead };
 
     void expect_field();
+    const OpSpec& op_spec() const { return spec(req_.op, dialect_); }
 
     FieldReader reader_;
     Request req_;
     State state_ = State::op;
     int next_field_ = 0;
+    Dialect dialect_ = Dialect::v1;
 };
 
 }  // namespace peerdex

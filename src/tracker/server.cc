@@ -164,6 +164,7 @@ private:
     std::size_t owed_ = 0;
     State state_ = State::open;
     bool hello_ = false;
+    Dialect dialect_ = Dialect::v1;  // what the last HELLO asked for (peerdex-protocol(7), SESSIONS)
     bool writing_ = false;
     bool flushing_ = false;  // in flush(): a call from within returns at once
     bool reading_ = false;
@@ -337,6 +338,7 @@ std::uint32_t Session::take_slot(Op op, bool last)
     const std::uint32_t i = slots().acquire(this, last);  // backlogged() saw room, or it is the last
     ReplySlot& slot = slots()[i];
     slot.op = op;
+    slot.dialect = dialect_;
     (back_ == kNoSlot ? front_ : slots()[back_].next) = i;
     back_ = i;
     ++owed_;
@@ -442,9 +444,13 @@ void Session::submit(const Request& r)
         return;
     }
     if (r.op == Op::hello) {
-        const bool ok = user == kHelloVersion;
+        // The version asked for shapes the requests after this one, and their answers.
+        const std::optional<Dialect> dialect = hello_dialect(user);
+        const bool ok = dialect.has_value();
         if (ok) {
             hello_ = true;
+            dialect_ = *dialect;
+            parser_.set_dialect(*dialect);
             uv_tcp_nodelay(&tcp_, 1);  // pipelined replies must not wait for Nagle
         }
         answer_now(Op::hello, ok ? Outcome::ok : Outcome::failed);
@@ -477,7 +483,7 @@ void Session::submit(const Request& r)
         store.connect(user, requester(user), *parse_port(r.fields[1]), done);
         break;
     case Op::publish:
-        store.publish(user, requester(user), r.fields[1], r.fields[2], done);
+        store.publish(user, requester(user), r.fields[1], r.fields[2], r.meta, done);
         break;
     case Op::remove:
         store.remove(user, requester(user), r.fields[1], done);
@@ -560,7 +566,7 @@ void Session::advance()
         if (!slot.done)
             return;
         if (!streaming_) {
-            const std::uint8_t code = encode_answer(out_, slot.op, slot.reply);
+            const std::uint8_t code = encode_answer(out_, slot.op, slot.reply, slot.dialect);
             if (code != 0 && Console::verbose())
                 Console::debug("s> %s from %s refused with code %u", spec(slot.op).name.data(), peer_text().c_str(),
                                code);
@@ -569,7 +575,7 @@ void Session::advance()
         if (streaming_) {
             if (list_wait_ || out_.size() >= kListChunkBytes)
                 return;  // flush() comes back when the chunk is written
-            ListEncoder chunk(out_, out_.size() + kListChunkBytes);
+            ListEncoder chunk(out_, out_.size() + kListChunkBytes, slot.dialect);
             const Wakeup ready{&TrackerServer::on_list_ready, &server_, ReplySlots::token(front_, slot.generation)};
             switch (slot.reply.list->pull(chunk, ready)) {
             case ListStream::Pull::more:

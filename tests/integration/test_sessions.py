@@ -78,7 +78,7 @@ class Hello(unittest.TestCase):
             self.assertEqual([r.byte() for _ in range(4)], [0, 1, 0, 1])
 
     def test_unknown_version_is_refused(self):
-        reply = self.t.raw(enc("HELLO", "peerdex/2") + enc("REGISTER", "x"))
+        reply = self.t.raw(enc("HELLO", "peerdex/3") + enc("REGISTER", "x"))
         self.assertEqual(reply, b"\x02")
         self.assertEqual(self.t.code("REGISTER", "x"), 0)  # the REGISTER after it was not run
 

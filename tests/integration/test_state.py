@@ -116,6 +116,30 @@ class Restarts(StateTest):
             self.assertEqual(t.op("GET_USER_INFO", "alice", "bob"), b"\x03")  # offline, kept
             self.assertEqual(t.stop(), 0)
 
+    def test_sizes_and_content_ids_survive_a_restart(self):
+        id_ = "sha256:" + "ab" * 32
+        with self.tracker() as t:
+            t.user("alice", 1111)
+            s = t.connect()
+            with s:
+                s.sendall(enc("HELLO", "peerdex/2") + enc("PUBLISH", "alice", "/v2", "d", 5, "sha256:" + "AB" * 32) +
+                          enc("PUBLISH", "alice", "/none", "", "", ""))
+                s.shutdown(1)
+                self.assertEqual(read_all(s), b"\x00" + enc("peerdex/2") + b"\x00\x00")
+            rows = sqlite3.connect("file:%s?mode=ro" % self.db, uri=True).execute(
+                "SELECT path, size, content_id FROM publications ORDER BY seq").fetchall()
+            self.assertEqual(rows, [("/v2", 5, id_), ("/none", None, None)])
+            self.assertEqual(t.stop(), 0)
+        with self.tracker() as t:
+            s = t.connect()
+            with s:
+                s.sendall(enc("HELLO", "peerdex/2") + enc("LIST_CONTENT", "alice", "alice"))
+                s.shutdown(1)
+                self.assertEqual(read_all(s), b"\x00" + enc("peerdex/2") + b"\x00" + enc(2, "/v2", "d", 5, id_) +
+                                 enc("/none", "", "", ""))
+            self.assertEqual(t.op("LIST_CONTENT", "alice", "alice"), b"\x00" + enc(2, "/v2", "/none"))
+            self.assertEqual(t.stop(), 0)
+
     def test_sigterm_with_a_batch_pending_loses_nothing_acknowledged(self):
         t = self.tracker()
         s, r = t.hello()
@@ -215,9 +239,9 @@ class Files(StateTest):
             self.assertEqual(t.stop(), 0)
         db = sqlite3.connect(self.db)
         db.execute("PRAGMA journal_mode=DELETE")
-        db.execute("PRAGMA user_version=3")
+        db.execute("PRAGMA user_version=4")
         db.close()
-        self.refused(self.db, "schema version 3 is newer")
+        self.refused(self.db, "schema version 4 is newer")
 
         db = sqlite3.connect(self.db)
         db.execute("PRAGMA user_version=2")
@@ -261,9 +285,12 @@ class Files(StateTest):
             self.assertEqual(t.code("DISCONNECT", "on"), 0)
             self.assertEqual(t.stop(), 0)
         db = sqlite3.connect(self.db)
-        self.assertEqual(db.execute("PRAGMA user_version").fetchone(), (2,))
+        # Each step in turn: 2 the owners, 3 sizes and content ids (unknown for what was there).
+        self.assertEqual(db.execute("PRAGMA user_version").fetchone(), (3,))
         self.assertEqual(sorted(db.execute("SELECT name, owner, key FROM users")),
                          [("off", None, None), ("on", "127.0.0.1", None)])
+        self.assertEqual(db.execute("SELECT path, size, content_id FROM publications").fetchall(),
+                         [("/a", None, None)])
         db.close()
 
     def test_a_directory_and_an_unwritable_place(self):

@@ -80,8 +80,60 @@ TEST(Answer, ListEntriesFillChunksOfTheLimit)
     EXPECT_TRUE(enc.full());
     out.clear();
     ListEncoder paths(out, 100);
-    paths.content("/a/b", "a description is not listed");
+    paths.content("/a/b", "a description is not listed", kUnknownContent);
     EXPECT_EQ(out, "/a/b\0"s);
+}
+
+const char* const kId = "sha256:8a2a5c9b768827de5a9552c38a044c66959c68f6d2f21b5260af54d2f87db827";
+
+ContentMeta meta(const std::string& size, const std::string& id = "")
+{
+    ContentMeta m;
+    EXPECT_TRUE(parse_content_meta(size, id, m)) << size << " " << id;
+    return m;
+}
+
+TEST(Answer, HelloAnswersTheVersionOfItsDialect)
+{
+    std::string out;
+    EXPECT_EQ(encode_answer(out, Op::hello, StoreReply{}, Dialect::v2), 0);
+    EXPECT_EQ(out, "\0peerdex/2\0"s);
+    out.clear();
+    EXPECT_EQ(encode_answer(out, Op::hello, StoreReply{}, Dialect::v1), 0);
+    EXPECT_EQ(out, "\0peerdex/1\0"s);
+}
+
+// peerdex-protocol(7), SESSIONS: LIST_CONTENT's entry is path, description, size, id in
+// peerdex/2, the path alone otherwise, whatever is known of the file.
+TEST(Answer, ContentEntriesOfEachDialect)
+{
+    const ContentMeta both = meta("5", kId), size_only = meta("0");
+    std::string out;
+    ListEncoder v2(out, 1000, Dialect::v2);
+    v2.content("/a", "notes", both);
+    v2.content("/b", "", size_only);
+    v2.content("/c", "old", kUnknownContent);
+    EXPECT_EQ(out, "/a\0notes\0" "5\0"s + kId + "\0" "/b\0\0" "0\0\0" "/c\0old\0\0\0"s);
+    out.clear();
+    ListEncoder v1(out, 1000, Dialect::v1);
+    v1.content("/a", "notes", both);
+    v1.content("/c", "old", kUnknownContent);
+    EXPECT_EQ(out, "/a\0/c\0"s);
+}
+
+TEST(Answer, SearchHitsOfEachDialect)
+{
+    const ContentMeta big = meta("9223372036854775807", kId);
+    const std::string head = "bob\0" "127.0.0.1\0" "35911\0" "/m/Song.ogg\0" "live\0"s;
+    std::string out;
+    ListEncoder v2(out, 1000, Dialect::v2);
+    v2.hit("bob", test::ipv4("127.0.0.1"), 35911, "/m/Song.ogg", "live", big);
+    v2.hit("bob", test::ipv4("127.0.0.1"), 35911, "/m/Song.ogg", "live", kUnknownContent);
+    EXPECT_EQ(out, head + "9223372036854775807\0"s + kId + "\0"s + head + "\0\0"s);
+    out.clear();
+    ListEncoder v1(out, 1000);  // canonical connections and peerdex/1: today's bytes
+    v1.hit("bob", test::ipv4("127.0.0.1"), 35911, "/m/Song.ogg", "live", big);
+    EXPECT_EQ(out, head);
 }
 
 }  // namespace

@@ -26,9 +26,11 @@ struct Parsed {
 };
 
 // Feeds every chunk, collecting every outcome other than need_more.
-std::vector<Parsed> parse(const std::vector<std::string>& chunks)
+std::vector<Parsed> parse(const std::vector<std::string>& chunks, Dialect dialect = Dialect::v1,
+                          std::vector<ContentMeta>* metas = nullptr)
 {
     RequestParser parser;
+    parser.set_dialect(dialect);
     std::vector<Parsed> out;
     for (const auto& c : chunks) {
         const char* p = c.data();
@@ -42,8 +44,10 @@ std::vector<Parsed> parse(const std::vector<std::string>& chunks)
                 const Request& q = parser.request();
                 o.has_ts = q.has_timestamp;
                 o.ts = q.timestamp;
-                for (int i = 0; i < spec(q.op).field_count; ++i)
+                for (int i = 0; i < spec(q.op, dialect).field_count; ++i)
                     o.fields.push_back(q.fields[i]);
+                if (metas)
+                    metas->push_back(q.meta);
             }
             out.push_back(o);
             if (r != RequestParser::Result::request)
@@ -187,6 +191,87 @@ TEST(RequestParser, InProgressAndOpKnown)
     EXPECT_TRUE(parser.in_progress());
     EXPECT_TRUE(parser.op_known());
     EXPECT_EQ(parser.op(), Op::register_user);
+}
+
+const char* const kId = "sha256:8a2a5c9b768827de5a9552c38a044c66959c68f6d2f21b5260af54d2f87db827";
+
+// peerdex-protocol(7), SESSIONS: PUBLISH in a peerdex/2 session has a size and an id field.
+TEST(RequestParserV2, PublishCarriesSizeAndId)
+{
+    std::vector<ContentMeta> metas;
+    const std::string upper = "sha256:8A2A5C9B768827DE5A9552C38A044C66959C68F6D2F21B5260AF54D2F87DB827";
+    auto got = parse({wire({"PUBLISH", kTs, "alice", "/f", "d", "5", kId}) + wire({"PUBLISH", "alice", "/g", "", "", ""}) +
+                      wire({"PUBLISH", "alice", "/h", "d", "0", ""}) +
+                      wire({"PUBLISH", "alice", "/i", "d", "9223372036854775807", upper}) +
+                      wire({"LIST_CONTENT", "alice", "bob"})},
+                     Dialect::v2, &metas);
+    ASSERT_EQ(got.size(), 5u);
+    for (const Parsed& p : got)
+        EXPECT_EQ(p.result, RequestParser::Result::request);
+    EXPECT_EQ(got[0].fields, (std::vector<std::string>{"alice", "/f", "d", "5", kId}));
+    EXPECT_TRUE(got[0].has_ts);
+    ASSERT_EQ(metas.size(), 5u);
+    EXPECT_TRUE(metas[0].has_size && metas[0].has_id);
+    EXPECT_EQ(metas[0].size, 5u);
+    EXPECT_EQ(content_id_text(metas[0].id), kId);
+    EXPECT_EQ(metas[1], kUnknownContent);  // both empty: unknown
+    EXPECT_TRUE(metas[2].has_size && !metas[2].has_id);
+    EXPECT_EQ(metas[2].size, 0u);
+    EXPECT_EQ(metas[3].size, 9223372036854775807u);
+    EXPECT_EQ(content_id_text(metas[3].id), kId);  // either case in, lowercase out
+    EXPECT_EQ(metas[4], kUnknownContent);          // not a PUBLISH: nothing left over
+    EXPECT_EQ(got[4].fields, (std::vector<std::string>{"alice", "bob"}));
+}
+
+TEST(RequestParserV2, EveryBadSizeOrIdIsMalformed)
+{
+    const std::string upper_prefix = std::string("SHA256:") + (kId + 7);
+    const std::vector<std::pair<std::string, std::string>> bad = {
+        {"-1", ""},
+        {"+5", ""},
+        {"05", ""},
+        {"00", ""},
+        {" 5", ""},
+        {"5 ", ""},
+        {"1e3", ""},
+        {"0x10", ""},
+        {"9223372036854775808", ""},   // 2^63
+        {"18446744073709551616", ""},  // 2^64, 20 digits
+        {"99999999999999999999", ""},
+        {"", kId},                      // an id without a size
+        {"5", std::string(kId).substr(0, 70)},
+        {"5", std::string(kId) + "0"},
+        {"5", "sha1:8a2a5c9b768827de5a9552c38a044c66959c68f6d2f21b5260af54d2f87db827"},
+        {"5", upper_prefix},
+        {"5", std::string(kId).replace(10, 1, "g")},
+        {"5", "sha256:"},
+        {"5", " "},
+    };
+    for (const auto& [size, id] : bad) {
+        auto got = parse({wire({"PUBLISH", "alice", "/f", "d", size, id}) + wire({"REGISTER", "never"})}, Dialect::v2);
+        ASSERT_EQ(got.size(), 1u) << size << " " << id;
+        EXPECT_EQ(got[0].result, RequestParser::Result::malformed) << "size '" << size << "' id '" << id << "'";
+        EXPECT_EQ(got[0].op, Op::publish);
+        EXPECT_EQ(result_code(Op::publish, Outcome::failed), 4);
+    }
+}
+
+// Canonical connections and peerdex/1 sessions: PUBLISH has its three fields, no more.
+TEST(RequestParserV2, OtherDialectsKeepThreeFields)
+{
+    auto got = parse({wire({"PUBLISH", "alice", "/f", "d"}) + wire({"REGISTER", "5"})});
+    ASSERT_EQ(got.size(), 2u);
+    EXPECT_EQ(got[0].fields, (std::vector<std::string>{"alice", "/f", "d"}));
+    EXPECT_EQ(got[1].op, Op::register_user);
+    // ... and a peerdex/2 PUBLISH split at every byte is the same request.
+    const std::string in = wire({"PUBLISH", "alice", "/f", "d", "123", kId});
+    for (std::size_t a = 0; a <= in.size(); ++a) {
+        std::vector<ContentMeta> metas;
+        got = parse({in.substr(0, a), in.substr(a)}, Dialect::v2, &metas);
+        ASSERT_EQ(got.size(), 1u) << a;
+        ASSERT_EQ(metas.size(), 1u) << a;
+        EXPECT_EQ(metas[0].size, 123u) << a;
+    }
 }
 
 TEST(FieldProblem, SaysWhichLimitWasBroken)

@@ -22,6 +22,9 @@
 #ifdef PEERDEX_HAVE_REDIS
 #include "redis_store.hh"
 #endif
+#ifdef PEERDEX_HAVE_SQLITE
+#include <sqlite3.h>
+#endif
 
 namespace peerdex {
 namespace {
@@ -37,17 +40,25 @@ public:
         entries.push_back(std::string(name) + " " + ip.str() + " " + std::to_string(port));
         ++in_chunk_;
     }
-    void content(std::string_view path, std::string_view description) override
+    void content(std::string_view path, std::string_view description, const ContentMeta& meta) override
     {
-        entries.push_back(std::string(path) + (description.empty() ? "" : " (" + std::string(description) + ")"));
+        entries.push_back(std::string(path) + (description.empty() ? "" : " (" + std::string(description) + ")") +
+                          text(meta));
         ++in_chunk_;
     }
     void hit(std::string_view user, const Address& ip, std::uint16_t port, std::string_view path,
-             std::string_view description) override
+             std::string_view description, const ContentMeta& meta) override
     {
         entries.push_back(std::string(user) + " " + ip.str() + " " + std::to_string(port) + " " + std::string(path) +
-                          " (" + std::string(description) + ")");
+                          " (" + std::string(description) + ")" + text(meta));
         ++in_chunk_;
+    }
+    // " [size]" or " [size id]" when known: nothing at all for a publication of the course protocol.
+    static std::string text(const ContentMeta& meta)
+    {
+        if (!meta.has_size)
+            return meta.has_id ? " [an id without a size]" : "";
+        return " [" + std::to_string(meta.size) + (meta.has_id ? " " + content_id_text(meta.id) : "") + "]";
     }
     bool full() const override { return in_chunk_ >= chunk_; }
     void next_chunk() { in_chunk_ = 0; }
@@ -253,9 +264,10 @@ protected:
     {
         return call([&](Store& s, Completion d) { s.disconnect(u, by_, d); }).outcome;
     }
-    Outcome publish(const std::string& u, const std::string& path, const std::string& description = "")
+    Outcome publish(const std::string& u, const std::string& path, const std::string& description = "",
+                    const ContentMeta& meta = kUnknownContent)
     {
-        return call([&](Store& s, Completion d) { s.publish(u, by_, path, description, d); }).outcome;
+        return call([&](Store& s, Completion d) { s.publish(u, by_, path, description, meta, d); }).outcome;
     }
     Outcome remove(const std::string& u, const std::string& path)
     {
@@ -456,7 +468,7 @@ TEST_P(StoreSuite, ArgumentsMayChangeAfterTheCall)
     turn_until([&] { return reg.calls > 0; });
     name = "alice";
     ASSERT_EQ(connect(name), Outcome::ok);
-    store_->publish(name, by_, path, "", to(pub));
+    store_->publish(name, by_, path, "", kUnknownContent, to(pub));
     name.assign(100, 'y');  // reallocates: the old bytes are gone
     path = "/zzz";
     turn_until([&] { return pub.calls > 0; });
@@ -660,6 +672,64 @@ TEST_P(StoreSuite, SearchCodesOrderAndConnectedOwnersOnly)
     EXPECT_EQ(counts().publications, 1u);
 }
 
+// Size and content id (a peerdex/2 PUBLISH, peerdex-protocol(7), SESSIONS) are kept per
+// publication and given back by LIST_CONTENT and SEARCH; a publication made without them
+// has neither.
+const char* const kId = "sha256:8a2a5c9b768827de5a9552c38a044c66959c68f6d2f21b5260af54d2f87db827";
+const char* const kOtherId = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+ContentMeta meta_of(const std::string& size, const std::string& id = "")
+{
+    ContentMeta m;
+    EXPECT_TRUE(parse_content_meta(size, id, m)) << size << " " << id;
+    return m;
+}
+
+TEST_P(StoreSuite, SizeAndContentIdComeBackInListsAndSearch)
+{
+    using V = std::vector<std::string>;
+    connected("alice", 4001);
+    connected("bob", 35911);
+    ASSERT_EQ(publish("bob", "/music/Song.ogg", "live", meta_of("5", kId)), Outcome::ok);
+    ASSERT_EQ(publish("bob", "/docs/songbook.pdf", "chords", meta_of("0")), Outcome::ok);  // a size alone
+    ASSERT_EQ(publish("bob", "/old/song.txt", ""), Outcome::ok);                          // neither
+    ASSERT_EQ(publish("bob", "/big.iso", "", meta_of("9223372036854775807", kOtherId)), Outcome::ok);
+    const std::string song = std::string("/music/Song.ogg (live) [5 ") + kId + "]";
+    const std::string book = "/docs/songbook.pdf (chords) [0]";
+    const std::string big = std::string("/big.iso [9223372036854775807 ") + kOtherId + "]";
+    EXPECT_EQ(entries(list_content("alice", "bob")), (V{song, book, "/old/song.txt", big}));
+    const SearchQuery q = search_query("song");
+    const auto search = [&] { return entries(call([&](Store& st, Completion d) { st.search("alice", {&q, 10}, d); })); };
+    const std::string at = "bob 127.0.0.1 35911 ";
+    EXPECT_EQ(search(), (V{at + "/old/song.txt ()", at + book, at + song}));
+    // A path already published keeps what it had; published again after DELETE, what it has now.
+    EXPECT_EQ(publish("bob", "/music/Song.ogg", "live", meta_of("6", kOtherId)), Outcome::already_published);
+    EXPECT_EQ(publish("bob", "/old/song.txt", "", meta_of("7")), Outcome::already_published);
+    EXPECT_EQ(entries(list_content("alice", "bob")), (V{song, book, "/old/song.txt", big}));
+    ASSERT_EQ(remove("bob", "/music/Song.ogg"), Outcome::ok);
+    ASSERT_EQ(publish("bob", "/music/Song.ogg", "live"), Outcome::ok);
+    ASSERT_EQ(remove("bob", "/old/song.txt"), Outcome::ok);
+    ASSERT_EQ(publish("bob", "/old/song.txt", "", meta_of("7", kId)), Outcome::ok);
+    const std::string song_now = "/music/Song.ogg (live)", old_now = std::string("/old/song.txt [7 ") + kId + "]";
+    EXPECT_EQ(entries(list_content("alice", "bob")), (V{book, big, song_now, old_now}));
+    EXPECT_EQ(search(), (V{at + "/old/song.txt () [7 " + kId + "]", at + song_now, at + book}));
+}
+
+// A list longer than one chunk of any store (the shared store's snapshot path) carries them too.
+TEST_P(StoreSuite, SizeAndContentIdInALongList)
+{
+    connected("alice");
+    const int n = 300;
+    std::vector<std::string> expected;
+    for (int i = 0; i < n; ++i) {
+        const std::string path = "/f" + std::to_string(i);
+        const ContentMeta m = i % 3 == 0 ? kUnknownContent : i % 3 == 1 ? meta_of(std::to_string(i)) : meta_of(std::to_string(i), kId);
+        ASSERT_EQ(publish("alice", path, "d", m), Outcome::ok);
+        expected.push_back(path + " (d)" + Collect::text(m));
+    }
+    EXPECT_EQ(entries(list_content("alice", "alice"), 7), expected);
+}
+
 // The model test: random PUBLISH, DELETE, UNREGISTER, REGISTER, CONNECT and DISCONNECT, and
 // after each step a random query whose answer must equal a brute-force scan of a model of
 // the registry, in the order of the rules.
@@ -815,6 +885,81 @@ TEST_P(DurableSuite, KeepsWhatItAcknowledged)
               (std::vector<std::string>{"alice 127.0.0.1 1", "bob 127.0.0.2 22"}));
     EXPECT_EQ(get_user_info("alice", "carol").outcome, Outcome::target_offline);
 }
+
+TEST_P(DurableSuite, KeepsSizesAndContentIds)
+{
+    connected("alice", 1);
+    ASSERT_EQ(publish("alice", "/a", "x", meta_of("5", kId)), Outcome::ok);
+    ASSERT_EQ(publish("alice", "/b", "x"), Outcome::ok);
+    ASSERT_EQ(publish("alice", "/c", "x", meta_of("9223372036854775807")), Outcome::ok);
+    reopen();
+    const std::vector<std::string> expected = {std::string("/a (x) [5 ") + kId + "]", "/b (x)",
+                                               "/c (x) [9223372036854775807]"};
+    EXPECT_EQ(entries(list_content("alice", "alice")), expected);
+    const SearchQuery x = search_query("x");
+    EXPECT_EQ(entries(call([&](Store& s, Completion d) { s.search("alice", {&x, 10}, d); })),
+              (std::vector<std::string>{"alice 127.0.0.1 1 /c (x) [9223372036854775807]", "alice 127.0.0.1 1 /b (x)",
+                                        std::string("alice 127.0.0.1 1 /a (x) [5 ") + kId + "]"}));
+}
+
+#ifdef PEERDEX_HAVE_SQLITE
+// A file of schema version 2 (before sizes and ids), written as that tracker wrote it, is
+// migrated in place at start: its publications kept, unknown; new ones keep theirs.
+TEST_P(DurableSuite, MigratesAVersion2File)
+{
+    close_store(loop_, store_);
+    const std::string path = config().state;
+    for (const char* suffix : {"", "-wal", "-shm"})
+        std::remove((path + suffix).c_str());
+    const auto sql = [&](const char* text) {
+        sqlite3* db = nullptr;
+        ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+        char* msg = nullptr;
+        EXPECT_EQ(sqlite3_exec(db, text, nullptr, nullptr, &msg), SQLITE_OK) << (msg ? msg : "");
+        sqlite3_free(msg);
+        sqlite3_close(db);
+    };
+    sql("PRAGMA journal_mode=WAL;"
+        "CREATE TABLE users (name TEXT PRIMARY KEY NOT NULL, ip TEXT, port INTEGER, connected INTEGER, owner TEXT,"
+        " key BLOB) WITHOUT ROWID;"
+        "CREATE TABLE publications (seq INTEGER PRIMARY KEY, user TEXT NOT NULL, path TEXT NOT NULL,"
+        " description TEXT NOT NULL, UNIQUE (user, path));"
+        "INSERT INTO users VALUES('alice', '127.0.0.1', 1, 1, '127.0.0.1', NULL),"
+        " ('bob', NULL, NULL, NULL, '127.0.0.1', NULL);"
+        "INSERT INTO publications(user, path, description) VALUES('bob', '/old', 'kept'), ('alice', '/mine', '');"
+        "PRAGMA application_id=1346656305; PRAGMA user_version=2;");
+    ASSERT_EQ(uv_loop_init(&loop_), 0);
+    std::string error;
+    store_ = make_store(&loop_, config(), error);
+    ASSERT_TRUE(store_) << error;
+    EXPECT_EQ(entries(list_content("alice", "bob")), std::vector<std::string>{"/old (kept)"});
+    ASSERT_EQ(publish("alice", "/new", "", meta_of("5", kId)), Outcome::ok);
+    reopen();
+    EXPECT_EQ(entries(list_content("alice", "alice")),
+              (std::vector<std::string>{"/mine", std::string("/new [5 ") + kId + "]"}));
+    close_store(loop_, store_);
+    // What the file holds now: version 3, NULL for what is unknown.
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
+    sqlite3_stmt* st = nullptr;
+    ASSERT_EQ(sqlite3_prepare_v2(db,
+                                 "SELECT (SELECT user_version FROM pragma_user_version), path, ifnull(size, 'NULL'),"
+                                 " ifnull(content_id, 'NULL') FROM publications ORDER BY seq",
+                                 -1, &st, nullptr),
+              SQLITE_OK)
+        << sqlite3_errmsg(db);
+    std::vector<std::string> rows;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        std::string row;
+        for (int i = 0; i < 4; ++i)
+            row += std::string(i ? " " : "") + reinterpret_cast<const char*>(sqlite3_column_text(st, i));
+        rows.push_back(row);
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    EXPECT_EQ(rows, (std::vector<std::string>{"3 /old NULL NULL", "3 /mine NULL NULL", std::string("3 /new 5 ") + kId}));
+}
+#endif
 
 const std::vector<std::string> kStores = {
     "memory",

@@ -119,9 +119,9 @@ void DelayedStore::disconnect(std::string_view user, const Requester& by, Comple
 }
 
 void DelayedStore::publish(std::string_view user, const Requester& by, std::string_view path,
-                           std::string_view description, Completion done)
+                           std::string_view description, const ContentMeta& meta, Completion done)
 {
-    inner_.publish(user, by, path, description, hold(done));
+    inner_.publish(user, by, path, description, meta, hold(done));
 }
 
 void DelayedStore::remove(std::string_view user, const Requester& by, std::string_view path, Completion done)

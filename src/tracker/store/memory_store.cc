@@ -25,9 +25,9 @@ void MemoryStore::disconnect(std::string_view user, const Requester& by, Complet
 }
 
 void MemoryStore::publish(std::string_view user, const Requester& by, std::string_view path,
-                          std::string_view description, Completion done)
+                          std::string_view description, const ContentMeta& meta, Completion done)
 {
-    done(registry_.publish(user, path, description, by));
+    done(registry_.publish(user, path, description, by, meta));
 }
 
 void MemoryStore::remove(std::string_view user, const Requester& by, std::string_view path, Completion done)

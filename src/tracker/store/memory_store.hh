@@ -18,7 +18,7 @@ public:
     void connect(std::string_view user, const Requester& by, std::uint16_t port, Completion done) override;
     void disconnect(std::string_view user, const Requester& by, Completion done) override;
     void publish(std::string_view user, const Requester& by, std::string_view path, std::string_view description,
-                 Completion done) override;
+                 const ContentMeta& meta, Completion done) override;
     void remove(std::string_view user, const Requester& by, std::string_view path, Completion done) override;
     void owns(std::string_view user, const Requester& by, Completion done) override;
     void list_users(std::string_view requester, Completion done) override;

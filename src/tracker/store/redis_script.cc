@@ -260,12 +260,16 @@ function ops.disconnect(name)
 end
 )lua"},
     {"publish", {kTokens, nullptr}, R"lua(
-function ops.publish(name, path, description)
+-- size and id: the decimal size and the content id of a peerdex/2 PUBLISH, '' when unknown;
+-- kept in the publication's hash only when known.
+function ops.publish(name, path, description, size, id)
   local o = requester(name, true)
   if o ~= OK then return answer(o) end
   local pid = redis.call('INCR', SEQ)  -- spent even when refused: a gap in the order is harmless
   if redis.call('ZADD', ckey(name), 'NX', pid, path) == 0 then return answer(ALREADY_PUBLISHED) end
   redis.call('HSET', pkey(pid), 'u', name, 'p', path, 'd', description)
+  if size ~= '' then redis.call('HSET', pkey(pid), 's', size) end
+  if id ~= '' then redis.call('HSET', pkey(pid), 'i', id) end
   redis.call('ZADD', PUBS, pid, pid)
   local words = {}
   each_token({path, description}, function(t)
@@ -311,7 +315,9 @@ function ops.list_content(name, of)
     local out = {}
     local pubs = redis.call('ZRANGE', ckey(of), first, last, 'WITHSCORES')
     for i = 1, #pubs, 2 do
-      out[#out + 1] = pubs[i] .. '\0' .. (redis.call('HGET', pkey(pubs[i + 1]), 'd') or '')
+      -- path, description, size, content id ('' when unknown)
+      local f = redis.call('HMGET', pkey(pubs[i + 1]), 'd', 's', 'i')
+      out[#out + 1] = pubs[i] .. '\0' .. (f[1] or '') .. '\0' .. (f[2] or '') .. '\0' .. (f[3] or '')
     end
     return out
   end)
@@ -370,8 +376,8 @@ end
     {"search", {kMatch, nullptr}, R"lua(
 -- SEARCH: the candidates come newest first from the cheapest include term (its tokens'
 -- lists merged), or from every publication when each term is a prefix of too many tokens;
--- at most `budget` are examined. Answers {hits, then user, ip, port, path, description
--- for each}: file-name matches first, newest first within each group.
+-- at most `budget` are examined. Answers {hits, then user, ip, port, path, description, size,
+-- content id for each ('' when unknown)}: file-name matches first, newest first within each group.
 local WIDE = 64
 function ops.search(name, limit, budget, valid, n_include, ...)
   local o = requester(name, false)
@@ -420,11 +426,11 @@ function ops.search(name, limit, budget, valid, n_include, ...)
     if pid ~= previous then
       previous = pid
       examined = examined + 1
-      local pub = redis.call('HMGET', pkey(pid), 'u', 'p', 'd')
+      local pub = redis.call('HMGET', pkey(pid), 'u', 'p', 'd', 's', 'i')
       local owner = pub[1] and redis.call('HMGET', ukey(pub[1]), 'ip', 'port') or {}
       if owner[1] and pub[2] then  -- a publication whose entry is gone is skipped
         local m = match(include, exclude, pub[2], pub[3])
-        local hit = {pub[1], owner[1], tonumber(owner[2]), pub[2], pub[3]}
+        local hit = {pub[1], owner[1], tonumber(owner[2]), pub[2], pub[3], pub[4] or '', pub[5] or ''}
         if m == 2 then names[#names + 1] = hit
         elseif m == 1 and #others < limit then others[#others + 1] = hit end
       end
@@ -433,12 +439,12 @@ function ops.search(name, limit, budget, valid, n_include, ...)
   local out = {}
   for _, group in ipairs({names, others}) do
     for _, hit in ipairs(group) do
-      if #out < 5 * limit then
+      if #out < 7 * limit then
         for _, f in ipairs(hit) do out[#out + 1] = f end
       end
     end
   end
-  return answer(OK, #out / 5, unpack(out))
+  return answer(OK, #out / 7, unpack(out))
 end
 )lua"},
 };

@@ -15,6 +15,7 @@
 
 #include "console.hh"
 #include "redis_script.hh"
+#include "wire.hh"
 
 namespace peerdex {
 
@@ -240,14 +241,15 @@ private:
     // A sink that takes anything and keeps nothing: for checking entries.
     struct Collector final : ListSink {
         void user(std::string_view, const Address&, std::uint16_t) override {}
-        void content(std::string_view, std::string_view) override {}
-        void hit(std::string_view, const Address&, std::uint16_t, std::string_view, std::string_view) override {}
+        void content(std::string_view, std::string_view, const ContentMeta&) override {}
+        void hit(std::string_view, const Address&, std::uint16_t, std::string_view, std::string_view,
+                 const ContentMeta&) override {}
         bool full() const override { return false; }
     };
     // One entry of the snapshot into the sink; false when it is damaged.
     bool parse(std::string_view entry, ListSink& sink) const
     {
-        std::string_view f[3];
+        std::string_view f[4];
         if (kind_ == Kind::users) {
             Address ip;
             std::uint16_t port;
@@ -256,9 +258,11 @@ private:
             sink.user(f[0], ip, port);
             return true;
         }
-        if (!split(entry, f, 2))
+        // path, description, size, content id (empty when unknown)
+        ContentMeta meta;
+        if (!split(entry, f, 4) || !parse_content_meta(f[2], f[3], meta))
             return false;
-        sink.content(f[0], f[1]);
+        sink.content(f[0], f[1], meta);
         return true;
     }
     bool emit(ListSink& sink, std::string_view entry)
@@ -669,9 +673,13 @@ void RedisStore::disconnect(std::string_view user, const Requester& by, Completi
 }
 
 void RedisStore::publish(std::string_view user, const Requester& by, std::string_view path,
-                         std::string_view description, Completion done)
+                         std::string_view description, const ContentMeta& meta, Completion done)
 {
-    call(Kind::plain, done, "publish", &by, {user, path, description});
+    // Size and id as the wire writes them, empty when unknown.
+    char size[20];
+    const std::size_t size_len = meta.has_size ? format_decimal(meta.size, size) : 0;
+    const std::string id = meta.has_id ? content_id_text(meta.id) : std::string();
+    call(Kind::plain, done, "publish", &by, {user, path, description, std::string_view(size, size_len), id});
 }
 
 void RedisStore::remove(std::string_view user, const Requester& by, std::string_view path, Completion done)
@@ -935,19 +943,21 @@ void RedisStore::answer(Pending& p, redisReply* r)
         break;
     }
     case Kind::search: {
+        // hits, then user, ip, port, path, description, size, content id for each
+        constexpr std::size_t kHitFields = 7;
         if (r->elements < 5 || !integer_of(r->element[4], n) || n < 0 ||
-            r->elements != 5 + 5 * static_cast<std::size_t>(n))
+            r->elements != 5 + kHitFields * static_cast<std::size_t>(n))
             return bad();
         std::vector<SearchHit> hits(static_cast<std::size_t>(n));
         for (std::size_t i = 0; i < hits.size(); ++i) {
-            redisReply** f = r->element + 5 + 5 * i;
+            redisReply** f = r->element + 5 + kHitFields * i;
             long long port;
             SearchHit& h = hits[i];
             h.user.assign(text_of(f[0]));
             h.path.assign(text_of(f[3]));
             h.description.assign(text_of(f[4]));
             if (!Address::parse(std::string(text_of(f[1])), h.ip) || !integer_of(f[2], port) || port <= 0 ||
-                port > 65535)
+                port > 65535 || !parse_content_meta(text_of(f[5]), text_of(f[6]), h.meta))
                 return bad();
             h.port = static_cast<std::uint16_t>(port);
         }

@@ -7,7 +7,8 @@
 //   TAG:u:NAME     hash: o (owner's address), k (key hash), ip, port (while connected)
 //   TAG:conn       sorted set of the connected users, by order of connection
 //   TAG:c:NAME     sorted set of NAME's paths, scored by their publication id
-//   TAG:p:ID       hash of publication ID: u (user), p (path), d (description)
+//   TAG:p:ID       hash of publication ID: u (user), p (path), d (description), and when a
+//                  peerdex/2 PUBLISH gave them s (size, decimal) and i (content id, lowercase)
 //   TAG:pubs       sorted set of every publication id (SEARCH's walk of last resort)
 //   TAG:t:TOKEN    sorted set of the ids of the publications holding TOKEN (folded)
 //   TAG:tokens     every TOKEN, lexically ordered (prefix terms of SEARCH)
@@ -71,7 +72,7 @@ public:
     void connect(std::string_view user, const Requester& by, std::uint16_t port, Completion done) override;
     void disconnect(std::string_view user, const Requester& by, Completion done) override;
     void publish(std::string_view user, const Requester& by, std::string_view path, std::string_view description,
-                 Completion done) override;
+                 const ContentMeta& meta, Completion done) override;
     void remove(std::string_view user, const Requester& by, std::string_view path, Completion done) override;
     void owns(std::string_view user, const Requester& by, Completion done) override;
     void list_users(std::string_view requester, Completion done) override;

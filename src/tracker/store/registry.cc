@@ -203,21 +203,23 @@ Outcome Registry::expire(std::string_view name, const Address& ip, std::uint16_t
 }
 
 Outcome Registry::publish(std::string_view name, std::string_view path, std::string_view description,
-                          const Requester& by)
+                          const Requester& by, const ContentMeta& meta)
 {
     User* user;
     if (Outcome o = check_requester(name, user, &by); o != Outcome::ok)
         return o;
-    return add_publication(*user, path, description);
+    return add_publication(*user, path, description, meta);
 }
 
-Outcome Registry::restore_publication(std::string_view name, std::string_view path, std::string_view description)
+Outcome Registry::restore_publication(std::string_view name, std::string_view path, std::string_view description,
+                                      const ContentMeta& meta)
 {
     User* user = find(name);
-    return user ? add_publication(*user, path, description) : Outcome::no_such_user;
+    return user ? add_publication(*user, path, description, meta) : Outcome::no_such_user;
 }
 
-Outcome Registry::add_publication(User& owner, std::string_view path, std::string_view description)
+Outcome Registry::add_publication(User& owner, std::string_view path, std::string_view description,
+                                  const ContentMeta& meta)
 {
     User* user = &owner;
     auto pub = std::make_unique<Publication>();
@@ -227,6 +229,8 @@ Outcome Registry::add_publication(User& owner, std::string_view path, std::strin
     if (!publications_.insert(pub.get()).second)
         return Outcome::already_published;
     pub->description.assign(description);
+    if (meta.known())
+        pub->meta = std::make_unique<ContentMeta>(meta);
     if (search_budget_)
         pub->search_id = index_.add(pub.get(), pub->path, pub->description);
     pub->born = ++gen_;
@@ -306,7 +310,7 @@ Outcome Registry::search(std::string_view requester, const SearchRequest& reques
             if (out.size() == limit)
                 return Outcome::ok;
             const Connection& c = *pub->owner->connection;
-            out.push_back({pub->owner->name, c.ip, c.port, pub->path, pub->description});
+            out.push_back({pub->owner->name, c.ip, c.port, pub->path, pub->description, pub->content()});
         }
     return Outcome::ok;
 }
@@ -428,7 +432,7 @@ bool ListCursor::fill(ListSink& sink)
                 sink.user(c->user->name, c->ip, c->port);
             } else {
                 const auto* p = static_cast<const Publication*>(pos_);
-                sink.content(p->path, p->description);
+                sink.content(p->path, p->description, p->content());
             }
             --remaining_;
         }

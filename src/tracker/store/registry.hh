@@ -88,7 +88,14 @@ struct Publication : Link {
     std::string path;
     std::string description;
     std::uint32_t search_id = 0;  // in Registry::index_
+    // Size and content id (a peerdex/2 PUBLISH), out of line: most publications have none.
+    std::unique_ptr<ContentMeta> meta;
+
+    const ContentMeta& content() const { return meta ? *meta : kUnknownContent; }
 };
+// The registry holds millions of these: with glibc's malloc a node of up to 120 bytes takes a
+// 128-byte chunk, so one more field here costs every publication 16 bytes.
+static_assert(sizeof(void*) != 8 || sizeof(Publication) <= 120, "a publication outgrew its malloc chunk");
 
 struct User {
     std::string name;
@@ -189,7 +196,7 @@ public:
     Outcome unregister_user(std::string_view user, const Requester& by = {});
     Outcome connect(std::string_view user, const Address& ip, std::uint16_t port, const Requester& by = {});
     Outcome publish(std::string_view user, std::string_view path, std::string_view description,
-                    const Requester& by = {});
+                    const Requester& by = {}, const ContentMeta& meta = kUnknownContent);
     Outcome remove(std::string_view user, std::string_view path, const Requester& by = {});
     Outcome disconnect(std::string_view user, const Requester& by = {});
     // HELLO's OWN: ok when `by` may change the user (or it is not registered), else not_owner.
@@ -204,7 +211,8 @@ public:
     // connection order), and a publication of a registered user, connected or not.
     detail::User* restore_user(std::string_view user, const Address& owner = Address(), const KeyHash* key = nullptr);
     void restore_connection(detail::User& user, const Address& ip, std::uint16_t port);
-    Outcome restore_publication(std::string_view user, std::string_view path, std::string_view description);
+    Outcome restore_publication(std::string_view user, std::string_view path, std::string_view description,
+                                const ContentMeta& meta = kUnknownContent);
     // Room for this many users and publications without growing (loading a saved state).
     void reserve(std::size_t users, std::size_t publications);
     // Liveness (peerdex-protocol(7), EXPIRY). Appends to `out` up to `max` connected users,
@@ -252,7 +260,8 @@ private:
     Outcome check_owner(const User& user, const Requester& by) const;
     // ... then that the target of LIST_CONTENT or GET_USER_INFO is registered.
     Outcome check_target(std::string_view requester, std::string_view target, const User*& owner) const;
-    Outcome add_publication(User& user, std::string_view path, std::string_view description);
+    Outcome add_publication(User& user, std::string_view path, std::string_view description,
+                            const ContentMeta& meta);
     void drop_connection(User& user);
     void erase_connection(detail::Connection* conn);
     void drop_publication(User& user, detail::Publication* pub);

@@ -17,7 +17,7 @@ namespace {
 
 // "PDX1": what marks a peerdex state file, beside its schema version.
 constexpr std::int32_t kApplicationId = 0x50445831;
-constexpr int kSchemaVersion = 2;
+constexpr int kSchemaVersion = 3;
 // The open batch stops taking requests (the sessions stop reading) at these.
 constexpr std::size_t kMaxBatchChanges = 16384;
 constexpr std::size_t kMaxBatchBytes = 8 << 20;
@@ -40,6 +40,8 @@ const char* const kSchema =
     "  user TEXT NOT NULL,"
     "  path TEXT NOT NULL,"
     "  description TEXT NOT NULL,"
+    "  size INTEGER,"             // bytes, from a peerdex/2 PUBLISH; NULL: unknown (version 3)
+    "  content_id TEXT,"          // "sha256:" and 64 lowercase hex digits; NULL: unknown (version 3)
     "  UNIQUE (user, path)"
     ");";
 
@@ -174,7 +176,8 @@ bool StateDatabase::writable(const SqliteOptions& o, std::string& error)
                                    std::to_string(kSchemaVersion) + ";COMMIT;";
         if (!exec(create.c_str(), why))
             return fail("cannot create the schema: " + why);
-    } else if (version_ == 1) {
+    }
+    if (!fresh_ && version_ == 1) {
         if (!exec("BEGIN IMMEDIATE;"
                   "ALTER TABLE users ADD COLUMN owner TEXT;"
                   "ALTER TABLE users ADD COLUMN key BLOB;"
@@ -187,15 +190,29 @@ bool StateDatabase::writable(const SqliteOptions& o, std::string& error)
         }
         version_ = 2;
     }
+    // 2 -> 3: sizes and content ids of publications (peerdex/2), unknown for those stored before.
+    if (!fresh_ && version_ == 2) {
+        if (!exec("BEGIN IMMEDIATE;"
+                  "ALTER TABLE publications ADD COLUMN size INTEGER;"
+                  "ALTER TABLE publications ADD COLUMN content_id TEXT;"
+                  "PRAGMA user_version=3;"
+                  "COMMIT;",
+                  why)) {
+            exec("ROLLBACK", why);
+            return fail("cannot migrate the schema from version 2 to 3: " + why);
+        }
+        version_ = 3;
+    }
     if (!prepare(begin_, "BEGIN IMMEDIATE", why) || !prepare(commit_, "COMMIT", why) ||
         !prepare(ins_user_, "INSERT INTO users(name, owner, key) VALUES(?1, ?2, ?3)", why) ||
         !prepare(del_pubs_, "DELETE FROM publications WHERE user=?1", why) ||
         !prepare(del_user_, "DELETE FROM users WHERE name=?1", why) ||
         !prepare(connect_, "UPDATE users SET ip=?2, port=?3, connected=?4 WHERE name=?1", why) ||
         !prepare(disconnect_, "UPDATE users SET ip=NULL, port=NULL, connected=NULL WHERE name=?1", why) ||
-        !prepare(publish_, "INSERT INTO publications(user, path, description) VALUES(?1, ?2, ?3)", why) ||
+        !prepare(publish_, "INSERT INTO publications(user, path, description, size, content_id) VALUES(?1, ?2, ?3, ?4, ?5)",
+                 why) ||
         !prepare(remove_, "DELETE FROM publications WHERE user=?1 AND path=?2", why))
-        return fail("not a peerdex state database of version 2 (" + why + ")");
+        return fail("not a peerdex state database of version " + std::to_string(kSchemaVersion) + " (" + why + ")");
     return true;
 }
 
@@ -217,8 +234,10 @@ bool StateDatabase::load(Registry& into, std::int64_t& next_seq, std::string& er
     // to version 2 writes it), the others to nobody.
     const char* users_sql = version_ >= 2 ? "SELECT name, ip, port, connected, owner, key FROM users"
                                           : "SELECT name, ip, port, connected, ip, NULL FROM users";
-    if (!prepare(users, users_sql, error) ||
-        !prepare(pubs, "SELECT user, path, description FROM publications ORDER BY seq", error))
+    // Before version 3 no size or content id is known.
+    const char* pubs_sql = version_ >= 3 ? "SELECT user, path, description, size, content_id FROM publications ORDER BY seq"
+                                         : "SELECT user, path, description, NULL, NULL FROM publications ORDER BY seq";
+    if (!prepare(users, users_sql, error) || !prepare(pubs, pubs_sql, error))
         return false;
     // The registry's tables sized once: growing them row by row rehashes every entry
     // many times over (a tenth of the start-up time of a million users). The user count
@@ -275,7 +294,13 @@ bool StateDatabase::load(Registry& into, std::int64_t& next_seq, std::string& er
     for (const Connected& c : connected)
         into.restore_connection(*c.user, c.ip, c.port);
     while ((rc = sqlite3_step(pubs.s)) == SQLITE_ROW) {
-        if (into.restore_publication(text(pubs.s, 0), text(pubs.s, 1), text(pubs.s, 2)) != Outcome::ok) {
+        // Read as the wire's fields (NULL: empty, unknown), so that one set of rules judges them.
+        ContentMeta meta;
+        if (!parse_content_meta(text(pubs.s, 3), text(pubs.s, 4), meta)) {
+            error = "a publication of \"" + std::string(text(pubs.s, 0)) + "\" has an unreadable size or content id";
+            return false;
+        }
+        if (into.restore_publication(text(pubs.s, 0), text(pubs.s, 1), text(pubs.s, 2), meta) != Outcome::ok) {
             error = "a publication of \"" + std::string(text(pubs.s, 0)) + "\" has no user or is stored twice";
             return false;
         }
@@ -327,6 +352,12 @@ int StateDatabase::run(const SqliteStore::Change& c)
         bind(publish_, 1, c.user);
         bind(publish_, 2, c.path);
         bind(publish_, 3, c.description);
+        if (c.meta.has_size)  // left unbound: NULL, unknown
+            sqlite3_bind_int64(publish_.s, 4, static_cast<sqlite3_int64>(c.meta.size));
+        if (c.meta.has_id) {
+            const std::string id = content_id_text(c.meta.id);
+            sqlite3_bind_text(publish_.s, 5, id.data(), static_cast<int>(id.size()), SQLITE_TRANSIENT);
+        }
         return step(publish_);
     case Op::remove:
         bind(remove_, 1, c.user);
@@ -478,7 +509,7 @@ void SqliteStore::register_user(std::string_view user, const Requester& by, Comp
         std::string key;
         if (added->key)
             key.assign(reinterpret_cast<const char*>(added->key->data()), added->key->size());
-        changed({Op::register_user, std::string(user), by.ip.str(), std::move(key), 0, 0});
+        changed({Op::register_user, std::string(user), by.ip.str(), std::move(key), 0, 0, {}});
     }
     answer(done, o);
 }
@@ -489,7 +520,7 @@ void SqliteStore::unregister_user(std::string_view user, const Requester& by, Co
         return hold(done, [this, u = std::string(user), h = Held(by), done] { unregister_user(u, h.view(), done); });
     const Outcome o = registry_->unregister_user(user, by);
     if (o == Outcome::ok)
-        changed({Op::unregister_user, std::string(user), {}, {}, 0, 0});
+        changed({Op::unregister_user, std::string(user), {}, {}, 0, 0, {}});
     answer(done, o);
 }
 
@@ -499,7 +530,7 @@ void SqliteStore::connect(std::string_view user, const Requester& by, std::uint1
         return hold(done, [this, u = std::string(user), h = Held(by), port, done] { connect(u, h.view(), port, done); });
     const Outcome o = registry_->connect(user, by.ip, port, by);
     if (o == Outcome::ok)
-        changed({Op::connect, std::string(user), by.ip.str(), {}, port, next_seq_++});
+        changed({Op::connect, std::string(user), by.ip.str(), {}, port, next_seq_++, {}});
     answer(done, o);
 }
 
@@ -509,19 +540,19 @@ void SqliteStore::disconnect(std::string_view user, const Requester& by, Complet
         return hold(done, [this, u = std::string(user), h = Held(by), done] { disconnect(u, h.view(), done); });
     const Outcome o = registry_->disconnect(user, by);
     if (o == Outcome::ok)
-        changed({Op::disconnect, std::string(user), {}, {}, 0, 0});
+        changed({Op::disconnect, std::string(user), {}, {}, 0, 0, {}});
     answer(done, o);
 }
 
 void SqliteStore::publish(std::string_view user, const Requester& by, std::string_view path,
-                          std::string_view description, Completion done)
+                          std::string_view description, const ContentMeta& meta, Completion done)
 {
     if (recovering_)
         return hold(done, [this, u = std::string(user), h = Held(by), p = std::string(path), d = std::string(description),
-                           done] { publish(u, h.view(), p, d, done); });
-    const Outcome o = registry_->publish(user, path, description, by);
+                           meta, done] { publish(u, h.view(), p, d, meta, done); });
+    const Outcome o = registry_->publish(user, path, description, by, meta);
     if (o == Outcome::ok)
-        changed({Op::publish, std::string(user), std::string(path), std::string(description), 0, 0});
+        changed({Op::publish, std::string(user), std::string(path), std::string(description), 0, 0, meta});
     answer(done, o);
 }
 
@@ -533,7 +564,7 @@ void SqliteStore::remove(std::string_view user, const Requester& by, std::string
         });
     const Outcome o = registry_->remove(user, path, by);
     if (o == Outcome::ok)
-        changed({Op::remove, std::string(user), std::string(path), {}, 0, 0});
+        changed({Op::remove, std::string(user), std::string(path), {}, 0, 0, {}});
     answer(done, o);
 }
 
@@ -605,7 +636,7 @@ void SqliteStore::expire(std::string_view user, const Address& ip, std::uint16_t
         return hold(done, [this, u = std::string(user), ip, port, done] { expire(u, ip, port, done); });
     const Outcome o = registry_->expire(user, ip, port);
     if (o == Outcome::ok)
-        changed({Op::disconnect, std::string(user), {}, {}, 0, 0});
+        changed({Op::disconnect, std::string(user), {}, {}, 0, 0, {}});
     answer(done, o);
 }
 

@@ -35,10 +35,12 @@ namespace peerdex {
 class ListSink {
 public:
     virtual void user(std::string_view name, const Address& ip, std::uint16_t port) = 0;
-    virtual void content(std::string_view path, std::string_view description) = 0;
+    // One publication of LIST_CONTENT; `meta` is kUnknownContent unless a peerdex/2 PUBLISH
+    // gave a size (and an id).
+    virtual void content(std::string_view path, std::string_view description, const ContentMeta& meta) = 0;
     // One hit of SEARCH: whose publication, where its peer listens, what it is.
     virtual void hit(std::string_view user, const Address& ip, std::uint16_t port, std::string_view path,
-                     std::string_view description) = 0;
+                     std::string_view description, const ContentMeta& meta) = 0;
     // True once the chunk being built is big enough: the stream pauses there.
     virtual bool full() const = 0;
 
@@ -100,6 +102,7 @@ struct SearchHit {
     std::uint16_t port = 0;
     std::string path;
     std::string description;
+    ContentMeta meta;
 };
 
 // SEARCH's answer: its hits, in the order of peerdex-protocol(7), SEARCH.
@@ -111,7 +114,7 @@ public:
     {
         for (; next_ < hits_.size() && !sink.full(); ++next_) {
             const SearchHit& h = hits_[next_];
-            sink.hit(h.user, h.ip, h.port, h.path, h.description);
+            sink.hit(h.user, h.ip, h.port, h.path, h.description, h.meta);
         }
         return next_ == hits_.size() ? Pull::end : Pull::more;
     }
@@ -173,8 +176,11 @@ public:
     virtual void unregister_user(std::string_view user, const Requester& by, Completion done) = 0;
     virtual void connect(std::string_view user, const Requester& by, std::uint16_t port, Completion done) = 0;
     virtual void disconnect(std::string_view user, const Requester& by, Completion done) = 0;
+    // `meta`: what a peerdex/2 PUBLISH said of the file (kUnknownContent otherwise), kept with
+    // the publication and given back by LIST_CONTENT and SEARCH; an already published path
+    // keeps what it had.
     virtual void publish(std::string_view user, const Requester& by, std::string_view path,
-                         std::string_view description, Completion done) = 0;
+                         std::string_view description, const ContentMeta& meta, Completion done) = 0;
     virtual void remove(std::string_view user, const Requester& by, std::string_view path,
                         Completion done) = 0;  // DELETE
     // HELLO's OWN: ok when `by` may change `user` (or it is not registered), else not_owner.
