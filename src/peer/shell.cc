@@ -11,6 +11,8 @@
 #include "files.hh"
 
 #ifdef PEERDEX_CONTENT_IDS
+#include <atomic>
+
 #include "content_tree.hh"
 #endif
 #ifdef PEERDEX_LINE_EDITING
@@ -22,6 +24,8 @@ namespace peerdex {
 namespace {
 // Input without a newline for this long is not a command line.
 constexpr std::size_t kMaxLineBytes = 64 * 1024;
+// PUBLISH shows the hashing's progress on a terminal from this size on.
+constexpr std::uint64_t kShowHashProgressBytes = 64ull << 20;
 // A clock slower than this is replaced by the local clock.
 constexpr std::uint64_t kClockTimeoutMs = 2000;
 
@@ -34,6 +38,28 @@ bool parse_endpoint(const std::string& ip, const std::string& port, sockaddr_sto
            uv_ip6_addr(ip.c_str(), *p, reinterpret_cast<sockaddr_in6*>(&out)) == 0;
 }
 }  // namespace
+
+#ifdef PEERDEX_CONTENT_IDS
+// The file is hashed once (peerdex-protocol(7), CONTENT IDS), on the pool: from the cache
+// when it is unchanged, else read whole, with a progress line on a terminal for large files
+// and Ctrl-C to give up. Its id then goes with PUBLISH on a peerdex/2 session, and its tree
+// is what GET_TREE serves.
+struct Shell::Hashing {
+    uv_work_t work{};
+    uv_timer_t timer{};
+    Shell* shell = nullptr;
+    std::string full, description, cache, error;
+    std::uint64_t size = 0;
+    std::atomic<std::uint64_t> done{0};
+    std::atomic<bool> cancel{false};
+    ContentTree tree;
+    HashResult outcome = HashResult::failed;
+    bool cached = false, drawn = false;
+    std::uint64_t started = 0;
+    std::shared_ptr<Hashing> self;  // alive until the timer handle is closed
+};
+
+#endif
 
 Shell::Shell(uv_loop_t* loop, ShellOptions options)
     : loop_(loop), opt_(std::move(options)), clock_(loop, opt_.clock_url, kClockTimeoutMs, opt_.quiet),
@@ -238,6 +264,10 @@ void Shell::request_quit()
     quit_requested_ = true;
     if (download_)
         Download::cancel(download_);  // its FAIL line, then QUIT
+#ifdef PEERDEX_CONTENT_IDS
+    if (hashing_)
+        hashing_->cancel = true;
+#endif
 #ifdef PEERDEX_LINE_EDITING
     if (editor_)
         editor_->cancel();  // Ctrl-C at the prompt: the terminal back to normal first
@@ -250,6 +280,12 @@ void Shell::request_quit()
 
 void Shell::interrupt()
 {
+#ifdef PEERDEX_CONTENT_IDS
+    if (hashing_) {
+        hashing_->cancel = true;  // back to the prompt; a second Ctrl-C quits
+        return;
+    }
+#endif
     if (download_) {
         Download::cancel(download_);  // back to the prompt; a second Ctrl-C quits
         return;
@@ -483,6 +519,85 @@ void Shell::do_publish(const std::string& path, const std::string& description)
     }
     if (refuse_unless_connected(Command::publish))
         return;
+#ifdef PEERDEX_CONTENT_IDS
+    hash_then_publish(full, description, static_cast<std::uint64_t>(st.st_size));
+#else
+    publish_hashed(full, description, "", "");
+#endif
+}
+
+#ifdef PEERDEX_CONTENT_IDS
+void Shell::hash_then_publish(const std::string& full, const std::string& description, std::uint64_t size)
+{
+    auto h = std::make_shared<Hashing>();
+    h->shell = this;
+    h->full = full;
+    h->description = description;
+    h->size = size;
+    h->cache = tree_cache_dir();
+    h->self = h;
+    h->work.data = h.get();
+    h->timer.data = h.get();
+    h->started = uv_now(loop_);
+    hashing_ = h;
+    uv_timer_init(loop_, &h->timer);
+    if (!opt_.quiet && isatty(STDERR_FILENO) && size >= kShowHashProgressBytes)
+        uv_timer_start(
+            &h->timer,
+            [](uv_timer_t* t) {
+                auto* me = static_cast<Hashing*>(t->data);
+                me->drawn = true;
+                std::fputs(progress_redraw(progress_line("hashing " + me->full, me->done, me->size,
+                                                         uv_now(t->loop) - me->started),
+                                           false)
+                               .c_str(),
+                           stderr);
+            },
+            200, 200);
+    uv_queue_work(
+        loop_, &h->work,
+        [](uv_work_t* w) {
+            auto* me = static_cast<Hashing*>(w->data);
+            me->outcome = tree_of(me->full, me->cache, me->tree, me->cached, me->error, [me](std::uint64_t n) {
+                me->done = n;
+                return !me->cancel.load();
+            });
+        },
+        [](uv_work_t* w, int) {
+            auto* me = static_cast<Hashing*>(w->data);
+            Shell* sh = me->shell;
+            sh->hashing_.reset();
+            if (me->drawn)
+                std::fputs(progress_redraw(progress_line("hashing " + me->full, me->done, me->size,
+                                                         uv_now(sh->loop_) - me->started),
+                                           true)
+                               .c_str(),
+                           stderr);
+            uv_close(reinterpret_cast<uv_handle_t*>(&me->timer),
+                     [](uv_handle_t* t) { static_cast<Hashing*>(t->data)->self.reset(); });
+            if (me->outcome == HashResult::cancelled) {
+                sh->warn("PUBLISH: interrupted while hashing " + me->full + "; nothing was published");
+                sh->result(Command::publish, 4);
+                sh->done();
+                return;
+            }
+            if (me->outcome != HashResult::ok) {
+                sh->warn("PUBLISH: cannot hash " + me->full + ": " + me->error);
+                sh->result(Command::publish, 4);
+                sh->done();
+                return;
+            }
+            sh->detail("PUBLISH: " + me->full + " is " + content_id_text(me->tree.root) +
+                       (me->cached ? " (known from the cache)" : ""));
+            sh->publish_hashed(me->full, me->description, std::to_string(me->tree.size),
+                               content_id_text(me->tree.root));
+        });
+}
+#endif
+
+void Shell::publish_hashed(const std::string& full, const std::string& description, const std::string& size,
+                           const std::string& id)
+{
     tracker_.call({"PUBLISH", connected_, full, description}, TrackerClient::Shape::code_only, 0,
                   [this, full](int code, const ReplyDecoder&) {
                       if (code < 0)
@@ -491,7 +606,8 @@ void Shell::do_publish(const std::string& path, const std::string& description)
                           peer_.publish(full);
                       result(Command::publish, code);
                       done();
-                  });
+                  },
+                  TrackerClient::V2{{size, id}, -1});
 }
 
 bool Shell::refuse_unless_connected(Command c)
@@ -530,10 +646,33 @@ void Shell::do_list(Command c, const std::string& target)
     });
 }
 
-void Shell::do_get_file(const std::string& user, const std::string& remote, const std::string& local)
+void Shell::do_get_file(const std::string& user, const std::string& remote, const std::string& local,
+                        const std::string& id, bool id_known)
 {
     if (refuse_unless_connected(Command::get_file))
         return;
+#ifdef PEERDEX_CONTENT_IDS
+    if (!id_known && tracker_.v2()) {
+        // The id the owner published: the peer must serve exactly that file.
+        tracker_.call({"LIST_CONTENT", connected_, user}, TrackerClient::Shape::list, 1,
+                      [this, user, remote, local](int code, const ReplyDecoder& r) {
+                          std::string found;
+                          const auto& f = r.fields();
+                          if (code == 0 && tracker_.v2())
+                              for (std::size_t i = 0; i + 4 <= f.size(); i += 4)
+                                  if (f[i] == remote) {
+                                      found = f[i + 3];
+                                      break;
+                                  }
+                          // A refusal is the next request's to report (GET_USER_INFO's codes).
+                          do_get_file(user, remote, local, found, true);
+                      },
+                      TrackerClient::V2{{}, 4});
+        return;
+    }
+#else
+    (void)id_known;
+#endif
     std::string no_target;
     const std::string target = Download::target(remote, local, no_target);
     const std::string full = target.empty() ? "" : absolute(target);
@@ -575,7 +714,7 @@ void Shell::do_get_file(const std::string& user, const std::string& remote, cons
                                 warn("GET_FILE: the " + human_size(static_cast<double>(info.kept)) +
                                      " verified so far are kept: the same GET_FILE resumes");
                             if (res == Download::Result::ok && info.reused)
-                                detail("GET_FILE: resumed " + target + ": " +
+                                warn("GET_FILE: resumed " + target + ": " +
                                        human_size(static_cast<double>(info.reused)) + " of " +
                                        human_size(static_cast<double>(info.size)) + " were already here, verified");
                             result(Command::get_file, res == Download::Result::ok          ? 0
@@ -591,11 +730,11 @@ void Shell::do_get_file(const std::string& user, const std::string& remote, cons
     };
     if (tracker_.sessions()) {
         tracker_.call({"GET_USER_INFO", connected_, user}, TrackerClient::Shape::fields, 2,
-                      [this, user, download, fail](int code, const ReplyDecoder& r) {
+                      [this, user, id, download, fail](int code, const ReplyDecoder& r) {
                           if (code != 0)
                               fail(code < 0 ? tracker_.why() : "the tracker has no connected user " + user);
                           else
-                              download(r.fields()[0], r.fields()[1], "");
+                              download(r.fields()[0], r.fields()[1], id);
                       });
         return;
     }
@@ -636,6 +775,7 @@ void Shell::do_search(const std::string& query)
     }
     tracker_.call({"SEARCH", connected_, query, std::to_string(kSearchLimit)}, TrackerClient::Shape::list, 5,
                   [this](int code, const ReplyDecoder& r) {
+                      const std::size_t per = tracker_.v2() ? 7 : 5;  // peerdex/2: size and id too
                       if (code < 0)
                           warn(tracker_.why());
                       if (code != 0) {
@@ -646,12 +786,13 @@ void Shell::do_search(const std::string& query)
                       hits_.clear();
                       std::vector<std::string> lines;
                       const auto& f = r.fields();
-                      for (std::size_t i = 0; i + 5 <= f.size(); i += 5) {
-                          hits_.push_back({f[i], f[i + 3]});
+                      for (std::size_t i = 0; i + per <= f.size(); i += per) {
+                          hits_.push_back({f[i], f[i + 3], per == 7 ? f[i + 6] : ""});
                           lines.push_back("\t" + f[i] + " " + f[i + 3] + " " + f[i + 4]);
                       }
                       show_hits(std::move(lines));
-                  });
+                  },
+                  TrackerClient::V2{{}, 7});
 }
 
 void Shell::show_hits(std::vector<std::string> lines)
@@ -706,7 +847,7 @@ void Shell::walk_next(std::shared_ptr<SearchWalk> walk)
             for (const auto& [user, path] : *group) {
                 if (hits_.size() == kSearchLimit)
                     break;
-                hits_.push_back({user, path});
+                hits_.push_back({user, path, ""});
                 lines.push_back("\t" + user + " " + path + " ");
             }
         show_hits(std::move(lines));
@@ -748,7 +889,7 @@ void Shell::do_get(const std::string& n, const std::string& local)
     }
     const Hit hit = hits_[i - 1];
     detail("GET " + n + ": GET_FILE " + hit.user + " " + hit.path);
-    do_get_file(hit.user, hit.path, local);
+    do_get_file(hit.user, hit.path, local, hit.id, !hit.id.empty());
 }
 
 void Shell::do_quit()

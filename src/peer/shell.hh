@@ -79,7 +79,14 @@ private:
     // with code 2 and returns true.
     bool refuse_unless_connected(Command c);
     void do_list(Command c, const std::string& target);
-    void do_get_file(const std::string& user, const std::string& remote, const std::string& local);
+    // `id`: the publication's content id when a SEARCH hit gave it; otherwise a peerdex/2
+    // session asks the tracker's LIST_CONTENT of `user` for it first.
+    void do_get_file(const std::string& user, const std::string& remote, const std::string& local,
+                     const std::string& id = "", bool id_known = false);
+    // PUBLISH's second half, once the file is hashed (size and id empty: not hashed).
+    void hash_then_publish(const std::string& full, const std::string& description, std::uint64_t size);
+    void publish_hashed(const std::string& full, const std::string& description, const std::string& size,
+                        const std::string& id);
     void do_search(const std::string& query);
     // A tracker without SEARCH (a course tracker): LIST_USERS, then the LIST_CONTENT of
     // each user in turn, matched with the same rules (paths only: it has no descriptions).
@@ -101,8 +108,10 @@ private:
     std::unique_ptr<LineEditor> editor_;   // on a terminal, when built with line editing
     std::vector<std::string> users_seen_;  // in the last LIST_USERS, for Tab
     struct Hit {
-        std::string user, path;
+        std::string user, path, id;  // id: known on a peerdex/2 session
     };
+    struct Hashing;
+    std::shared_ptr<Hashing> hashing_;  // PUBLISH's hash of a file in progress (Ctrl-C cancels)
     std::vector<Hit> hits_;      // of the last SEARCH, for GET <n>
     bool walk_said_ = false;     // the note on searching a course tracker was given
     bool failed_ = false;        // a command of this session failed

@@ -56,6 +56,12 @@ bool changes_user(const std::string& op)
 
 void TrackerClient::call(std::vector<std::string> fields, Shape shape, int n, Done done)
 {
+    call(std::move(fields), shape, n, std::move(done), V2{});
+}
+
+void TrackerClient::call(std::vector<std::string> fields, Shape shape, int n, Done done, V2 v2)
+{
+    v2_ = std::move(v2);
     own_user_.clear();
     own_key_.clear();
     not_owner_ = false;
@@ -73,19 +79,28 @@ void TrackerClient::call(std::vector<std::string> fields, Shape shape, int n, Do
     if (clock_ && clock_->enabled()) {
         clock_->fetch([this, fields = std::move(fields)](const std::string& ts) mutable {
             fields.insert(fields.begin() + 1, ts);
-            start(std::move(fields));
+            fields_ = std::move(fields);
+            start();
         });
         return;
     }
-    start(std::move(fields));
+    fields_ = std::move(fields);
+    start();
 }
 
-void TrackerClient::start(std::vector<std::string> fields)
+void TrackerClient::build()
 {
     request_.clear();
     Encoder enc(request_);
-    for (const auto& f : fields)
+    for (const auto& f : fields_)
         enc.field(f);
+    if (v2())
+        for (const auto& f : v2_.extra)
+            enc.field(f);
+}
+
+void TrackerClient::start()
+{
     why_.clear();
     uv_timer_start(&timer_, on_timeout, timeout_ms_, 0);
     if (mode_ == Mode::hello && conn_ && conn_->connected) {
@@ -97,15 +112,16 @@ void TrackerClient::start(std::vector<std::string> fields)
 
 void TrackerClient::expect()
 {
+    const int n = v2() && v2_.n >= 0 ? v2_.n : n_;
     switch (shape_) {
     case Shape::code_only:
         reply_.expect_code_only();
         break;
     case Shape::list:
-        reply_.expect_list(n_);
+        reply_.expect_list(n);
         break;
     case Shape::fields:
-        reply_.expect_fields(n_);
+        reply_.expect_fields(n);
         break;
     }
 }
@@ -160,12 +176,13 @@ void TrackerClient::on_connected(Conn* c, int status)
         reply_.expect_fields(1);
         std::string hello;
         Encoder(hello).field("HELLO");
-        Encoder(hello).field(kHelloVersion);
+        Encoder(hello).field(version_ == 2 ? kHelloVersion2 : kHelloVersion);
         send(hello);
         uv_timer_start(&timer_, on_timeout, kHelloTimeoutMs, 0);
         return;
     }
     expect();
+    build();
     send(request_);
 }
 
@@ -190,6 +207,7 @@ void TrackerClient::send_next()
         }
     }
     expect();
+    build();
     send(request_);
 }
 
@@ -209,11 +227,18 @@ void TrackerClient::on_data(Conn* c, const char* p, const char* end)
     if (handshaking_) {
         handshaking_ = false;
         if (st == ReplyDecoder::Status::done && reply_.code() == 0 && reply_.fields().size() == 1 &&
-            reply_.fields()[0] == kHelloVersion) {
+            reply_.fields()[0] == (version_ == 2 ? kHelloVersion2 : kHelloVersion)) {
             mode_ = Mode::hello;
             owned_.clear();  // a new session: every key is shown again
             uv_timer_start(&timer_, on_timeout, timeout_ms_, 0);
             send_next();
+            return;
+        }
+        if (st == ReplyDecoder::Status::done && reply_.code() != 0 && version_ == 2) {
+            // A peerdex tracker of before peerdex/2 refuses it: a peerdex/1 session then.
+            version_ = 1;
+            drop(c);
+            open(true);
             return;
         }
         hello_failed();
@@ -249,6 +274,14 @@ void TrackerClient::on_eof(Conn* c)
         return;
     }
     if (handshaking_) {
+        if (version_ == 2) {
+            // Closed on peerdex/2: an older peerdex tracker may speak peerdex/1; a course
+            // tracker closes on that too, and is then known for what it is.
+            version_ = 1;
+            drop(c);
+            open(true);
+            return;
+        }
         hello_failed();
         return;
     }

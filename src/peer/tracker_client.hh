@@ -29,9 +29,19 @@ public:
     TrackerClient& operator=(const TrackerClient&) = delete;
     ~TrackerClient();
 
+    // What a request becomes on a peerdex/2 session (peerdex-protocol(7), SESSIONS): more
+    // fields after the others (PUBLISH's size and id), and another number of fields per
+    // entry or reply (LIST_CONTENT, SEARCH); n < 0 keeps the call's.
+    struct V2 {
+        std::vector<std::string> extra;
+        int n = -1;
+    };
     // Sends one request (its fields, NUL-terminated on the wire, in one write).
+    void call(std::vector<std::string> fields, Shape shape, int n, Done done, V2 v2);
     void call(std::vector<std::string> fields, Shape shape, int n, Done done);
     bool sessions() const { return mode_ == Mode::hello; }
+    // The session speaks peerdex/2: the call's reply (in its Done) has the V2 shape.
+    bool v2() const { return mode_ == Mode::hello && version_ == 2; }
     // With keys, every change of a user (REGISTER, CONNECT, PUBLISH, DELETE, DISCONNECT,
     // UNREGISTER) on a HELLO session is preceded by OWN with that user's key (or none),
     // once per session and key (peerdex-protocol(7), OWNERSHIP); REGISTER makes the key
@@ -49,7 +59,8 @@ private:
     enum class Mode { unknown, hello, canonical };
     struct Conn;
 
-    void start(std::vector<std::string> fields);
+    void start();
+    void build();  // request_ from fields_, for the session's version
     void open(bool hello);
     void on_connected(Conn* c, int status);
     void on_data(Conn* c, const char* p, const char* end);
@@ -69,6 +80,9 @@ private:
     sockaddr_storage addr_;
     std::uint64_t timeout_ms_;
     Mode mode_ = Mode::unknown;
+    int version_ = 2;  // the HELLO version asked: 2, then 1 when a tracker refuses 2
+    std::vector<std::string> fields_;
+    V2 v2_;
     Conn* conn_ = nullptr;
     bool handshaking_ = false;
     bool busy_ = false;

@@ -189,12 +189,15 @@ class ByKey(unittest.TestCase):
         seen = []
 
         def serve():
-            for _ in range(2):
+            for _ in range(3):
                 conn, _ = server.accept()
                 with conn:
                     r = Reader(conn)
-                    if r.field() != "HELLO" or r.field() != "peerdex/1":
+                    if r.field() != "HELLO":
                         return
+                    if r.field() != "peerdex/1":
+                        conn.sendall(b"\x02")  # it speaks peerdex/1 only
+                        continue
                     conn.sendall(b"\0" + enc("peerdex/1"))
                     op = r.field()
                     seen.append(op)

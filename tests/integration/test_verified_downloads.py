@@ -14,7 +14,7 @@ import tempfile
 import threading
 import unittest
 
-from harness import HOST, enc, random_file, read_all, scaled, sha, wait_until
+from harness import HOST, Client, Reader, Tracker, enc, random_file, read_all, scaled, sha, wait_until
 from test_serve import Serve
 
 PEERDEX = os.environ["PEERDEX"]
@@ -276,6 +276,122 @@ class VerifiedDownloads(unittest.TestCase):
             self.assertEqual(ends, sorted(ends), "served in the order they came")
             self.assertEqual(srv.stats()["upload slots"], "0 in use of 1, 0 waiting")
 
+
+
+def files_open_in(pid, directory):
+    found = []
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        try:
+            target = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+        except OSError:
+            continue
+        if target.startswith(directory + "/"):
+            found.append(target)
+    return found
+
+
+class ShellDownloads(unittest.TestCase):
+    """The shell's GET_FILE learns the id its owner published from the tracker (peerdex/2)
+    and holds the owner's peer to it."""
+
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.dir = self.tmp.name
+        self.t = Tracker("-q")
+
+    def tearDown(self):
+        self.t.stop()
+        self.tmp.cleanup()
+
+    def path(self, name):
+        return os.path.join(self.dir, name)
+
+    def owner(self, *args):
+        c = Client(self.t.port, *args, cwd=self.dir)
+        self.assertEqual(c.run("REGISTER alice"), ["c> REGISTER OK"])
+        self.assertEqual(c.run("CONNECT alice"), ["c> CONNECT OK"])
+        return c
+
+    def downloader(self, user, *args):
+        c = Client(self.t.port, *args, cwd=self.dir)
+        c.run("REGISTER " + user)
+        self.assertEqual(c.run("CONNECT " + user), ["c> CONNECT OK"])
+        return c
+
+    def test_published_id_travels_and_a_changed_file_is_refused(self):
+        random_file(self.path("f.bin"), 3 * MIB + 7)
+        with self.owner() as a, self.downloader("bob") as b:
+            self.assertEqual(a.run("PUBLISH f.bin some data"), ["c> PUBLISH OK"])
+            # The tracker holds the size and id the shell hashed (peerdex/2's LIST_CONTENT).
+            with self.t.connect() as s:
+                s.sendall(enc("HELLO", "peerdex/2", "LIST_CONTENT", "bob", "alice"))
+                r = Reader(s)
+                self.assertEqual((r.byte(), r.field()), (0, "peerdex/2"))
+                self.assertEqual((r.byte(), r.field()), (0, "1"))
+                self.assertEqual([r.field() for _ in range(4)],
+                                 [self.path("f.bin"), "some data", str(3 * MIB + 7), peerdex_hash(self.path("f.bin"))])
+            self.assertEqual(b.run("GET_FILE alice %s %s" % (self.path("f.bin"), self.path("copy1"))),
+                             ["c> GET_FILE OK"])
+            self.assertEqual(sha(self.path("copy1")), sha(self.path("f.bin")))
+            # Bytes flipped behind the owner's back, size and modification time put back.
+            stamp = self.path("stamp")
+            subprocess.run(["touch", "-r", self.path("f.bin"), stamp], check=True)
+            with open(self.path("f.bin"), "r+b") as f:
+                f.seek(MIB + 9)
+                f.write(b"\x00\xff\x00")
+            subprocess.run(["touch", "-r", stamp, self.path("f.bin")], check=True)
+            self.assertEqual(b.run("GET_FILE alice %s %s" % (self.path("f.bin"), self.path("copy2"))),
+                             ["c> GET_FILE FAIL"])
+            wait_until(lambda: any("alice's peer at 127.0.0.1:" in e and "serves a different file than the one "
+                                   "published" in e for e in b.errors), what="the refusal naming alice's peer")
+            self.assertFalse(os.path.exists(self.path("copy2")))
+            self.assertFalse([n for n in os.listdir(self.dir) if n.startswith(".copy2")])
+
+    def test_ctrl_c_while_publish_hashes_publishes_nothing(self):
+        with open(self.path("huge.bin"), "wb") as f:
+            f.truncate(64 << 30)  # sparse: tens of seconds of hashing, no disk
+        with self.owner() as a:
+            a.proc.stdin.write(b"PUBLISH huge.bin too big to wait for\n")
+            a.proc.stdin.flush()
+            wait_until(lambda: files_open_in(a.proc.pid, self.dir), what="the file open for hashing")
+            a.proc.send_signal(signal.SIGINT)
+            self.assertEqual(a.run("LIST_CONTENT alice"), ["c> PUBLISH FAIL", "c> LIST_CONTENT OK"])
+            wait_until(lambda: any("interrupted while hashing" in e for e in a.errors), what="the reason")
+            self.assertEqual(a.quit(), ["c> DISCONNECT OK", "+++ FINISHED +++"])
+
+    def test_kill_9_of_the_shell_then_the_same_get_file_resumes(self):
+        size = 40 * MIB
+        random_file(self.path("f.bin"), size)
+        with self.owner("--upload-rate", "16M") as a:
+            self.assertEqual(a.run("PUBLISH f.bin big"), ["c> PUBLISH OK"])
+            target = self.path("copy.bin")
+            part = self.path(".copy.bin.peerdex-part")
+            b = self.downloader("bob")
+            b.proc.stdin.write(("GET_FILE alice %s %s\n" % (self.path("f.bin"), target)).encode())
+            b.proc.stdin.flush()
+            cut = 3 * MIB + int.from_bytes(os.urandom(4), "big") % (20 * MIB)
+            wait_until(lambda: os.path.exists(part) and os.path.getsize(part) >= cut, timeout=scaled(60),
+                       what="%d bytes in the partial" % cut)
+            b.proc.kill()
+            b.proc.wait()
+            self.assertFalse(os.path.exists(target))
+            had = os.path.getsize(part)
+
+            def sent():
+                stats = dict(line[1:].split(": ", 1) for line in a.run("STATS")[1:])
+                return int(stats["bytes sent"].split()[0])
+
+            before = sent()
+            with self.downloader("carol") as c:
+                self.assertEqual(c.run("GET_FILE alice %s %s" % (self.path("f.bin"), target)), ["c> GET_FILE OK"])
+                wait_until(lambda: any("GET_FILE: resumed %s" % target in e for e in c.errors),
+                           what="the resume noted")
+            self.assertEqual(sha(target), sha(self.path("f.bin")))
+            self.assertFalse(os.path.exists(part))
+            # The missing part, plus at most the leaf cut halfway, the tree and headers.
+            again = sent() - before
+            self.assertLessEqual(again, size - had + MIB + 100 + 32 * 40)
+            self.assertGreaterEqual(again, size - had)
 
 if __name__ == "__main__":
     unittest.main()
