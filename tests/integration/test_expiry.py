@@ -96,7 +96,7 @@ class Expiry(unittest.TestCase):
             self.assertGreaterEqual(int(stats["connections"].split()[0]), 5)
             self.assertEqual(stats["refused"], "0")
             self.assertEqual(stats["abandoned"], "0")
-            self.assertEqual(stats["requests"], "GET_FILE 0, LIST_FILES 0, PUT_FILE 0, other 0")
+            self.assertEqual(stats["requests"], "GET_FILE 0, LIST_FILES 0, PUT_FILE 0, GET_RANGE 0, GET_TREE 0, other 0")
             self.assertEqual([e for e in alice.errors if "peer" in e], [])
 
     def test_a_paused_client_within_the_window_stays(self):
