@@ -23,6 +23,9 @@ constexpr std::size_t kBufferBytes = 256 * 1024;  // one read in flight, one wri
 // Files up to 16 EiB announce at most 20 digits.
 constexpr std::uint64_t kMaxSize = UINT64_MAX / 2;
 constexpr std::string_view kTempPrefix = ".peerdex-download-";
+// How long a peer may take to start answering a transfer: its upload slots may all be
+// taken (peerdex(1), --upload-slots), or it may be hashing the file for its tree.
+constexpr std::uint64_t kQueuedMs = 10 * 60 * 1000;
 
 std::string refusal(const std::string& peer, int code)
 {
@@ -100,11 +103,24 @@ struct TreeFetch final : Exchange {
         std::memcpy(tree.leaves.data(), leaves.data(), want);
         leaves.clear();
         leaves.shrink_to_fit();
-        if (TreeHasher().root(tree.leaves) != tree.root) {
+        TreeHasher h;
+        if (h.root(tree.leaves) != tree.root) {
             finish(-1, std::string(who) + " sent a hash tree whose leaves do not give its id");
             return;
         }
+        // No byte will check the leaf of an empty file: the tree itself must be that of one.
+        if (tree.size == 0 && tree.leaves[0] != h.leaf(nullptr, 0)) {
+            finish(-1, std::string(who) + " sent the hash tree of a non-empty file for an empty one");
+            return;
+        }
         finish(0, "");
+    }
+    void stalled() override
+    {
+        // Silent on an operation it does not know: a course peer that neither answers nor
+        // closes. (With an id to check, the wait is long and a stall is a failure.)
+        course_peer = !got_byte;
+        Exchange::stalled();
     }
     void closed() override
     {
@@ -225,16 +241,17 @@ void Download::State::got_tree(TreeFetch& t)
         } else if (t.course_peer && opt.expected_id.empty()) {
             plain();  // a course peer: no ids, today's transfer
         } else if (t.course_peer) {
-            end(Result::failed, peer + " serves no hash trees, so the file's content id (" + opt.expected_id +
-                                    ") cannot be checked");
+            end(Result::failed, peer + " gave no hash tree (" + t.why + "), so the file's content id (" +
+                                    opt.expected_id + ") cannot be checked");
         } else {
             end(Result::failed, t.why);
         }
         return;
     }
-    if (!opt.expected_id.empty() && t.id != opt.expected_id) {
-        end(Result::failed, peer + " serves a different file than the one published: its content id is " + t.id +
-                                ", the tracker's is " + opt.expected_id +
+    if (!opt.expected_id.empty() && (t.id != opt.expected_id || (opt.expected_size && *opt.expected_size != t.tree.size))) {
+        end(Result::failed, peer + " serves a different file than the one published: " + t.id + ", " +
+                                std::to_string(t.tree.size) + " bytes, not " + opt.expected_id +
+                                (opt.expected_size ? ", " + std::to_string(*opt.expected_size) + " bytes" : "") +
                                 " (the file changed on its disk, or the peer lies); nothing was downloaded");
         return;
     }
@@ -507,6 +524,7 @@ Download::State* Download::start(uv_loop_t* loop, const sockaddr_storage& peer, 
     s->cb = std::move(done);
     s->opt = std::move(options);
     s->addr = peer;
+    s->first_byte_ms = kQueuedMs;
 #ifdef PEERDEX_CONTENT_IDS
     if (!s->opt.verify) {
         s->plain();
@@ -517,6 +535,8 @@ Download::State* Download::start(uv_loop_t* loop, const sockaddr_storage& peer, 
     Encoder(s->probe->request).field(s->remote);
     s->probe->reply.expect_fields(3);
     s->probe->then = [s](TreeFetch& t) { s->got_tree(t); };
+    if (!s->opt.expected_id.empty())
+        s->probe->first_byte_ms = kQueuedMs;
     s->probe->go(peer);
 #else
     if (!s->opt.expected_id.empty())

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "reply.hh"
@@ -25,6 +26,7 @@ struct DownloadOptions {
     bool verify = true;       // false (--no-verify): GET_FILE, checked by its length only
     std::string expected_id;  // the content id the tracker gave, if any ("sha256:..."): the peer
                               // must serve exactly that file
+    std::optional<std::uint64_t> expected_size;  // the size the tracker gave with the id
     std::string peer;         // how messages name the peer ("bob's peer at 127.0.0.1:4000")
 };
 

@@ -1,5 +1,7 @@
 #include "exchange.hh"
 
+#include <algorithm>
+
 namespace peerdex {
 
 namespace {
@@ -24,9 +26,9 @@ void Exchange::go(const sockaddr_storage& to)
 {
     uv_timer_start(&timer, [](uv_timer_t* t) {
         auto* x = static_cast<Exchange*>(t->data);
-        if (uv_now(x->loop) - x->last_progress >= x->limit_ms)
-            x->finish(-1, std::string(x->who) + " stalled: no byte moved for " + std::to_string(x->limit_ms / 1000) +
-                              " s");
+        const std::uint64_t limit = x->got_byte ? x->limit_ms : std::max(x->limit_ms, x->first_byte_ms);
+        if (uv_now(x->loop) - x->last_progress >= limit)
+            x->stalled();
         else
             x->tick();
     }, kTickMs, kTickMs);
@@ -73,6 +75,7 @@ void Exchange::set_reading(bool on)
                 return;
             }
             x->last_progress = uv_now(x->loop);
+            x->got_byte = true;
             x->received(b->base, b->base + n);
         });
 }
@@ -97,6 +100,12 @@ void Exchange::closed()
         replied();
     else
         finish(-1, std::string(who) + " closed the connection without a complete reply");
+}
+
+void Exchange::stalled()
+{
+    const std::uint64_t limit = got_byte ? limit_ms : std::max(limit_ms, first_byte_ms);
+    finish(-1, std::string(who) + " stalled: no byte moved for " + std::to_string(limit / 1000) + " s");
 }
 
 void Exchange::finish(int c, const std::string& reason)

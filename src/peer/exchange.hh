@@ -25,6 +25,10 @@ struct Exchange {
     uv_write_t request_write{};
     const char* who;         // "the server", "the peer": the other side in messages
     std::uint64_t limit_ms;  // no byte moved for this long fails it
+    // ... but before the first byte of the reply, this long (when longer): a server may
+    // queue a transfer (upload slots) or hash a file before it answers.
+    std::uint64_t first_byte_ms = 0;
+    bool got_byte = false;
     std::uint64_t last_progress = 0, started = 0;
     int handles = 2;
     int busy = 0;  // file operations in flight
@@ -40,6 +44,8 @@ struct Exchange {
 
     virtual void connected() {}
     virtual void tick() {}  // every 200 ms while it runs
+    // No byte moved for too long; by default it fails.
+    virtual void stalled();
     // Where the next read goes; by default a buffer shared by every exchange (the
     // decoder copies what it keeps).
     virtual uv_buf_t buffer();

@@ -5,6 +5,7 @@
 #include <uv.h>
 
 #include <csignal>
+#include <cstdlib>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -94,6 +95,10 @@ int main(int argc, char** argv)
         {nullptr, 0, nullptr, 0},
     };
     std::signal(SIGPIPE, SIG_IGN);
+    // The pool runs every file operation of the peer listener and the downloads, and a
+    // GET_TREE or LIST_FILES may hold a thread for long: more than libuv's 4, unless the
+    // user chose.
+    ::setenv("UV_THREADPOOL_SIZE", "8", 0);
     if (argc > 1) {
         const std::string sub = argv[1];
         int (*run)(int, char**) = sub == "serve"      ? peerdex::serve_main

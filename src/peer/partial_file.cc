@@ -103,6 +103,7 @@ int PartialFile::open(int dir_fd, const std::string& name, const ContentTree& tr
     verified_ = written_ = recorded_ = reused_ = 0;
     leaf_open_ = false;
 
+    ::unlinkat(dir_, (record_ + ".new").c_str(), 0);  // a record being replaced when a run died
     std::string rec_id;
     std::uint64_t rec_size = 0, rec_verified = 0;
     const bool same = resume && read_record(dir_, record_, rec_id, rec_size, rec_verified) && rec_id == id_ &&
@@ -142,8 +143,9 @@ int PartialFile::open(int dir_fd, const std::string& name, const ContentTree& tr
     written_ = verified_;
     if (have != verified_ && ::ftruncate(fd_, static_cast<off_t>(verified_)) != 0)
         return errno;
-    if (!same || verified_ != recorded_)
-        if (const int err = write_record(); err != 0)
+    // The record on disk must never claim more than what is trusted now.
+    if (!same || verified_ != rec_verified)
+        if (const int err = verified_ > 0 ? checkpoint() : write_record(); err != 0)
             return err;
     return 0;
 }

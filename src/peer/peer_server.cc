@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <memory>
@@ -33,7 +34,9 @@ constexpr std::uint64_t kLingerMs = 2000;
 constexpr std::uint64_t kLingerBytes = 1 << 20;
 constexpr std::size_t kMaxOpBytes = 16;
 constexpr std::size_t kMaxSizeDigits = 20;
-constexpr std::size_t kMaxListings = 4;     // LIST_FILES and GET_TREE replies in memory at once
+constexpr std::size_t kMaxListings = 4;     // LIST_FILES replies in memory at once
+// GET_TREE builds at once: each may hash a whole file on a pool thread, and may hold 2 MiB.
+constexpr std::size_t kMaxTreeBuilds = 1;
 constexpr std::uint16_t kFirstFreePort = 1024, kLastFreePort = 49151;  // some trackers refuse higher
 constexpr int kPortTries = 64;
 constexpr std::uint64_t kSweepMs = 500;
@@ -68,13 +71,20 @@ public:
     // the request is still coming or after a refusal.
     void drain() override
     {
-        if (phase_ == Phase::request || phase_ == Phase::lingering)
+        if (phase_ == Phase::request || phase_ == Phase::lingering || queued_)
             close();
     }
     void close() override;
-    void build_listing();  // LIST_FILES or GET_TREE, once it has a slot
+    void build_listing();  // LIST_FILES, once it has a slot
+    void build_tree();     // GET_TREE, once it has a slot
+    void free_tree_slot();  // at the connection's end
+    void free_slots();
     void slot_granted();   // GET_FILE or GET_RANGE, once it has an upload slot
-    void tokens_granted() { read_chunk(); }  // the rate cap lets the next chunk go
+    void tokens_granted()  // the rate cap lets the next chunk go
+    {
+        touch();
+        read_chunk();
+    }
     // True once a client that half-closed is known to have closed entirely: its
     // request needs no answer.
     bool gone();
@@ -124,6 +134,9 @@ private:
     bool reading_ = false;
     bool list_slot_ = false;  // holds one of the server's LIST_FILES/GET_TREE slots
     bool upload_slot_ = false;  // holds one of the server's upload slots (GET_FILE, GET_RANGE)
+    bool tree_slot_ = false;    // holds one of the server's GET_TREE slots
+    bool queued_ = false;       // waits for an upload or GET_TREE slot
+    std::atomic<bool> cancel_{false};  // closed: a hash under way may stop
     bool replied_ = false;    // the reply (or its first byte) is on its way
     bool probed_ = false;     // LIST_FILES: its first byte went out early, after the client's EOF
     uv_work_t* job_ = nullptr;  // the thread-pool work under way, cancelled on close if not started
@@ -299,8 +312,11 @@ void PeerConn::get_file(const std::string& name)
         return;
     }
     phase_ = Phase::sending;
-    if (!server_.take_upload_slot(this))
-        return;  // slot_granted() goes on, in the order of arrival
+    if (!server_.uploads_.take(this)) {
+        queued_ = true;
+        Acceptor::forget(this);  // waiting for its turn is not a stall
+        return;                  // slot_granted() goes on, in the order of arrival
+    }
     upload_slot_ = true;
     open_file();
 }
@@ -324,7 +340,13 @@ void PeerConn::get_range(const std::string& name, const std::string& offset, con
 void PeerConn::slot_granted()
 {
     upload_slot_ = true;
+    queued_ = false;
     touch();  // the stall clock starts now, not when the transfer was queued
+    if (const char* why = server_.shared_->check(fields_[0]); *why) {  // unpublished meanwhile
+        Console::debug("peer: refused %s %s: %s", op_.c_str(), fields_[0].c_str(), why);
+        refuse('\x01');
+        return;
+    }
     open_file();
 }
 
@@ -377,7 +399,14 @@ void PeerConn::get_tree(const std::string& name)
         return;
     }
 #ifdef PEERDEX_CONTENT_IDS
-    list_files();  // the same slots, then build_listing()
+    phase_ = Phase::sending;
+    if (!server_.trees_.take(this)) {
+        queued_ = true;
+        Acceptor::forget(this);
+        return;  // build_tree() goes on, in the order of arrival
+    }
+    tree_slot_ = true;
+    build_tree();
 #else
     Console::debug("peer: refused GET_TREE %s: this build has no content ids", name.c_str());
     refuse('\x02');
@@ -386,10 +415,12 @@ void PeerConn::get_tree(const std::string& name)
 
 void PeerConn::tree_built()
 {
+    touch();
     if (head_.empty()) {
         Console::debug("peer: refused GET_TREE %s: %s", fields_[0].c_str(),
                        err_ ? std::strerror(err_) : name_.c_str());
-        refuse(err_ == ENOENT || err_ == EACCES || err_ == EISDIR ? '\x01' : '\x02');
+        // As GET_FILE answers a file it cannot open; a hash that failed is an error.
+        refuse(err_ != 0 && err_ != EMFILE && err_ != ENFILE && err_ != ENOMEM ? '\x01' : '\x02');
         return;
     }
     ++server_.stats_.trees;
@@ -408,38 +439,59 @@ void PeerConn::list_files()
     build_listing();
 }
 
+#ifdef PEERDEX_CONTENT_IDS
+void PeerConn::build_tree()
+{
+    tree_slot_ = true;
+    queued_ = false;
+    if (const char* why = server_.shared_->check(fields_[0]); *why) {  // unpublished meanwhile
+        Console::debug("peer: refused GET_TREE %s: %s", fields_[0].c_str(), why);
+        refuse('\x01');
+        return;
+    }
+    // Hashing a large file takes a while: no stall clock meanwhile (the client leaving
+    // stops it).
+    Acceptor::forget(this);
+    pool(
+        [this, shared = server_.shared_, name = fields_[0], cache = server_.tree_cache_] {
+        std::uint64_t size = 0;
+        const int fd = shared->open(name, size);
+        if (fd < 0) {
+            err_ = -fd;
+            return;
+        }
+        ContentTree tree;
+        bool cached = false;
+        const HashResult r =
+            tree_of_fd(fd, cache, tree, cached, name_, [this](std::uint64_t) { return !cancel_.load(); });
+        ::close(fd);
+        if (r != HashResult::ok)
+            return;  // name_ says why
+        std::string out(1, '\0');
+        Encoder e(out);
+        e.number(tree.size);
+        e.field(content_id_text(tree.root));
+        e.number(tree.leaves.size());
+        out.append(reinterpret_cast<const char*>(tree.leaves.data()), tree.leaves.size() * sizeof(Digest));
+        head_ = std::move(out);
+        },
+        &PeerConn::tree_built);
+}
+
+void PeerConn::free_tree_slot()
+{
+    if (!tree_slot_)
+        return;
+    tree_slot_ = false;
+    if (PeerConn* next = server_.trees_.release())
+        next->build_tree();
+}
+#endif
+
 void PeerConn::build_listing()
 {
     ++server_.listings_;
     list_slot_ = true;
-#ifdef PEERDEX_CONTENT_IDS
-    if (op_ == "GET_TREE") {
-        pool(
-            [this, shared = server_.shared_, name = fields_[0], cache = server_.tree_cache_] {
-                std::uint64_t size = 0;
-                const int fd = shared->open(name, size);
-                if (fd < 0) {
-                    err_ = -fd;
-                    return;
-                }
-                ContentTree tree;
-                bool cached = false;
-                const HashResult r = tree_of_fd(fd, cache, tree, cached, name_);
-                ::close(fd);
-                if (r != HashResult::ok)
-                    return;  // name_ says why
-                std::string out(1, '\0');
-                Encoder e(out);
-                e.number(tree.size);
-                e.field(content_id_text(tree.root));
-                e.number(tree.leaves.size());
-                out.append(reinterpret_cast<const char*>(tree.leaves.data()), tree.leaves.size() * sizeof(Digest));
-                head_ = std::move(out);
-            },
-            &PeerConn::tree_built);
-        return;
-    }
-#endif
     ++server_.stats_.listings;
     pool(
         [this, list = server_.shared_->lister()] {
@@ -676,9 +728,11 @@ void PeerConn::read_chunk()
     }
     auto want = static_cast<unsigned>(std::min<std::uint64_t>(kChunkBytes, size_ - offset_));
     if (server_.rate_.limited()) {
-        want = static_cast<unsigned>(std::min<std::uint64_t>(want, server_.rate_.chunk()));
-        if (!server_.rate_.take(want, this))
-            return;  // tokens_granted() calls again when the cap allows
+        want = static_cast<unsigned>(std::min<std::uint64_t>(want, server_.rate_.chunk(server_.uploads_.used)));
+        if (!server_.rate_.take(want, this)) {
+            Acceptor::forget(this);  // waiting for the cap is not a stall: tokens_granted() touches
+            return;                  // and calls again when the cap allows
+        }
     }
     uv_buf_t b = uv_buf_init(buf_.get(), want);
     busy_ = true;
@@ -731,22 +785,23 @@ void PeerConn::close()
         Acceptor::forget(this);
         auto& waiting = server_.list_waiting_;
         waiting.erase(std::remove(waiting.begin(), waiting.end(), this), waiting.end());
-        auto& queued = server_.slot_waiting_;
-        queued.erase(std::remove(queued.begin(), queued.end(), this), queued.end());
+        cancel_ = true;
+        server_.uploads_.forget(this);
+        server_.trees_.forget(this);
         server_.rate_.forget(this);
-        if (list_slot_) {
-            list_slot_ = false;
-            server_.list_slot_freed();
-        }
         if (upload_slot_) {
             upload_slot_ = false;
-            server_.upload_slot_freed();
+            if (PeerConn* next = server_.uploads_.release())
+                next->slot_granted();
         }
+        if (!busy_)
+            free_slots();  // else once the listing or hash under way has ended
         uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), [](uv_handle_t* h) {
             auto* c = static_cast<PeerConn*>(h->data);
             c->tcp_.data = nullptr;
             c->server_.acceptor_.closed(c);
             if (!c->busy_) {
+                c->free_slots();
                 c->release_files();
                 std::unique_ptr<PeerConn> done(c);
             }
@@ -755,9 +810,23 @@ void PeerConn::close()
     }
     // Called again from a file callback after the handle closed: free now.
     if (!busy_ && tcp_.data == nullptr) {
+        free_slots();
         release_files();
         std::unique_ptr<PeerConn> done(this);
     }
+}
+
+// The LIST_FILES and GET_TREE slots: held until no job of this connection runs, so that
+// no more listings or hashes than the bounds run at once.
+void PeerConn::free_slots()
+{
+    if (list_slot_) {
+        list_slot_ = false;
+        server_.list_slot_freed();
+    }
+#ifdef PEERDEX_CONTENT_IDS
+    free_tree_slot();
+#endif
 }
 
 PeerServer::PeerServer(uv_loop_t* loop, std::string listen_addr, std::uint16_t port)
@@ -768,6 +837,7 @@ PeerServer::PeerServer(uv_loop_t* loop, std::string listen_addr, std::uint16_t p
                 [this]() -> Accepted* { return std::make_unique<PeerConn>(*this).release(); }),
       rate_(loop)
 {
+    trees_.max = kMaxTreeBuilds;
     acceptor_.on_sweep([this](std::uint64_t) { drop_departed(); });
 }
 
@@ -821,28 +891,6 @@ void PeerServer::list_slot_freed()
             next->abandon();  // the slot goes on to the next one at once
         else
             next->build_listing();
-    }
-}
-
-bool PeerServer::take_upload_slot(PeerConn* c)
-{
-    if (upload_slots_ == 0 || uploads_ < upload_slots_) {
-        ++uploads_;
-        return true;
-    }
-    Acceptor::forget(c);  // waiting for its turn is not a stall
-    slot_waiting_.push_back(c);
-    return false;
-}
-
-void PeerServer::upload_slot_freed()
-{
-    --uploads_;
-    while ((upload_slots_ == 0 || uploads_ < upload_slots_) && !slot_waiting_.empty()) {
-        PeerConn* next = slot_waiting_.front();
-        slot_waiting_.pop_front();
-        ++uploads_;
-        next->slot_granted();
     }
 }
 
@@ -930,9 +978,9 @@ std::string PeerServer::stats_text() const
     const std::uint64_t up = started_ms_ ? (uv_now(loop_) - started_ms_) / 1000 : 0;
     PeerStats now = stats_;
     now.open = acceptor_.open();
-    now.upload_slots = upload_slots_;
-    now.uploads = uploads_;
-    now.upload_queue = slot_waiting_.size();
+    now.upload_slots = uploads_.max;
+    now.uploads = uploads_.used;
+    now.upload_queue = uploads_.waiting.size();
     now.upload_rate = rate_.rate();
     now.rate_waiting = rate_.waiting();
     return format_stats(now, up);

@@ -8,6 +8,7 @@
 
 #include <uv.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -24,6 +25,36 @@ namespace peerdex {
 
 class PeerConn;
 
+// A bounded number of jobs at once (0: no bound); the others wait, in order of arrival.
+// The waiting are bounded by the listener's connection cap.
+struct SlotQueue {
+    std::size_t max = 0;
+    std::size_t used = 0;
+    std::deque<PeerConn*> waiting;
+    // True when `c` has a slot now; false when it waits.
+    bool take(PeerConn* c)
+    {
+        if (max == 0 || used < max) {
+            ++used;
+            return true;
+        }
+        waiting.push_back(c);
+        return false;
+    }
+    // Frees a slot; the next one waiting, if any, has it (returned; null: none).
+    PeerConn* release()
+    {
+        --used;
+        if (waiting.empty() || (max != 0 && used >= max))
+            return nullptr;
+        PeerConn* next = waiting.front();
+        waiting.pop_front();
+        ++used;
+        return next;
+    }
+    void forget(PeerConn* c) { waiting.erase(std::remove(waiting.begin(), waiting.end(), c), waiting.end()); }
+};
+
 // --upload-rate on the loop: senders take tokens before each chunk; those that find the
 // bucket in debt wait, in order, for a timer that lets them go as the debt is paid.
 class RateGate {
@@ -34,7 +65,7 @@ public:
     void set_rate(std::uint64_t bytes_per_s) { bucket_.set_rate(bytes_per_s, uv_now(loop_)); }
     bool limited() const { return bucket_.limited(); }
     std::uint64_t rate() const { return bucket_.rate(); }
-    std::uint64_t chunk() const { return bucket_.chunk(); }
+    std::uint64_t chunk(std::size_t senders) const { return bucket_.chunk(senders); }
     // True when `c` may send `n` bytes now; else it waits and tokens_granted() follows.
     bool take(std::uint64_t n, PeerConn* c);
     void forget(PeerConn* c);
@@ -83,7 +114,7 @@ public:
     // GET_RANGE.
     void set_upload_limits(std::size_t slots, std::uint64_t rate)
     {
-        upload_slots_ = slots;
+        uploads_.max = slots;
         rate_.set_rate(rate);
     }
     // Where GET_TREE finds and keeps trees (the client's cache; empty: hashed every time).
@@ -103,8 +134,7 @@ private:
     void drop_departed();
     void drained();
     void list_slot_freed();
-    bool take_upload_slot(PeerConn* c);
-    void upload_slot_freed();
+
 
     uv_loop_t* loop_;
     std::string listen_addr_;
@@ -120,8 +150,8 @@ private:
     std::size_t listings_ = 0;
     std::deque<PeerConn*> list_waiting_;
     std::uint64_t max_upload_ = UINT64_MAX;
-    std::size_t upload_slots_ = 0, uploads_ = 0;  // 0 slots: no limit
-    std::deque<PeerConn*> slot_waiting_;           // bounded by the listener's connection cap
+    SlotQueue uploads_;  // GET_FILE and GET_RANGE transfers (--upload-slots)
+    SlotQueue trees_;    // GET_TREE builds: hashing takes a pool thread for long
     RateGate rate_;
     std::string tree_cache_;
     PeerStats stats_;

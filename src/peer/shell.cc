@@ -17,6 +17,10 @@
 #endif
 #ifdef PEERDEX_LINE_EDITING
 #include "line_editor.hh"
+#else
+namespace peerdex {
+class LineEditor {};  // never made: only its destructor is named (by the unique_ptr)
+}  // namespace peerdex
 #endif
 
 namespace peerdex {
@@ -281,7 +285,7 @@ void Shell::request_quit()
 void Shell::interrupt()
 {
 #ifdef PEERDEX_CONTENT_IDS
-    if (hashing_) {
+    if (hashing_ && !hashing_->cancel) {
         hashing_->cancel = true;  // back to the prompt; a second Ctrl-C quits
         return;
     }
@@ -461,8 +465,11 @@ void Shell::do_connect(const std::string& user)
                           // Serve what the tracker says this user published, even in an earlier session.
                           tracker_.call({"LIST_CONTENT", user, user}, TrackerClient::Shape::list, 1,
                                         [this](int c2, const ReplyDecoder& r) {
-                                            std::unordered_set<std::string> paths(r.fields().begin(),
-                                                                                  r.fields().end());
+                                            const std::size_t per = tracker_.v2() ? 4 : 1;  // the path first
+                                            std::unordered_set<std::string> paths;
+                                            const auto& f = r.fields();
+                                            for (std::size_t i = 0; i + per <= f.size(); i += per)
+                                                paths.insert(f[i]);
                                             if (c2 == 0)
                                                 peer_.set_published(std::move(paths));
                                             result(Command::connect, 0);
@@ -575,7 +582,8 @@ void Shell::hash_then_publish(const std::string& full, const std::string& descri
                            stderr);
             uv_close(reinterpret_cast<uv_handle_t*>(&me->timer),
                      [](uv_handle_t* t) { static_cast<Hashing*>(t->data)->self.reset(); });
-            if (me->outcome == HashResult::cancelled) {
+            // Cancelled, even if the tree came from the cache before the cancel was seen.
+            if (me->outcome == HashResult::cancelled || me->cancel) {
                 sh->warn("PUBLISH: interrupted while hashing " + me->full + "; nothing was published");
                 sh->result(Command::publish, 4);
                 sh->done();
@@ -639,7 +647,10 @@ void Shell::do_list(Command c, const std::string& target)
         }
         if (code == 0) {
             const auto& f = r.fields();
-            for (std::size_t i = 0; i + static_cast<std::size_t>(per) <= f.size(); i += static_cast<std::size_t>(per))
+            // peerdex/2's LIST_CONTENT entries also carry description, size and id: the
+            // lines stay those of CONSOLE LINES.
+            const std::size_t step = c == Command::list_content && tracker_.v2() ? 4 : static_cast<std::size_t>(per);
+            for (std::size_t i = 0; i + step <= f.size(); i += step)
                 print(per == 3 ? "\t" + f[i] + " " + f[i + 1] + " " + f[i + 2] : "\t" + f[i]);
         }
         done();
@@ -647,7 +658,7 @@ void Shell::do_list(Command c, const std::string& target)
 }
 
 void Shell::do_get_file(const std::string& user, const std::string& remote, const std::string& local,
-                        const std::string& id, bool id_known)
+                        const std::string& id, bool id_known, const std::string& size)
 {
     if (refuse_unless_connected(Command::get_file))
         return;
@@ -656,18 +667,18 @@ void Shell::do_get_file(const std::string& user, const std::string& remote, cons
         // The id the owner published: the peer must serve exactly that file.
         tracker_.call({"LIST_CONTENT", connected_, user}, TrackerClient::Shape::list, 1,
                       [this, user, remote, local](int code, const ReplyDecoder& r) {
-                          std::string found;
+                          std::string found, found_size;
                           const auto& f = r.fields();
                           if (code == 0 && tracker_.v2())
                               for (std::size_t i = 0; i + 4 <= f.size(); i += 4)
                                   if (f[i] == remote) {
                                       found = f[i + 3];
+                                      found_size = f[i + 2];
                                       break;
                                   }
                           // A refusal is the next request's to report (GET_USER_INFO's codes).
-                          do_get_file(user, remote, local, found, true);
-                      },
-                      TrackerClient::V2{{}, 4});
+                          do_get_file(user, remote, local, found, true, found_size);
+                      });
         return;
     }
 #else
@@ -685,8 +696,8 @@ void Shell::do_get_file(const std::string& user, const std::string& remote, cons
         done();
         return;
     }
-    auto download = [this, user, remote, target](const std::string& ip, const std::string& port,
-                                                 const std::string& id) {
+    auto download = [this, user, remote, target, size](const std::string& ip, const std::string& port,
+                                                       const std::string& id) {
         sockaddr_storage addr{};
         if (!parse_endpoint(ip, port, addr)) {
             warn("GET_FILE: the tracker gave an unusable address " + ip + " " + port);
@@ -700,6 +711,8 @@ void Shell::do_get_file(const std::string& user, const std::string& remote, cons
         d.progress = !opt_.quiet && isatty(STDERR_FILENO);
         d.resume = opt_.resume;
         d.expected_id = id;
+        if (!id.empty() && !size.empty())
+            d.expected_size = parse_decimal(size, UINT64_MAX);
         d.peer = user + "'s peer at " + endpoint_string(reinterpret_cast<const sockaddr*>(&addr));
         download_ = Download::start(loop_, addr, remote, target, std::move(d),
                         [this, target](Download::Result res, const std::string& reason, const DownloadInfo& info) {
@@ -787,12 +800,11 @@ void Shell::do_search(const std::string& query)
                       std::vector<std::string> lines;
                       const auto& f = r.fields();
                       for (std::size_t i = 0; i + per <= f.size(); i += per) {
-                          hits_.push_back({f[i], f[i + 3], per == 7 ? f[i + 6] : ""});
+                          hits_.push_back({f[i], f[i + 3], per == 7 ? f[i + 6] : "", per == 7 ? f[i + 5] : ""});
                           lines.push_back("\t" + f[i] + " " + f[i + 3] + " " + f[i + 4]);
                       }
                       show_hits(std::move(lines));
-                  },
-                  TrackerClient::V2{{}, 7});
+                  });
 }
 
 void Shell::show_hits(std::vector<std::string> lines)
@@ -847,7 +859,7 @@ void Shell::walk_next(std::shared_ptr<SearchWalk> walk)
             for (const auto& [user, path] : *group) {
                 if (hits_.size() == kSearchLimit)
                     break;
-                hits_.push_back({user, path, ""});
+                hits_.push_back({user, path, "", ""});
                 lines.push_back("\t" + user + " " + path + " ");
             }
         show_hits(std::move(lines));
@@ -889,7 +901,7 @@ void Shell::do_get(const std::string& n, const std::string& local)
     }
     const Hit hit = hits_[i - 1];
     detail("GET " + n + ": GET_FILE " + hit.user + " " + hit.path);
-    do_get_file(hit.user, hit.path, local, hit.id, !hit.id.empty());
+    do_get_file(hit.user, hit.path, local, hit.id, !hit.id.empty(), hit.size);
 }
 
 void Shell::do_quit()

@@ -82,7 +82,7 @@ private:
     // `id`: the publication's content id when a SEARCH hit gave it; otherwise a peerdex/2
     // session asks the tracker's LIST_CONTENT of `user` for it first.
     void do_get_file(const std::string& user, const std::string& remote, const std::string& local,
-                     const std::string& id = "", bool id_known = false);
+                     const std::string& id = "", bool id_known = false, const std::string& size = "");
     // PUBLISH's second half, once the file is hashed (size and id empty: not hashed).
     void hash_then_publish(const std::string& full, const std::string& description, std::uint64_t size);
     void publish_hashed(const std::string& full, const std::string& description, const std::string& size,
@@ -108,7 +108,7 @@ private:
     std::unique_ptr<LineEditor> editor_;   // on a terminal, when built with line editing
     std::vector<std::string> users_seen_;  // in the last LIST_USERS, for Tab
     struct Hit {
-        std::string user, path, id;  // id: known on a peerdex/2 session
+        std::string user, path, id, size;  // id and size: known on a peerdex/2 session
     };
     struct Hashing;
     std::shared_ptr<Hashing> hashing_;  // PUBLISH's hash of a file in progress (Ctrl-C cancels)

@@ -22,9 +22,15 @@ public:
     }
     bool limited() const { return rate_ != 0; }
     std::uint64_t rate() const { return rate_; }
-    // The largest chunk one take should ask for: 20 ms of the rate, between 4 KiB and 256 KiB,
-    // so that several senders interleave smoothly.
-    std::uint64_t chunk() const { return std::clamp<std::uint64_t>(rate_ / 50, 4096, 256 * 1024); }
+    // The largest chunk one of `senders` taking turns should ask for: 20 ms of the rate,
+    // between 1 KiB and 256 KiB, and small enough that every sender gets a turn within
+    // 10 s however low the rate (a peer is cut after 30 s without a byte), down to 64 bytes.
+    std::uint64_t chunk(std::size_t senders = 1) const
+    {
+        const std::uint64_t smooth = std::clamp<std::uint64_t>(rate_ / 50, 1024, 256 * 1024);
+        const std::uint64_t turn = rate_ * 10 / std::max<std::uint64_t>(senders, 1);
+        return std::max<std::uint64_t>(std::min(smooth, turn), 64);
+    }
 
     void refill(std::uint64_t now_ms)
     {

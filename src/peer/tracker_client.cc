@@ -56,7 +56,13 @@ bool changes_user(const std::string& op)
 
 void TrackerClient::call(std::vector<std::string> fields, Shape shape, int n, Done done)
 {
-    call(std::move(fields), shape, n, std::move(done), V2{});
+    // The entries peerdex/2 widens, whoever asks (peerdex-protocol(7), SESSIONS).
+    V2 v2;
+    if (!fields.empty() && fields[0] == "LIST_CONTENT")
+        v2.n = 4;  // path, description, size, id
+    else if (!fields.empty() && fields[0] == "SEARCH")
+        v2.n = 7;  // user, ip, port, path, description, size, id
+    call(std::move(fields), shape, n, std::move(done), std::move(v2));
 }
 
 void TrackerClient::call(std::vector<std::string> fields, Shape shape, int n, Done done, V2 v2)

@@ -38,6 +38,8 @@ public:
     };
     // Sends one request (its fields, NUL-terminated on the wire, in one write).
     void call(std::vector<std::string> fields, Shape shape, int n, Done done, V2 v2);
+    // The same with the V2 shape of the operation: LIST_CONTENT's and SEARCH's wider
+    // entries on a peerdex/2 session.
     void call(std::vector<std::string> fields, Shape shape, int n, Done done);
     bool sessions() const { return mode_ == Mode::hello; }
     // The session speaks peerdex/2: the call's reply (in its Done) has the V2 shape.

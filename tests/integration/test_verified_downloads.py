@@ -255,6 +255,80 @@ class VerifiedDownloads(unittest.TestCase):
             self.assertEqual(r.returncode, 2, r.stderr)
             self.assertIn("--id asks for the verification --no-verify turns off", r.stderr)
 
+    def test_an_empty_file_is_checked_by_its_tree(self):
+        empty = os.path.join(self.shared, "empty")
+        open(empty, "wb").close()
+        hello = os.path.join(self.tmp.name, "hello")
+        with open(hello, "wb") as f:
+            f.write(b"hello")
+        with Serve(self.shared) as srv:
+            r = download(srv.port, "empty", self.dest, "--id", peerdex_hash(empty), env=self.env)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertEqual(os.path.getsize(os.path.join(self.dest, "empty")), 0)
+            # A peer claiming 0 bytes with the tree of "hello" would pass no byte through the
+            # leaf check: the tree itself is refused.
+            tree = srv.request(enc("GET_TREE", "empty"))
+        with Serve(os.path.dirname(hello)) as srv2:
+            hello_tree = srv2.request(enc("GET_TREE", "hello"))
+        _, _, hello_id, leaves = tree_reply(hello_tree)
+        lie = b"\0" + enc(0, hello_id, 1) + leaves[0]
+        liar = LyingServer(lie, empty, flip=-1)
+        try:
+            r = download(liar.port, "empty", self.dest, "-d", "fake", "--id", hello_id, env=self.env)
+        finally:
+            liar.shutdown()
+            liar.server_close()
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("sent the hash tree of a non-empty file for an empty one", r.stderr)
+        self.assertFalse(os.path.exists(os.path.join(self.dest, "fake")))
+        self.assertTrue(tree.startswith(b"\0"))
+
+    def test_a_queued_download_waits_past_its_stall_timeout(self):
+        path = os.path.join(self.shared, "f.bin")
+        random_file(path, 3 * MIB)
+        with Serve(self.shared, "--upload-slots", "1", "--upload-rate", "1M") as srv:
+            argv = [PEERDEX, "download", "-q", "-H", HOST, "-p", str(srv.port), "--timeout", "1", "f.bin"]
+            first_dir, second_dir = os.path.join(self.dest, "1"), os.path.join(self.dest, "2")
+            os.mkdir(first_dir)
+            os.mkdir(second_dir)
+            first = subprocess.Popen(argv, cwd=first_dir, env=self.env)
+            wait_until(lambda: srv.stats()["upload slots"].startswith("1 in use"), what="the first transfer")
+            # The second waits about 3 s for the slot, three times its --timeout: no byte of
+            # its reply moves meanwhile, and that is not a stall.
+            second = subprocess.run(argv, cwd=second_dir, env=self.env, capture_output=True, text=True,
+                                    timeout=scaled(60))
+            self.assertEqual(first.wait(timeout=scaled(60)), 0)
+            self.assertEqual(second.returncode, 0, second.stderr)
+            self.assertEqual(sha(os.path.join(second_dir, "f.bin")), sha(path))
+
+    def test_a_silent_course_peer_gets_a_plain_get_file(self):
+        body = b"from a course peer that says nothing to what it does not know"
+
+        class Silent(socketserver.ThreadingTCPServer):
+            daemon_threads = True
+            allow_reuse_address = True
+
+        class Handler(socketserver.BaseRequestHandler):
+            """Answers GET_FILE; stays silent on GET_TREE, an operation it does not know."""
+
+            def handle(self):
+                data = self.request.recv(4096)
+                if data.startswith(b"GET_TREE"):
+                    self.request.recv(4096)  # silent until the client gives up and closes
+                    return
+                self.request.sendall(b"\0" + enc(len(body)) + body)
+
+        srv = Silent((HOST, 0), Handler)
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        try:
+            r = download(srv.server_address[1], "/f.txt", self.dest, "--timeout", "1", env=self.env)
+        finally:
+            srv.shutdown()
+            srv.server_close()
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with open(os.path.join(self.dest, "f.txt"), "rb") as f:
+            self.assertEqual(f.read(), body)
+
     def test_upload_slots_serve_one_at_a_time_in_order(self):
         path = os.path.join(self.shared, "f.bin")
         random_file(path, 6 * MIB)
@@ -346,6 +420,43 @@ class ShellDownloads(unittest.TestCase):
                                    "published" in e for e in b.errors), what="the refusal naming alice's peer")
             self.assertFalse(os.path.exists(self.path("copy2")))
             self.assertFalse([n for n in os.listdir(self.dir) if n.startswith(".copy2")])
+
+    def test_list_content_and_a_new_session_see_every_publication(self):
+        for name in ("a.txt", "b.txt"):
+            with open(self.path(name), "w") as f:
+                f.write("file " + name)
+        a = self.owner()
+        self.assertEqual(a.run("PUBLISH a.txt first file"), ["c> PUBLISH OK"])
+        self.assertEqual(a.run("PUBLISH b.txt second"), ["c> PUBLISH OK"])
+        self.assertEqual(a.run("LIST_CONTENT alice"),
+                         ["c> LIST_CONTENT OK", "\t" + self.path("a.txt"), "\t" + self.path("b.txt")])
+        self.assertEqual(a.quit()[-1], "+++ FINISHED +++")
+        # A new shell of the same user serves what the tracker says it published.
+        with Client(self.t.port, cwd=self.dir) as again, self.downloader("bob") as b:
+            self.assertEqual(again.run("CONNECT alice"), ["c> CONNECT OK"])
+            self.assertEqual(b.run("GET_FILE alice %s %s" % (self.path("b.txt"), self.path("got"))),
+                             ["c> GET_FILE OK"])
+            with open(self.path("got")) as f:
+                self.assertEqual(f.read(), "file b.txt")
+
+    def test_a_queued_request_for_a_file_deleted_meanwhile_is_refused(self):
+        random_file(self.path("big.bin"), 4 * MIB)
+        with open(self.path("small.txt"), "w") as f:
+            f.write("small")
+        with self.owner("--upload-slots", "1", "--upload-rate", "1M") as a, self.downloader("bob") as b, \
+                self.downloader("carol") as c:
+            self.assertEqual(a.run("PUBLISH big.bin big"), ["c> PUBLISH OK"])
+            self.assertEqual(a.run("PUBLISH small.txt small"), ["c> PUBLISH OK"])
+            b.proc.stdin.write(("GET_FILE alice %s %s\n" % (self.path("big.bin"), self.path("b.bin"))).encode())
+            b.proc.stdin.flush()
+            wait_until(lambda: "1 in use of 1, 0 waiting" in "".join(a.run("STATS")), what="bob's transfer")
+            c.proc.stdin.write(("GET_FILE alice %s %s\n" % (self.path("small.txt"), self.path("c.txt"))).encode())
+            c.proc.stdin.flush()
+            wait_until(lambda: "1 in use of 1, 1 waiting" in "".join(a.run("STATS")), what="carol queued")
+            self.assertEqual(a.run("DELETE small.txt"), ["c> DELETE OK"])
+            self.assertEqual(b.run("LIST_USERS")[0], "c> GET_FILE OK")
+            self.assertEqual(c.run("LIST_USERS")[0], "c> GET_FILE FAIL, FILE NOT EXIST")
+            self.assertFalse(os.path.exists(self.path("c.txt")))
 
     def test_ctrl_c_while_publish_hashes_publishes_nothing(self):
         with open(self.path("huge.bin"), "wb") as f:

@@ -181,6 +181,30 @@ TEST_F(PartialTest, AnotherFileOrNoResumeStartsOver)
     EXPECT_EQ(size_of(".f.bin.peerdex-part"), 0u);
 }
 
+TEST_F(PartialTest, ARecordClaimingMoreThanIsThereIsRewrittenAtOnce)
+{
+    const std::string data = pattern(3 * kLeaf, 8);
+    const ContentTree tree = tree_of_bytes(data);
+    {
+        PartialFile p;
+        ASSERT_EQ(p.open(dir, "f.bin", tree, true), 0);
+        ASSERT_EQ(p.write(data.data(), 2 * kLeaf), PartialFile::Write::ok);
+        EXPECT_EQ(p.close_keep(), 2 * kLeaf);  // the record says 2 leaves
+    }
+    ASSERT_EQ(::truncate((dir_path + "/.f.bin.peerdex-part").c_str(), kLeaf / 2), 0);  // shorter than that
+    {
+        PartialFile p;
+        ASSERT_EQ(p.open(dir, "f.bin", tree, true), 0);
+        EXPECT_EQ(p.reused(), 0u);
+        // A crash before any checkpoint of this run; then the partial holds 2 leaves of junk.
+    }
+    const std::string junk(2 * kLeaf, 'j');
+    std::ofstream(dir_path + "/.f.bin.peerdex-part", std::ios::binary | std::ios::trunc) << junk;
+    PartialFile p;
+    ASSERT_EQ(p.open(dir, "f.bin", tree, true), 0);
+    EXPECT_EQ(p.reused(), 0u) << "the old record's 2 leaves must not be trusted";
+}
+
 TEST_F(PartialTest, NothingVerifiedLeavesNothing)
 {
     const std::string data = pattern(2 * kLeaf, 7);

@@ -53,13 +53,37 @@ TEST(TokenBucket, IdleTimeBuysAtMostOneBurst)
     EXPECT_GT(b.wait_ms(now), 0u);
 }
 
-TEST(TokenBucket, ChunksStayBetween4KiBAnd256KiB)
+TEST(TokenBucket, ChunksStayBetween1KiBAnd256KiB)
 {
     TokenBucket b;
     b.set_rate(1000, 0);
-    EXPECT_EQ(b.chunk(), 4096u);
+    EXPECT_EQ(b.chunk(), 1024u);
     b.set_rate(1ull << 40, 0);
     EXPECT_EQ(b.chunk(), 256u * 1024);
+}
+
+TEST(TokenBucket, EverySenderGetsATurnWithin10sAtLowRates)
+{
+    // 64 downloaders of a peer capped at 4 KiB/s: a whole round of turns must fit in 10 s,
+    // or the waiting ones would be cut as stalled (30 s without a byte).
+    TokenBucket b;
+    b.set_rate(4096, 0);
+    const std::uint64_t chunk = b.chunk(64);
+    EXPECT_LE(64 * chunk, 4096u * 10);
+    EXPECT_GE(chunk, 64u);
+    // Simulated: the 64 take turns; none waits more than 10 s (plus one turn) for its next.
+    std::uint64_t now = 0, last[64] = {};
+    for (int round = 0; round < 3; ++round)
+        for (int s = 0; s < 64; ++s) {
+            while (!b.take(chunk, now))
+                now += std::max<std::uint64_t>(b.wait_ms(now), 1);
+            if (round > 0)
+                EXPECT_LE(now - last[s], 10000u + 1000u * chunk / 4096 + 1) << s;
+            last[s] = now;
+        }
+    // Few senders at a high rate: smooth 20 ms chunks, not the fair-share bound.
+    b.set_rate(10 << 20, now);
+    EXPECT_EQ(b.chunk(3), (10u << 20) / 50);
 }
 
 }  // namespace
