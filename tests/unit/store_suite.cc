@@ -53,6 +53,13 @@ public:
                           " (" + std::string(description) + ")" + text(meta));
         ++in_chunk_;
     }
+    void source(std::string_view user, const Address& ip, std::uint16_t port, std::string_view path,
+                std::uint64_t size) override
+    {
+        entries.push_back(std::string(user) + " " + ip.str() + " " + std::to_string(port) + " " + std::string(path) +
+                          " " + std::to_string(size));
+        ++in_chunk_;
+    }
     // " [size]" or " [size id]" when known: nothing at all for a publication of the course protocol.
     static std::string text(const ContentMeta& meta)
     {
@@ -713,6 +720,66 @@ TEST_P(StoreSuite, SizeAndContentIdComeBackInListsAndSearch)
     const std::string song_now = "/music/Song.ogg (live)", old_now = std::string("/old/song.txt [7 ") + kId + "]";
     EXPECT_EQ(entries(list_content("alice", "bob")), (V{book, big, song_now, old_now}));
     EXPECT_EQ(search(), (V{at + "/old/song.txt () [7 " + kId + "]", at + song_now, at + book}));
+}
+
+// SOURCES (peerdex-protocol(7), SOURCES): the connected users' publications of one id,
+// newest first, up to the limit; the requester's checks first, then the request's.
+TEST_P(StoreSuite, SourcesOfAnIdCodesOrderAndConnectedOwnersOnly)
+{
+    using V = std::vector<std::string>;
+    Digest id, other;
+    ASSERT_TRUE(parse_content_id(kId, id));
+    ASSERT_TRUE(parse_content_id(kOtherId, other));
+    const auto sources = [&](const std::string& requester, const Digest* which, std::size_t limit) {
+        return call([&](Store& s, Completion d) { s.sources(requester, {which, limit}, d); });
+    };
+    EXPECT_EQ(sources("ghost", &id, 10).outcome, Outcome::no_such_user);
+    EXPECT_EQ(sources("ghost", nullptr, 10).outcome, Outcome::no_such_user);
+    ASSERT_EQ(register_user("alice"), Outcome::ok);
+    EXPECT_EQ(sources("alice", &id, 10).outcome, Outcome::not_connected);
+    EXPECT_EQ(sources("alice", nullptr, 10).outcome, Outcome::not_connected);
+    ASSERT_EQ(connect("alice", "127.0.0.1", 4001), Outcome::ok);
+    // An id or limit out of the rules is refused after the requester's checks.
+    EXPECT_EQ(sources("alice", nullptr, 10).outcome, Outcome::failed);
+    EXPECT_EQ(sources("alice", &id, 0).outcome, Outcome::failed);
+    EXPECT_TRUE(entries(sources("alice", &id, 10)).empty());  // an id nobody published
+    connected("bob", 35911);
+    connected("carol", 35912);
+    connected("dave", 35913);
+    ASSERT_EQ(publish("bob", "/music/Song.ogg", "live", meta_of("5", kId)), Outcome::ok);
+    ASSERT_EQ(publish("carol", "/a/song.ogg", "", meta_of("5", kId)), Outcome::ok);
+    ASSERT_EQ(publish("dave", "/d/song.ogg", "", meta_of("5", kId)), Outcome::ok);
+    ASSERT_EQ(publish("carol", "/other.iso", "", meta_of("9", kOtherId)), Outcome::ok);
+    ASSERT_EQ(publish("bob", "/old/song.ogg", "song", meta_of("5")), Outcome::ok);  // a size, no id
+    ASSERT_EQ(publish("bob", "/copy/Song.ogg", "", meta_of("5", kId)), Outcome::ok);  // twice, two paths
+    ASSERT_EQ(publish("alice", "/mine.ogg", "", meta_of("5", kId)), Outcome::ok);    // the requester's own
+    ASSERT_EQ(disconnect("dave"), Outcome::ok);
+    const std::string bob1 = "bob 127.0.0.1 35911 /music/Song.ogg 5", bob2 = "bob 127.0.0.1 35911 /copy/Song.ogg 5";
+    const std::string carol = "carol 127.0.0.1 35912 /a/song.ogg 5", mine = "alice 127.0.0.1 4001 /mine.ogg 5";
+    EXPECT_EQ(entries(sources("alice", &id, 10)), (V{mine, bob2, carol, bob1}));
+    EXPECT_EQ(entries(sources("alice", &id, 2)), (V{mine, bob2}));
+    EXPECT_EQ(entries(sources("alice", &id, 3), 1), (V{mine, bob2, carol}));  // streamed one by one
+    EXPECT_EQ(entries(sources("alice", &other, 10)), (V{"carol 127.0.0.1 35912 /other.iso 9"}));
+    // CONNECT shows dave's again, as old as it was, at the new endpoint.
+    ASSERT_EQ(connect("dave", "127.0.0.2", 4444), Outcome::ok);
+    EXPECT_EQ(entries(sources("alice", &id, 10)), (V{mine, bob2, "dave 127.0.0.2 4444 /d/song.ogg 5", carol, bob1}));
+    // DELETE and UNREGISTER take sources away; published again, a path is the newest.
+    ASSERT_EQ(remove("bob", "/music/Song.ogg"), Outcome::ok);
+    ASSERT_EQ(unregister_user("dave"), Outcome::ok);
+    EXPECT_EQ(entries(sources("alice", &id, 10)), (V{mine, bob2, carol}));
+    ASSERT_EQ(remove("carol", "/a/song.ogg"), Outcome::ok);
+    ASSERT_EQ(publish("carol", "/a/song.ogg", "", meta_of("5", kId)), Outcome::ok);
+    EXPECT_EQ(entries(sources("alice", &id, 10)), (V{carol, mine, bob2}));
+    ASSERT_EQ(unregister_user("carol"), Outcome::ok);
+    EXPECT_EQ(entries(sources("alice", &other, 10)), V{});
+    ASSERT_EQ(remove("alice", "/mine.ogg"), Outcome::ok);
+    ASSERT_EQ(remove("bob", "/copy/Song.ogg"), Outcome::ok);
+    EXPECT_EQ(entries(sources("alice", &id, 10)), V{});
+    // The same path published again without an id is no source.
+    ASSERT_EQ(publish("bob", "/copy/Song.ogg", "", meta_of("5")), Outcome::ok);
+    EXPECT_EQ(entries(sources("alice", &id, 10)), V{});
+    // SOURCES changes nothing.
+    EXPECT_EQ(counts().publications, 2u);
 }
 
 // A list longer than one chunk of any store (the shared store's snapshot path) carries them too.
