@@ -271,7 +271,8 @@ void Registry::unindex(const Publication& pub)
         const auto it = by_id_.find(pub.meta->id);
         if (it != by_id_.end()) {
             auto& pubs = it->second;
-            pubs.erase(std::find(pubs.begin(), pubs.end(), &pub));
+            if (const auto at = std::find(pubs.begin(), pubs.end(), &pub); at != pubs.end())
+                pubs.erase(at);
             if (pubs.empty())
                 by_id_.erase(it);
         }
