@@ -122,6 +122,14 @@ class Sources(unittest.TestCase):
                 s.shutdown(1)
                 self.assertEqual(read_all(s), b"\x00" * 3 + b"\x00" + enc(2) + enc("gus", "127.0.0.1", 4006, "/g2", 1) +
                                  enc("gus", "127.0.0.1", 4006, "/g1", 1))
+        # 0 turns SEARCH off, and SOURCES with it: every one is answered 3.
+        with Tracker("--max-results", "0") as t:
+            t.user("ivy", 4007)
+            s, r = session(t)
+            with s:
+                s.sendall(enc("PUBLISH", "ivy", "/i", "", 1, ID) + enc("SOURCES", "ivy", ID, 10))
+                s.shutdown(1)
+                self.assertEqual(read_all(s), b"\x00\x03")
 
     def test_the_operation_log_records_it_like_search(self):
         with tempfile.TemporaryDirectory() as d:
