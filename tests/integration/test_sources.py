@@ -99,6 +99,24 @@ class Sources(unittest.TestCase):
             self.assertEqual(read_all(s), b"\x00\x00" + b"\x00" + enc(3) + f2 + f1 + cat + b"\x00" +
                              b"\x00" + enc(2) + f1 + cat + b"\x00" + b"\x00" + enc(1) + cat)
 
+    def test_the_shared_stores_index_keeps_no_stale_entry(self):
+        # Answers skip a publication whose hash is gone, so only the keys show a leak.
+        redis = getattr(self.t, "redis", None)
+        if redis is None:
+            self.skipTest("the shared store's keys (PEERDEX_TEST_STORE=redis)")
+        own_id = "sha256:" + "ab" * 32
+        key = "{pdx}:i:" + own_id
+        self.t.user("kim", 4008)
+        s, r = session(self.t)
+        with s:
+            s.sendall(enc("PUBLISH", "kim", "/k1", "", 1, own_id) + enc("PUBLISH", "kim", "/k2", "", 1, own_id) +
+                      enc("PUBLISH", "kim", "/k3", "", 1, own_id) + enc("DELETE", "kim", "/k1"))
+            s.shutdown(1)
+            self.assertEqual(read_all(s), b"\x00" * 4)
+        self.assertEqual(redis.cli("ZCARD", key), "2")
+        self.assertEqual(self.t.code("UNREGISTER", "kim"), 0)
+        self.assertEqual(redis.cli("EXISTS", key), "0")
+
     def test_not_an_operation_outside_peerdex2(self):
         # Canonical: an unknown operation, closed without a reply; so in a peerdex/1 session.
         self.assertEqual(self.t.op("SOURCES", "ann", ID, 10), b"")
