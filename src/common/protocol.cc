@@ -23,6 +23,7 @@ constexpr OpSpec kSpecs[] = {
     {"GET_USER_INFO", 4, 2, {K::user, K::user}},
     {"OWN", 1, 2, {K::user, K::key}},
     {"SEARCH", 3, 3, {K::user, K::query, K::limit}},
+    {"SOURCES", 3, 3, {K::user, K::wanted_id, K::limit}},
 };
 // PUBLISH in a peerdex/2 session (peerdex-protocol(7), SESSIONS).
 constexpr OpSpec kPublishV2 = {"PUBLISH", 4, 5, {K::user, K::path, K::description, K::size, K::content_id}};
@@ -43,6 +44,11 @@ const OpSpec& spec(Op op, Dialect dialect)
     if (op == Op::publish && dialect == Dialect::v2)
         return kPublishV2;
     return kSpecs[static_cast<std::size_t>(op)];
+}
+
+bool op_in_dialect(Op op, Dialect dialect)
+{
+    return op != Op::sources || dialect == Dialect::v2;
 }
 
 std::optional<Dialect> hello_dialect(std::string_view version)
@@ -121,6 +127,7 @@ std::uint8_t result_code(Op op, Outcome outcome)
         case Op::disconnect:
         case Op::get_user_info:
         case Op::search:
+        case Op::sources:
             return 2;
         case Op::hello:
         case Op::register_user:
@@ -157,6 +164,8 @@ std::size_t field_cap(FieldKind kind)
         return kMaxQueryReadBytes;
     case K::limit:
         return kMaxLimitReadBytes;
+    case K::wanted_id:
+        return kMaxWantedIdReadBytes;
     case K::size:
         return kMaxSizeDigits;
     case K::content_id:
@@ -174,8 +183,8 @@ FieldFault field_fault(FieldKind kind, std::string_view v)
     using F = FieldFault;
     if (v.size() > field_cap(kind))
         return F::too_long;
-    if (kind == K::query || kind == K::limit)
-        return F::none;  // judged by the operation, after its requester (SEARCH)
+    if (kind == K::query || kind == K::limit || kind == K::wanted_id)
+        return F::none;  // judged by the operation, after its requester (SEARCH, SOURCES)
     if (has_control_bytes(v))
         return F::control_byte;
     switch (kind) {
@@ -211,6 +220,7 @@ FieldFault field_fault(FieldKind kind, std::string_view v)
     }
     case K::query:
     case K::limit:
+    case K::wanted_id:
         return F::none;
     }
     return F::none;

@@ -24,16 +24,23 @@ enum class Op : std::uint8_t {
     get_user_info,
     own,     // HELLO sessions only (peerdex-protocol(7), OWNERSHIP)
     search,  // peerdex-protocol(7), SEARCH
+    sources, // peerdex/2 sessions only (peerdex-protocol(7), SOURCES)
 };
 
 // What a field after OP (and after the optional timestamp) may hold.
-enum class FieldKind : std::uint8_t { user, path, description, port, version, key, query, limit, size, content_id };
+enum class FieldKind : std::uint8_t {
+    user, path, description, port, version, key, query, limit, size, content_id,
+    wanted_id,  // SOURCES's id: judged by the operation, after its requester
+};
 
 // SEARCH's query and limit are read whole up to these caps and judged after the requester
 // (codes 1 and 2 come first, then 3, and a HELLO session survives a 3): a query of up to
 // four times the 255 bytes allowed is a mistake answered 3; a longer one is malformed.
 inline constexpr std::size_t kMaxQueryReadBytes = 1024;
 inline constexpr std::size_t kMaxLimitReadBytes = 16;
+// SOURCES's id, read whole up to this cap and judged like SEARCH's query: a wrong id of up to
+// this many bytes is answered 3 and the session goes on; a longer one is malformed.
+inline constexpr std::size_t kMaxWantedIdReadBytes = 128;
 
 // OWN's key: 32 random bytes as 64 lowercase hexadecimal digits, or empty (none).
 inline constexpr std::size_t kKeyHexBytes = 64;
@@ -88,6 +95,9 @@ struct OpSpec {
 
 // The fields of `op` in `dialect` (only PUBLISH differs).
 const OpSpec& spec(Op op, Dialect dialect = Dialect::v1);
+// False for an OP that `dialect` does not have (SOURCES outside peerdex/2): it is then an
+// unknown OP, closed without reply.
+bool op_in_dialect(Op op, Dialect dialect);
 std::optional<Op> op_from_name(std::string_view name);
 inline std::string_view op_name(Op op) { return spec(op).name; }
 

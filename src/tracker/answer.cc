@@ -18,6 +18,7 @@ std::uint8_t encode_answer(std::string& out, Op op, const StoreReply& reply, Dia
     case Op::list_users:
     case Op::list_content:
     case Op::search:
+    case Op::sources:
         enc.number(reply.list ? reply.list->count() : 0);
         break;
     case Op::get_user_info:
@@ -83,6 +84,15 @@ void ListEncoder::hit(std::string_view user, const Address& ip, std::uint16_t po
     enc.field(description);
     if (dialect_ == Dialect::v2)
         this->meta(meta);
+}
+
+void ListEncoder::source(std::string_view user, const Address& ip, std::uint16_t port, std::string_view path,
+                         std::uint64_t size)
+{
+    this->user(user, ip, port);
+    Encoder enc(out_);
+    enc.field(path);
+    enc.number(size);
 }
 
 }  // namespace peerdex

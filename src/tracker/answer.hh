@@ -28,6 +28,8 @@ public:
     void content(std::string_view path, std::string_view description, const ContentMeta& meta) override;
     void hit(std::string_view user, const Address& ip, std::uint16_t port, std::string_view path,
              std::string_view description, const ContentMeta& meta) override;
+    void source(std::string_view user, const Address& ip, std::uint16_t port, std::string_view path,
+                std::uint64_t size) override;
     bool full() const override { return out_.size() >= limit_; }
 
 private:

@@ -40,6 +40,7 @@ public:
     void content(std::string_view, std::string_view, const ContentMeta&) override {}
     void hit(std::string_view, const Address&, std::uint16_t, std::string_view, std::string_view,
              const ContentMeta&) override {}
+    void source(std::string_view, const Address&, std::uint16_t, std::string_view, std::uint64_t) override {}
     bool full() const override { return false; }
 
 private:

@@ -21,7 +21,7 @@ RequestParser::Result RequestParser::feed(const char*& p, const char* end)
             return Result::need_more;
         if (state_ == State::op) {
             auto op = st == FieldReader::Status::field ? op_from_name(reader_.field()) : std::nullopt;
-            if (!op) {
+            if (!op || !op_in_dialect(*op, dialect_)) {
                 state_ = State::dead;
                 return Result::unknown_op;
             }

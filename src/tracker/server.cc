@@ -126,6 +126,7 @@ private:
     void submit(const Request& r);
     void submit_own(const Request& r);
     void submit_search(const Request& r, Completion done);
+    void submit_sources(const Request& r, Completion done);
     // The search rate's token bucket, refilled to `now` (ms).
     void refill(std::uint64_t now);
     // Who sends requests for `user` on this session: its address and the key it showed.
@@ -185,8 +186,8 @@ struct LogFields {
 
 static LogFields log_fields(const Request& r)
 {
-    // SEARCH's query goes where a path would (peerdex-protocol(7), OPERATION LOG).
-    const bool has_path = r.op == Op::publish || r.op == Op::remove || r.op == Op::search;
+    // SEARCH's query and SOURCES's id go where a path would (peerdex-protocol(7), OPERATION LOG).
+    const bool has_path = r.op == Op::publish || r.op == Op::remove || r.op == Op::search || r.op == Op::sources;
     return {r.fields[0], has_path ? std::string_view(r.fields[1]) : std::string_view(),
             r.has_timestamp ? std::string_view(r.timestamp) : std::string_view()};
 }
@@ -426,6 +427,17 @@ void Session::submit_search(const Request& r, Completion done)
     server_.store_->search(r.fields[0], request, done);
 }
 
+// SOURCES (peerdex-protocol(7), SOURCES): the id and the limit are judged here as SEARCH's
+// are, and the store answers `failed` for a bad one after the requester's checks; the limit
+// is capped by --max-results. An index lookup, not a walk: no search tokens are taken.
+void Session::submit_sources(const Request& r, Completion done)
+{
+    const unsigned limit = parse_search_limit(r.fields[2]);
+    Digest id;
+    const bool valid = limit != 0 && parse_content_id(r.fields[1], id);
+    server_.store_->sources(r.fields[0], {valid ? &id : nullptr, std::min(limit, server_.options_.max_results)}, done);
+}
+
 // An ownership refusal (--auth): counted, and with -v said with who tried what on whom.
 void Session::report_refusal(const ReplySlot& slot, std::string_view user)
 {
@@ -502,6 +514,9 @@ void Session::submit(const Request& r)
         break;
     case Op::search:
         submit_search(r, done);
+        break;
+    case Op::sources:
+        submit_sources(r, done);
         break;
     }
     submitting_ = false;

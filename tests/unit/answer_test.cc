@@ -136,5 +136,24 @@ TEST(Answer, SearchHitsOfEachDialect)
     EXPECT_EQ(out, head);
 }
 
+// SOURCES: the count, then user, ip, port, path and size per source.
+TEST(Answer, SourcesCountAndEntries)
+{
+    std::string out;
+    StoreReply r;
+    std::vector<ContentSource> sources{{"bob", test::ipv4("127.0.0.1"), 35911, "/m/Song.ogg", 5},
+                                       {"carol", test::ipv4("10.0.0.2"), 4000, "/a", 9223372036854775807u}};
+    r.list = std::make_unique<SourceStream>(std::move(sources));
+    EXPECT_EQ(encode_answer(out, Op::sources, r, Dialect::v2), 0);
+    ListEncoder enc(out, 1000, Dialect::v2);
+    EXPECT_EQ(r.list->pull(enc, {}), ListStream::Pull::end);
+    EXPECT_EQ(out, "\0" "2\0" "bob\0" "127.0.0.1\0" "35911\0" "/m/Song.ogg\0" "5\0"
+                   "carol\0" "10.0.0.2\0" "4000\0" "/a\0" "9223372036854775807\0"s);
+    out.clear();
+    r.outcome = Outcome::failed;
+    EXPECT_EQ(encode_answer(out, Op::sources, r, Dialect::v2), 3);
+    EXPECT_EQ(out, "\x03"s);
+}
+
 }  // namespace
 }  // namespace peerdex

@@ -274,6 +274,34 @@ TEST(RequestParserV2, OtherDialectsKeepThreeFields)
     }
 }
 
+// SOURCES is peerdex/2's alone: elsewhere it is an unknown OP, closed without reply.
+TEST(RequestParserV2, SourcesOnlyInPeerdex2)
+{
+    const std::string in = wire({"SOURCES", "alice", kId, "10"});
+    for (std::size_t a = 0; a <= in.size(); ++a) {
+        auto got = parse({in.substr(0, a), in.substr(a) + wire({"SOURCES", kTs, "bob", "junk", "x"})}, Dialect::v2);
+        ASSERT_EQ(got.size(), 2u) << a;
+        EXPECT_EQ(got[0].result, RequestParser::Result::request);
+        EXPECT_EQ(got[0].op, Op::sources);
+        EXPECT_EQ(got[0].fields, (std::vector<std::string>{"alice", kId, "10"}));
+        // A wrong id or limit is the operation's to judge (code 3 after the requester's checks).
+        EXPECT_EQ(got[1].result, RequestParser::Result::request);
+        EXPECT_TRUE(got[1].has_ts);
+        EXPECT_EQ(got[1].fields, (std::vector<std::string>{"bob", "junk", "x"}));
+    }
+    auto got = parse({in});
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_EQ(got[0].result, RequestParser::Result::unknown_op);
+    // An id longer than its read cap is malformed: code 3, and the connection closes.
+    got = parse({wire({"SOURCES", "alice", std::string(kMaxWantedIdReadBytes + 1, 'a'), "10"})}, Dialect::v2);
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_EQ(got[0].result, RequestParser::Result::malformed);
+    EXPECT_EQ(spec(Op::sources).generic_error, 3);
+    EXPECT_EQ(result_code(Op::sources, Outcome::no_such_user), 1);
+    EXPECT_EQ(result_code(Op::sources, Outcome::not_connected), 2);
+    EXPECT_EQ(result_code(Op::sources, Outcome::failed), 3);
+}
+
 TEST(FieldProblem, SaysWhichLimitWasBroken)
 {
     EXPECT_EQ(field_problem(FieldKind::description, std::string(255, 'd')), "");

@@ -53,6 +53,13 @@ public:
                           " (" + std::string(description) + ")" + text(meta));
         ++in_chunk_;
     }
+    void source(std::string_view user, const Address& ip, std::uint16_t port, std::string_view path,
+                std::uint64_t size) override
+    {
+        entries.push_back(std::string(user) + " " + ip.str() + " " + std::to_string(port) + " " + std::string(path) +
+                          " " + std::to_string(size));
+        ++in_chunk_;
+    }
     // " [size]" or " [size id]" when known: nothing at all for a publication of the course protocol.
     static std::string text(const ContentMeta& meta)
     {
@@ -715,6 +722,66 @@ TEST_P(StoreSuite, SizeAndContentIdComeBackInListsAndSearch)
     EXPECT_EQ(search(), (V{at + "/old/song.txt () [7 " + kId + "]", at + song_now, at + book}));
 }
 
+// SOURCES (peerdex-protocol(7), SOURCES): the connected users' publications of one id,
+// newest first, up to the limit; the requester's checks first, then the request's.
+TEST_P(StoreSuite, SourcesOfAnIdCodesOrderAndConnectedOwnersOnly)
+{
+    using V = std::vector<std::string>;
+    Digest id, other;
+    ASSERT_TRUE(parse_content_id(kId, id));
+    ASSERT_TRUE(parse_content_id(kOtherId, other));
+    const auto sources = [&](const std::string& requester, const Digest* which, std::size_t limit) {
+        return call([&](Store& s, Completion d) { s.sources(requester, {which, limit}, d); });
+    };
+    EXPECT_EQ(sources("ghost", &id, 10).outcome, Outcome::no_such_user);
+    EXPECT_EQ(sources("ghost", nullptr, 10).outcome, Outcome::no_such_user);
+    ASSERT_EQ(register_user("alice"), Outcome::ok);
+    EXPECT_EQ(sources("alice", &id, 10).outcome, Outcome::not_connected);
+    EXPECT_EQ(sources("alice", nullptr, 10).outcome, Outcome::not_connected);
+    ASSERT_EQ(connect("alice", "127.0.0.1", 4001), Outcome::ok);
+    // An id or limit out of the rules is refused after the requester's checks.
+    EXPECT_EQ(sources("alice", nullptr, 10).outcome, Outcome::failed);
+    EXPECT_EQ(sources("alice", &id, 0).outcome, Outcome::failed);
+    EXPECT_TRUE(entries(sources("alice", &id, 10)).empty());  // an id nobody published
+    connected("bob", 35911);
+    connected("carol", 35912);
+    connected("dave", 35913);
+    ASSERT_EQ(publish("bob", "/music/Song.ogg", "live", meta_of("5", kId)), Outcome::ok);
+    ASSERT_EQ(publish("carol", "/a/song.ogg", "", meta_of("5", kId)), Outcome::ok);
+    ASSERT_EQ(publish("dave", "/d/song.ogg", "", meta_of("5", kId)), Outcome::ok);
+    ASSERT_EQ(publish("carol", "/other.iso", "", meta_of("9", kOtherId)), Outcome::ok);
+    ASSERT_EQ(publish("bob", "/old/song.ogg", "song", meta_of("5")), Outcome::ok);  // a size, no id
+    ASSERT_EQ(publish("bob", "/copy/Song.ogg", "", meta_of("5", kId)), Outcome::ok);  // twice, two paths
+    ASSERT_EQ(publish("alice", "/mine.ogg", "", meta_of("5", kId)), Outcome::ok);    // the requester's own
+    ASSERT_EQ(disconnect("dave"), Outcome::ok);
+    const std::string bob1 = "bob 127.0.0.1 35911 /music/Song.ogg 5", bob2 = "bob 127.0.0.1 35911 /copy/Song.ogg 5";
+    const std::string carol = "carol 127.0.0.1 35912 /a/song.ogg 5", mine = "alice 127.0.0.1 4001 /mine.ogg 5";
+    EXPECT_EQ(entries(sources("alice", &id, 10)), (V{mine, bob2, carol, bob1}));
+    EXPECT_EQ(entries(sources("alice", &id, 2)), (V{mine, bob2}));
+    EXPECT_EQ(entries(sources("alice", &id, 3), 1), (V{mine, bob2, carol}));  // streamed one by one
+    EXPECT_EQ(entries(sources("alice", &other, 10)), (V{"carol 127.0.0.1 35912 /other.iso 9"}));
+    // CONNECT shows dave's again, as old as it was, at the new endpoint.
+    ASSERT_EQ(connect("dave", "127.0.0.2", 4444), Outcome::ok);
+    EXPECT_EQ(entries(sources("alice", &id, 10)), (V{mine, bob2, "dave 127.0.0.2 4444 /d/song.ogg 5", carol, bob1}));
+    // DELETE and UNREGISTER take sources away; published again, a path is the newest.
+    ASSERT_EQ(remove("bob", "/music/Song.ogg"), Outcome::ok);
+    ASSERT_EQ(unregister_user("dave"), Outcome::ok);
+    EXPECT_EQ(entries(sources("alice", &id, 10)), (V{mine, bob2, carol}));
+    ASSERT_EQ(remove("carol", "/a/song.ogg"), Outcome::ok);
+    ASSERT_EQ(publish("carol", "/a/song.ogg", "", meta_of("5", kId)), Outcome::ok);
+    EXPECT_EQ(entries(sources("alice", &id, 10)), (V{carol, mine, bob2}));
+    ASSERT_EQ(unregister_user("carol"), Outcome::ok);
+    EXPECT_EQ(entries(sources("alice", &other, 10)), V{});
+    ASSERT_EQ(remove("alice", "/mine.ogg"), Outcome::ok);
+    ASSERT_EQ(remove("bob", "/copy/Song.ogg"), Outcome::ok);
+    EXPECT_EQ(entries(sources("alice", &id, 10)), V{});
+    // The same path published again without an id is no source.
+    ASSERT_EQ(publish("bob", "/copy/Song.ogg", "", meta_of("5")), Outcome::ok);
+    EXPECT_EQ(entries(sources("alice", &id, 10)), V{});
+    // SOURCES changes nothing.
+    EXPECT_EQ(counts().publications, 2u);
+}
+
 // A list longer than one chunk of any store (the shared store's snapshot path) carries them too.
 TEST_P(StoreSuite, SizeAndContentIdInALongList)
 {
@@ -840,6 +907,100 @@ TEST_P(StoreSuite, SearchEqualsABruteForceScan)
     }
 }
 
+// SOURCES's model test: random PUBLISH (with one of three ids, or none), DELETE, UNREGISTER,
+// REGISTER, CONNECT and DISCONNECT, and after each step the sources of a random id must be
+// the model's connected publications of it, newest first, cut at a random limit.
+TEST_P(StoreSuite, SourcesEqualABruteForceScan)
+{
+    struct Pub {
+        std::string path;
+        int id;  // index in ids, -1: none
+        std::uint64_t age;
+    };
+    struct ModelUser {
+        bool connected = false;
+        std::uint16_t port = 0;
+        std::vector<Pub> pubs;
+    };
+    const char* const texts[] = {kId, kOtherId, "sha256:0000000000000000000000000000000000000000000000000000000000000001"};
+    Digest ids[3];
+    for (int i = 0; i < 3; ++i)
+        ASSERT_TRUE(parse_content_id(texts[i], ids[i]));
+    std::map<std::string, ModelUser> model;
+    std::uint64_t clock = 0;
+    std::uint32_t seed = 54321;
+    const auto below = [&](std::uint32_t n) {
+        seed = seed * 1103515245u + 12345u;
+        return (seed >> 8) % n;
+    };
+    connected("observer", 1);
+    model["observer"].connected = true;
+    model["observer"].port = 1;
+    const int steps = GetParam() == "sqlite" ? 800 : 3000;
+    for (int step = 0; step < steps; ++step) {
+        const std::string user = "u" + std::to_string(below(5));
+        ModelUser* m = model.count(user) ? &model[user] : nullptr;
+        switch (below(10)) {
+        case 0:
+            if (!m) {
+                ASSERT_EQ(register_user(user), Outcome::ok);
+                model[user];
+            }
+            break;
+        case 1:
+            if (m && !m->connected) {
+                const auto port = static_cast<std::uint16_t>(1000 + below(1000));
+                ASSERT_EQ(connect(user, "127.0.0.1", port), Outcome::ok);
+                m->connected = true;
+                m->port = port;
+            }
+            break;
+        case 2:
+            if (m && m->connected) {
+                ASSERT_EQ(disconnect(user), Outcome::ok);
+                m->connected = false;
+            }
+            break;
+        case 3:
+            if (m && below(4) == 0) {
+                ASSERT_EQ(unregister_user(user), Outcome::ok);
+                model.erase(user);
+            }
+            break;
+        case 4:
+            if (m && m->connected && !m->pubs.empty()) {
+                const std::size_t i = below(static_cast<std::uint32_t>(m->pubs.size()));
+                ASSERT_EQ(remove(user, m->pubs[i].path), Outcome::ok);
+                m->pubs.erase(m->pubs.begin() + static_cast<std::ptrdiff_t>(i));
+            }
+            break;
+        default:
+            if (m && m->connected) {
+                const std::string path = "/f" + std::to_string(below(8));
+                const int id = static_cast<int>(below(4)) - 1;
+                const bool taken = std::any_of(m->pubs.begin(), m->pubs.end(), [&](const Pub& p) { return p.path == path; });
+                const ContentMeta meta = id < 0 ? meta_of("3") : meta_of("3", texts[id]);
+                ASSERT_EQ(publish(user, path, "", meta), taken ? Outcome::already_published : Outcome::ok);
+                if (!taken)
+                    m->pubs.push_back({path, id, ++clock});
+            }
+        }
+        const int id = static_cast<int>(below(3));
+        const std::size_t limit = 1 + below(12);
+        std::vector<std::pair<std::uint64_t, std::string>> all;
+        for (const auto& [name, u] : model)
+            for (const Pub& p : u.pubs)
+                if (u.connected && p.id == id)
+                    all.push_back({p.age, name + " 127.0.0.1 " + std::to_string(u.port) + " " + p.path + " 3"});
+        std::sort(all.begin(), all.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+        std::vector<std::string> expected;
+        for (std::size_t i = 0; i < all.size() && i < limit; ++i)
+            expected.push_back(all[i].second);
+        StoreReply reply = call([&](Store& s, Completion d) { s.sources("observer", {&ids[id], limit}, d); });
+        ASSERT_EQ(entries(std::move(reply)), expected) << "id " << id << ", step " << step;
+    }
+}
+
 // What a durable store acknowledged is there after it is closed and opened again: users,
 // connections in connection order, publications in publication order, and nothing removed.
 class DurableSuite : public StoreSuite {};
@@ -900,6 +1061,24 @@ TEST_P(DurableSuite, KeepsSizesAndContentIds)
     EXPECT_EQ(entries(call([&](Store& s, Completion d) { s.search("alice", {&x, 10}, d); })),
               (std::vector<std::string>{"alice 127.0.0.1 1 /c (x) [9223372036854775807]", "alice 127.0.0.1 1 /b (x)",
                                         std::string("alice 127.0.0.1 1 /a (x) [5 ") + kId + "]"}));
+}
+
+// SOURCES after a restart: the index by id is rebuilt from what was stored, in publication
+// order (the newest first), without what was deleted.
+TEST_P(DurableSuite, KeepsSourcesInOrder)
+{
+    connected("alice", 1);
+    connected("bob", 2);
+    ASSERT_EQ(publish("alice", "/a", "", meta_of("5", kId)), Outcome::ok);
+    ASSERT_EQ(publish("bob", "/b", "", meta_of("5", kId)), Outcome::ok);
+    ASSERT_EQ(publish("alice", "/c", "", meta_of("5", kId)), Outcome::ok);
+    ASSERT_EQ(publish("bob", "/d", "", meta_of("5", kId)), Outcome::ok);
+    ASSERT_EQ(remove("bob", "/d"), Outcome::ok);
+    reopen();
+    Digest id;
+    ASSERT_TRUE(parse_content_id(kId, id));
+    EXPECT_EQ(entries(call([&](Store& s, Completion d) { s.sources("alice", {&id, 10}, d); })),
+              (std::vector<std::string>{"alice 127.0.0.1 1 /c 5", "bob 127.0.0.1 2 /b 5", "alice 127.0.0.1 1 /a 5"}));
 }
 
 #ifdef PEERDEX_HAVE_SQLITE

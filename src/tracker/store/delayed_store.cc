@@ -154,6 +154,11 @@ void DelayedStore::search(std::string_view requester, const SearchRequest& reque
     inner_.search(requester, request, hold(done));
 }
 
+void DelayedStore::sources(std::string_view requester, const SourcesRequest& request, Completion done)
+{
+    inner_.sources(requester, request, hold(done));
+}
+
 void DelayedStore::walk_connected(std::size_t max, Completion done)
 {
     inner_.walk_connected(max, hold(done));

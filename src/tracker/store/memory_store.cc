@@ -75,6 +75,11 @@ void MemoryStore::search(std::string_view requester, const SearchRequest& reques
     done(search_reply(registry_, requester, request));
 }
 
+void MemoryStore::sources(std::string_view requester, const SourcesRequest& request, Completion done)
+{
+    done(sources_reply(registry_, requester, request));
+}
+
 void MemoryStore::walk_connected(std::size_t max, Completion done)
 {
     done(walk_reply(registry_, max));

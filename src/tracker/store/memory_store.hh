@@ -25,6 +25,7 @@ public:
     void list_content(std::string_view requester, std::string_view target, Completion done) override;
     void get_user_info(std::string_view requester, std::string_view target, Completion done) override;
     void search(std::string_view requester, const SearchRequest& request, Completion done) override;
+    void sources(std::string_view requester, const SourcesRequest& request, Completion done) override;
     void walk_connected(std::size_t max, Completion done) override;
     void expire(std::string_view user, const Address& ip, std::uint16_t port, Completion done) override;
     StoreCounts counts() const override;

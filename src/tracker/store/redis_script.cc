@@ -36,6 +36,7 @@ local function ckey(name) return P .. ':c:' .. name end
 local function pkey(pid) return P .. ':p:' .. pid end
 local function tkey(token) return P .. ':t:' .. token end
 local function lkey(name) return P .. ':l:' .. name end
+local function ikey(id) return P .. ':i:' .. id end
 
 -- An answer that changed nothing: the counts are not read (-1: unknown).
 local function answer(outcome, ...)
@@ -108,12 +109,13 @@ end
 -- them from the dictionary in one call, and counts the publications it dropped).
 local function drop_publication(name, path, pid, emptied)
   local k = pkey(pid)
-  local pub = redis.call('HMGET', k, 'p', 'd')
+  local pub = redis.call('HMGET', k, 'p', 'd', 'i')
   each_token({pub[1] or '', pub[2] or ''}, function(t)
     local tk = tkey(t)
     redis.call('ZREM', tk, pid)
     if redis.call('EXISTS', tk) == 0 then emptied[#emptied + 1] = t end
   end)
+  if pub[3] then redis.call('ZREM', ikey(pub[3]), pid) end
   redis.call('DEL', k)
   redis.call('ZREM', PUBS, pid)
   redis.call('ZREM', ckey(name), path)
@@ -213,10 +215,11 @@ function ops.unregister(name)
   local entry = u[3] and conn_entry(name, u[3], u[4])
   local pubs = redis.call('ZRANGE', ckey(name), 0, -1, 'WITHSCORES')
   -- Each token's list is visited once for all of the user's publications that have it.
-  local by_token, order, keys, pids = {}, {}, {ukey(name), ckey(name)}, {}
+  local by_token, order, keys, pids, ids = {}, {}, {ukey(name), ckey(name)}, {}, {}
   for i = 2, #pubs, 2 do
     local pid = pubs[i]
-    local pub = redis.call('HMGET', pkey(pid), 'p', 'd')
+    local pub = redis.call('HMGET', pkey(pid), 'p', 'd', 'i')
+    if pub[3] then ids[#ids + 1] = {pub[3], pid} end
     each_token({pub[1] or '', pub[2] or ''}, function(t)
       if not by_token[t] then by_token[t] = {}; order[#order + 1] = t end
       local list = by_token[t]
@@ -234,6 +237,7 @@ function ops.unregister(name)
     if redis.call('EXISTS', tk) == 0 then emptied[#emptied + 1] = t end
   end
   forget_tokens(emptied)
+  for _, ip in ipairs(ids) do redis.call('ZREM', ikey(ip[1]), ip[2]) end
   in_chunks(pids, function(...) redis.call('ZREM', PUBS, ...) end)
   in_chunks(keys, function(...) redis.call('DEL', ...) end)
   if #pids == 0 then return changed(users, conn) end
@@ -269,7 +273,10 @@ function ops.publish(name, path, description, size, id)
   if redis.call('ZADD', ckey(name), 'NX', pid, path) == 0 then return answer(ALREADY_PUBLISHED) end
   redis.call('HSET', pkey(pid), 'u', name, 'p', path, 'd', description)
   if size ~= '' then redis.call('HSET', pkey(pid), 's', size) end
-  if id ~= '' then redis.call('HSET', pkey(pid), 'i', id) end
+  if id ~= '' then
+    redis.call('HSET', pkey(pid), 'i', id)
+    redis.call('ZADD', ikey(id), pid, pid)
+  end
   redis.call('ZADD', PUBS, pid, pid)
   local words = {}
   each_token({path, description}, function(t)
@@ -445,6 +452,39 @@ function ops.search(name, limit, budget, valid, n_include, ...)
     end
   end
   return answer(OK, #out / 7, unpack(out))
+end
+)lua"},
+    {"sources", {nullptr, nullptr}, R"lua(
+-- SOURCES: the publications of content id `id` (lowercase text; '' when the request broke
+-- the rules) from its set TAG:i:ID, newest first, a page at a time, skipping those of users
+-- not connected, until `limit`. Answers {sources, then user, ip, port, path, size for each},
+-- built as one table: no unpack, so 1000 sources of 5 fields stay clear of Lua's stack limit.
+function ops.sources(name, id, limit)
+  local o = requester(name, false)
+  if o ~= OK then return answer(o) end
+  limit = tonumber(limit)
+  if id == '' or not limit or limit < 1 then return answer(FAILED) end
+  local out, n, PAGE, from = {OK, -1, -1, -1, 0}, 0, 128, '+inf'
+  while n < limit do
+    local page = redis.call('ZREVRANGEBYSCORE', ikey(id), from, '-inf', 'LIMIT', 0, PAGE)
+    for _, pid in ipairs(page) do
+      local pub = redis.call('HMGET', pkey(pid), 'u', 'p', 's')
+      local owner = pub[1] and redis.call('HMGET', ukey(pub[1]), 'ip', 'port') or {}
+      if owner[1] and pub[2] then  -- connected, and not damaged
+        out[#out + 1] = pub[1]
+        out[#out + 1] = owner[1]
+        out[#out + 1] = tonumber(owner[2]) or 0  -- damaged: refused by the tracker
+        out[#out + 1] = pub[2]
+        out[#out + 1] = pub[3] or '0'
+        n = n + 1
+        if n == limit then break end
+      end
+    end
+    if #page < PAGE then break end
+    from = '(' .. page[#page]
+  end
+  out[5] = n
+  return out
 end
 )lua"},
 };

@@ -244,6 +244,7 @@ private:
         void content(std::string_view, std::string_view, const ContentMeta&) override {}
         void hit(std::string_view, const Address&, std::uint16_t, std::string_view, std::string_view,
                  const ContentMeta&) override {}
+        void source(std::string_view, const Address&, std::uint16_t, std::string_view, std::uint64_t) override {}
         bool full() const override { return false; }
     };
     // One entry of the snapshot into the sink; false when it is damaged.
@@ -742,6 +743,14 @@ void RedisStore::search(std::string_view requester, const SearchRequest& request
     call(Kind::search, done, "search", nullptr, args);
 }
 
+void RedisStore::sources(std::string_view requester, const SourcesRequest& request, Completion done)
+{
+    const bool valid = request.id && request.limit > 0;
+    const std::string id = valid ? content_id_text(*request.id) : std::string();
+    const std::string limit = std::to_string(request.limit);
+    call(Kind::sources, done, "sources", nullptr, {requester, id, limit});
+}
+
 void RedisStore::walk_connected(std::size_t max, Completion done)
 {
     if (walk_.active || max == 0 || walk_end_) {
@@ -883,6 +892,7 @@ void RedisStore::answer(Pending& p, redisReply* r)
     case Kind::plain:
     case Kind::info:
     case Kind::search:
+    case Kind::sources:
         break;
     }
     if (r && r->type == REDIS_REPLY_ERROR) {
@@ -962,6 +972,29 @@ void RedisStore::answer(Pending& p, redisReply* r)
             h.port = static_cast<std::uint16_t>(port);
         }
         reply.list = std::make_unique<HitStream>(std::move(hits));
+        break;
+    }
+    case Kind::sources: {
+        // sources, then user, ip, port, path, size for each
+        constexpr std::size_t kSourceFields = 5;
+        if (r->elements < 5 || !integer_of(r->element[4], n) || n < 0 ||
+            r->elements != 5 + kSourceFields * static_cast<std::size_t>(n))
+            return bad();
+        std::vector<ContentSource> sources(static_cast<std::size_t>(n));
+        for (std::size_t i = 0; i < sources.size(); ++i) {
+            redisReply** f = r->element + 5 + kSourceFields * i;
+            long long port;
+            ContentSource& s = sources[i];
+            s.user.assign(text_of(f[0]));
+            s.path.assign(text_of(f[3]));
+            ContentMeta meta;
+            if (!Address::parse(std::string(text_of(f[1])), s.ip) || !integer_of(f[2], port) || port <= 0 ||
+                port > 65535 || !parse_content_meta(text_of(f[4]), {}, meta) || !meta.has_size)
+                return bad();
+            s.port = static_cast<std::uint16_t>(port);
+            s.size = meta.size;
+        }
+        reply.list = std::make_unique<SourceStream>(std::move(sources));
         break;
     }
     case Kind::plain:

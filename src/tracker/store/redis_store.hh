@@ -12,6 +12,7 @@
 //   TAG:pubs       sorted set of every publication id (SEARCH's walk of last resort)
 //   TAG:t:TOKEN    sorted set of the ids of the publications holding TOKEN (folded)
 //   TAG:tokens     every TOKEN, lexically ordered (prefix terms of SEARCH)
+//   TAG:i:ID       sorted set of the ids of the publications with content id ID (SOURCES)
 //   TAG:l:NAME     the lease of NAME's liveness probes: the tracker holding it, with a TTL
 //   TAG:n          hash of counts: users, conn, pubs
 //   TAG:seq, TAG:snapseq   counters; TAG:snap:N  a list answer's snapshot, read in chunks
@@ -79,6 +80,7 @@ public:
     void list_content(std::string_view requester, std::string_view target, Completion done) override;
     void get_user_info(std::string_view requester, std::string_view target, Completion done) override;
     void search(std::string_view requester, const SearchRequest& request, Completion done) override;
+    void sources(std::string_view requester, const SourcesRequest& request, Completion done) override;
     void walk_connected(std::size_t max, Completion done) override;
     void expire(std::string_view user, const Address& ip, std::uint16_t port, Completion done) override;
     // The counts the last answer of Redis carried.
@@ -89,7 +91,7 @@ public:
 private:
     class List;
     // What an answer of Redis is for, in the order the commands were sent.
-    enum class Kind : std::uint8_t { plain, info, users, content, search, walk, chunk, load, counts, ignore };
+    enum class Kind : std::uint8_t { plain, info, users, content, search, sources, walk, chunk, load, counts, ignore };
     struct Pending {
         Kind kind;
         Completion done;

@@ -1,5 +1,6 @@
 #include "registry.hh"
 
+#include <algorithm>
 #include <utility>
 
 
@@ -181,6 +182,16 @@ StoreReply search_reply(const Registry& registry, std::string_view requester, co
     return r;
 }
 
+StoreReply sources_reply(const Registry& registry, std::string_view requester, const SourcesRequest& request)
+{
+    StoreReply r;
+    std::vector<ContentSource> sources;
+    r.outcome = registry.sources(requester, request, sources);
+    if (r.outcome == Outcome::ok)
+        r.list = std::make_unique<SourceStream>(std::move(sources));
+    return r;
+}
+
 StoreReply walk_reply(Registry& registry, std::size_t max)
 {
     std::vector<UserEndpoint> users;
@@ -231,6 +242,8 @@ Outcome Registry::add_publication(User& owner, std::string_view path, std::strin
     pub->description.assign(description);
     if (meta.known())
         pub->meta = std::make_unique<ContentMeta>(meta);
+    if (meta.has_id)
+        by_id_[meta.id].push_back(pub.get());
     if (search_budget_)
         pub->search_id = index_.add(pub.get(), pub->path, pub->description);
     pub->born = ++gen_;
@@ -254,6 +267,16 @@ Outcome Registry::remove(std::string_view name, std::string_view path, const Req
 
 void Registry::unindex(const Publication& pub)
 {
+    if (pub.meta && pub.meta->has_id) {
+        const auto it = by_id_.find(pub.meta->id);
+        if (it != by_id_.end()) {
+            auto& pubs = it->second;
+            if (const auto at = std::find(pubs.begin(), pubs.end(), &pub); at != pubs.end())
+                pubs.erase(at);
+            if (pubs.empty())
+                by_id_.erase(it);
+        }
+    }
     if (search_budget_)
         index_.remove(pub.search_id, pub.path, pub.description);
 }
@@ -312,6 +335,29 @@ Outcome Registry::search(std::string_view requester, const SearchRequest& reques
             const Connection& c = *pub->owner->connection;
             out.push_back({pub->owner->name, c.ip, c.port, pub->path, pub->description, pub->content()});
         }
+    return Outcome::ok;
+}
+
+Outcome Registry::sources(std::string_view requester, const SourcesRequest& request,
+                          std::vector<ContentSource>& out) const
+{
+    User* user;
+    if (Outcome o = check_requester(requester, user); o != Outcome::ok)
+        return o;
+    if (!request.id || request.limit == 0)
+        return Outcome::failed;
+    out.clear();
+    const auto it = by_id_.find(*request.id);
+    if (it == by_id_.end())
+        return Outcome::ok;
+    const auto& pubs = it->second;
+    for (auto p = pubs.rbegin(); p != pubs.rend() && out.size() < request.limit; ++p) {
+        const Publication& pub = **p;
+        const Connection* c = pub.owner->connection;
+        if (!c)
+            continue;  // a disconnected user's publications stay indexed, unseen
+        out.push_back({pub.owner->name, c->ip, c->port, pub.path, pub.meta->size});
+    }
     return Outcome::ok;
 }
 

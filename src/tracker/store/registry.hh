@@ -127,6 +127,17 @@ struct PublicationKeyHash {
     }
 };
 
+// Content ids spread evenly already (they are SHA-256 roots): their first bytes are a hash.
+struct DigestHash {
+    std::size_t operator()(const Digest& d) const
+    {
+        std::size_t h = 0;
+        for (std::size_t i = 0; i < sizeof h; ++i)
+            h = h << 8 | d[i];
+        return h;
+    }
+};
+
 }  // namespace detail
 
 // Streams the entries of one list as they were when the cursor was made. The cursor pins
@@ -176,6 +187,8 @@ private:
 StoreReply walk_reply(Registry& registry, std::size_t max);
 // SEARCH (Registry::search) as a store's answer, alike for the memory and the durable store.
 StoreReply search_reply(const Registry& registry, std::string_view requester, const SearchRequest& request);
+// SOURCES (Registry::sources) as a store's answer, alike for the memory and the durable store.
+StoreReply sources_reply(const Registry& registry, std::string_view requester, const SourcesRequest& request);
 
 class Registry {
 public:
@@ -226,6 +239,10 @@ public:
     // is examined. A null query (out of the rules) is `failed` after the requester's checks.
     Outcome search(std::string_view requester, const SearchRequest& request, std::vector<SearchHit>& out) const;
     bool searchable() const { return search_budget_ != 0; }
+    // SOURCES (peerdex-protocol(7), SOURCES): on ok, `out` holds up to `limit` publications
+    // with the request's id whose owners are connected, newest first; a null id (out of the
+    // rules) is `failed` after the requester's checks. O(publications with that id).
+    Outcome sources(std::string_view requester, const SourcesRequest& request, std::vector<ContentSource>& out) const;
     // A new budget for the next searches (not 0: the index is kept or not from the start).
     void set_search_budget(std::size_t budget) { search_budget_ = budget ? budget : search_budget_; }
     // Bytes the search index holds in its lists and id table.
@@ -280,6 +297,9 @@ private:
     AuthMode auth_;
     std::size_t search_budget_;
     SearchIndex index_;  // of the live publications, kept by add_publication and their removal
+    // The live publications that have a content id, by id, oldest first; kept alike. Only
+    // publications with an id are in it: the others cost nothing more.
+    std::unordered_map<Digest, std::vector<const detail::Publication*>, detail::DigestHash> by_id_;
     // The liveness walk: the next connection to give, or (null) the first, or (walk_end_)
     // none before the walk starts again.
     const detail::Link* walk_ = nullptr;

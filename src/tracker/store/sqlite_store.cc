@@ -369,6 +369,7 @@ int StateDatabase::run(const SqliteStore::Change& c)
     case Op::get_user_info:
     case Op::own:
     case Op::search:
+    case Op::sources:
         break;
     }
     return SQLITE_MISUSE;
@@ -619,6 +620,21 @@ void SqliteStore::search(std::string_view requester, const SearchRequest& reques
         });
     }
     answer(done, search_reply(*registry_, requester, request));
+}
+
+// Read from the registry, which holds every publication and its id: no SQL runs, so the
+// table needs no index on content_id for it.
+void SqliteStore::sources(std::string_view requester, const SourcesRequest& request, Completion done)
+{
+    if (recovering_) {
+        std::optional<Digest> id;
+        if (request.id)
+            id = *request.id;
+        return hold(done, [this, r = std::string(requester), id, limit = request.limit, done] {
+            sources(r, {id ? &*id : nullptr, limit}, done);
+        });
+    }
+    answer(done, sources_reply(*registry_, requester, request));
 }
 
 void SqliteStore::walk_connected(std::size_t max, Completion done)

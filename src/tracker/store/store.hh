@@ -41,6 +41,11 @@ public:
     // One hit of SEARCH: whose publication, where its peer listens, what it is.
     virtual void hit(std::string_view user, const Address& ip, std::uint16_t port, std::string_view path,
                      std::string_view description, const ContentMeta& meta) = 0;
+    // One source of SOURCES: whose publication of the id, where its peer listens, its path
+    // and size (a publication with an id always has a size). Its own entry rather than hit()
+    // with an unused description: the two answers have different fields on the wire.
+    virtual void source(std::string_view user, const Address& ip, std::uint16_t port, std::string_view path,
+                        std::uint64_t size) = 0;
     // True once the chunk being built is big enough: the stream pauses there.
     virtual bool full() const = 0;
 
@@ -124,6 +129,42 @@ private:
     std::size_t next_ = 0;
 };
 
+// One source of SOURCES, copied: the answer is a snapshot however long its stream takes.
+struct ContentSource {
+    std::string user;
+    Address ip;
+    std::uint16_t port = 0;
+    std::string path;
+    std::uint64_t size = 0;
+};
+
+// SOURCES's answer: its sources, in the order of peerdex-protocol(7), SOURCES.
+class SourceStream final : public ListStream {
+public:
+    explicit SourceStream(std::vector<ContentSource>&& sources) : sources_(std::move(sources)) {}
+    std::size_t count() const override { return sources_.size(); }
+    Pull pull(ListSink& sink, Wakeup) override
+    {
+        for (; next_ < sources_.size() && !sink.full(); ++next_) {
+            const ContentSource& s = sources_[next_];
+            sink.source(s.user, s.ip, s.port, s.path, s.size);
+        }
+        return next_ == sources_.size() ? Pull::end : Pull::more;
+    }
+
+private:
+    std::vector<ContentSource> sources_;
+    std::size_t next_ = 0;
+};
+
+// A SOURCES request as the store sees it: `id` null when the id or the limit broke the
+// rules (the answer is then `failed`, once the requester's checks have passed); `limit`
+// already capped by the tracker's --max-results.
+struct SourcesRequest {
+    const Digest* id = nullptr;
+    std::size_t limit = 0;
+};
+
 // A SEARCH request as the store sees it: `query` null when the query or the limit broke
 // the rules (the answer is then `failed`, once the requester's checks have passed); `limit`
 // already capped by the tracker's --max-results.
@@ -136,7 +177,7 @@ struct StoreReply {
     Outcome outcome = Outcome::ok;
     Address ip;                        // GET_USER_INFO: where the target's peer listens
     std::uint16_t port = 0;
-    std::unique_ptr<ListStream> list;  // LIST_USERS, LIST_CONTENT, SEARCH: set on ok
+    std::unique_ptr<ListStream> list;  // LIST_USERS, LIST_CONTENT, SEARCH, SOURCES: set on ok
 };
 
 // How a store answers: a function pointer and a token, no allocation per request.
@@ -203,6 +244,12 @@ public:
     // `limit`: publications of connected users matching the query, file-name matches first,
     // newest first within each group. Reads only: nothing changes.
     virtual void search(std::string_view requester, const SearchRequest& request, Completion done) = 0;
+    // SOURCES (peerdex-protocol(7), SOURCES): the requester's checks (exists, connected),
+    // then the request's (`failed` when its id is null), then up to `limit` sources: the
+    // publications with that content id of connected users (the requester's own included),
+    // newest first. Found through an index by id, never a walk of every publication. Reads
+    // only: nothing changes.
+    virtual void sources(std::string_view requester, const SourcesRequest& request, Completion done) = 0;
 
     virtual StoreCounts counts() const = 0;
     // True while the store takes no more requests (its batch is full): sessions stop reading
