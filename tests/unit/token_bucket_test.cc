@@ -77,8 +77,9 @@ TEST(TokenBucket, EverySenderGetsATurnWithin10sAtLowRates)
         for (int s = 0; s < 64; ++s) {
             while (!b.take(chunk, now))
                 now += std::max<std::uint64_t>(b.wait_ms(now), 1);
-            if (round > 0)
+            if (round > 0) {
                 EXPECT_LE(now - last[s], 10000u + 1000u * chunk / 4096 + 1) << s;
+            }
             last[s] = now;
         }
     // Few senders at a high rate: smooth 20 ms chunks, not the fair-share bound.
