@@ -697,7 +697,7 @@ void Shell::do_get_file(const std::string& user, const std::string& remote, cons
         return;
     }
     auto download = [this, user, remote, target, size](const std::string& ip, const std::string& port,
-                                                       const std::string& id) {
+                                                       const std::string& expected) {
         sockaddr_storage addr{};
         if (!parse_endpoint(ip, port, addr)) {
             warn("GET_FILE: the tracker gave an unusable address " + ip + " " + port);
@@ -710,8 +710,8 @@ void Shell::do_get_file(const std::string& user, const std::string& remote, cons
         d.stall_ms = opt_.stall_ms;
         d.progress = !opt_.quiet && isatty(STDERR_FILENO);
         d.resume = opt_.resume;
-        d.expected_id = id;
-        if (!id.empty() && !size.empty())
+        d.expected_id = expected;
+        if (!expected.empty() && !size.empty())
             d.expected_size = parse_decimal(size, UINT64_MAX);
         d.peer = user + "'s peer at " + endpoint_string(reinterpret_cast<const sockaddr*>(&addr));
         download_ = Download::start(loop_, addr, remote, target, std::move(d),
