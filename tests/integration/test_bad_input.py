@@ -168,7 +168,12 @@ class NeverReads(unittest.TestCase):
                     time.sleep(0.01)
             self.assertLess(sent, 32 << 20, "the tracker kept reading without limit")
             growth = rss(t.proc.pid) - rss_before
-            self.assertLess(growth, 16 << 20, "RSS grew by %d bytes" % growth)
+            # The shared store holds each answer in flight as hiredis reply objects, one
+            # allocation per field, up to the session's pipeline cap; under AddressSanitizer
+            # each carries redzones too (measured 15.7 and 20.4 MB there, 5 MB with the
+            # memory store). Unbounded reading would grow by gigabytes.
+            bound = (32 if os.environ.get("PEERDEX_TEST_STORE") == "redis" else 16) << 20
+            self.assertLess(growth, bound, "RSS grew by %d bytes" % growth)
             # Everybody else is still served.
             self.assertEqual(t.code("LIST_USERS", "u001"), 0)
             s.close()
