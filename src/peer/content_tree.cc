@@ -13,6 +13,8 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "files.hh"
+
 namespace peerdex {
 
 struct TreeHasher::State {
@@ -163,21 +165,6 @@ std::string header(const FileKey& key, std::uint64_t leaves)
     std::snprintf(line, sizeof line, "peerdex-tree 1 %" PRIu64 " %" PRId64 " %" PRId64 " %" PRIu64 "\n", key.size,
                   key.mtime_ns, key.ctime_ns, leaves);
     return line;
-}
-
-bool write_all(int fd, const void* data, std::size_t n)
-{
-    const char* p = static_cast<const char*>(data);
-    while (n > 0) {
-        const ssize_t w = ::write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return false;
-        p += w;
-        n -= static_cast<std::size_t>(w);
-    }
-    return true;
 }
 
 // Creates `dir` and its parents (mode 0700: what a user shares is nobody else's business).

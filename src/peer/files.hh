@@ -64,6 +64,11 @@ struct PeerStats {
     std::uint64_t upload_rate = 0, rate_waiting = 0;
 };
 
+// Blocking writes of all `n` bytes (EINTR retried): false with errno set when they fail (a
+// pwrite that writes nothing: ENOSPC). For the thread pool, never the loop.
+bool write_all(int fd, const void* data, std::size_t n);
+bool pwrite_all(int fd, const void* data, std::size_t n, std::uint64_t at);
+
 // The statistics block, one "key: value" line each, for `s`, SIGUSR1 and STATS.
 std::string format_stats(const PeerStats& s, std::uint64_t uptime_s);
 
