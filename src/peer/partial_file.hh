@@ -1,14 +1,19 @@
 // A verified download's data while it is not complete (peerdex-protocol(7), FILE RANGES;
 // peerdex(1), RESUMING DOWNLOADS): a hidden file beside the target, ".NAME.peerdex-part",
-// and its record ".NAME.peerdex-part.rec" (the content id, the size, and how many leading
-// bytes are verified). Bytes arrive in order from the verified end; each leaf is checked
-// against the tree as it completes, and a leaf that does not match is cut off again. The
-// target name appears only by commit(), once every leaf matched. Every call may block:
-// thread pool only, one at a time.
+// and its record ".NAME.peerdex-part.rec" (the content id, the size, and which leaves are
+// verified). Leaves arrive in any order, from one source or several at once: each stream of
+// bytes has its Cursor, writes in place and hashes what it wrote; a leaf is verified when
+// its last byte arrives and matches the tree, and only then marked. The target name appears
+// only by commit(), once every leaf matched.
+//
+// Threads: open(), write_at(), save(), commit(), close_keep() and discard() may block (thread
+// pool only). write_at() calls for different cursors may run at once; everything else runs
+// one at a time, and mark() and record_text() only while no save() runs.
 #pragma once
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "content_tree.hh"
 
@@ -27,46 +32,59 @@ public:
 
     // Opens the partial of `name` in the directory open as dir_fd (kept open by the caller)
     // for the file `tree` describes. With `resume`, keeps what an earlier run left when its
-    // record names the same id and size: the recorded bytes, then every whole leaf after
-    // them that matches the tree; anything else there is dropped. Returns 0 or an errno.
+    // record names the same id and size: the recorded leaves, then every whole leaf written
+    // since that matches the tree; anything else there is dropped. Returns 0 or an errno.
     int open(int dir_fd, const std::string& name, const ContentTree& tree, bool resume);
-    // Bytes already verified: after open(), what was reused.
+    std::uint64_t leaf_size() const { return leaf_; }
+    std::uint64_t leaves() const { return have_.size(); }
+    bool has(std::uint64_t leaf) const { return have_[leaf] != 0; }
+    // Bytes verified so far; reused(): what open() kept from an earlier run.
     std::uint64_t verified() const { return verified_; }
     std::uint64_t reused() const { return reused_; }
     bool complete() const { return verified_ == tree_->size; }
 
+    // One stream of bytes written in place from `pos`, a leaf boundary.
+    struct Cursor {
+        std::uint64_t pos = 0;
+        TreeHasher hasher;
+        bool leaf_open = false;
+        std::vector<std::uint64_t> matched;  // leaves the last write_at() completed, each matching
+        std::uint64_t bad_leaf = 0;          // bad_leaf: the leaf that did not match
+        int err = 0;                          // error: the errno
+    };
     enum class Write { ok, bad_leaf, error };
-    // Appends `n` bytes at the end written so far, hashing them; each leaf they complete
-    // is checked. bad_leaf: that leaf (bad_leaf() its index) did not match and was cut off.
-    Write write(const char* p, std::size_t n);
-    std::uint64_t bad_leaf() const { return bad_leaf_; }
-    int error() const { return err_; }
-    // Makes the verified bytes durable and records them (data synced before the record).
-    int checkpoint();
+    // Writes `n` bytes at c.pos and hashes them; each leaf they complete is checked and goes
+    // to c.matched (for mark()). bad_leaf: that leaf did not match; c.pos is back at its
+    // start and the bytes after it in this call are not written.
+    Write write_at(Cursor& c, const char* p, std::size_t n);
+    // A leaf that write_at() matched: it counts as verified from now on.
+    void mark(std::uint64_t leaf);
+    // The record of the leaves marked so far, for save().
+    std::string record_text() const;
+    // Makes the data durable, then the record `text` (data synced before the record).
+    int save(const std::string& text);
     // Synced and given the target's name; the record is removed. Only when complete().
     int commit();
-    // Leaves the partial for a later run (checkpointed) when it holds verified bytes,
-    // else removes it; closes. Returns the bytes kept.
+    // Leaves the partial for a later run (saved, cut after its last verified leaf) when it
+    // holds verified bytes, else removes it; closes. Returns the bytes kept.
     std::uint64_t close_keep();
     // Removes the partial and its record; closes.
     void discard();
 
 private:
-    int write_record();
+    bool load_record(std::vector<std::uint8_t>& have) const;
+    std::uint64_t leaf_length(std::uint64_t leaf) const;
+    // The end of the last verified leaf: what close_keep() and open() keep of the file.
+    std::uint64_t kept_end() const;
 
     int dir_ = -1, fd_ = -1;
     std::string name_, part_, record_;
     const ContentTree* tree_ = nullptr;
     std::string id_;
-    std::uint64_t leaf_ = 0;        // leaf size
-    std::uint64_t verified_ = 0;    // leading bytes that matched the tree
-    std::uint64_t written_ = 0;     // bytes in the file (the current leaf is written_ - verified_)
-    std::uint64_t recorded_ = 0;    // what the record on disk says
+    std::uint64_t leaf_ = 0;               // leaf size
+    std::vector<std::uint8_t> have_;       // per leaf: verified
+    std::uint64_t verified_ = 0;           // bytes in verified leaves
     std::uint64_t reused_ = 0;
-    std::uint64_t bad_leaf_ = 0;
-    int err_ = 0;
-    TreeHasher hasher_;
-    bool leaf_open_ = false;
 };
 
 }  // namespace peerdex
