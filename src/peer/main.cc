@@ -38,6 +38,8 @@ void usage(FILE* out)
                  "                           (default http://127.0.0.1:5000/datetime); 'none': send none\n"
                  "      --stall-timeout S    seconds a download may make no progress (default 30)\n"
                  "      --no-resume          GET_FILE drops what a cut download kept and starts over\n"
+                 "      --sources N          GET_FILE fetches from up to N peers that publish the same\n"
+                 "                           file at once (1 to 16, default 4; 1: the named user only)\n"
                  "      --upload-slots N     files this peer sends at once (default 0: no limit);\n"
                  "                           other downloaders wait their turn, in order\n"
                  "      --upload-rate RATE   bytes per second this peer sends over all downloads,\n"
@@ -75,6 +77,7 @@ int main(int argc, char** argv)
         opt_no_resume,
         opt_slots,
         opt_rate,
+        opt_sources,
     };
     static const option longs[] = {
         {"server", required_argument, nullptr, 's'},
@@ -88,6 +91,7 @@ int main(int argc, char** argv)
         {"no-resume", no_argument, nullptr, opt_no_resume},
         {"upload-slots", required_argument, nullptr, opt_slots},
         {"upload-rate", required_argument, nullptr, opt_rate},
+        {"sources", required_argument, nullptr, opt_sources},
         {"quiet", no_argument, nullptr, 'q'},
         {"verbose", no_argument, nullptr, 'v'},
         {"help", no_argument, nullptr, 'h'},
@@ -161,6 +165,9 @@ int main(int argc, char** argv)
             opt.upload_rate = *n;
             break;
         }
+        case opt_sources:
+            opt.sources = peerdex::number_option(prog, "--sources", optarg, 1, 16);
+            break;
         case opt_search_walk:
             opt.search_walk = peerdex::number_option(prog, "--search-walk", optarg, 1, 10000000);
             break;

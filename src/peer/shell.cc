@@ -706,15 +706,19 @@ void Shell::do_get_file(const std::string& user, const std::string& remote, cons
             return;
         }
         detail("GET_FILE " + remote + " from " + ip + " port " + port + " into " + target);
-        DownloadOptions d;
-        d.stall_ms = opt_.stall_ms;
-        d.progress = !opt_.quiet && isatty(STDERR_FILENO);
-        d.resume = opt_.resume;
-        d.expected_id = expected;
+        auto d = std::make_shared<DownloadOptions>();
+        d->stall_ms = opt_.stall_ms;
+        d->progress = !opt_.quiet && isatty(STDERR_FILENO);
+        d->resume = opt_.resume;
+        d->expected_id = expected;
         if (!expected.empty() && !size.empty())
-            d.expected_size = parse_decimal(size, UINT64_MAX);
-        d.peer = user + "'s peer at " + endpoint_string(reinterpret_cast<const sockaddr*>(&addr));
-        download_ = Download::start(loop_, addr, remote, target, std::move(d),
+            d->expected_size = parse_decimal(size, UINT64_MAX);
+        d->peer = user + "'s peer at " + endpoint_string(reinterpret_cast<const sockaddr*>(&addr));
+        auto start = [this, d, addr, remote, target](std::vector<Source> more) {
+            if (!more.empty() || d->max_sources > 1)
+                detail("GET_FILE: " + std::to_string(more.size() + 1) + " known sources of " + d->expected_id);
+            d->sources = std::move(more);
+            download_ = Download::start(loop_, addr, remote, target, std::move(*d),
                         [this, target](Download::Result res, const std::string& reason, const DownloadInfo& info) {
                             download_ = nullptr;
                             if (res == Download::Result::not_found)
@@ -730,11 +734,32 @@ void Shell::do_get_file(const std::string& user, const std::string& remote, cons
                                 warn("GET_FILE: resumed " + target + ": " +
                                        human_size(static_cast<double>(info.reused)) + " of " +
                                        human_size(static_cast<double>(info.size)) + " were already here, verified");
+                            if (res == Download::Result::ok && info.sources > 1)
+                                detail("GET_FILE: " + std::to_string(info.received) + " bytes from " +
+                                       std::to_string(info.sources) + " sources");
                             result(Command::get_file, res == Download::Result::ok          ? 0
                                                                  : res == Download::Result::not_found ? 1
                                                                                                       : 2);
                             done();
                         });
+        };
+#ifdef PEERDEX_CONTENT_IDS
+        if (!expected.empty() && tracker_.v2() && opt_.sources > 1) {
+            // Every peer that published the same id is a source too; the tracker is asked
+            // again while the download runs, so that peers that join are used.
+            d->max_sources = opt_.sources;
+            d->note = [this](const std::string& what) { warn("GET_FILE: " + what); };
+            d->refresh = [this, expected](std::function<void(std::vector<Source>)> answer) {
+                if (tracker_.busy())
+                    answer({});
+                else
+                    sources_of(expected, std::move(answer));
+            };
+            sources_of(expected, start);
+            return;
+        }
+#endif
+        start({});
     };
     auto fail = [this](const std::string& why) {
         warn("GET_FILE: " + why);
@@ -765,6 +790,28 @@ void Shell::do_get_file(const std::string& user, const std::string& remote, cons
                               return;
                           }
                       fail("the tracker has no connected user " + user);
+                  });
+}
+
+void Shell::sources_of(const std::string& id, std::function<void(std::vector<Source>)> done)
+{
+    // Twice the sources used at once: spares for those that leave or lie.
+    const std::size_t limit = std::min<std::size_t>(2 * opt_.sources, 1000);
+    tracker_.call({"SOURCES", connected_, id, std::to_string(limit)}, TrackerClient::Shape::list, 5,
+                  [this, done = std::move(done)](int code, const ReplyDecoder& r) {
+                      std::vector<Source> out;
+                      const auto& f = r.fields();
+                      if (code != 0)
+                          detail("SOURCES: " + (code < 0 ? tracker_.why() : "refused, code " + std::to_string(code)));
+                      for (std::size_t i = 0; code == 0 && i + 5 <= f.size(); i += 5) {
+                          Source s;
+                          if (f[i] == connected_ || !parse_endpoint(f[i + 1], f[i + 2], s.addr))
+                              continue;
+                          s.name = f[i] + "'s peer at " + endpoint_string(reinterpret_cast<const sockaddr*>(&s.addr));
+                          s.path = f[i + 3];
+                          out.push_back(std::move(s));
+                      }
+                      done(std::move(out));
                   });
 }
 

@@ -7,8 +7,10 @@
 
 #include <sys/socket.h>
 
+#include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "command.hh"
 #include "download.hh"
@@ -33,6 +35,7 @@ struct ShellOptions {
     bool resume = true;               // --no-resume: GET_FILE drops what a cut download kept
     std::size_t upload_slots = 0;     // --upload-slots (0: no limit)
     std::uint64_t upload_rate = 0;    // --upload-rate, bytes per second (0: no limit)
+    std::size_t sources = 4;          // --sources: peers one GET_FILE fetches from at once
 };
 
 class LineEditor;
@@ -87,6 +90,9 @@ private:
     void hash_then_publish(const std::string& full, const std::string& description, std::uint64_t size);
     void publish_hashed(const std::string& full, const std::string& description, const std::string& size,
                         const std::string& id);
+    // The tracker's SOURCES of content id `id` (peerdex/2), this client's user left out;
+    // none when the tracker cannot say.
+    void sources_of(const std::string& id, std::function<void(std::vector<Source>)> done);
     void do_search(const std::string& query);
     // A tracker without SEARCH (a course tracker): LIST_USERS, then the LIST_CONTENT of
     // each user in turn, matched with the same rules (paths only: it has no descriptions).

@@ -42,6 +42,8 @@ public:
     // entries on a peerdex/2 session.
     void call(std::vector<std::string> fields, Shape shape, int n, Done done);
     bool sessions() const { return mode_ == Mode::hello; }
+    // A call is under way (the next must wait for its Done).
+    bool busy() const { return busy_; }
     // The session speaks peerdex/2: the call's reply (in its Done) has the V2 shape.
     bool v2() const { return mode_ == Mode::hello && version_ == 2; }
     // With keys, every change of a user (REGISTER, CONNECT, PUBLISH, DELETE, DISCONNECT,
