@@ -380,7 +380,13 @@ void RangeFetch::pump()
 {
     if (finished)
         return;
-    if (!writing && buffered > 0) {
+    // Few large jobs, not one per read: each handoff to the pool and back costs the loop a
+    // wakeup, and on a busy machine far more. A job goes when half the buffer is full, when
+    // the bytes complete a leaf (verified as soon as it can be), or at the segment's end.
+    const std::uint64_t at = begin + written, leaf = owner->partial.leaf_size();
+    const bool worth = buffered >= kBufferBytes / 2 || accepted >= wanted() ||
+                       at + buffered >= std::min((at / leaf + 1) * leaf, begin + wanted());
+    if (!writing && buffered > 0 && worth) {
         std::swap(buf, pending);
         const std::size_t n = buffered;
         buffered = 0;
