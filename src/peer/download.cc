@@ -1020,6 +1020,8 @@ Download::State* Download::start(uv_loop_t* loop, const sockaddr_storage& peer, 
         s->plain();
         return s;
     }
+    // Never reallocated: exchanges hold pointers to the sources' names.
+    s->sources.reserve(kMaxKnownSources);
     s->sources.push_back(State::Src{Source{s->peer, peer, s->remote}});
     if (!s->opt.expected_id.empty())  // other sources only for a file known by its id
         s->add_sources(std::move(s->opt.sources));
