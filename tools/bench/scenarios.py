@@ -4,7 +4,7 @@
     scenarios.py [--build DIR] [--seconds S] [--quick] SCENARIO...
 
 Scenarios: canonical, hello, latency, expiry, oplog, memory, scaling, getfile, transfer,
-clock, all. Every daemon runs on
+clock, hash, verify, rate, multi, all. Every daemon runs on
 an ephemeral loopback port and is stopped at the end. References (nginx, wrk)
 are used when installed; a missing one is reported, never faked.
 """
@@ -307,9 +307,10 @@ def scenario_oplog(a):
 class Shell:
     """A peerdex client driven through its standard input."""
 
-    def __init__(self, build, port, cwd):
-        self.p = subprocess.Popen([os.path.join(build, "src/peer/peerdex"), "-q", "-s", "127.0.0.1", "-p", str(port)],
-                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=cwd)
+    def __init__(self, build, port, cwd, *args, env=None):
+        self.p = subprocess.Popen([os.path.join(build, "src/peer/peerdex"), "-q", "-s", "127.0.0.1", "-p", str(port)] +
+                                  list(args), stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=cwd,
+                                  env=env)
 
     def run(self, line):
         self.p.stdin.write(line + "\n")
@@ -944,11 +945,79 @@ def scenario_rate(a):
         shutil.rmtree(tmp)
 
 
+def scenario_multi(a):
+    """Multi-source GET_FILE: real peerdex shells publishing one file, one shell downloading
+    it with --sources 1, 2 and 4. Capped: each source --upload-rate 20M, the time against
+    one source's. Uncapped: the throughput and the downloader's CPU per GiB, 1 source
+    against 4, alternated."""
+    size = a.file_mib << 20
+    print("== multi: one %d MiB file from 1, 2 and 4 peerdex sources on loopback" % a.file_mib)
+    where = "/dev/shm" if os.path.isdir("/dev/shm") else None
+    tmp = tempfile.mkdtemp(prefix="peerdex-bench-multi-", dir=where)
+    env = dict(os.environ, XDG_CACHE_HOME=os.path.join(tmp, "cache"))
+    med = lambda xs: sorted(xs)[len(xs) // 2]
+    try:
+        src = os.path.join(tmp, "big.bin")
+        with open(src, "wb") as f:
+            for _ in range(size >> 20):
+                f.write(os.urandom(1 << 20))
+        dest = os.path.join(tmp, "copy.bin")
+
+        def run(sources, rate):
+            """Seconds and downloader CPU seconds of one GET_FILE from `sources` sources."""
+            t = tracker(a.build)
+            shells = []
+            try:
+                port = t.match.group(1)
+                for i in range(4):
+                    sh = Shell(a.build, port, tmp, *(["--upload-rate", rate] if rate else []), env=env)
+                    shells.append(sh)
+                    assert sh.run("REGISTER s%d" % i).endswith("OK")
+                    assert sh.run("CONNECT s%d" % i).endswith("OK")
+                    assert sh.run("PUBLISH big.bin bench") == "c> PUBLISH OK"
+                getter = Shell(a.build, port, tmp, "--sources", str(sources), env=env)
+                shells.append(getter)
+                assert getter.run("REGISTER getter").endswith("OK")
+                assert getter.run("CONNECT getter").endswith("OK")
+                before, t0 = cpu_seconds(getter.p.pid), time.time()
+                result = getter.run("GET_FILE s0 %s %s" % (src, dest))
+                took = time.time() - t0
+                cpu = cpu_seconds(getter.p.pid) - before
+                if result != "c> GET_FILE OK" or os.path.getsize(dest) != size:
+                    raise SystemExit("GET_FILE from %d sources: %s" % (sources, result))
+                os.remove(dest)
+                return took, cpu
+            finally:
+                for sh in shells:
+                    sh.quit()
+                t.stop()
+
+        run(1, None)  # hashes the file once into the shared cache; warms the page cache
+        if not a.quick:
+            capped = {n: run(n, "20M")[0] for n in (1, 2, 4)}
+            print("  capped at 20 MiB/s per source: 1 source %.1f s, 2 sources %.1f s (%.2fx), 4 sources %.1f s"
+                  " (%.2fx)" % (capped[1], capped[2], capped[2] / capped[1], capped[4], capped[4] / capped[1]))
+        one, four = [], []
+        for _ in range(a.repeat):
+            one.append(run(1, None))
+            four.append(run(4, None))
+        mib = size / 2**20
+        line("GET_FILE from 4 sources, uncapped", mib / med([t for t, _ in four]),
+             "from 1 source", mib / med([t for t, _ in one]), unit="MiB/s")
+        print("  downloader CPU per GiB: 4 sources %.2f s, 1 source %.2f s (medians of %d, alternated);"
+              " times 4: %s; 1: %s" % (med([c for _, c in four]) * 2**30 / size, med([c for _, c in one]) * 2**30 / size,
+                                      a.repeat, ", ".join("%.2f" % t for t, _ in four),
+                                      ", ".join("%.2f" % t for t, _ in one)))
+    finally:
+        shutil.rmtree(tmp)
+
+
 SCENARIOS = {"search": scenario_search, "canonical": scenario_canonical, "hello": scenario_hello, "latency": scenario_latency,
              "expiry": scenario_expiry,
              "oplog": scenario_oplog, "memory": scenario_memory, "scaling": scenario_scaling,
              "getfile": scenario_getfile, "transfer": scenario_transfer, "clock": scenario_clock,
-             "hash": scenario_hash, "verify": scenario_verify, "rate": scenario_rate}
+             "hash": scenario_hash, "verify": scenario_verify, "rate": scenario_rate,
+             "multi": scenario_multi}
 
 
 def main():
