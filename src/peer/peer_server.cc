@@ -3,8 +3,10 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -27,6 +29,10 @@ namespace peerdex {
 
 namespace {
 constexpr std::size_t kChunkBytes = 256 * 1024;   // GET_FILE: the whole of a connection's buffering
+// GET_FILE and GET_RANGE with sendfile: the file is read ahead into the page cache on the
+// pool this much at a time, the next window while the last one is sent, and sent from
+// there by the kernel, with no copy through this process.
+constexpr std::size_t kSendfileBytes = 4 << 20;
 constexpr std::uint64_t kStallMs = 30000;         // a peer that moves no byte for this long
 // After a refusal, the rest of the request is read and dropped (so that the peer reads
 // our reply rather than a reset), for this long and this much at most.
@@ -42,6 +48,31 @@ constexpr int kPortTries = 64;
 constexpr std::uint64_t kSweepMs = 500;
 // Connections served at once; more wait in the listen backlog (file descriptors are finite).
 constexpr std::uint64_t kMaxConns = 256;
+
+// Whether bytes [from, from + len) of the file are all in the page cache, by cachestat(2)
+// (Linux 6.5; the same number on every architecture). False when it cannot tell.
+bool in_page_cache(int fd, std::uint64_t from, std::uint64_t len)
+{
+#ifndef __NR_cachestat
+#define __NR_cachestat 451
+#endif
+    struct {
+        std::uint64_t off, len;
+    } range{from, len};
+    struct {
+        std::uint64_t cache, dirty, writeback, evicted, recently_evicted;
+    } st{};
+    static bool missing = false;  // ENOSYS once: an older kernel
+    if (missing || len == 0)
+        return len == 0;
+    if (::syscall(__NR_cachestat, fd, &range, &st, 0) != 0) {
+        missing = errno == ENOSYS;
+        return false;
+    }
+    const std::uint64_t page = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
+    const std::uint64_t pages = (from + len + page - 1) / page - from / page;
+    return st.cache >= pages;
+}
 
 void close_fd(int fd)
 {
@@ -112,6 +143,11 @@ private:
     void refuse(char code);
     void reply(std::string bytes, bool then_stream);
     void read_chunk();
+    void send_chunk();     // sendfile from the page cache, after read-ahead on the pool
+    void read_ahead();     // the next window into the page cache, on the pool
+    void read_ahead_done();
+    void read_chunk_copy();  // the same by read and write, where sendfile cannot serve
+    void wait_writable();
     void set_reading(bool on);
     void touch()
     {
@@ -150,6 +186,16 @@ private:
     UploadFile upload_;                    // PUT_FILE: named only once complete and synced
     std::unique_ptr<char[]> buf_;          // GET_FILE
     std::size_t in_flight_ = 0;            // GET_FILE: bytes of the socket write under way
+    bool copy_ = false;        // sendfile refused this file: read and write instead
+    std::uint64_t chunk_end_ = 0;  // where the chunk under way ends
+    std::uint64_t ahead_end_ = 0;  // sendfile: the file is read ahead up to here
+    std::uint64_t ahead_next_ = 0;  // ... and up to here once the read-ahead under way ends
+    bool ahead_busy_ = false;       // a read-ahead is under way
+    bool ahead_wanted_ = false;     // the chunk waits for it
+    // sendfile: waits for room in the socket on a duplicate of its descriptor (the TCP
+    // handle owns the original).
+    uv_poll_t poll_{};
+    int poll_fd_ = -1;
     uv_fs_t fs_{};
     uv_write_t write_{};
     uv_write_t probe_{};
@@ -704,7 +750,6 @@ void PeerConn::reply(std::string bytes, bool then_stream)
             }
             c->server_.stats_.bytes_sent += c->head_.size();
             if (w->data) {
-                c->buf_ = std::make_unique<char[]>(kChunkBytes);
                 c->read_chunk();
             } else if (c->phase_ == Phase::lingering) {
                 // Our FIN after the reply; what the peer still sends is read and dropped.
@@ -726,14 +771,116 @@ void PeerConn::read_chunk()
         close();
         return;
     }
-    auto want = static_cast<unsigned>(std::min<std::uint64_t>(kChunkBytes, size_ - offset_));
+    auto want = std::min<std::uint64_t>(copy_ ? kChunkBytes : kSendfileBytes, size_ - offset_);
     if (server_.rate_.limited()) {
-        want = static_cast<unsigned>(std::min<std::uint64_t>(want, server_.rate_.chunk(server_.uploads_.used)));
+        want = std::min<std::uint64_t>(want, server_.rate_.chunk(server_.uploads_.used));
         if (!server_.rate_.take(want, this)) {
             Acceptor::forget(this);  // waiting for the cap is not a stall: tokens_granted() touches
             return;                  // and calls again when the cap allows
         }
     }
+    chunk_end_ = offset_ + want;
+    if (copy_)
+        read_chunk_copy();
+    else
+        send_chunk();
+}
+
+// The loop must not wait for a cold disk: what sendfile sends was read into the page cache
+// on the pool first (readahead returns once it is there).
+void PeerConn::read_ahead()
+{
+    const std::uint64_t from = std::max(ahead_end_, offset_);
+    ahead_next_ = std::min<std::uint64_t>(size_, from + kSendfileBytes);
+    if (in_page_cache(file_, from, ahead_next_ - from)) {
+        ahead_end_ = ahead_next_;  // already there: no trip to the pool
+        return;
+    }
+    ahead_busy_ = true;
+    pool([fd = file_, from, len = ahead_next_ - from] { (void)::readahead(fd, static_cast<off64_t>(from), len); },
+         &PeerConn::read_ahead_done);
+}
+
+void PeerConn::read_ahead_done()
+{
+    ahead_busy_ = false;
+    ahead_end_ = ahead_next_;
+    if (ahead_wanted_) {
+        ahead_wanted_ = false;
+        send_chunk();
+    }
+}
+
+void PeerConn::send_chunk()
+{
+    if (chunk_end_ > ahead_end_ && !ahead_busy_)
+        read_ahead();
+    if (chunk_end_ > ahead_end_) {
+        ahead_wanted_ = true;  // read_ahead_done() calls again
+        return;
+    }
+    int sock = -1;
+    uv_fileno(reinterpret_cast<uv_handle_t*>(&tcp_), &sock);
+    while (offset_ < chunk_end_) {
+        // The next window is read while this one is sent.
+        if (!ahead_busy_ && ahead_end_ < size_ && ahead_end_ - offset_ < kSendfileBytes)
+            read_ahead();
+        off_t at = static_cast<off_t>(offset_);
+        const ssize_t n = ::sendfile(sock, file_, &at, static_cast<std::size_t>(chunk_end_ - offset_));
+        if (n > 0) {
+            offset_ += static_cast<std::uint64_t>(n);
+            server_.stats_.bytes_sent += static_cast<std::uint64_t>(n);
+            touch();
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN) {
+            wait_writable();
+            return;
+        }
+        if (n < 0 && (errno == EINVAL || errno == ENOSYS)) {
+            copy_ = true;  // a file sendfile cannot read: the rest by read and write
+            read_chunk_copy();
+            return;
+        }
+        close();  // an error, or the file shrank: cut the transfer short
+        return;
+    }
+    read_chunk();
+}
+
+void PeerConn::wait_writable()
+{
+    if (poll_fd_ < 0) {
+        int sock = -1;
+        uv_fileno(reinterpret_cast<uv_handle_t*>(&tcp_), &sock);
+        poll_fd_ = ::fcntl(sock, F_DUPFD_CLOEXEC, 0);
+        if (poll_fd_ < 0 || uv_poll_init_socket(server_.loop_, &poll_, poll_fd_) != 0) {
+            if (poll_fd_ >= 0)
+                ::close(poll_fd_);
+            poll_fd_ = -1;
+            close();
+            return;
+        }
+        poll_.data = this;
+    }
+    uv_poll_start(&poll_, UV_WRITABLE, [](uv_poll_t* h, int status, int) {
+        auto* c = static_cast<PeerConn*>(h->data);
+        uv_poll_stop(h);
+        if (status < 0 || c->closed_) {
+            c->close();
+            return;
+        }
+        c->send_chunk();
+    });
+}
+
+void PeerConn::read_chunk_copy()
+{
+    if (!buf_)
+        buf_ = std::make_unique<char[]>(kChunkBytes);
+    const auto want = static_cast<unsigned>(std::min<std::uint64_t>(kChunkBytes, chunk_end_ - offset_));
     uv_buf_t b = uv_buf_init(buf_.get(), want);
     busy_ = true;
     fs_.data = this;
@@ -757,7 +904,10 @@ void PeerConn::read_chunk()
                 }
                 cc->server_.stats_.bytes_sent += cc->in_flight_;
                 cc->touch();
-                cc->read_chunk();
+                if (cc->offset_ < cc->chunk_end_)
+                    cc->read_chunk_copy();
+                else
+                    cc->read_chunk();
             }) != 0)
             c->close();
     });
@@ -796,11 +946,19 @@ void PeerConn::close()
         }
         if (!busy_)
             free_slots();  // else once the listing or hash under way has ended
+        if (poll_fd_ >= 0) {
+            uv_close(reinterpret_cast<uv_handle_t*>(&poll_), [](uv_handle_t* h) {
+                auto* c = static_cast<PeerConn*>(h->data);
+                ::close(c->poll_fd_);
+                c->poll_fd_ = -1;
+                c->close();  // frees it if the TCP handle is closed too
+            });
+        }
         uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), [](uv_handle_t* h) {
             auto* c = static_cast<PeerConn*>(h->data);
             c->tcp_.data = nullptr;
             c->server_.acceptor_.closed(c);
-            if (!c->busy_) {
+            if (!c->busy_ && c->poll_fd_ < 0) {
                 c->free_slots();
                 c->release_files();
                 std::unique_ptr<PeerConn> done(c);
@@ -808,8 +966,9 @@ void PeerConn::close()
         });
         return;
     }
-    // Called again from a file callback after the handle closed: free now.
-    if (!busy_ && tcp_.data == nullptr) {
+    // Called again from a file callback, or the poll handle's close, after the handle
+    // closed: free now.
+    if (!busy_ && tcp_.data == nullptr && poll_fd_ < 0) {
         free_slots();
         release_files();
         std::unique_ptr<PeerConn> done(this);

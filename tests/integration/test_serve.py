@@ -451,6 +451,23 @@ class ServeTest(unittest.TestCase):
             self.assertEqual(half_closed(b"GET_FILE\0f"), b"")  # a request without its last NUL
             self.assertEqual(self.shared(), ["f"])
 
+    def test_a_paused_reader_gets_every_byte_and_others_are_served(self):
+        size = 64 << 20
+        path = os.path.join(self.dir, "big.bin")
+        random_file(path, size)
+        whole = b"\x00" + enc(size) + content(path)
+        with Serve(self.dir) as srv:
+            with srv.connect() as paused:
+                paused.sendall(enc("GET_FILE", "big.bin"))
+                first = paused.recv(4096)  # the transfer has begun; then nothing is read for a while
+                self.assertTrue(first)
+                # The server waits for room in that socket without holding up anyone else.
+                self.assertEqual(srv.request(enc("GET_FILE", "big.bin")), whole)
+                sent = int(srv.stats()["bytes sent"].split()[0])
+                self.assertLess(sent, 2 * size, "the paused transfer went on: it cannot have")
+                self.assertEqual(first + read_all(paused), whole)
+            self.assertEqual(settled_stats(srv.stats)["files downloaded"], "2")
+
     def test_a_connection_flood_is_bounded_and_the_server_recovers(self):
         with Serve(self.dir) as srv:
             base = quiet_fd_count(srv.proc.pid)
