@@ -4,7 +4,7 @@
     scenarios.py [--build DIR] [--seconds S] [--quick] SCENARIO...
 
 Scenarios: canonical, hello, latency, expiry, oplog, memory, scaling, getfile, transfer,
-clock, hash, verify, rate, multi, all. Every daemon runs on
+clock, hash, verify, rate, multi, serving, all. Every daemon runs on
 an ephemeral loopback port and is stopped at the end. References (nginx, wrk)
 are used when installed; a missing one is reported, never faked.
 """
@@ -945,6 +945,58 @@ def scenario_rate(a):
         shutil.rmtree(tmp)
 
 
+def scenario_serving(a):
+    """Serving one file: peerdex serve's GET_FILE against nginx (sendfile), the same raw
+    reader discarding the bytes, alternated; the servers' own CPU per GiB and the
+    throughput, medians. The file is in /dev/shm: the page cache is hot for both. With
+    --ref-build, another build's peerdex serve takes its turn too (an A/B of two commits)."""
+    size = a.file_mib << 20
+    runs = max(a.repeat, 5)
+    print("== serving: one %d MiB file to one raw reader, peerdex serve vs nginx, %d runs each, alternated" % (
+        a.file_mib, runs))
+    where = "/dev/shm" if os.path.isdir("/dev/shm") else None
+    tmp = tempfile.mkdtemp(prefix="peerdex-bench-serving-", dir=where)
+    med = lambda xs: sorted(xs)[len(xs) // 2]
+    servers = []
+    try:
+        share = os.path.join(tmp, "share")
+        os.mkdir(share)
+        with open(os.path.join(share, "big.bin"), "wb") as f:
+            for _ in range(size >> 20):
+                f.write(os.urandom(1 << 20))
+        builds = [("peerdex serve", a.build)] + ([("peerdex serve (ref build)", a.ref_build)] if a.ref_build else [])
+        for name, build in builds:
+            srv = Proc([os.path.join(build, "src/peer/peerdex"), "serve", "-q", "-H", "127.0.0.1", "-p", "0", "-s",
+                        share], r"serving .* on 127\.0\.0\.1:(\d+) ")
+            servers.append((name, srv, int(srv.match.group(1)), []))
+        try:
+            n = Nginx(share)
+        except FileNotFoundError:
+            print("  (nginx not installed: reference not measured)")
+            return
+        try:
+            ref = []
+            for _ in range(runs):
+                for _, srv, port, out in servers:
+                    out.append(measured(srv.pid, lambda: raw_fetch(port, b"GET_FILE\0big.bin\0", size)))
+                ref.append(measured(n.p.pid, lambda: raw_fetch(n.port, b"GET /files/big.bin HTTP/1.0\r\n\r\n", size)))
+        finally:
+            n.stop()
+        gib = size / 2**30
+        for name, _, _, out in servers:
+            line(name + " GET_FILE, raw reader", size / 2**20 / med([t for t, _ in out]), "nginx, same reader",
+                 size / 2**20 / med([t for t, _ in ref]), unit="MiB/s")
+        for name, _, _, out in servers:
+            print("  serving CPU per GiB, %s: %.3f s (runs %s)" % (
+                name, med([c for _, c in out]) / gib, ", ".join("%.3f" % (c / gib) for _, c in out)))
+        print("  serving CPU per GiB, nginx: %.3f s (runs %s)" % (
+            med([c for _, c in ref]) / gib, ", ".join("%.3f" % (c / gib) for _, c in ref)))
+    finally:
+        for _, srv, _, _ in servers:
+            srv.stop()
+        shutil.rmtree(tmp)
+
+
 def scenario_multi(a):
     """Multi-source GET_FILE: real peerdex shells publishing one file, one shell downloading
     it with --sources 1, 2 and 4. Capped: each source --upload-rate 20M, the time against
@@ -1017,7 +1069,7 @@ SCENARIOS = {"search": scenario_search, "canonical": scenario_canonical, "hello"
              "oplog": scenario_oplog, "memory": scenario_memory, "scaling": scenario_scaling,
              "getfile": scenario_getfile, "transfer": scenario_transfer, "clock": scenario_clock,
              "hash": scenario_hash, "verify": scenario_verify, "rate": scenario_rate,
-             "multi": scenario_multi}
+             "multi": scenario_multi, "serving": scenario_serving}
 
 
 def main():
@@ -1028,6 +1080,7 @@ def main():
     ap.add_argument("--users", type=int, default=1000000)
     ap.add_argument("--file-mib", type=int, default=1024, help="size of the transferred file")
     ap.add_argument("--repeat", type=int, default=3, help="transfer runs (the best one counts)")
+    ap.add_argument("--ref-build", help="serving: another build whose peerdex serve takes turns too")
     ap.add_argument("--quick", action="store_true", help="short runs, for meson test --benchmark")
     ap.add_argument("scenario", nargs="+", choices=list(SCENARIOS) + ["all"])
     a = ap.parse_args()
