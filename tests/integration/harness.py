@@ -345,6 +345,20 @@ def wait_for_fds(pid, count, timeout=scaled(20)):
     return fd_count(pid)
 
 
+def files_open_in(pid, directory):
+    """Descriptors of the process that name something in `directory` (an unnamed
+    O_TMPFILE shows as '#inode (deleted)' there)."""
+    found = []
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        try:
+            target = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+        except OSError:
+            continue
+        if target.startswith(directory + "/"):
+            found.append(target)
+    return found
+
+
 def wait_until(predicate, timeout=TIMEOUT, what="condition"):
     deadline = time.monotonic() + timeout
     while not predicate():

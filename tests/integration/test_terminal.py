@@ -7,8 +7,8 @@ import shutil
 import tempfile
 import unittest
 
-from harness import Terminal, Tracker, scaled, wait_until
-from test_user_errors import files_open_in, stalling_peer
+from harness import Terminal, Tracker, files_open_in, scaled, wait_until
+from test_user_errors import stalling_peer
 
 PEERDEX = os.environ["PEERDEX"]
 UP = "\x1b[A"

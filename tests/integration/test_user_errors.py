@@ -10,7 +10,7 @@ import subprocess
 import tempfile
 import unittest
 
-from harness import Client, FakePeer, Tracker, enc, scaled, wait_until
+from harness import Client, FakePeer, Tracker, enc, files_open_in, scaled, wait_until
 
 PEERDEX = os.environ["PEERDEX"]
 
@@ -25,20 +25,6 @@ def stall(conn):
 
 def stalling_peer():
     return FakePeer(stall)
-
-
-def files_open_in(pid, directory):
-    """Descriptors of the process that name something in `directory` (an unnamed
-    O_TMPFILE shows as '#inode (deleted)' there)."""
-    found = []
-    for fd in os.listdir("/proc/%d/fd" % pid):
-        try:
-            target = os.readlink("/proc/%d/fd/%s" % (pid, fd))
-        except OSError:
-            continue
-        if target.startswith(directory + "/"):
-            found.append(target)
-    return found
 
 
 def wait_for_error(client, text):

@@ -14,7 +14,7 @@ import tempfile
 import threading
 import unittest
 
-from harness import HOST, Client, Reader, Tracker, enc, random_file, read_all, scaled, sha, wait_until
+from harness import HOST, Client, Reader, Tracker, enc, files_open_in, random_file, read_all, scaled, sha, wait_until
 from test_serve import Serve
 
 PEERDEX = os.environ["PEERDEX"]
@@ -350,18 +350,6 @@ class VerifiedDownloads(unittest.TestCase):
             self.assertEqual(ends, sorted(ends), "served in the order they came")
             self.assertEqual(srv.stats()["upload slots"], "0 in use of 1, 0 waiting")
 
-
-
-def files_open_in(pid, directory):
-    found = []
-    for fd in os.listdir("/proc/%d/fd" % pid):
-        try:
-            target = os.readlink("/proc/%d/fd/%s" % (pid, fd))
-        except OSError:
-            continue
-        if target.startswith(directory + "/"):
-            found.append(target)
-    return found
 
 
 class ShellDownloads(unittest.TestCase):
