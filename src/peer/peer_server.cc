@@ -813,6 +813,10 @@ void PeerConn::read_ahead_done()
 
 void PeerConn::send_chunk()
 {
+    if (offset_ >= chunk_end_) {  // that chunk is out: the next one
+        read_chunk();
+        return;
+    }
     if (chunk_end_ > ahead_end_ && !ahead_busy_)
         read_ahead();
     if (chunk_end_ > ahead_end_) {
@@ -847,7 +851,10 @@ void PeerConn::send_chunk()
         close();  // an error, or the file shrank: cut the transfer short
         return;
     }
-    read_chunk();
+    // The next chunk after a turn of the loop (the poll fires at once when there is room):
+    // a reader as fast as the disk must not keep every other connection waiting, nor
+    // nest a call per chunk.
+    wait_writable();
 }
 
 void PeerConn::wait_writable()
