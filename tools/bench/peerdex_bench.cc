@@ -6,6 +6,7 @@
 #include <getopt.h>
 #include <uv.h>
 
+#include <cctype>
 #include <cerrno>
 #include <cinttypes>
 #include <cstdio>
@@ -44,11 +45,13 @@ struct Options {
     double rate = 0;               // open loop: total operations per second (0: closed loop)
     std::uint64_t fill_users = 0;  // memory scenario: load and keep this many users
     std::string get_file;          // GET_FILE mode: the path to download from the peer at host:port
+    std::string http;              // HTTP mode: GET this path over keep-alive connections (a reference
+                                   // server such as nginx, driven exactly as the tracker is)
     std::vector<std::string> queries;  // search mode: SEARCH these, round robin (--search FILE)
     int pid = 0;                   // tracker pid, for RSS figures
 };
 
-enum class Kind { code, users, content, hello, hits };
+enum class Kind { code, users, content, hello, hits, http };
 
 struct Expected {
     Kind kind;
@@ -66,10 +69,14 @@ public:
         state_ = State::code;
         count_ = 0;
         reader_.start(peerdex::kMaxFieldBytes);
+        head_.clear();
+        body_left_ = 0;
     }
     // Returns true when the reply is complete; code() and count() then describe it.
     bool feed(const char*& p, const char* end, bool& error)
     {
+        if (kind_ == Kind::http)
+            return feed_http(p, end, error);
         while (p < end) {
             if (state_ == State::code) {
                 code_ = static_cast<std::uint8_t>(*p++);
@@ -109,12 +116,46 @@ public:
     std::uint64_t count() const { return count_; }
 
 private:
+    // An HTTP/1.1 response: the head up to its blank line (status 200: code 0, else 1),
+    // then Content-Length bytes of body, skipped.
+    bool feed_http(const char*& p, const char* end, bool& error)
+    {
+        if (state_ == State::code) {
+            while (p < end && !(head_.size() >= 4 && head_.compare(head_.size() - 4, 4, "\r\n\r\n") == 0))
+                head_ += *p++;
+            if (!(head_.size() >= 4 && head_.compare(head_.size() - 4, 4, "\r\n\r\n") == 0)) {
+                if (head_.size() > 16384) {
+                    error = true;
+                    return true;
+                }
+                return false;
+            }
+            code_ = head_.compare(0, 12, "HTTP/1.1 200") == 0 ? 0 : 1;
+            std::string lower(head_);
+            for (char& ch : lower)
+                ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+            const auto at = lower.find("\r\ncontent-length:");
+            if (at == std::string::npos) {
+                error = true;
+                return true;
+            }
+            body_left_ = std::strtoull(lower.c_str() + at + 17, nullptr, 10);
+            state_ = State::entries;
+        }
+        const auto take = std::min<std::uint64_t>(body_left_, static_cast<std::uint64_t>(end - p));
+        p += take;
+        body_left_ -= take;
+        return body_left_ == 0;
+    }
+
     enum class State { code, version, count, entries };
     FieldReader reader_;
     Kind kind_ = Kind::code;
     State state_ = State::code;
     std::uint8_t code_ = 0;
     std::uint64_t count_ = 0, remaining_ = 0;
+    std::string head_;
+    std::uint64_t body_left_ = 0;
 };
 
 struct Stats {
@@ -253,7 +294,7 @@ void Client::start()
         due_us_ = now_us(b_.loop) + static_cast<std::uint64_t>(1e6 * b_.opt.clients / b_.opt.rate) * id_ /
                                         static_cast<std::uint64_t>(b_.opt.clients);
     next_cycle();
-    if (b_.opt.hello) {
+    if (b_.opt.hello && b_.opt.http.empty()) {
         Encoder(batch_).field("HELLO");
         Encoder(batch_).field(peerdex::kHelloVersion);
         expected_.push_back({Kind::hello, "HELLO", now_us(b_.loop), 0});
@@ -285,6 +326,11 @@ void Client::queue_step()
         expected_.push_back({k, name, 0, want});
     };
     const int step = step_++;
+    if (!o.http.empty()) {
+        out += "GET " + o.http + " HTTP/1.1\r\nHost: " + o.host + "\r\n\r\n";
+        expected_.push_back({Kind::http, "GET", 0, SIZE_MAX});
+        return;
+    }
     if (!o.queries.empty()) {
         // Search mode: the client's user registers and connects once, then searches.
         if (step == 0) {
@@ -711,7 +757,7 @@ int Bench::run()
     std::printf("mode=%s clients=%d pipeline=%d rate=%.0f mix=%s files=%d seconds=%.2f ops=%" PRIu64
                 " ops_per_s=%.0f p50_us=%" PRIu64 " p99_us=%" PRIu64 " p999_us=%" PRIu64 " max_us=%" PRIu64
                 " wrong=%" PRIu64 " io_errors=%" PRIu64 "\n",
-                opt.hello ? "hello" : "canonical", opt.clients, opt.pipeline, opt.rate,
+                !opt.http.empty() ? "http" : opt.hello ? "hello" : "canonical", opt.clients, opt.pipeline, opt.rate,
                 !opt.queries.empty() ? "search" : opt.fill_users ? "fill" : opt.light ? "light" : "full", opt.files, elapsed, stats.ops,
                 static_cast<double>(stats.ops) / elapsed, h.quantile(0.5), h.quantile(0.99), h.quantile(0.999),
                 h.max(), stats.wrong, stats.io_errors);
@@ -758,6 +804,9 @@ void usage(FILE* out)
                  "                        one per line; only the SEARCHes are counted\n"
                  "      --get-file PATH   peer mode: -H/-p name a peer; every client downloads PATH\n"
                  "                        over and over (GET_FILE), checking each size\n"
+                 "      --http PATH       HTTP mode: -H/-p name an HTTP server (a reference such as\n"
+                 "                        nginx); each client GETs PATH over one keep-alive\n"
+                 "                        connection, closed or open loop as for the tracker\n"
                  "  -h, --help            show this help\n");
 }
 
@@ -765,7 +814,8 @@ void usage(FILE* out)
 
 int main(int argc, char** argv)
 {
-    enum { opt_hello = 256, opt_pipeline, opt_light, opt_no_ts, opt_prefix, opt_fill, opt_pid, opt_rate, opt_get, opt_search };
+    enum { opt_hello = 256, opt_pipeline, opt_light, opt_no_ts, opt_prefix, opt_fill, opt_pid, opt_rate, opt_get, opt_search,
+           opt_http };
     static const option longs[] = {
         {"host", required_argument, nullptr, 'H'},       {"port", required_argument, nullptr, 'p'},
         {"clients", required_argument, nullptr, 'c'},    {"duration", required_argument, nullptr, 'd'},
@@ -776,6 +826,7 @@ int main(int argc, char** argv)
         {"rate", required_argument, nullptr, opt_rate},
         {"get-file", required_argument, nullptr, opt_get},
         {"search", required_argument, nullptr, opt_search},
+        {"http", required_argument, nullptr, opt_http},
         {"help", no_argument, nullptr, 'h'},             {nullptr, 0, nullptr, 0},
     };
     Options o;
@@ -799,6 +850,10 @@ int main(int argc, char** argv)
         case opt_pid: o.pid = static_cast<int>(number("pid", optarg, 1, 1 << 30)); break;
         case opt_rate: o.rate = static_cast<double>(number("rate", optarg, 1, 100000000)); break;
         case opt_get: o.get_file = optarg; break;
+        case opt_http:
+            o.http = optarg;
+            o.hello = true;  // one persistent connection per client, as a HELLO session
+            break;
         case opt_search: {
             std::FILE* f = std::fopen(optarg, "r");
             if (!f) {

@@ -4,7 +4,7 @@
     scenarios.py [--build DIR] [--seconds S] [--quick] SCENARIO...
 
 Scenarios: canonical, hello, latency, expiry, oplog, memory, scaling, getfile, transfer,
-clock, hash, verify, rate, multi, serving, all. Every daemon runs on
+clock, hash, verify, rate, multi, serving, curves, all. Every daemon runs on
 an ephemeral loopback port and is stopped at the end. References (nginx, wrk)
 are used when installed; a missing one is reported, never faked.
 """
@@ -997,6 +997,60 @@ def scenario_serving(a):
         shutil.rmtree(tmp)
 
 
+def matplotlib_python():
+    """A Python that has matplotlib (Debian's python3-matplotlib is for /usr/bin/python3,
+    which may not be the python3 running this), or None."""
+    for exe in (sys.executable, "/usr/bin/python3"):
+        if exe and subprocess.run([exe, "-c", "import matplotlib"], capture_output=True).returncode == 0:
+            return exe
+    return None
+
+
+def scenario_curves(a):
+    """Pictures (SVG, with python3-matplotlib): latency against offered load, open loop, p50
+    and p99, for the tracker (canonical, HELLO) beside nginx `return 200` driven the same
+    way (peerdex-bench --http: one keep-alive connection per client); and throughput
+    against clients, closed loop, for the same three. Written to --svg-dir (docs/), with
+    the figures in curves.json beside them."""
+    draw = matplotlib_python()
+    if not draw:
+        print("  (python3-matplotlib not installed: no pictures drawn)")
+        return
+    out_dir = os.path.abspath(a.svg_dir)
+    print("== curves: %ds per point, into %s" % (a.seconds, out_dir))
+    rates = [5000, 10000, 20000, 40000, 60000, 80000, 100000, 120000]
+    clients = [1, 4, 16, 64, 256, 1000]
+    lat = {}   # name -> [(offered, achieved, p50, p99)]
+    thr = {}   # name -> [(clients, ops/s)]
+
+    def run(name, port, extra):
+        lat[name] = []
+        for r in rates:
+            res = bench(a.build, port, "-c", 64, "-d", a.seconds, "--rate", r // PROCS, *extra, procs=PROCS)
+            lat[name].append((r, float(res["ops_per_s"]), int(res["p50_us"]), int(res["p99_us"])))
+            print("  %-18s offered %7d achieved %9.0f p50 %7s us p99 %7s us" % (
+                name, r, float(res["ops_per_s"]), res["p50_us"], res["p99_us"]))
+        thr[name] = []
+        for c in clients:
+            res = bench(a.build, port, "-c", c, "-d", a.seconds, *extra, procs=PROCS)
+            thr[name].append((c, float(res["ops_per_s"])))
+            print("  %-18s clients %5d %9.0f ops/s" % (name, c, float(res["ops_per_s"])))
+
+    t = tracker(a.build)
+    try:
+        run("peerdex canonical", t.match.group(1), ["--light"])
+        run("peerdex HELLO", t.match.group(1), ["--light", "--hello"])
+    finally:
+        t.stop()
+    with_nginx(lambda n: run("nginx return 200", n.port, ["--http", "/ok"]))
+    import json
+    data = os.path.join(out_dir, "curves.json")
+    with open(data, "w") as f:
+        json.dump({"seconds": a.seconds, "latency": lat, "throughput": thr}, f, indent=1)
+    subprocess.run([draw, os.path.join(HERE, "draw_curves.py"), data, out_dir], check=True)
+    print("  wrote latency.svg, throughput.svg and curves.json")
+
+
 def scenario_multi(a):
     """Multi-source GET_FILE: real peerdex shells publishing one file, one shell downloading
     it with --sources 1, 2 and 4. Capped: each source --upload-rate 20M, the time against
@@ -1069,7 +1123,7 @@ SCENARIOS = {"search": scenario_search, "canonical": scenario_canonical, "hello"
              "oplog": scenario_oplog, "memory": scenario_memory, "scaling": scenario_scaling,
              "getfile": scenario_getfile, "transfer": scenario_transfer, "clock": scenario_clock,
              "hash": scenario_hash, "verify": scenario_verify, "rate": scenario_rate,
-             "multi": scenario_multi, "serving": scenario_serving}
+             "multi": scenario_multi, "serving": scenario_serving, "curves": scenario_curves}
 
 
 def main():
@@ -1080,6 +1134,7 @@ def main():
     ap.add_argument("--users", type=int, default=1000000)
     ap.add_argument("--file-mib", type=int, default=1024, help="size of the transferred file")
     ap.add_argument("--repeat", type=int, default=3, help="transfer runs (the best one counts)")
+    ap.add_argument("--svg-dir", default=os.path.join(HERE, "..", "..", "docs"), help="curves: where the SVGs go")
     ap.add_argument("--ref-build", help="serving: another build whose peerdex serve takes turns too")
     ap.add_argument("--quick", action="store_true", help="short runs, for meson test --benchmark")
     ap.add_argument("scenario", nargs="+", choices=list(SCENARIOS) + ["all"])
