@@ -839,8 +839,13 @@ void Download::State::draw(bool last)
 {
     std::string line = progress_line(remote, written, size, uv_now(loop) - started);
 #ifdef PEERDEX_CONTENT_IDS
-    if (sources.size() > 1 || opt.refresh)
-        line += ", " + std::to_string(fetches.size()) + (fetches.size() == 1 ? " source" : " sources");
+    if (sources.size() > 1 || opt.refresh) {
+        // Under way: how many send now; at the end: how many sent.
+        const std::size_t n = last ? static_cast<std::size_t>(std::count_if(sources.begin(), sources.end(),
+                                                                             [](const Src& x) { return x.bytes > 0; }))
+                                   : fetches.size();
+        line += (last ? ", from " : ", ") + std::to_string(n) + (n == 1 ? " source" : " sources");
+    }
 #endif
     std::fputs(progress_redraw(line, last).c_str(), stderr);
 }
