@@ -158,7 +158,6 @@ struct Download::State final : Exchange {
     int dir = -1;     // the target's directory
     PendingFile out;  // unverified: the download, named only when complete
     uv_fs_t fs{};
-    uv_work_t work{};
     int commit_err = 0;
     std::unique_ptr<char[]> buf = std::make_unique<char[]>(kBufferBytes);
     std::unique_ptr<char[]> pending = std::make_unique<char[]>(kBufferBytes);
@@ -391,27 +390,11 @@ void RangeFetch::pump()
         const std::size_t n = buffered;
         buffered = 0;
         writing = true;
-        ++busy;
-        struct Job {
-            uv_work_t req{};
-            RangeFetch* me;
-            std::size_t n;
-        };
-        auto* job = new Job{{}, this, n};
-        job->req.data = job;
-        uv_queue_work(
-            loop, &job->req,
-            [](uv_work_t* w) {
-                auto* j = static_cast<Job*>(w->data);
-                j->me->last = j->me->owner->partial.write_at(j->me->cursor, j->me->pending.get(), j->n);
-            },
-            [](uv_work_t* w, int) {
-                std::unique_ptr<Job> j(static_cast<Job*>(w->data));
-                RangeFetch* me = j->me;
-                me->writing = false;
-                --me->busy;
-                me->written_done(j->n);
-            });
+        on_pool([this, n] { last = owner->partial.write_at(cursor, pending.get(), n); },
+                [this, n] {
+                    writing = false;
+                    written_done(n);
+                });
     }
     set_reading(buffered < kBufferBytes && accepted < wanted());
     // Done when all that is wanted is written, or nothing is wanted any more (another
@@ -532,19 +515,8 @@ void Download::State::got_tree(TreeFetch& t)
     info.size = size = tree.size;
     if (!open_dir())
         return;
-    ++busy;
-    work.data = this;
-    uv_queue_work(
-        loop, &work,
-        [](uv_work_t* w) {
-            auto* me = static_cast<State*>(w->data);
-            me->commit_err = me->partial.open(me->dir, split_path(me->local).second, me->tree, me->opt.resume);
-        },
-        [](uv_work_t* w, int) {
-            auto* me = static_cast<State*>(w->data);
-            --me->busy;
-            me->partial_opened(me->commit_err);
-        });
+    on_pool([this] { commit_err = partial.open(dir, split_path(local).second, tree, opt.resume); },
+            [this] { partial_opened(commit_err); });
 }
 
 void Download::State::partial_opened(int err)
@@ -707,33 +679,17 @@ void Download::State::matched(const std::vector<std::uint64_t>& leaves)
         return;
     // Saved on the pool while the segments go on; the record lists only leaves already
     // written, since each was marked after its write.
-    struct Job {
-        uv_work_t req{};
-        State* me;
-        std::string text;
-        std::uint64_t verified;
-        int err = 0;
-    };
-    auto* job = new Job{{}, this, partial.record_text(), written};
-    job->req.data = job;
     saving = true;
-    ++busy;
-    uv_queue_work(
-        loop, &job->req, [](uv_work_t* w) {
-            auto* j = static_cast<Job*>(w->data);
-            j->err = j->me->partial.save(j->text);
-        },
-        [](uv_work_t* w, int) {
-            std::unique_ptr<Job> j(static_cast<Job*>(w->data));
-            State* me = j->me;
-            me->saving = false;
-            --me->busy;
-            if (j->err != 0)
-                me->end(Result::failed, "cannot keep the partial download of " + me->local + ": " + std::strerror(j->err));
-            else
-                me->saved = j->verified;
-            me->maybe_done();
-        });
+    auto err = std::make_shared<int>(0);
+    on_pool([this, err, text = partial.record_text()] { *err = partial.save(text); },
+            [this, err, verified = written] {
+                saving = false;
+                if (*err != 0)
+                    end(Result::failed, "cannot keep the partial download of " + local + ": " + std::strerror(*err));
+                else
+                    saved = verified;
+                maybe_done();
+            });
 }
 
 void Download::State::bad_data(RangeFetch& f, std::uint64_t leaf)
@@ -947,30 +903,24 @@ void Download::State::pump()
 // Synced and named on the thread pool: a large file's fsync must not stall the loop.
 void Download::State::complete()
 {
-    ++busy;
-    work.data = this;
-    uv_queue_work(
-        loop, &work,
-        [](uv_work_t* w) {
-            auto* me = static_cast<State*>(w->data);
+    on_pool(
+        [this] {
 #ifdef PEERDEX_CONTENT_IDS
-            if (me->info.verified) {
-                me->commit_err = me->partial.commit();
+            if (info.verified) {
+                commit_err = partial.commit();
                 return;
             }
 #endif
-            me->commit_err = me->out.commit(split_path(me->local).second);
+            commit_err = out.commit(split_path(local).second);
         },
-        [](uv_work_t* w, int) {
-            auto* me = static_cast<State*>(w->data);
-            --me->busy;
-            if (me->commit_err != 0) {
-                me->result = Result::failed;
-                me->why = "cannot move the download to " + me->local + ": " + std::strerror(me->commit_err);
-            } else if (me->opt.progress) {
-                me->draw(true);
+        [this] {
+            if (commit_err != 0) {
+                result = Result::failed;
+                why = "cannot move the download to " + local + ": " + std::strerror(commit_err);
+            } else if (opt.progress) {
+                draw(true);
             }
-            me->maybe_done();
+            maybe_done();
         });
     end(Result::ok, "");
 }
@@ -986,14 +936,7 @@ void Download::State::done()
     if (info.verified && result != Result::ok && dir >= 0) {
         // What is verified stays for the next run; the rest goes. Blocking (a data sync):
         // on the pool, then the end.
-        work.data = this;
-        uv_queue_work(
-            loop, &work,
-            [](uv_work_t* w) {
-                auto* me = static_cast<State*>(w->data);
-                me->info.kept = me->partial.close_keep();
-            },
-            [](uv_work_t* w, int) { static_cast<State*>(w->data)->dir_closed_done(); });
+        on_pool([this] { info.kept = partial.close_keep(); }, [this] { dir_closed_done(); });
         return;
     }
 #endif

@@ -1,6 +1,7 @@
 #include "exchange.hh"
 
 #include <algorithm>
+#include <memory>
 
 namespace peerdex {
 
@@ -125,6 +126,25 @@ void Exchange::finish(int c, const std::string& reason)
     };
     uv_close(reinterpret_cast<uv_handle_t*>(&tcp), on_close);
     uv_close(reinterpret_cast<uv_handle_t*>(&timer), on_close);
+}
+
+void Exchange::on_pool(std::function<void()> work, std::function<void()> after)
+{
+    struct Job {
+        uv_work_t req{};
+        Exchange* x;
+        std::function<void()> work, after;
+    };
+    auto* job = new Job{{}, this, std::move(work), std::move(after)};  // freed after `after`
+    job->req.data = job;
+    ++busy;
+    uv_queue_work(
+        loop, &job->req, [](uv_work_t* w) { static_cast<Job*>(w->data)->work(); },
+        [](uv_work_t* w, int) {
+            std::unique_ptr<Job> j(static_cast<Job*>(w->data));
+            --j->x->busy;
+            j->after();
+        });
 }
 
 void Exchange::maybe_done()

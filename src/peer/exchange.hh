@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "reply.hh"
@@ -63,6 +64,9 @@ struct Exchange {
     void finish(int c, const std::string& reason);
     // Call when a file operation that counted in `busy` ends after finish().
     void maybe_done();
+    // Runs `work` on the thread pool, then `after` on the loop; it counts in `busy`
+    // until `after` is called (which calls maybe_done() itself when it must).
+    void on_pool(std::function<void()> work, std::function<void()> after);
 };
 
 }  // namespace peerdex
