@@ -91,6 +91,16 @@ class VerifiedDownloads(unittest.TestCase):
     def tearDown(self):
         self.tmp.cleanup()
 
+    def partial_from_liar(self, srv, path, flip):
+        """Downloads f.bin from a server that gives srv's tree and flips the byte at `flip`:
+        the verified leaves before it stay in the partial."""
+        liar = LyingServer(srv.request(enc("GET_TREE", "f.bin")), path, flip=flip)
+        try:
+            return download(liar.port, "f.bin", self.dest, env=self.env), liar.port
+        finally:
+            liar.shutdown()
+            liar.server_close()
+
     def leftovers(self):
         return sorted(os.listdir(self.dest))
 
@@ -134,22 +144,15 @@ class VerifiedDownloads(unittest.TestCase):
         path = os.path.join(self.shared, "f.bin")
         random_file(path, 6 * MIB)
         with Serve(self.shared) as srv:
-            tree = srv.request(enc("GET_TREE", "f.bin"))
-            honest = srv.port
-            liar = LyingServer(tree, path, flip=2 * MIB + 777)
-            try:
-                r = download(liar.port, "f.bin", self.dest, env=self.env)
-            finally:
-                liar.shutdown()
-                liar.server_close()
+            r, liar_port = self.partial_from_liar(srv, path, flip=2 * MIB + 777)
             self.assertEqual(r.returncode, 1, r.stderr)
             self.assertIn("the server at 127.0.0.1:%d sent bad data: bytes %d to %d do not match" %
-                          (liar.port, 2 * MIB, 3 * MIB), r.stderr)
+                          (liar_port, 2 * MIB, 3 * MIB), r.stderr)
             # Nothing at the target name; the two good leaves before the bad one are kept.
             self.assertEqual(self.leftovers(), [".f.bin.peerdex-part", ".f.bin.peerdex-part.rec"])
             self.assertEqual(os.path.getsize(os.path.join(self.dest, ".f.bin.peerdex-part")), 2 * MIB)
             # An honest server finishes it from there.
-            r = download(honest, "f.bin", self.dest, env=self.env)
+            r = download(srv.port, "f.bin", self.dest, env=self.env)
             self.assertEqual(r.returncode, 0, r.stderr)
             self.assertIn("resumed f.bin: 2.0 MiB of 6.0 MiB were already here", r.stderr)
             self.assertEqual(sha(os.path.join(self.dest, "f.bin")), sha(path))
@@ -207,13 +210,7 @@ class VerifiedDownloads(unittest.TestCase):
         path = os.path.join(self.shared, "f.bin")
         random_file(path, 4 * MIB)
         with Serve(self.shared) as srv:
-            tree = srv.request(enc("GET_TREE", "f.bin"))
-            liar = LyingServer(tree, path, flip=3 * MIB + 1)
-            try:
-                download(liar.port, "f.bin", self.dest, env=self.env)
-            finally:
-                liar.shutdown()
-                liar.server_close()
+            self.partial_from_liar(srv, path, flip=3 * MIB + 1)
             self.assertEqual(os.path.getsize(os.path.join(self.dest, ".f.bin.peerdex-part")), 3 * MIB)
             sent_before = int(srv.stats()["bytes sent"].split()[0])
             r = download(srv.port, "f.bin", self.dest, "--no-resume", env=self.env)
@@ -227,13 +224,7 @@ class VerifiedDownloads(unittest.TestCase):
         path = os.path.join(self.shared, "f.bin")
         random_file(path, 4 * MIB)
         with Serve(self.shared) as srv:
-            tree = srv.request(enc("GET_TREE", "f.bin"))
-            liar = LyingServer(tree, path, flip=3 * MIB + 1)
-            try:
-                download(liar.port, "f.bin", self.dest, env=self.env)
-            finally:
-                liar.shutdown()
-                liar.server_close()
+            self.partial_from_liar(srv, path, flip=3 * MIB + 1)
             random_file(path, 4 * MIB)  # the server's file is now another one
             r = download(srv.port, "f.bin", self.dest, env=self.env)
             self.assertEqual(r.returncode, 0, r.stderr)
