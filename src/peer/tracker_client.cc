@@ -235,6 +235,7 @@ void TrackerClient::on_data(Conn* c, const char* p, const char* end)
         if (st == ReplyDecoder::Status::done && reply_.code() == 0 && reply_.fields().size() == 1 &&
             reply_.fields()[0] == (version_ == 2 ? kHelloVersion2 : kHelloVersion)) {
             mode_ = Mode::hello;
+            hello_seen_ = true;
             owned_.clear();  // a new session: every key is shown again
             uv_timer_start(&timer_, on_timeout, timeout_ms_, 0);
             send_next();
@@ -280,6 +281,16 @@ void TrackerClient::on_eof(Conn* c)
         return;
     }
     if (handshaking_) {
+        if (hello_seen_) {
+            // This tracker opened sessions of this version before: it went away as this one
+            // opened (a restart), it did not forget HELLO. The call fails; the next one asks
+            // the same version again.
+            handshaking_ = false;
+            drop(c);
+            why_ = "the tracker closed the connection as the session opened";
+            finish(-1);
+            return;
+        }
         if (version_ == 2) {
             // Closed on peerdex/2: an older peerdex tracker may speak peerdex/1; a course
             // tracker closes on that too, and is then known for what it is.

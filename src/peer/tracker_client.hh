@@ -85,6 +85,7 @@ private:
     std::uint64_t timeout_ms_;
     Mode mode_ = Mode::unknown;
     int version_ = 2;  // the HELLO version asked: 2, then 1 when a tracker refuses 2
+    bool hello_seen_ = false;  // a session was opened: this tracker speaks version_
     std::vector<std::string> fields_;
     V2 v2_;
     Conn* conn_ = nullptr;

@@ -4,10 +4,12 @@ that carry them, and the same publications seen byte for byte as before from a c
 connection and a peerdex/1 session. Reruns against every store (tests/meson.build)."""
 
 import os
+import socket
 import tempfile
+import threading
 import unittest
 
-from harness import TS, Logd, Reader, Tracker, enc, read_all
+from harness import HOST, TS, Client, Logd, Reader, Tracker, enc, read_all
 
 ID = "sha256:8a2a5c9b768827de5a9552c38a044c66959c68f6d2f21b5260af54d2f87db827"
 UPPER_ID = "sha256:" + ID[7:].upper()
@@ -157,6 +159,51 @@ class Peerdex2(unittest.TestCase):
                 with open(log) as f:
                     self.assertEqual(f.read().splitlines()[2:], ["ida PUBLISH /f " + TS, "ida PUBLISH /g"])
                 self.assertEqual(logd.stop(), 0)
+
+
+class ClientVersion(unittest.TestCase):
+    """The client keeps peerdex/2 with a tracker that spoke it, through a restart."""
+
+    def test_a_tracker_gone_as_the_session_opens_does_not_downgrade_the_client(self):
+        with tempfile.TemporaryDirectory() as d:
+            with open(os.path.join(d, "a.txt"), "w") as f:
+                f.write("alpha")
+            t = Tracker("-q")
+            port = t.port
+            c = Client(port, cwd=d)
+            try:
+                self.assertEqual(c.run("REGISTER alice"), ["c> REGISTER OK"])  # a peerdex/2 session
+                t.stop()
+                # In the tracker's place for a moment: something that reads the HELLO and
+                # closes, as a tracker going down just then does.
+                gone = socket.create_server((HOST, port))
+
+                def close_one():
+                    conn, _ = gone.accept()
+                    with conn:
+                        conn.recv(100)
+
+                th = threading.Thread(target=close_one)
+                th.start()
+                self.assertTrue(c.run("CONNECT alice")[0].startswith("c> CONNECT FAIL"))
+                th.join()
+                gone.close()
+                t = Tracker("-q", "-p", str(port))
+                self.assertEqual(c.run("REGISTER alice"), ["c> REGISTER OK"])
+                self.assertEqual(c.run("CONNECT alice"), ["c> CONNECT OK"])
+                self.assertEqual(c.run("PUBLISH a.txt first letter"), ["c> PUBLISH OK"])
+                # Still peerdex/2: the PUBLISH carried the size and the content id.
+                with t.connect() as s:
+                    s.sendall(enc("HELLO", "peerdex/2", "LIST_CONTENT", "alice", "alice"))
+                    r = Reader(s)
+                    self.assertEqual((r.byte(), r.field()), (0, "peerdex/2"))
+                    self.assertEqual((r.byte(), r.field()), (0, "1"))
+                    path, _, size, ident = [r.field() for _ in range(4)]
+                    self.assertEqual((path, size), (os.path.join(d, "a.txt"), "5"))
+                    self.assertTrue(ident.startswith("sha256:"), ident)
+            finally:
+                c.__exit__(None, None, None)
+                t.stop()
 
 
 if __name__ == "__main__":
