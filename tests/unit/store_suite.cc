@@ -253,6 +253,49 @@ protected:
         return std::move(a.reply);
     }
 
+    // The steps of a user's life both model tests take at random, applied to the store and
+    // to the model: REGISTER (kind 0), CONNECT (1), DISCONNECT (2), UNREGISTER (3) and
+    // DELETE of one of its publications (4).
+    template <class Model, class Below>
+    void lifecycle_step(Model& model, const std::string& user, std::uint32_t kind, Below& below)
+    {
+        auto* m = model.count(user) ? &model[user] : nullptr;
+        switch (kind) {
+        case 0:
+            if (!m) {
+                ASSERT_EQ(register_user(user), Outcome::ok);
+                model[user];
+            }
+            return;
+        case 1:
+            if (m && !m->connected) {
+                const auto port = static_cast<std::uint16_t>(1000 + below(1000));
+                ASSERT_EQ(connect(user, "127.0.0.1", port), Outcome::ok);
+                m->connected = true;
+                m->port = port;
+            }
+            return;
+        case 2:
+            if (m && m->connected) {
+                ASSERT_EQ(disconnect(user), Outcome::ok);
+                m->connected = false;
+            }
+            return;
+        case 3:
+            if (m && below(4) == 0) {
+                ASSERT_EQ(unregister_user(user), Outcome::ok);
+                model.erase(user);
+            }
+            return;
+        default:
+            if (m && m->connected && !m->pubs.empty()) {
+                const std::size_t i = below(static_cast<std::uint32_t>(m->pubs.size()));
+                ASSERT_EQ(remove(user, m->pubs[i].path), Outcome::ok);
+                m->pubs.erase(m->pubs.begin() + static_cast<std::ptrdiff_t>(i));
+            }
+            return;
+        }
+    }
     Outcome register_user(const std::string& u)
     {
         return call([&](Store& s, Completion d) { s.register_user(u, by_, d); }).outcome;
@@ -827,39 +870,15 @@ TEST_P(StoreSuite, SearchEqualsABruteForceScan)
     for (int step = 0; step < steps; ++step) {
         const std::string user = "u" + std::to_string(below(6));
         ModelUser* m = model.count(user) ? &model[user] : nullptr;
-        switch (below(10)) {
+        const std::uint32_t kind = below(10);
+        switch (kind) {
         case 0:
-            if (!m) {
-                ASSERT_EQ(register_user(user), Outcome::ok);
-                model[user];
-            }
-            break;
         case 1:
-            if (m && !m->connected) {
-                const auto port = static_cast<std::uint16_t>(1000 + below(1000));
-                ASSERT_EQ(connect(user, "127.0.0.1", port), Outcome::ok);
-                m->connected = true;
-                m->port = port;
-            }
-            break;
         case 2:
-            if (m && m->connected) {
-                ASSERT_EQ(disconnect(user), Outcome::ok);
-                m->connected = false;
-            }
-            break;
         case 3:
-            if (m && below(4) == 0) {
-                ASSERT_EQ(unregister_user(user), Outcome::ok);
-                model.erase(user);
-            }
-            break;
         case 4:
-            if (m && m->connected && !m->pubs.empty()) {
-                const std::size_t i = below(static_cast<std::uint32_t>(m->pubs.size()));
-                ASSERT_EQ(remove(user, m->pubs[i].path), Outcome::ok);
-                m->pubs.erase(m->pubs.begin() + static_cast<std::ptrdiff_t>(i));
-            }
+            lifecycle_step(model, user, kind, below);
+            ASSERT_FALSE(HasFatalFailure());
             break;
         default:
             if (m && m->connected) {
@@ -940,39 +959,15 @@ TEST_P(StoreSuite, SourcesEqualABruteForceScan)
     for (int step = 0; step < steps; ++step) {
         const std::string user = "u" + std::to_string(below(5));
         ModelUser* m = model.count(user) ? &model[user] : nullptr;
-        switch (below(10)) {
+        const std::uint32_t kind = below(10);
+        switch (kind) {
         case 0:
-            if (!m) {
-                ASSERT_EQ(register_user(user), Outcome::ok);
-                model[user];
-            }
-            break;
         case 1:
-            if (m && !m->connected) {
-                const auto port = static_cast<std::uint16_t>(1000 + below(1000));
-                ASSERT_EQ(connect(user, "127.0.0.1", port), Outcome::ok);
-                m->connected = true;
-                m->port = port;
-            }
-            break;
         case 2:
-            if (m && m->connected) {
-                ASSERT_EQ(disconnect(user), Outcome::ok);
-                m->connected = false;
-            }
-            break;
         case 3:
-            if (m && below(4) == 0) {
-                ASSERT_EQ(unregister_user(user), Outcome::ok);
-                model.erase(user);
-            }
-            break;
         case 4:
-            if (m && m->connected && !m->pubs.empty()) {
-                const std::size_t i = below(static_cast<std::uint32_t>(m->pubs.size()));
-                ASSERT_EQ(remove(user, m->pubs[i].path), Outcome::ok);
-                m->pubs.erase(m->pubs.begin() + static_cast<std::ptrdiff_t>(i));
-            }
+            lifecycle_step(model, user, kind, below);
+            ASSERT_FALSE(HasFatalFailure());
             break;
         default:
             if (m && m->connected) {
