@@ -16,6 +16,7 @@ packages=(
   libhiredis-dev      # the shared store on Redis, --store redis://… (optional: -Dshared_store=disabled)
   redis-server        # tests and tools/run.sh --shared start one of their own, on loopback
   sqlite3             # tests read and damage state files with it, as an operator would
+  strace              # tests check that a daemon handles its signals before it says it is up
   rpcsvc-proto        # rpcgen, run at build time on rpc/oplog.x
   rpcbind             # the course's way to find the log server (tests of LOG_RPC_IP)
   libgtest-dev        # unit tests

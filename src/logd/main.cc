@@ -173,8 +173,6 @@ int main(int argc, char** argv)
     }
     uv_loop_t* loop = uv_default_loop();
     peerdex::LogdServer server(loop, store, options);
-    if (server.start() != 0)
-        return 1;
 
     Signals sig{&server, {}};
     const int signums[4] = {SIGINT, SIGTERM, SIGHUP, SIGUSR1};
@@ -195,6 +193,9 @@ int main(int argc, char** argv)
             signums[i]);
         uv_unref(reinterpret_cast<uv_handle_t*>(&sig.handles[i]));
     }
+    // Handlers first: the readiness line invites signals (SIGUSR1's default action kills).
+    if (server.start() != 0)
+        return 1;
     uv_run(loop, UV_RUN_DEFAULT);
     for (auto& h : sig.handles)
         uv_close(reinterpret_cast<uv_handle_t*>(&h), nullptr);

@@ -255,15 +255,6 @@ int serve_main(int argc, char** argv)
 #endif
     if (serve.server.start(prog) != 0)
         return 1;
-    const auto* bound = reinterpret_cast<const sockaddr*>(&serve.server.bound());
-    const bool loopback = Address::from_sockaddr(bound).loopback();
-    Console::banner("peerdex: serving %s on %s (%s%s)", shown.c_str(),
-                    endpoint_string(bound).c_str(),
-                    loopback ? "this machine only, -H :: shares with the network; " : "",
-                    read_only ? "read-only"
-                    : max_upload == UINT64_MAX
-                        ? "uploads up to the free disk space"
-                        : ("uploads up to " + human_size(static_cast<double>(max_upload))).c_str());
     const int signums[3] = {SIGINT, SIGTERM, SIGUSR1};
     for (int i = 0; i < 3; ++i) {
         uv_signal_init(loop, &serve.signals[i]);
@@ -280,6 +271,16 @@ int serve_main(int argc, char** argv)
             signums[i]);
         uv_unref(reinterpret_cast<uv_handle_t*>(&serve.signals[i]));
     }
+    // The banner says ready; the signal handlers are already in place when it is read.
+    const auto* bound = reinterpret_cast<const sockaddr*>(&serve.server.bound());
+    const bool loopback = Address::from_sockaddr(bound).loopback();
+    Console::banner("peerdex: serving %s on %s (%s%s)", shown.c_str(),
+                    endpoint_string(bound).c_str(),
+                    loopback ? "this machine only, -H :: shares with the network; " : "",
+                    read_only ? "read-only"
+                    : max_upload == UINT64_MAX
+                        ? "uploads up to the free disk space"
+                        : ("uploads up to " + human_size(static_cast<double>(max_upload))).c_str());
     serve.start_keyboard();
     uv_run(loop, UV_RUN_DEFAULT);
     ::close(dir_fd);

@@ -275,8 +275,6 @@ int main(int argc, char** argv)
     }
     options.auth = store_config.auth;
     peerdex::TrackerServer server(loop, options, std::move(store));
-    if (server.start() != 0)
-        return 1;
     std::unique_ptr<peerdex::OplogForwarder> oplog;
     if (logging) {
         oplog = std::make_unique<peerdex::OplogForwarder>(loop, target, log_queue);
@@ -334,6 +332,10 @@ int main(int argc, char** argv)
     for (auto& s : signals)
         uv_unref(reinterpret_cast<uv_handle_t*>(&s));
 
+    // The banner says the tracker is ready, and whoever reads it may signal at once: the
+    // handlers are in place before it is printed, or SIGUSR1's default action ends the tracker.
+    if (server.start() != 0)
+        return 1;
     uv_run(loop, UV_RUN_DEFAULT);
     for (auto& s : signals)
         uv_close(reinterpret_cast<uv_handle_t*>(&s), nullptr);
