@@ -113,12 +113,15 @@ class Expiry(unittest.TestCase):
 
     def test_a_full_backlog_shorter_than_the_window_is_not_expired(self):
         # A listener that does not accept, its backlog filled: the probes' handshakes go
-        # unanswered and time out. Freed after one failure (of three), the user stays.
+        # unanswered and time out. Freed after a failure, the user stays. Five failures
+        # expire: the probes already in flight when the backlog is freed fail too (their SYN
+        # was dropped and is resent only after the probe's timeout), and on a busy machine
+        # the test may see the first failure late; three would leave no room for either.
         slow = socket.socket()
         slow.bind(("127.0.0.1", 0))
         slow.listen(0)
         fillers = []
-        with Tracker("--probe-interval", "1", "--probe-failures", "3", "--probe-timeout", "1") as t:
+        with Tracker("--probe-interval", "1", "--probe-failures", "5", "--probe-timeout", "1") as t:
             for _ in range(4):  # a backlog of 0 holds one; the rest wait in SYN_SENT
                 s = socket.socket()
                 s.setblocking(False)
