@@ -12,6 +12,7 @@
 
 #include "address.hh"
 #include "console.hh"
+#include "decode.hh"
 #include "acceptor.hh"
 #include "write.hh"
 #include "oncrpc.hh"
@@ -47,11 +48,6 @@ bool rpcbind_running()
     }
     ::close(fd);
     return up;
-}
-
-void add_entry(LogBatch& batch, const oplog_entry& e)
-{
-    batch.add(e.user, e.operation, e.path, e.timestamp, e.instance, e.seq);
 }
 
 }  // namespace
@@ -192,21 +188,7 @@ bool LogdSession::dispatch(std::string_view record)
     } else if (call->proc == OPLOG_ENTRY || call->proc == OPLOG_BATCH) {
         auto job = std::make_unique<StoreJob>();
         job->xid = call->xid;
-        bool ok;
-        if (call->proc == OPLOG_ENTRY) {
-            oplog_entry e{};
-            ok = oncrpc::decode_body(record, call->args_offset, reinterpret_cast<xdrproc_t>(xdr_oplog_entry), &e);
-            if (ok)
-                add_entry(job->batch, e);
-            xdr_free(reinterpret_cast<xdrproc_t>(xdr_oplog_entry), reinterpret_cast<char*>(&e));
-        } else {
-            oplog_batch b{};
-            ok = oncrpc::decode_body(record, call->args_offset, reinterpret_cast<xdrproc_t>(xdr_oplog_batch), &b);
-            if (ok)
-                for (u_int i = 0; i < b.oplog_batch_len; ++i)
-                    add_entry(job->batch, b.oplog_batch_val[i]);
-            xdr_free(reinterpret_cast<xdrproc_t>(xdr_oplog_batch), reinterpret_cast<char*>(&b));
-        }
+        const bool ok = decode_oplog_args(record, call->args_offset, call->proc, job->batch);
         if (!ok) {
             Console::debug("logd: undecodable arguments (xid %u)", call->xid);
             oncrpc::append_reply(out, call->xid, GARBAGE_ARGS);

@@ -39,6 +39,12 @@ public:
              std::uint64_t instance, std::uint64_t seq);
     void add(const LogEntry& e) { add(e.user, e.operation, e.path, e.timestamp, e.instance, e.seq); }
     std::size_t size() const { return items_.size(); }
+    // Room for n entries of typical length, so a batch grows its buffers once.
+    void reserve(std::size_t n)
+    {
+        items_.reserve(n);
+        text_.reserve(n * 48);
+    }
 
 private:
     friend class LogStore;

@@ -1,11 +1,19 @@
 #include "store.hh"
 
 #include <gtest/gtest.h>
+#include <rpc/rpc.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
+
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <sstream>
+#include <vector>
+
+#include "decode.hh"
+#include "oplog.h"
 
 namespace peerdex {
 namespace {
@@ -48,6 +56,86 @@ TEST(LogLine, FormatOfProtocolSection5)
     EXPECT_EQ(format_line({"alice", "PUBLISH", "/home/alice/notes.txt", "22/11/2026 22:38:20", 1, 2}),
               "alice PUBLISH /home/alice/notes.txt 22/11/2026 22:38:20");
     EXPECT_EQ(format_line({"bob", "CONNECT", "", "", 1, 3}), "bob CONNECT");  // no timestamp sent
+}
+
+// The arguments of an OPLOG_BATCH call as the tracker encodes them (rpcgen routines).
+std::string batch_args(std::vector<oplog_entry> entries)
+{
+    std::vector<char> buf(1 << 20);
+    XDR xdrs;
+    xdrmem_create(&xdrs, buf.data(), static_cast<u_int>(buf.size()), XDR_ENCODE);
+    oplog_batch b{static_cast<u_int>(entries.size()), entries.data()};
+    EXPECT_TRUE(xdr_oplog_batch(&xdrs, &b));
+    std::string out(buf.data(), xdr_getpos(&xdrs));
+    xdr_destroy(&xdrs);
+    return out;
+}
+
+oplog_entry wire_entry(const char* user, const char* op, const char* path, const char* ts, std::uint64_t seq)
+{
+    return oplog_entry{const_cast<char*>(user), const_cast<char*>(op), const_cast<char*>(path), const_cast<char*>(ts),
+                       0xa, seq};
+}
+
+TEST_F(StoreTest, BatchArgumentsDecodeIntoTheirLines)
+{
+    const std::string args = batch_args({wire_entry("alice", "REGISTER", "", "22/11/2026 22:38:16", 1),
+                                         wire_entry("alice", "PUBLISH", "/a b.txt", "22/11/2026 22:38:17", 2),
+                                         wire_entry("bob", "LIST_USERS", "", "", 3)});
+    LogBatch batch;
+    ASSERT_TRUE(decode_oplog_args(args, 0, OPLOG_BATCH, batch));
+    EXPECT_EQ(batch.size(), 3u);
+    LogStore s(log, state, FsyncPolicy::never);
+    ASSERT_EQ(s.open(), 0);
+    ASSERT_EQ(s.append(batch), 0);
+    EXPECT_EQ(slurp(log), "alice REGISTER 22/11/2026 22:38:16\nalice PUBLISH /a b.txt 22/11/2026 22:38:17\n"
+                          "bob LIST_USERS\n");
+    // The same entries again are duplicates: instance and seq were decoded too.
+    LogBatch again;
+    ASSERT_TRUE(decode_oplog_args(args, 0, OPLOG_BATCH, again));
+    ASSERT_EQ(s.append(again), 0);
+    EXPECT_EQ(s.duplicates(), 3u);
+}
+
+TEST_F(StoreTest, OneEntryCallDecodes)
+{
+    const std::string args = batch_args({wire_entry("carol", "CONNECT", "", "22/11/2026 22:38:16", 9)});
+    LogBatch batch;
+    ASSERT_TRUE(decode_oplog_args(std::string_view(args).substr(4), 0, OPLOG_ENTRY, batch));  // no count
+    EXPECT_EQ(batch.size(), 1u);
+    LogBatch wrong;
+    EXPECT_FALSE(decode_oplog_args(args, 0, 99, wrong));  // not an operation-log procedure
+}
+
+TEST_F(StoreTest, ArgumentsOutsideTheCapsOrCutShortAreRefused)
+{
+    const std::string args = batch_args({wire_entry("alice", "REGISTER", "", "22/11/2026 22:38:16", 1),
+                                         wire_entry("alice", "PUBLISH", "/x", "22/11/2026 22:38:17", 2)});
+    for (std::size_t cut = 0; cut < args.size(); ++cut) {
+        LogBatch batch;
+        EXPECT_FALSE(decode_oplog_args(args.substr(0, cut), 0, OPLOG_BATCH, batch)) << "cut at " << cut;
+    }
+    LogBatch batch;
+    EXPECT_FALSE(decode_oplog_args(args, args.size() + 1, OPLOG_BATCH, batch));  // offset past the end
+    // A count over OPLOG_MAX_BATCH, followed by enough bytes for it: refused by the cap.
+    std::string over(4, '\0');
+    const std::uint32_t n = htonl(OPLOG_MAX_BATCH + 1);
+    std::memcpy(over.data(), &n, 4);
+    over += std::string(static_cast<std::size_t>(OPLOG_MAX_BATCH + 1) * 32, '\0');
+    LogBatch big;
+    EXPECT_FALSE(decode_oplog_args(over, 0, OPLOG_BATCH, big));
+    // The longest name decodes; one byte more (which no encoder writes: the length and
+    // the padding byte patched) is refused.
+    const std::string longest(OPLOG_MAX_NAME, 'n');
+    std::string wire = batch_args({wire_entry(longest.c_str(), "REGISTER", "", "", 1)});
+    LogBatch fits;
+    EXPECT_TRUE(decode_oplog_args(wire, 0, OPLOG_BATCH, fits));
+    static_assert(OPLOG_MAX_NAME % 4 == 3, "the name's padding holds the extra byte");
+    const std::uint32_t len = htonl(OPLOG_MAX_NAME + 1);
+    std::memcpy(wire.data() + 4, &len, 4);
+    wire[8 + OPLOG_MAX_NAME] = 'n';
+    LogBatch longer;
+    EXPECT_FALSE(decode_oplog_args(wire, 0, OPLOG_BATCH, longer));
 }
 
 TEST_F(StoreTest, DuplicatesAreDroppedPerInstance)
