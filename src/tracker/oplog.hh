@@ -69,6 +69,7 @@ private:
     void connect();
     void on_connected(int status);
     void on_record(std::string_view record);
+    void send_filled();  // now, or once the batch has filled or waited kFillMs
     void send_batch();
     void send(std::string data);
     void fail(const char* why);
@@ -89,6 +90,8 @@ private:
     Phase phase_ = Phase::idle;
     uv_timer_t timer_{};             // reply timeout or reconnect backoff
     uv_timer_t flush_timer_{};
+    uv_timer_t fill_timer_{};        // a batch waiting to fill under load
+    std::uint64_t last_sent_ms_ = 0;  // loop time the last batch went
     std::uint64_t backoff_ms_;
     std::uint16_t port_ = 0;         // learned from rpcbind
     bool healthy_ = true;            // for saying "unreachable" and "back" once each
