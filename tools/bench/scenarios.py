@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import signal
+import statistics
 import socket
 import subprocess
 import sys
@@ -242,10 +243,53 @@ def scenario_hello(a):
         r1["p50_us"], r1["p99_us"], r1["p999_us"]))
 
 
+def oplog_every_operation(a, tmp):
+    """HELLO sessions, each client alternating REGISTER and UNREGISTER of its own user: every
+    operation is a mutation and is logged. Logging on and off take turns; medians."""
+    runs = {"on": [], "off": []}
+    out = os.path.join(tmp, "ops.log")
+    load = ("-c", a.clients, "-d", a.seconds, "--hello", "--light")
+    for r in range(a.repeat):
+        for mode in ("off", "on") if r % 2 == 0 else ("on", "off"):
+            if mode == "off":
+                t = tracker(a.build)
+                try:
+                    res, _ = measured(t.pid, lambda: bench(a.build, t.match.group(1), *load, procs=PROCS))
+                finally:
+                    t.stop()
+                runs["off"].append((float(res["ops_per_s"]), 0.0, 0.0))
+                continue
+            for f in (out, out + ".state"):
+                if os.path.exists(f):
+                    os.remove(f)
+            d = logd(a.build, out)
+            t = tracker(a.build, "--log", "127.0.0.1:" + d.match.group(1))
+            logd_before = cpu_seconds(d.pid)
+            try:
+                res, _ = measured(t.pid, lambda: bench(a.build, t.match.group(1), *load, procs=PROCS))
+            finally:
+                t.stop()  # delivers what is queued, then the log server's CPU is read
+                logd_cpu = cpu_seconds(d.pid) - logd_before
+                d.p.send_signal(signal.SIGUSR1)  # its counters, printed even with -q
+                time.sleep(0.2)
+                err = d.stop()
+            m = re.search(r"(\d+) calls, (\d+) entries written", err or "")
+            calls, written = (int(m.group(1)), int(m.group(2))) if m else (0, 0)
+            runs["on"].append((float(res["ops_per_s"]), logd_cpu * 1e6 / max(written, 1), written / max(calls, 1)))
+    on = statistics.median(x[0] for x in runs["on"])
+    off = statistics.median(x[0] for x in runs["off"])
+    line("every operation logged, logging on (median)", on, "logging off", off)
+    print("  log server CPU per entry: median %.2f us %s; entries per call: median %.0f" % (
+        statistics.median(x[1] for x in runs["on"]), [round(x[1], 2) for x in runs["on"]],
+        statistics.median(x[2] for x in runs["on"])))
+    print("  ops/s on %s, off %s" % ([int(x[0]) for x in runs["on"]], [int(x[0]) for x in runs["off"]]))
+
+
 def scenario_oplog(a):
     print("== oplog: tracker throughput with the operation log on vs off, %ds each" % a.seconds)
     tmp = tempfile.mkdtemp(prefix="peerdex-bench-oplog-")
     try:
+        oplog_every_operation(a, tmp)
         # The third load offers far more than a log server can take: it measures the
         # log server's own ceiling (and shows the queue dropping the oldest entries).
         for mode, extra in (("canonical", []), ("hello", ["--hello"]),
