@@ -78,6 +78,11 @@ public:
     }
     void expire() override
     {
+        // A call being stored (a slow disk's fsync) is not idleness: its reply is due.
+        if (job_) {
+            touch();
+            return;
+        }
         Console::debug("logd: idle timeout");
         close();
     }

@@ -28,6 +28,12 @@ def scaled(seconds):
     return seconds * SLOW
 
 
+def slow_rate(bytes_per_s):
+    """An upload rate that keeps a transfer going for as long on a slow build as a fixed
+    rate does on a fast one: the steps that must happen during it take longer there too."""
+    return "%dK" % max(1, int(bytes_per_s / 1024 / scaled(1)))
+
+
 TIMEOUT = scaled(15.0)
 
 # The client keeps its users' keys under XDG_CONFIG_HOME (peerdex-protocol(7), OWNERSHIP):
@@ -284,9 +290,9 @@ class Redis:
 class Logd(Daemon):
     """peerdex-logd on loopback; its readiness line is on stderr (stdout may be the log)."""
 
-    def __init__(self, *args, port=0):
+    def __init__(self, *args, port=0, env=None):
         argv = [os.environ["PEERDEX_LOGD"], "-l", HOST, "-p", str(port)] + list(args)
-        super().__init__(argv, r"listening on 127\.0\.0\.1:(\d+)", ready_stream="stderr")
+        super().__init__(argv, r"listening on 127\.0\.0\.1:(\d+)", env=env, ready_stream="stderr")
         self.port = int(self.match.group(1))
 
     def __enter__(self):
@@ -365,6 +371,18 @@ def wait_until(predicate, timeout=TIMEOUT, what="condition"):
         if time.monotonic() > deadline:
             raise AssertionError("timed out waiting for " + what)
         time.sleep(0.02)
+
+
+def wait_for_log_lines(path, n, timeout=TIMEOUT):
+    """Waits until the log server's file holds n lines: delivered, not merely sent. A
+    tracker stopped before that has only a bounded time left to flush its queue."""
+    def written():
+        try:
+            with open(path) as f:
+                return sum(1 for _ in f) >= n
+        except FileNotFoundError:
+            return False
+    wait_until(written, timeout=timeout, what="%d lines in %s" % (n, path))
 
 
 def settled_stats(read_stats):

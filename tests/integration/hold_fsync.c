@@ -1,7 +1,8 @@
-/* Test helper, loaded with LD_PRELOAD into peerdex-tracker: while the file named by
- * PEERDEX_HOLD_FSYNC exists, a flush (fdatasync or fsync) of a write-ahead log ("-wal")
- * waits, after creating that name plus ".held" so the test knows it is waiting. The test
- * removes the file to let it go on. This shows what a reply waits for: a slow disk. */
+/* Test helper, loaded with LD_PRELOAD into a daemon: while the file named by
+ * PEERDEX_HOLD_FSYNC exists, a flush (fdatasync or fsync) of a file whose path ends with
+ * PEERDEX_HOLD_FSYNC_SUFFIX (default "-wal": the tracker's write-ahead log) waits, after
+ * creating that name plus ".held" so the test knows it is waiting. The test removes the
+ * file to let it go on. This shows what a reply waits for: a slow disk. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <fcntl.h>
@@ -12,21 +13,25 @@
 #include <time.h>
 #include <unistd.h>
 
-static int is_wal(int fd)
+static int is_held_file(int fd)
 {
+    const char* suffix = getenv("PEERDEX_HOLD_FSYNC_SUFFIX");
+    if (!suffix || !*suffix)
+        suffix = "-wal";
+    const size_t len = strlen(suffix);
     char link[64], path[PATH_MAX];
     snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
     const ssize_t n = readlink(link, path, sizeof path - 1);
-    if (n < 4)
+    if (n < 0 || (size_t)n < len)
         return 0;
     path[n] = '\0';
-    return strcmp(path + n - 4, "-wal") == 0;
+    return strcmp(path + n - len, suffix) == 0;
 }
 
 static void hold(int fd)
 {
     const char* gate = getenv("PEERDEX_HOLD_FSYNC");
-    if (!gate || access(gate, F_OK) != 0 || !is_wal(fd))
+    if (!gate || access(gate, F_OK) != 0 || !is_held_file(fd))
         return;
     char held[PATH_MAX];
     snprintf(held, sizeof held, "%s.held", gate);

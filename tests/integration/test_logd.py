@@ -103,6 +103,28 @@ class LogdTest(unittest.TestCase):
             self.assertEqual((xid, rstat, stat, rest), (2, 0, 0, b"\0\0\0\0"))  # OPLOG_OK
         self.assertEqual(self.lines(), ["u%d PUBLISH /f%d %s" % (i, i, TS) for i in (1, 2, 3)])
 
+    def test_a_call_held_by_a_slow_disk_is_answered_past_the_idle_timeout(self):
+        # The log's fdatasync is held (tests/integration/hold_fsync.c) for longer than the
+        # idle timeout: waiting for the disk is not idleness, and the reply must arrive.
+        gate = os.path.join(self.dir, "hold")
+        log = os.path.join(self.dir, "slow.log")
+        asan = (os.environ.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0").lstrip(":")
+        env = dict(os.environ, LD_PRELOAD=os.environ["PEERDEX_HOLD_FSYNC_LIB"], PEERDEX_HOLD_FSYNC=gate,
+                   PEERDEX_HOLD_FSYNC_SUFFIX="/slow.log", ASAN_OPTIONS=asan)
+        open(gate, "w").close()
+        with Logd("-o", log, "--rpcbind", "no", "--idle-timeout", "1", env=env) as logd, \
+                socket.create_connection(("127.0.0.1", logd.port), timeout=scaled(10)) as s:
+            s.sendall(call(1, 2, struct.pack(">I", 1) + entry("slow", "REGISTER", "", TS, 9, 1)))
+            wait_until(lambda: os.path.exists(gate + ".held"), what="the log's flush held")
+            # A witness connected after the call was read is closed for idleness only once
+            # the sweep has passed the calling connection's deadline too.
+            with socket.create_connection(("127.0.0.1", logd.port), timeout=scaled(10)) as witness:
+                self.assertEqual(read_all(witness), b"")
+            os.unlink(gate)
+            self.assertEqual(read_reply(s), (1, 0, 0, b"\0\0\0\0"))  # OPLOG_OK
+        with open(log) as f:
+            self.assertEqual(f.read(), "slow REGISTER %s\n" % TS)
+
     def test_wrong_program_version_procedure_and_rpc_version(self):
         with self.connect() as s:
             s.sendall(call(1, 1, prog=PROG + 1))
