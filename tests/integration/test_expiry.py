@@ -220,11 +220,11 @@ class Expiry(unittest.TestCase):
         with Tracker("--probe-interval", "1", "--probe-failures", "1", "--probe-timeout", "1",
                      "--probe-rate", "100000", "-q") as t:
             s, r = t.hello()
+            base = quiet_fd_count(t.proc.pid)  # before any user: no probe can be open yet
             for i in range(n):
                 s.sendall(enc("REGISTER", "s%03d" % i) + enc("CONNECT", "s%03d" % i, silent.getsockname()[1]))
             for _ in range(2 * n):
                 self.assertEqual(r.byte(), 0)
-            base = quiet_fd_count(t.proc.pid)
             peak = base
             while probe_counters(t)["expired"] < n:
                 peak = max(peak, fd_count(t.proc.pid))

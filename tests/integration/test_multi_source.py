@@ -10,7 +10,7 @@ import subprocess
 import tempfile
 import unittest
 
-from harness import Client, Tracker, random_file, scaled, settled_stats, sha, wait_until
+from harness import Client, Tracker, random_file, scaled, settled_stats, sha, slow_rate, wait_until
 
 MIB = 1 << 20
 USERS = ["alice", "bob", "carol", "dave"]
@@ -79,7 +79,7 @@ class MultiSource(unittest.TestCase):
 
     def test_every_source_sends_its_share_and_no_byte_twice(self):
         size = 48 * MIB
-        srcs = self.sources(4, size, "8M")
+        srcs = self.sources(4, size, slow_rate(8 * MIB))
         eve = self.client("eve")
         self.assertEqual(eve.run("GET_FILE alice %s %s" % (self.path("alice.bin"), self.path("copy"))),
                          ["c> GET_FILE OK"])
@@ -142,7 +142,7 @@ class MultiSource(unittest.TestCase):
 
     def test_a_killed_downloader_resumes_from_every_source(self):
         size = 48 * MIB
-        srcs = self.sources(3, size, "4M")
+        srcs = self.sources(3, size, slow_rate(4 * MIB))
         eve = self.client("eve")
         self.start_get(eve, self.path("copy"))
         wait_until(lambda: os.path.exists(self.path(".copy.peerdex-part")) and

@@ -9,7 +9,7 @@ import tempfile
 import threading
 import unittest
 
-from harness import HOST, TS, Client, Logd, Reader, Tracker, enc, read_all
+from harness import HOST, TS, Client, Logd, Reader, Tracker, enc, read_all, wait_for_log_lines
 
 ID = "sha256:8a2a5c9b768827de5a9552c38a044c66959c68f6d2f21b5260af54d2f87db827"
 UPPER_ID = "sha256:" + ID[7:].upper()
@@ -154,6 +154,7 @@ class Peerdex2(unittest.TestCase):
                 with s:
                     s.sendall(enc("PUBLISH", TS, "ida", "/f", "d", 5, ID) + enc("PUBLISH", "ida", "/g", "", "", ""))
                     self.assertEqual((r.byte(), r.byte()), (0, 0))
+                wait_for_log_lines(log, 4)
                 self.assertEqual(t.stop(), 0)
                 t.wait_for(r"4 delivered, 0 dropped", stream="stderr")
                 with open(log) as f:

@@ -8,7 +8,7 @@ import socket
 import tempfile
 import unittest
 
-from harness import TS, Logd, Reader, Tracker, enc, read_all, scaled, wait_until
+from harness import TS, Logd, Reader, Tracker, enc, read_all, scaled, wait_for_log_lines, wait_until
 
 
 def hits(reply):
@@ -179,6 +179,7 @@ class Log(unittest.TestCase):
                 t.user("alice")
                 self.assertEqual(t.op("SEARCH", "alice", "song -live", 10), b"\x00" + enc(0))
                 self.assertEqual(t.op("SEARCH", "alice", "x", 10, ts=False), b"\x00" + enc(0))
+                wait_for_log_lines(log, 4)
                 self.assertEqual(t.stop(), 0)
                 t.wait_for(r"4 delivered, 0 dropped", stream="stderr")
                 with open(log) as f:

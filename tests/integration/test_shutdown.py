@@ -45,7 +45,7 @@ class Shutdown(unittest.TestCase):
                       b"".join(enc("PUBLISH", "owner", path % i, "") for i in range(n)))
             self.assertEqual([r.byte() for _ in range(n + 2)], [0] * (n + 2))
             s.sendall(enc("LIST_CONTENT", "owner", "owner"))
-            time.sleep(0.3)
+            s.recv(1, socket.MSG_PEEK)  # the reply has begun: the request was read
             t.send_signal(signal.SIGTERM)
             time.sleep(0.5)
             self.assertTrue(t.alive(), "exited before the pending reply was written")

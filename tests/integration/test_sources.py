@@ -8,7 +8,7 @@ import os
 import tempfile
 import unittest
 
-from harness import TS, Logd, Reader, Tracker, enc, read_all
+from harness import TS, Logd, Reader, Tracker, enc, read_all, wait_for_log_lines
 
 ID = "sha256:8a2a5c9b768827de5a9552c38a044c66959c68f6d2f21b5260af54d2f87db827"
 OTHER_ID = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
@@ -158,6 +158,7 @@ class Sources(unittest.TestCase):
                 with s:
                     s.sendall(enc("SOURCES", TS, "hal", ID, 10))
                     self.assertEqual((r.byte(), r.field()), (0, "0"))
+                wait_for_log_lines(log, 3)
                 self.assertEqual(t.stop(), 0)
                 t.wait_for(r"3 delivered, 0 dropped", stream="stderr")
                 with open(log) as f:

@@ -14,7 +14,7 @@ import tempfile
 import threading
 import unittest
 
-from harness import HOST, Client, Reader, Tracker, enc, files_open_in, random_file, read_all, scaled, sha, wait_until
+from harness import HOST, Client, Reader, Tracker, enc, files_open_in, random_file, read_all, scaled, sha, slow_rate, wait_until
 from test_serve import Serve
 
 PEERDEX = os.environ["PEERDEX"]
@@ -323,7 +323,7 @@ class VerifiedDownloads(unittest.TestCase):
     def test_upload_slots_serve_one_at_a_time_in_order(self):
         path = os.path.join(self.shared, "f.bin")
         random_file(path, 6 * MIB)
-        with Serve(self.shared, "--upload-slots", "1", "--upload-rate", "6M") as srv:
+        with Serve(self.shared, "--upload-slots", "1", "--upload-rate", slow_rate(6 * MIB)) as srv:
             procs = []
             for i in range(3):
                 d = os.path.join(self.dest, str(i))
@@ -422,7 +422,7 @@ class ShellDownloads(unittest.TestCase):
         random_file(self.path("big.bin"), 4 * MIB)
         with open(self.path("small.txt"), "w") as f:
             f.write("small")
-        with self.owner("--upload-slots", "1", "--upload-rate", "1M") as a, self.downloader("bob") as b, \
+        with self.owner("--upload-slots", "1", "--upload-rate", slow_rate(MIB)) as a, self.downloader("bob") as b, \
                 self.downloader("carol") as c:
             self.assertEqual(a.run("PUBLISH big.bin big"), ["c> PUBLISH OK"])
             self.assertEqual(a.run("PUBLISH small.txt small"), ["c> PUBLISH OK"])
