@@ -213,14 +213,13 @@ private:
     std::uint64_t due_us_ = 0;     // scheduled time of the next operation
     bool connected_ = false;
     bool writing_ = false;
-    bool stopping_ = false;
 };
 
 // GET_FILE mode: downloads a file from a peer over and over, discarding it, and checks
 // that each download has exactly the size the peer announced.
 class FileClient {
 public:
-    FileClient(Bench& b, int id) : b_(b), id_(id) {}
+    explicit FileClient(Bench& b) : b_(b) {}
     void start();
     bool done = false;
 
@@ -229,7 +228,6 @@ private:
     void finished(bool ok, const char* why);
 
     Bench& b_;
-    int id_;
     uv_tcp_t* tcp_ = nullptr;
     uv_connect_t connect_{};
     uv_write_t write_{};
@@ -723,7 +721,7 @@ int Bench::run()
             clients_.push_back(std::make_unique<Client>(*this, i));
     } else {
         for (int i = 0; i < opt.clients; ++i)
-            file_clients_.push_back(std::make_unique<FileClient>(*this, i));
+            file_clients_.push_back(std::make_unique<FileClient>(*this));
     }
     running_ = opt.clients;
     started_ = now_us(loop);
