@@ -32,16 +32,17 @@ void append_record(std::string& out, char kind, std::uint64_t before, std::uint6
     out += '\n';
 }
 
-struct Record {
-    std::uint64_t before = 0, after = 0;
-    std::map<std::uint64_t, std::uint64_t> seqs;
-};
+}  // namespace
 
-bool parse_record(const std::string& line, Record& r)
+void append_journal_record(std::string& out, const JournalRecord& r)
 {
-    std::istringstream in(line);
-    char kind;
-    if (!(in >> kind >> r.before >> r.after) || (kind != 'J' && kind != 'S') || r.before > r.after)
+    append_record(out, r.kind, r.before, r.after, r.seqs);
+}
+
+bool parse_journal_record(std::string_view line, JournalRecord& r)
+{
+    std::istringstream in{std::string(line)};
+    if (!(in >> r.kind >> r.before >> r.after) || (r.kind != 'J' && r.kind != 'S') || r.before > r.after)
         return false;
     std::string pair;
     while (in >> pair) {
@@ -53,8 +54,6 @@ bool parse_record(const std::string& line, Record& r)
     }
     return true;
 }
-
-}  // namespace
 
 std::string format_line(const LogEntry& e)
 {
@@ -126,13 +125,13 @@ int LogStore::replay_journal()
     FILE* f = std::fopen(state_path_.c_str(), "r");
     if (!f)
         return errno == ENOENT ? 0 : fail(errno, "cannot read state file " + state_path_);
-    std::vector<Record> records;
+    std::vector<JournalRecord> records;
     char* line = nullptr;
     std::size_t cap = 0;
     ssize_t n;
     while ((n = getline(&line, &cap, f)) > 0) {
-        Record r;
-        if (line[n - 1] != '\n' || !parse_record(std::string(line, static_cast<std::size_t>(n - 1)), r))
+        JournalRecord r;
+        if (line[n - 1] != '\n' || !parse_journal_record(std::string_view(line, static_cast<std::size_t>(n - 1)), r))
             break;  // a record torn by a crash ends the journal
         records.push_back(std::move(r));
     }
@@ -140,7 +139,7 @@ int LogStore::replay_journal()
     std::fclose(f);
     if (records.empty())
         return 0;
-    const Record& last = records.back();
+    const JournalRecord& last = records.back();
     // Was the last batch written completely? If not, remove its beginning.
     const bool last_complete = log_path_.empty() || log_size_ >= last.after || log_size_ < last.before;
     if (!last_complete) {

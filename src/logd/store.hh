@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -27,6 +28,19 @@ struct LogEntry {
     std::uint64_t instance = 0;
     std::uint64_t seq = 0;
 };
+
+// One record of the journal: 'J' (a batch: the log's size before and after it, and the
+// last seq of each instance in it) or 'S' (a snapshot of every instance's last seq).
+struct JournalRecord {
+    char kind = 'J';
+    std::uint64_t before = 0, after = 0;
+    std::map<std::uint64_t, std::uint64_t> seqs;
+};
+// "J <before> <after> <instance hex>:<seq>...\n"
+void append_journal_record(std::string& out, const JournalRecord& r);
+// One line of the journal without its newline; false when it is not a whole record (a
+// crash tore it, or the file is not a journal).
+bool parse_journal_record(std::string_view line, JournalRecord& r);
 
 // "alice PUBLISH /home/alice/notes.txt 22/11/2026 22:38:20" (peerdex-protocol(7), 
 // OPERATION LOG).
