@@ -1,0 +1,107 @@
+#!/usr/bin/env python3
+"""Writes the seed corpus of every fuzz target (tests/fuzz/corpus/NAME/seed-*): small valid
+inputs of every shape each decoder reads. Deterministic; run it after changing a decoder's
+input format. Each input's first byte is the target's choice byte (tests/fuzz/pieces.hh):
+how the rest is split, and for some targets what is expected."""
+
+import os
+import struct
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TS = b"22/11/2026 22:38:16"
+ID = b"sha256:" + b"0123456789abcdef" * 4
+
+
+def z(*fields):
+    return b"".join(f + b"\0" for f in fields)
+
+
+def xdr_string(b):
+    return struct.pack(">I", len(b)) + b + b"\0" * (-len(b) % 4)
+
+
+def rpc_record(payload):
+    return struct.pack(">I", 0x80000000 | len(payload)) + payload
+
+
+def call(xid, proc, args=b"", prog=0x20504458, vers=1):
+    return rpc_record(struct.pack(">IIIIII", xid, 0, 2, prog, vers, proc) + b"\0" * 16 + args)
+
+
+def entry(user, op, path, ts, instance, seq):
+    return xdr_string(user) + xdr_string(op) + xdr_string(path) + xdr_string(ts) + struct.pack(">QQ", instance, seq)
+
+
+def reply(xid, body=b""):
+    return rpc_record(struct.pack(">III", xid, 1, 0) + b"\0" * 8 + struct.pack(">I", 0) + body)
+
+
+SEEDS = {
+    "wire_fields": [
+        b"\x01" + z(b"alice", b"/home/alice/notes.txt", b"my notes"),
+        b"\x00" + z(TS, b"4000", b"18446744073709551615", b"0", b""),
+        b"\x03" + b"x" * 300,
+    ],
+    "tracker_request": [
+        b"\x00" + z(b"REGISTER", TS, b"alice"),
+        b"\x02" + z(b"CONNECT", b"alice", b"4000"),
+        b"\x04" + z(b"PUBLISH", TS, b"alice", b"/home/alice/notes.txt", b"my notes"),
+        b"\x06" + z(b"DELETE", b"alice", b"/home/alice/notes.txt"),
+        b"\x08" + z(b"LIST_USERS", TS, b"alice") + z(b"LIST_CONTENT", b"alice", b"bob"),
+        b"\x0a" + z(b"GET_USER_INFO", b"alice", b"bob") + z(b"DISCONNECT", b"alice") + z(b"UNREGISTER", b"alice"),
+        b"\x0c" + z(b"HELLO", b"peerdex/1") + z(b"REGISTER", b"a") + z(b"SEARCH", TS, b"a", b"song -live", b"10")
+        + z(b"OWN", b"a", b"ab" * 32),
+        b"\x0e" + z(b"HELLO", b"peerdex/2") + z(b"PUBLISH", TS, b"a", b"/f", b"d", b"5", ID) + z(b"SOURCES", b"a", ID, b"4"),
+        b"\x01" + z(b"PUBLISH", b"a", b"/g", b"", b"", b""),  # peerdex/2 from the start
+        b"\x10" + z(b"REGISTER", b"bad name"),
+        b"\x12" + z(b"NOT_AN_OP", b"x"),
+    ],
+    # The choice byte % 6 is the shape: code, list of 1, of 3, of 4, 2 fields, 1 field.
+    "reply_decoder": [
+        b"\x00" + b"\x00",
+        b"\x06" + b"2\0",
+        b"\x01" + b"\x00" + z(b"2", b"/a.txt", b"/b.txt"),
+        b"\x02" + b"\x00" + z(b"1", b"alice", b"127.0.0.1", b"4000"),
+        b"\x03" + b"\x00" + z(b"1", b"alice", b"/song.mp3", b"5", ID),
+        b"\x04" + b"\x00" + z(b"127.0.0.1", b"4000"),
+        b"\x05" + b"\x00" + z(b"12"),
+        b"\x0b" + b"1",
+    ],
+    "oncrpc_records": [
+        b"\x00" + call(1, 0),
+        b"\x01" + call(2, 2, struct.pack(">I", 2) + entry(b"alice", b"REGISTER", b"", TS, 0xabc, 1)
+                       + entry(b"alice", b"PUBLISH", b"/f", TS, 0xabc, 2)),
+        b"\x02" + call(3, 1, entry(b"bob", b"CONNECT", b"", b"", 7, 9)),
+        b"\x03" + reply(2, struct.pack(">I", 0)),
+        b"\x04" + call(4, 3, prog=100000, vers=2) + reply(4, struct.pack(">I", 4000)),
+    ],
+    "file_names": [
+        b"\x04" + b"notes.txt", b"\x00" + b"..", b"\x01" + b"a/b", b"\x02" + b".peerdex-upload-1",
+        b"\x02" + b"10M", b"\x03" + b"5" + ID, b"\x00" + ID.upper(),
+    ],
+    "search_query": [
+        b"\x00" + z(b"song -live", b"/music/song.mp3", b"studio recording"),
+        b"\x00" + z(b"Caf\xc3\xa9 mus-ic", b"/caf\xc3\xa9/music.ogg", b""),
+        b"\x00" + z(b" ".join(b"t%d" % i for i in range(17)), b"/x", b"", b"100"),
+    ],
+    "clock_accept": [
+        b"\x00" + b"application/json",
+        b"\x00" + b"text/plain;q=0.5, application/json",
+        b"\x00" + b"*/*",
+        b"\x00" + b"application/*;q=0.9, text/*;q=0.8",
+    ],
+    "logd_journal": [
+        b"\x00" + b"J 0 120 abc:5\nS 120 120 abc:5 def:9\n",
+        b"\x00" + b"J 120 100 abc:1\nJ 5\n",
+    ],
+}
+
+for target, seeds in SEEDS.items():
+    d = os.path.join(HERE, "corpus", target)
+    os.makedirs(d, exist_ok=True)
+    for name in os.listdir(d):
+        if name.startswith("seed-"):
+            os.remove(os.path.join(d, name))
+    for i, data in enumerate(seeds):
+        with open(os.path.join(d, "seed-%02d" % i), "wb") as f:
+            f.write(data)
