@@ -22,6 +22,7 @@
 #include "content_tree.hh"
 #endif
 #include "listen.hh"
+#include "peer_request.hh"
 #include "upload_file.hh"
 #include "wire.hh"
 
@@ -38,8 +39,6 @@ constexpr std::uint64_t kStallMs = 30000;         // a peer that moves no byte f
 // our reply rather than a reset), for this long and this much at most.
 constexpr std::uint64_t kLingerMs = 2000;
 constexpr std::uint64_t kLingerBytes = 1 << 20;
-constexpr std::size_t kMaxOpBytes = 16;
-constexpr std::size_t kMaxSizeDigits = 20;
 constexpr std::size_t kMaxListings = 4;     // LIST_FILES replies in memory at once
 // GET_TREE builds at once: each may hash a whole file on a pool thread, and may hold 2 MiB.
 constexpr std::size_t kMaxTreeBuilds = 1;
@@ -162,7 +161,7 @@ private:
     void probe();
 
     PeerServer& server_;
-    FieldReader reader_{kMaxOpBytes};
+    PeerRequestParser request_;
     std::string op_;
     std::vector<std::string> fields_;
     bool closed_ = false;
@@ -261,61 +260,63 @@ void PeerConn::parse(const char* p, const char* end)
 {
     auto& st = server_.stats_;
     while (p < end && phase_ == Phase::request) {
-        const auto status = reader_.next(p, end);
-        if (status == FieldReader::Status::need_more)
+        switch (request_.feed(p, end)) {
+        case PeerRequestParser::Result::need_more:
             return;
-        if (status == FieldReader::Status::too_long) {
-            // An unknown operation, a name no file can have, or a size beyond any disk.
-            refuse(op_.empty() ? '\x02' : fields_.empty() ? '\x01' : '\x02');
+        case PeerRequestParser::Result::refused:
+            refuse(request_.refusal());
             return;
-        }
-        if (op_.empty()) {
-            op_ = std::string(reader_.field());
-            if (op_ == "LIST_FILES") {
+        case PeerRequestParser::Result::op:
+            op_ = std::string(request_.op_name());
+            switch (request_.op()) {
+            case PeerOp::list_files:
                 ++st.list_files;
                 list_files();
                 return;
-            }
-            if (op_ == "GET_FILE") {
+            case PeerOp::get_file:
                 ++st.get_file;
-            } else if (op_ == "GET_RANGE") {
+                break;
+            case PeerOp::get_range:
                 ++st.get_range;
-            } else if (op_ == "GET_TREE") {
+                break;
+            case PeerOp::get_tree:
                 ++st.get_tree;
-            } else if (op_ == "PUT_FILE") {
+                break;
+            case PeerOp::put_file:
                 ++st.put_file;
                 if (server_.shared_->upload_dir() < 0) {  // FILE SERVER: uploads disabled
                     Console::debug("peer: refused PUT_FILE: uploads are disabled");
                     refuse('\x01');
                     return;
                 }
-            } else {
+                break;
+            case PeerOp::unknown:
                 ++st.other;
                 refuse('\x02');
                 return;
             }
-            reader_.start(kMaxFieldBytes);
             continue;
-        }
-        fields_.emplace_back(reader_.field());
-        if (op_ == "GET_FILE") {
-            get_file(fields_[0]);
+        case PeerRequestParser::Result::request:
+            fields_ = request_.fields();
+            switch (request_.op()) {
+            case PeerOp::get_file:
+                get_file(fields_[0]);
+                return;
+            case PeerOp::get_tree:
+                get_tree(fields_[0]);
+                return;
+            case PeerOp::get_range:
+                get_range(fields_[0], fields_[1], fields_[2]);
+                return;
+            case PeerOp::put_file:
+                put_file(fields_[0], fields_[1], p, end);
+                return;
+            case PeerOp::list_files:
+            case PeerOp::unknown:
+                return;  // whole at their OP: answered above
+            }
             return;
         }
-        if (op_ == "GET_TREE") {
-            get_tree(fields_[0]);
-            return;
-        }
-        if (op_ == "GET_RANGE" && fields_.size() == 3) {
-            get_range(fields_[0], fields_[1], fields_[2]);
-            return;
-        }
-        if (op_ == "GET_RANGE" || fields_.size() == 1) {
-            reader_.start(kMaxSizeDigits);
-            continue;
-        }
-        put_file(fields_[0], fields_[1], p, end);
-        return;
     }
 }
 

@@ -67,6 +67,15 @@ SEEDS = {
         b"\x05" + b"\x00" + z(b"12"),
         b"\x0b" + b"1",
     ],
+    "peer_request": [
+        b"\x00" + z(b"LIST_FILES"),
+        b"\x01" + z(b"GET_FILE", b"notes.txt"),
+        b"\x02" + z(b"GET_RANGE", b"big.bin", b"1048576", b"65536"),
+        b"\x03" + z(b"GET_TREE", b"big.bin"),
+        b"\x04" + z(b"PUT_FILE", b"new.txt", b"5") + b"hello",
+        b"\x05" + z(b"DELETE_FILE", b"x"),
+        b"\x06" + z(b"GET_FILE") + b"n" * 300,
+    ],
     "oncrpc_records": [
         b"\x00" + call(1, 0),
         b"\x01" + call(2, 2, struct.pack(">I", 2) + entry(b"alice", b"REGISTER", b"", TS, 0xabc, 1)
