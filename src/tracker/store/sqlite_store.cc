@@ -218,6 +218,17 @@ bool StateDatabase::writable(const SqliteOptions& o, std::string& error)
 
 bool StateDatabase::load(Registry& into, std::int64_t& next_seq, std::string& error)
 {
+    return load_state(db_, version_, into, next_seq, error);
+}
+
+bool load_state(sqlite3* db, int version, Registry& into, std::int64_t& next_seq, std::string& error)
+{
+    const auto prepare = [db, &error](Statement& st, const char* sql) {
+        if (sqlite3_prepare_v2(db, sql, -1, &st.s, nullptr) == SQLITE_OK)
+            return true;
+        error = sqlite3_errmsg(db);
+        return false;
+    };
     const auto text = [](sqlite3_stmt* s, int col) {
         const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(s, col));
         return std::string_view(p ? p : "", static_cast<std::size_t>(sqlite3_column_bytes(s, col)));
@@ -232,12 +243,12 @@ bool StateDatabase::load(Registry& into, std::int64_t& next_seq, std::string& er
     Statement users, pubs;
     // Version 1 has no owners: a connected user belongs to its address (as the migration
     // to version 2 writes it), the others to nobody.
-    const char* users_sql = version_ >= 2 ? "SELECT name, ip, port, connected, owner, key FROM users"
+    const char* users_sql = version >= 2 ? "SELECT name, ip, port, connected, owner, key FROM users"
                                           : "SELECT name, ip, port, connected, ip, NULL FROM users";
     // Before version 3 no size or content id is known.
-    const char* pubs_sql = version_ >= 3 ? "SELECT user, path, description, size, content_id FROM publications ORDER BY seq"
+    const char* pubs_sql = version >= 3 ? "SELECT user, path, description, size, content_id FROM publications ORDER BY seq"
                                          : "SELECT user, path, description, NULL, NULL FROM publications ORDER BY seq";
-    if (!prepare(users, users_sql, error) || !prepare(pubs, pubs_sql, error))
+    if (!prepare(users, users_sql) || !prepare(pubs, pubs_sql))
         return false;
     // The registry's tables sized once: growing them row by row rehashes every entry
     // many times over (a tenth of the start-up time of a million users). The user count
@@ -245,7 +256,7 @@ bool StateDatabase::load(Registry& into, std::int64_t& next_seq, std::string& er
     // lookup, where count(*) reads the whole table), which holes left by DELETE can make
     // larger than the count, so that estimate is bounded by the users' share.
     Statement sizes;
-    if (!prepare(sizes, "SELECT (SELECT count(*) FROM users), (SELECT max(seq) FROM publications)", error))
+    if (!prepare(sizes, "SELECT (SELECT count(*) FROM users), (SELECT max(seq) FROM publications)"))
         return false;
     if (sqlite3_step(sizes.s) == SQLITE_ROW) {
         const auto users_n = static_cast<std::size_t>(sqlite3_column_int64(sizes.s, 0));
@@ -276,8 +287,18 @@ bool StateDatabase::load(Registry& into, std::int64_t& next_seq, std::string& er
             return false;
         }
         if (sqlite3_column_type(users.s, 3) != SQLITE_NULL) {
-            Connected c{sqlite3_column_int64(users.s, 3), user, Address(),
-                        static_cast<std::uint16_t>(sqlite3_column_int(users.s, 2))};
+            // Connections are numbered from 1 as they come; a port is what CONNECT accepts.
+            const std::int64_t seq = sqlite3_column_int64(users.s, 3);
+            const std::int64_t port = sqlite3_column_int64(users.s, 2);
+            if (seq < 1 || seq == INT64_MAX) {
+                error = "user \"" + std::string(name) + "\" has an impossible connection number";
+                return false;
+            }
+            if (port < 1 || port > 65535) {
+                error = "user \"" + std::string(name) + "\" has an impossible port";
+                return false;
+            }
+            Connected c{seq, user, Address(), static_cast<std::uint16_t>(port)};
             if (!Address::parse(std::string(text(users.s, 1)), c.ip)) {
                 error = "user \"" + std::string(name) + "\" has an unreadable address";
                 return false;
@@ -287,7 +308,7 @@ bool StateDatabase::load(Registry& into, std::int64_t& next_seq, std::string& er
         }
     }
     if (rc != SQLITE_DONE) {
-        error = sqlite3_errmsg(db_);
+        error = sqlite3_errmsg(db);
         return false;
     }
     std::sort(connected.begin(), connected.end(), [](const Connected& a, const Connected& b) { return a.seq < b.seq; });
@@ -306,7 +327,7 @@ bool StateDatabase::load(Registry& into, std::int64_t& next_seq, std::string& er
         }
     }
     if (rc != SQLITE_DONE) {
-        error = sqlite3_errmsg(db_);
+        error = sqlite3_errmsg(db);
         return false;
     }
     return true;

@@ -18,6 +18,8 @@
 #include "registry.hh"
 #include "store.hh"
 
+struct sqlite3;
+
 namespace peerdex {
 
 struct SqliteOptions {
@@ -28,6 +30,13 @@ struct SqliteOptions {
 };
 
 class StateDatabase;
+
+// Loads every user, connection (in connection order) and publication (in publication order)
+// of an open state database of schema `version` into `into`, and the next connection
+// sequence number into `next_seq`; false and `error` when a row cannot be taken as it is
+// (a file damaged or written by hand). Used at start and after a failed commit, and by the
+// fuzz target of the loader.
+bool load_state(sqlite3* db, int version, Registry& into, std::int64_t& next_seq, std::string& error);
 
 class SqliteStore final : public Store {
 public:
