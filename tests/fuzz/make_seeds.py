@@ -99,6 +99,15 @@ SEEDS = {
         b"\x00" + b"*/*",
         b"\x00" + b"application/*;q=0.9, text/*;q=0.8",
     ],
+    # Rows of six fields: users (first field even) and publications (odd; its seq is the row's).
+    "sqlite_state": [
+        b"\x02" + z(b"talice", b"t127.0.0.1", b"i4000", b"i1", b"t127.0.0.1", b"n")
+        + z(b"u", b"talice", b"t/notes.txt", b"tmy notes", b"i5", b"t" + ID),
+        b"\x01" + z(b"tbob", b"n", b"n", b"n", b"n", b"n") + z(b"tcarol", b"t::1", b"i4001", b"i9", b"t::1", b"n"),
+        b"\x00" + z(b"teve", b"t10.0.0.1", b"i65535", b"i9223372036854775807", b"n", b"n"),
+        b"\x12" + z(b"tkeyed", b"n", b"n", b"n", b"t127.0.0.1", b"b" + b"k" * 32),
+        b"\x02" + z(b"u", b"tnobody", b"t/x", b"t", b"n", b"n"),
+    ],
     "logd_journal": [
         b"\x00" + b"J 0 120 abc:5\nS 120 120 abc:5 def:9\n",
         b"\x00" + b"J 120 100 abc:1\nJ 5\n",
