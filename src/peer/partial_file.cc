@@ -108,25 +108,32 @@ std::uint64_t PartialFile::kept_end() const
 // leading bytes where the runs are.
 bool PartialFile::load_record(std::vector<std::uint8_t>& have) const
 {
-    std::string text, line;
-    if (!read_small_file(dir_, record_, text))
-        return false;
+    std::string text;
+    return read_small_file(dir_, record_, text) && parse_part_record(text, id_, tree_->size, have);
+}
+
+bool parse_part_record(const std::string& text, std::string_view id, std::uint64_t size,
+                       std::vector<std::uint8_t>& have)
+{
+    const std::uint64_t leaf = leaf_size_for(size);
+    const auto length = [&](std::uint64_t i) { return std::min(leaf, size - i * leaf); };
+    std::string line;
     std::size_t at = 0;
-    std::uint64_t size = 0;
+    std::uint64_t recorded = 0;
     if (!next_line(text, at, line) || (line != "peerdex-part 1" && line != "peerdex-part 2"))
         return false;
     const bool v1 = line == "peerdex-part 1";
-    if (!next_line(text, at, line) || line != id_)
+    if (!next_line(text, at, line) || line != id)
         return false;
-    if (!next_line(text, at, line) || !parse_u64(line, size) || size != tree_->size)
+    if (!next_line(text, at, line) || !parse_u64(line, recorded) || recorded != size)
         return false;
     const std::uint64_t count = have.size();
     if (v1) {
         std::uint64_t verified = 0;
         if (!next_line(text, at, line) || !parse_u64(line, verified) || at != text.size() || verified > size ||
-            (verified % leaf_ != 0 && verified != size))
+            (verified % leaf != 0 && verified != size))
             return false;
-        for (std::uint64_t i = 0; i < count && i * leaf_ + leaf_length(i) <= verified && verified > 0; ++i)
+        for (std::uint64_t i = 0; i < count && i * leaf + length(i) <= verified && verified > 0; ++i)
             have[i] = 1;
         return true;
     }

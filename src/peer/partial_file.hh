@@ -13,11 +13,19 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "content_tree.hh"
 
 namespace peerdex {
+
+// Reads a partial's record (see partial_file.cc) for the file of content id `id` and `size`:
+// marks in `have` (one entry per leaf, leaf_count(size) of them) the leaves it says are
+// verified. False when it is not a record of that file or not a record at all; `have` may
+// then hold marks, and the caller drops them.
+bool parse_part_record(const std::string& text, std::string_view id, std::uint64_t size,
+                       std::vector<std::uint8_t>& have);
 
 class PartialFile {
 public:

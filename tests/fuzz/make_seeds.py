@@ -108,6 +108,13 @@ SEEDS = {
         b"\x12" + z(b"tkeyed", b"n", b"n", b"n", b"t127.0.0.1", b"b" + b"k" * 32),
         b"\x02" + z(b"u", b"tnobody", b"t/x", b"t", b"n", b"n"),
     ],
+    # The choice byte % 8 picks the size: 0, 1, 65535, 65536, 65537, 1 MiB, 1 MiB + 3, 5 GiB.
+    "part_record": [
+        b"\x05" + b"peerdex-part 2\n" + b"sha256:" + b"a" * 64 + b"\n1048576\n0 3\n7 2\n",
+        b"\x07" + b"peerdex-part 2\n" + b"sha256:" + b"a" * 64 + b"\n5368709120\n0 1\n",
+        b"\x06" + b"peerdex-part 1\n" + b"sha256:" + b"a" * 64 + b"\n1048579\n1048579\n",
+        b"\x02" + b"peerdex-part 1\n" + b"sha256:" + b"a" * 64 + b"\n65535\n0\n",
+    ],
     "logd_journal": [
         b"\x00" + b"J 0 120 abc:5\nS 120 120 abc:5 def:9\n",
         b"\x00" + b"J 120 100 abc:1\nJ 5\n",
