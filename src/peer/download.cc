@@ -16,6 +16,7 @@
 #ifdef PEERDEX_CONTENT_IDS
 #include "content_tree.hh"
 #include "partial_file.hh"
+#include "tree_reply.hh"
 #endif
 
 namespace peerdex {
@@ -54,70 +55,66 @@ std::pair<std::string, std::string> split_path(const std::string& path)
 }  // namespace
 
 #ifdef PEERDEX_CONTENT_IDS
-// GET_TREE: `00 size· id· count·` then count leaf hashes of 32 bytes (peerdex-protocol(7),
-// FILE RANGES). The tree must be whole and consistent: count leaves for that size, whose
-// root is the id.
+// GET_TREE (peerdex-protocol(7), FILE RANGES), read by TreeReply: a tree whole and
+// consistent, or why not.
 struct TreeFetch final : Exchange {
     std::function<void(TreeFetch&)> then;
+    TreeReply answer;
     ContentTree tree;
     std::string id;
-    bool head_done = false;
     // Closed, answered 2, or answered something that is not a tree: no trees there.
     bool course_peer = false;
-    std::size_t want = 0;      // leaf bytes still to come
-    std::string leaves;
 
     TreeFetch(uv_loop_t* l, std::uint64_t stall_ms, const char* peer) : Exchange(l, stall_ms, peer) {}
 
     void received(const char* p, const char* end) override
     {
-        if (!head_done) {
-            const auto st = reply.feed(p, end);
-            if (st == ReplyDecoder::Status::need_more)
-                return;
-            if (st == ReplyDecoder::Status::error) {
-                // A course peer that answers any request as GET_FILE looks like this too.
-                course_peer = true;
-                finish(-1, std::string("malformed tree from ") + who + ": " + reply.error());
-                return;
-            }
-            if (reply.code() != 0) {
-                course_peer = reply.code() != 1;
-                finish(reply.code(), refusal(who, reply.code()));
-                return;
-            }
-            const auto size = parse_decimal(reply.fields()[0], UINT64_MAX / 2);
-            const auto count = parse_decimal(reply.fields()[2], kMaxLeaves);
-            if (!size || !count || *count != leaf_count(*size) || !parse_content_id(reply.fields()[1], tree.root)) {
-                course_peer = true;
-                finish(-1, std::string(who) + " sent a malformed hash tree");
-                return;
-            }
-            tree.size = *size;
-            id = content_id_text(tree.root);
-            want = static_cast<std::size_t>(*count) * sizeof(Digest);
-            leaves.reserve(want);
-            head_done = true;
-        }
-        const auto n = std::min<std::size_t>(static_cast<std::size_t>(end - p), want - leaves.size());
-        leaves.append(p, n);
-        if (leaves.size() < want)
+        switch (answer.feed(p, end)) {
+        case TreeReply::Status::need_more:
             return;
-        tree.leaves.resize(want / sizeof(Digest));
-        std::memcpy(tree.leaves.data(), leaves.data(), want);
-        leaves.clear();
-        leaves.shrink_to_fit();
-        TreeHasher h;
-        if (h.root(tree.leaves) != tree.root) {
+        case TreeReply::Status::done:
+            got_tree();
+            return;
+        case TreeReply::Status::failed:
+            failed();
+            return;
+        }
+    }
+    void got_tree()
+    {
+        tree = std::move(answer.tree());
+        id = content_id_text(tree.root);
+        finish(0, "");
+    }
+    void failed()
+    {
+        using F = TreeReply::Fault;
+        switch (answer.fault()) {
+        case F::undecodable:
+            // A course peer that answers any request as GET_FILE looks like this too.
+            course_peer = true;
+            finish(-1, std::string("malformed tree from ") + who + ": " + answer.error());
+            return;
+        case F::refused:
+            course_peer = answer.code() != 1;
+            finish(answer.code(), refusal(who, answer.code()));
+            return;
+        case F::bad_head:
+            course_peer = true;
+            finish(-1, std::string(who) + " sent a malformed hash tree");
+            return;
+        case F::wrong_leaves:
             finish(-1, std::string(who) + " sent a hash tree whose leaves do not give its id");
             return;
-        }
-        // No byte will check the leaf of an empty file: the tree itself must be that of one.
-        if (tree.size == 0 && tree.leaves[0] != h.leaf(nullptr, 0)) {
+        case F::not_empty:
             finish(-1, std::string(who) + " sent the hash tree of a non-empty file for an empty one");
             return;
+        case F::cut:
+        case F::none:
+            break;
         }
-        finish(0, "");
+        course_peer = !answer.head_done();  // closed on an operation it does not know, or its GET_FILE answer
+        finish(-1, std::string(who) + " closed the connection before the whole hash tree");
     }
     void stalled() override
     {
@@ -128,13 +125,10 @@ struct TreeFetch final : Exchange {
     }
     void closed() override
     {
-        if (!head_done && reply.eof() == ReplyDecoder::Status::done && reply.code() != 0) {
-            course_peer = reply.code() != 1;
-            finish(reply.code(), refusal(who, reply.code()));
-            return;
-        }
-        course_peer = !head_done;  // closed on an operation it does not know, or its GET_FILE answer
-        finish(-1, std::string(who) + " closed the connection before the whole hash tree");
+        if (answer.eof() == TreeReply::Status::done)
+            got_tree();
+        else
+            failed();
     }
     void done() override
     {
@@ -462,7 +456,6 @@ void Download::State::probe_next()
     probe = new TreeFetch(loop, opt.stall_ms, sources[probing].s.name.c_str());  // deletes itself in done()
     Encoder(probe->request).field("GET_TREE");
     Encoder(probe->request).field(sources[probing].s.path);
-    probe->reply.expect_fields(3);
     probe->then = [this](TreeFetch& t) { got_tree(t); };
     if (!opt.expected_id.empty())
         probe->first_byte_ms = kQueuedMs;

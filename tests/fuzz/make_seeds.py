@@ -4,6 +4,7 @@ inputs of every shape each decoder reads. Deterministic; run it after changing a
 input format. Each input's first byte is the target's choice byte (tests/fuzz/pieces.hh):
 how the rest is split, and for some targets what is expected."""
 
+import hashlib
 import os
 import struct
 
@@ -35,6 +36,21 @@ def entry(user, op, path, ts, instance, seq):
 def reply(xid, body=b""):
     return rpc_record(struct.pack(">III", xid, 1, 0) + b"\0" * 8 + struct.pack(">I", 0) + body)
 
+
+def leaf(data):
+    return hashlib.sha256(b"\0" + data).digest()
+
+
+def node(left, right):
+    return hashlib.sha256(b"\1" + left + right).digest()
+
+
+def tree_reply(size, leaves, root):
+    return b"\0" + z(b"%d" % size, b"sha256:" + root.hex().encode(), b"%d" % len(leaves)) + b"".join(leaves)
+
+
+MIB = 1 << 20
+TWO = [leaf(b"a" * MIB), leaf(b"b" * 5)]
 
 SEEDS = {
     "wire_fields": [
@@ -114,6 +130,15 @@ SEEDS = {
         b"\x07" + b"peerdex-part 2\n" + b"sha256:" + b"a" * 64 + b"\n5368709120\n0 1\n",
         b"\x06" + b"peerdex-part 1\n" + b"sha256:" + b"a" * 64 + b"\n1048579\n1048579\n",
         b"\x02" + b"peerdex-part 1\n" + b"sha256:" + b"a" * 64 + b"\n65535\n0\n",
+    ],
+    "tree_reply": [
+        b"\x00" + tree_reply(5, [leaf(b"hello")], leaf(b"hello")),
+        b"\x01" + tree_reply(0, [leaf(b"")], leaf(b"")),
+        b"\x02" + tree_reply(MIB + 5, TWO, node(*TWO)),
+        b"\x03" + tree_reply(MIB + 5, TWO, TWO[0]),  # leaves that do not give the id
+        b"\x04" + tree_reply(0, [leaf(b"x")], leaf(b"x")),  # a non-empty tree for an empty file
+        b"\x05" + b"\x01", b"\x06" + b"2",
+        b"\x07" + b"\0" + z(b"5", b"sha256:xyz", b"1"),
     ],
     "logd_journal": [
         b"\x00" + b"J 0 120 abc:5\nS 120 120 abc:5 def:9\n",

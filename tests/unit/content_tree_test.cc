@@ -14,6 +14,7 @@
 
 #include "content_id.hh"
 #include "content_tree.hh"
+#include "tree_reply.hh"
 
 namespace peerdex {
 namespace {
@@ -245,6 +246,70 @@ TEST(HashFile, ProgressMayCancel)
     EXPECT_EQ(hash_file(fd, data.size() + 10, tree, error), HashResult::failed);
     ::close(fd);
     ::unlink(tmpl);
+}
+
+}  // namespace
+}  // namespace peerdex
+
+namespace peerdex {
+namespace {
+
+// GET_TREE's reply as a peer sends it: code, size, id, count, then the leaves.
+std::string tree_wire(std::uint64_t size, const std::vector<Digest>& leaves, const Digest& root)
+{
+    std::string out(1, '\0');
+    for (const std::string& f : {std::to_string(size), content_id_text(root), std::to_string(leaves.size())})
+        out += f + '\0';
+    for (const Digest& d : leaves)
+        out.append(reinterpret_cast<const char*>(d.data()), d.size());
+    return out;
+}
+
+TreeReply::Status feed_all(TreeReply& r, const std::string& wire, std::size_t piece)
+{
+    TreeReply::Status st = TreeReply::Status::need_more;
+    for (std::size_t at = 0; at < wire.size() && st == TreeReply::Status::need_more; at += piece) {
+        const char* p = wire.data() + at;
+        st = r.feed(p, p + std::min(piece, wire.size() - at));
+    }
+    return st == TreeReply::Status::need_more ? r.eof() : st;
+}
+
+TEST(TreeReply, AWholeConsistentTreeIsTakenInAnyPieces)
+{
+    TreeHasher h;
+    const std::vector<Digest> leaves{h.leaf("a", 1), h.leaf("b", 1)};
+    const std::string wire = tree_wire((1 << 20) + 1, leaves, h.root(leaves));
+    for (std::size_t piece : {wire.size(), std::size_t{1}, std::size_t{7}}) {
+        TreeReply r;
+        ASSERT_EQ(feed_all(r, wire, piece), TreeReply::Status::done) << piece;
+        EXPECT_EQ(r.tree().leaves, leaves);
+        EXPECT_EQ(r.tree().size, (1u << 20) + 1);
+    }
+}
+
+TEST(TreeReply, EveryWayATreeIsWrongHasItsFault)
+{
+    TreeHasher h;
+    const std::vector<Digest> two{h.leaf("a", 1), h.leaf("b", 1)};
+    const std::vector<Digest> one{h.leaf("x", 1)};
+    struct Case {
+        std::string wire;
+        TreeReply::Fault fault;
+    } cases[] = {
+        {tree_wire((1 << 20) + 1, two, two[0]), TreeReply::Fault::wrong_leaves},
+        {tree_wire(5, two, h.root(two)), TreeReply::Fault::bad_head},  // 5 bytes have one leaf
+        {tree_wire(0, one, h.root(one)), TreeReply::Fault::not_empty},
+        {tree_wire(5, one, h.root(one)).substr(0, 40), TreeReply::Fault::cut},
+        {std::string(1, '\1'), TreeReply::Fault::refused},
+        {"2", TreeReply::Fault::refused},  // a decimal code without its NUL, then the close
+        {"hello", TreeReply::Fault::undecodable},
+    };
+    for (const Case& c : cases) {
+        TreeReply r;
+        EXPECT_EQ(feed_all(r, c.wire, 3), TreeReply::Status::failed) << static_cast<int>(c.fault);
+        EXPECT_EQ(r.fault(), c.fault);
+    }
 }
 
 }  // namespace
