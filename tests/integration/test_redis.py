@@ -7,6 +7,7 @@ import os
 import random
 import re
 import signal
+import socket
 import subprocess
 import tempfile
 import threading
@@ -211,6 +212,95 @@ class TwoTrackers(unittest.TestCase):
                            capture_output=True, timeout=TIMEOUT)
         self.assertNotEqual(r.returncode, 0)
         self.assertIn(b"port", r.stderr)
+
+
+class LyingRedis:
+    """A server that speaks Redis's protocol (RESP) on loopback and answers each operation's
+    script with whatever `answer(op)` returns (raw RESP bytes): a broken or hostile store,
+    which the tracker must survive. SCRIPT LOAD gets a made-up digest; anything else +OK."""
+
+    def __init__(self, answer):
+        self.answer = answer
+        self.sock = socket.socket()
+        self.sock.bind((HOST, 0))
+        self.sock.listen(8)
+        self.target = "redis://%s:%d" % (HOST, self.sock.getsockname()[1])
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn):
+        buf = b""
+
+        def line():
+            nonlocal buf
+            while b"\r\n" not in buf:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    raise EOFError
+                buf += chunk
+            head, buf = buf.split(b"\r\n", 1)
+            return head
+
+        def exactly(n):
+            nonlocal buf
+            while len(buf) < n + 2:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    raise EOFError
+                buf += chunk
+            data, buf = buf[:n], buf[n + 2:]
+            return data
+
+        with conn:
+            try:
+                while True:
+                    argv = [exactly(int(line()[1:])) for _ in range(int(line()[1:]))]
+                    cmd = argv[0].upper()
+                    if cmd == b"SCRIPT":
+                        conn.sendall(b"$40\r\n" + b"%040d" % len(argv[2]) + b"\r\n")
+                    elif cmd == b"EVALSHA":
+                        conn.sendall(self.answer(argv[4].decode()))
+                    else:
+                        conn.sendall(b"+OK\r\n")
+            except (EOFError, OSError, ValueError):
+                return
+
+    def close(self):
+        self.sock.close()
+
+
+class LyingStore(unittest.TestCase):
+    def test_a_count_that_wraps_its_size_is_refused_not_allocated(self):
+        # SEARCH's answer: outcome, three counts, then a hit count and 7 fields per hit. A
+        # count n with 5 + 7n = 6 modulo 2^64 matches a reply of 6 elements if multiplied.
+        wrapping = 7905747460161236407
+        assert (5 + 7 * wrapping) % 2 ** 64 == 6
+
+        def answer(op):
+            if op == "search":
+                return b"*6\r\n:0\r\n:-1\r\n:-1\r\n:-1\r\n:%d\r\n$0\r\n\r\n" % wrapping
+            return b"*4\r\n:0\r\n:-1\r\n:-1\r\n:-1\r\n"  # ok, counts unchanged
+
+        redis = LyingRedis(answer)
+        try:
+            with Tracker("--store", redis.target, "--probe-interval", "0") as t:
+                s, r = t.hello()
+                with s:
+                    s.sendall(enc("SEARCH", "alice", "song", "10"))
+                    self.assertNotEqual(r.byte(), 0)  # a failure's code, not a crash
+                    s.sendall(enc("REGISTER", "bob"))
+                    self.assertEqual(r.byte(), 0)  # and the session goes on
+                t.wait_for("an answer of Redis has an unexpected shape", stream="stderr")
+                self.assertTrue(t.alive())
+        finally:
+            redis.close()
 
 
 class StoreAway(unittest.TestCase):

@@ -955,8 +955,10 @@ void RedisStore::answer(Pending& p, redisReply* r)
     case Kind::search: {
         // hits, then user, ip, port, path, description, size, content id for each
         constexpr std::size_t kHitFields = 7;
-        if (r->elements < 5 || !integer_of(r->element[4], n) || n < 0 ||
-            r->elements != 5 + kHitFields * static_cast<std::size_t>(n))
+        // The count is checked against the elements there, never multiplied: a count that
+        // wraps the product would ask for a vector of billions of hits.
+        if (r->elements < 5 || !integer_of(r->element[4], n) || n < 0 || (r->elements - 5) % kHitFields != 0 ||
+            static_cast<std::size_t>(n) != (r->elements - 5) / kHitFields)
             return bad();
         std::vector<SearchHit> hits(static_cast<std::size_t>(n));
         for (std::size_t i = 0; i < hits.size(); ++i) {
@@ -977,8 +979,8 @@ void RedisStore::answer(Pending& p, redisReply* r)
     case Kind::sources: {
         // sources, then user, ip, port, path, size for each
         constexpr std::size_t kSourceFields = 5;
-        if (r->elements < 5 || !integer_of(r->element[4], n) || n < 0 ||
-            r->elements != 5 + kSourceFields * static_cast<std::size_t>(n))
+        if (r->elements < 5 || !integer_of(r->element[4], n) || n < 0 || (r->elements - 5) % kSourceFields != 0 ||
+            static_cast<std::size_t>(n) != (r->elements - 5) / kSourceFields)
             return bad();
         std::vector<ContentSource> sources(static_cast<std::size_t>(n));
         for (std::size_t i = 0; i < sources.size(); ++i) {
