@@ -49,6 +49,19 @@ def tree_reply(size, leaves, root):
     return b"\0" + z(b"%d" % size, b"sha256:" + root.hex().encode(), b"%d" % len(leaves)) + b"".join(leaves)
 
 
+def bulk(b):
+    return b"$%d\r\n%s\r\n" % (len(b), b)
+
+
+def num(n):
+    return b":%d\r\n" % n
+
+
+def answer(*fields):
+    """A script's answer: ok, three counts (-1: unchanged), then `fields` (encoded)."""
+    return b"*%d\r\n" % (4 + len(fields)) + num(0) + num(3) + num(-1) + num(-1) + b"".join(fields)
+
+
 MIB = 1 << 20
 TWO = [leaf(b"a" * MIB), leaf(b"b" * 5)]
 
@@ -139,6 +152,19 @@ SEEDS = {
         b"\x04" + tree_reply(0, [leaf(b"x")], leaf(b"x")),  # a non-empty tree for an empty file
         b"\x05" + b"\x01", b"\x06" + b"2",
         b"\x07" + b"\0" + z(b"5", b"sha256:xyz", b"1"),
+    ],
+    "redis_answer": [
+        b"\x00" + answer(),  # a change
+        b"\x01" + answer(bulk(b"127.0.0.1"), num(4000)),  # GET_USER_INFO
+        b"\x02" + answer(num(2), bulk(b""), bulk(b"ann\x00127.0.0.1\x004001"), bulk(b"bob\x00::1\x004002")),
+        b"\x03" + answer(num(1), bulk(b""), bulk(z(b"/a.ogg", b"song", b"5")[:-1] + b"\x00" + ID)),
+        b"\x04" + answer(num(1000), bulk(b"{pdx}:snap:7")),  # a long list: its snapshot key
+        b"\x05" + answer(num(1), bulk(b"ann"), bulk(b"127.0.0.1"), num(4001), bulk(b"/a.ogg"), bulk(b"song"),
+                          bulk(b"5"), bulk(ID)),  # SEARCH
+        b"\x06" + answer(num(1), bulk(b"ann"), bulk(b"::1"), num(4001), bulk(b"/a.ogg"), bulk(b"5")),  # SOURCES
+        b"\x07" + answer(num(0), bulk(b"12"), bulk(b"ann"), bulk(b"127.0.0.1"), num(4001)),  # liveness walk
+        b"\x08" + b"*3\r\n$1\r\n5\r\n$-1\r\n:2\r\n",  # the counts
+        b"\x09" + b"-NOSCRIPT No matching script.\r\n" + b"*3\r\n*1\r\n*0\r\n+OK\r\n:1\r\n",
     ],
     "logd_journal": [
         b"\x00" + b"J 0 120 abc:5\nS 120 120 abc:5 def:9\n",

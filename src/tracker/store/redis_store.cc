@@ -6,7 +6,6 @@
 #include <netdb.h>
 
 #include <algorithm>
-#include <charconv>
 #include <cstdio>
 #include <cstring>
 #include <initializer_list>
@@ -14,6 +13,7 @@
 #include <utility>
 
 #include "console.hh"
+#include "redis_answer.hh"
 #include "redis_script.hh"
 #include "wire.hh"
 
@@ -41,56 +41,6 @@ bool parse_int(std::string_view s, int max, int& out)
     if (v > max)
         return false;
     out = v;
-    return true;
-}
-
-std::string_view text_of(const redisReply* r)
-{
-    return r && (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS || r->type == REDIS_REPLY_ERROR)
-               ? std::string_view(r->str, r->len)
-               : std::string_view();
-}
-
-bool integer_of(const redisReply* r, long long& out)
-{
-    if (r && r->type == REDIS_REPLY_INTEGER) {
-        out = r->integer;
-        return true;
-    }
-    return false;
-}
-
-// An integer answer, or a string holding one (HMGET gives strings).
-bool number_of(const redisReply* r, long long& out)
-{
-    if (integer_of(r, out))
-        return true;
-    if (!r || r->type != REDIS_REPLY_STRING || r->len == 0 || r->len > 20)
-        return false;
-    const auto [end, ec] = std::from_chars(r->str, r->str + r->len, out);
-    return ec == std::errc() && end == r->str + r->len;
-}
-
-// Splits "a\0b\0c" into `n` fields; false when the entry has another shape.
-bool split(std::string_view entry, std::string_view* fields, std::size_t n)
-{
-    for (std::size_t i = 0; i + 1 < n; ++i) {
-        const std::size_t nul = entry.find('\0');
-        if (nul == std::string_view::npos)
-            return false;
-        fields[i] = entry.substr(0, nul);
-        entry.remove_prefix(nul + 1);
-    }
-    fields[n - 1] = entry;
-    return entry.find('\0') == std::string_view::npos;
-}
-
-bool port_of(std::string_view s, std::uint16_t& out)
-{
-    int v;
-    if (!parse_int(s, 65535, v))
-        return false;
-    out = static_cast<std::uint16_t>(v);
     return true;
 }
 
@@ -209,7 +159,7 @@ public:
             failed_ = true;
         } else {
             for (std::size_t i = 0; i < reply->elements; ++i)
-                entries_.emplace_back(text_of(reply->element[i]));
+                entries_.emplace_back(redis_text(reply->element[i]));
             fetched_ += reply->elements;
         }
         if (ready_.fn)
@@ -219,7 +169,7 @@ public:
     void take(const redisReply* reply, std::size_t first)
     {
         for (std::size_t i = first; i < reply->elements; ++i)
-            entries_.emplace_back(text_of(reply->element[i]));
+            entries_.emplace_back(redis_text(reply->element[i]));
         fetched_ = entries_.size();
     }
 
@@ -250,21 +200,7 @@ private:
     // One entry of the snapshot into the sink; false when it is damaged.
     bool parse(std::string_view entry, ListSink& sink) const
     {
-        std::string_view f[4];
-        if (kind_ == Kind::users) {
-            Address ip;
-            std::uint16_t port;
-            if (!split(entry, f, 3) || !Address::parse(std::string(f[1]), ip) || !port_of(f[2], port))
-                return false;
-            sink.user(f[0], ip, port);
-            return true;
-        }
-        // path, description, size, content id (empty when unknown)
-        ContentMeta meta;
-        if (!split(entry, f, 4) || !parse_content_meta(f[2], f[3], meta))
-            return false;
-        sink.content(f[0], f[1], meta);
-        return true;
+        return parse_redis_entry(kind_ == Kind::users ? RedisListKind::users : RedisListKind::content, entry, sink);
     }
     bool emit(ListSink& sink, std::string_view entry)
     {
@@ -421,12 +357,14 @@ std::unique_ptr<RedisStore> RedisStore::open(uv_loop_t* loop, const RedisOptions
                           ? redisConnectWithTimeout(target.host.c_str(), target.port, tv)
                           : redisConnectUnixWithTimeout(target.unix_path.c_str(), tv);
     std::vector<std::string> shas;
-    if (c && !c->err)
+    if (c && !c->err) {
         redisSetTimeout(c, tv);
+        cap_redis_reader(c->reader);
+    }
     if (c && !c->err && target.db != 0) {
         auto* r = static_cast<redisReply*>(redisCommand(c, "SELECT %d", target.db));
         if (r && r->type == REDIS_REPLY_ERROR)
-            error = std::string(text_of(r));
+            error = std::string(redis_text(r));
         freeReplyObject(r);
     }
     for (const RedisScript& script : redis_scripts()) {
@@ -436,7 +374,7 @@ std::unique_ptr<RedisStore> RedisStore::open(uv_loop_t* loop, const RedisOptions
         if (r && r->type == REDIS_REPLY_STRING)
             shas.emplace_back(r->str, r->len);
         else if (r)
-            error = std::string(text_of(r));
+            error = std::string(redis_text(r));
         freeReplyObject(r);
     }
     if (!c)
@@ -501,6 +439,7 @@ void RedisStore::dial()
         lost("cannot watch the connection");
         return;
     }
+    cap_redis_reader(ac->c.reader);
     ac->data = this;
     redisAsyncSetConnectCallback(ac, on_connect);
     redisAsyncSetDisconnectCallback(ac, on_disconnect);
@@ -781,32 +720,21 @@ void RedisStore::walk_step()
 
 void RedisStore::walked(redisReply* r)
 {
-    // {outcome, counts x3, at end, last place, (name, ip, port)...}
-    long long at_end = 0, port = 0;
-    bool ok = r && r->type == REDIS_REPLY_ARRAY && r->elements >= 6 && (r->elements - 6) % 3 == 0 &&
-              integer_of(r->element[4], at_end) && r->element[5]->type == REDIS_REPLY_STRING;
-    for (std::size_t i = 6; ok && i < r->elements; i += 3) {
-        UserEndpoint u;
-        u.name.assign(text_of(r->element[i]));
-        u.port = 0;
-        // A damaged entry is passed over: the walk must still move past it.
-        if (Address::parse(std::string(text_of(r->element[i + 1])), u.ip) && integer_of(r->element[i + 2], port) &&
-            port > 0 && port <= 65535) {
-            u.port = static_cast<std::uint16_t>(port);
-            walk_.users.push_back(std::move(u));
-        }
-    }
-    if (!ok) {
+    RedisWalkStep step;
+    step.users = std::move(walk_.users);
+    if (!decode_redis_walk(r, step)) {
         walk_.active = false;
+        walk_.users = {};
         walk_.done(Outcome::failed);
         return;
     }
-    walk_after_.assign(text_of(r->element[5]));
-    if (!at_end && walk_.users.size() < walk_.max) {
+    walk_.users = std::move(step.users);
+    walk_after_ = std::move(step.after);
+    if (!step.at_end && walk_.users.size() < walk_.max) {
         walk_step();
         return;
     }
-    if (at_end) {
+    if (step.at_end) {
         walk_after_ = "0";
         walk_end_ = walk_.users.size() == walk_.max;
     }
@@ -865,8 +793,8 @@ void RedisStore::answer(Pending& p, redisReply* r)
         if (r && r->type == REDIS_REPLY_STRING && p.stream < shas_.size())
             shas_[p.stream].assign(r->str, r->len);
         else if (r)
-            Console::error("s> store: Redis refused the script: %.*s", static_cast<int>(text_of(r).size()),
-                           text_of(r).data());
+            Console::error("s> store: Redis refused the script: %.*s", static_cast<int>(redis_text(r).size()),
+                           redis_text(r).data());
         return;
     case Kind::chunk:
         if (auto it = lists_.find(p.stream); it != lists_.end())
@@ -876,14 +804,7 @@ void RedisStore::answer(Pending& p, redisReply* r)
         walked(r);
         return;
     case Kind::counts:
-        if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 3) {
-            long long n[3] = {0, 0, 0};
-            for (std::size_t i = 0; i < 3; ++i)
-                if (r->element[i]->type != REDIS_REPLY_NIL && !number_of(r->element[i], n[i]))
-                    return;
-            counts_ = {static_cast<std::size_t>(std::max(0LL, n[0])), static_cast<std::size_t>(std::max(0LL, n[1])),
-                       static_cast<std::size_t>(std::max(0LL, n[2]))};
-        }
+        decode_redis_counts(r, counts_);  // the last counts stay when it has another shape
         return;
     case Kind::users:
     case Kind::content:
@@ -896,28 +817,25 @@ void RedisStore::answer(Pending& p, redisReply* r)
         break;
     }
     if (r && r->type == REDIS_REPLY_ERROR) {
-        const std::string_view why = text_of(r);
+        const std::string_view why = redis_text(r);
         Console::error("s> store: Redis: %.*s", static_cast<int>(why.size()), why.data());
         if (why.substr(0, 8) == "NOSCRIPT")  // flushed: load them again
             load_scripts();
     }
-    // {outcome, users, connected, publications, ...}
-    long long outcome, users, conn, pubs;
-    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 4 || !integer_of(r->element[0], outcome) ||
-        outcome < 0 || outcome > static_cast<long long>(Outcome::failed) || !integer_of(r->element[1], users) ||
-        !integer_of(r->element[2], conn) || !integer_of(r->element[3], pubs)) {
+    RedisHead head;
+    if (!decode_redis_head(r, head)) {
         p.done(Outcome::failed);
         return;
     }
     // A change brings the counts it changed, as they are after it (-1 for the others).
-    if (users >= 0)
-        counts_.users = static_cast<std::size_t>(users);
-    if (conn >= 0)
-        counts_.connected = static_cast<std::size_t>(conn);
-    if (pubs >= 0)
-        counts_.publications = static_cast<std::size_t>(pubs);
+    if (head.users >= 0)
+        counts_.users = static_cast<std::size_t>(head.users);
+    if (head.connected >= 0)
+        counts_.connected = static_cast<std::size_t>(head.connected);
+    if (head.publications >= 0)
+        counts_.publications = static_cast<std::size_t>(head.publications);
     StoreReply reply;
-    reply.outcome = static_cast<Outcome>(outcome);
+    reply.outcome = head.outcome;
     if (reply.outcome != Outcome::ok || p.kind == Kind::plain) {
         p.done(std::move(reply));
         return;
@@ -926,76 +844,35 @@ void RedisStore::answer(Pending& p, redisReply* r)
         Console::error("s> store: an answer of Redis has an unexpected shape");
         p.done(Outcome::failed);
     };
-    long long n = 0;
     switch (p.kind) {
-    case Kind::info: {
-        long long port;
-        if (r->elements != 6 || !Address::parse(std::string(text_of(r->element[4])), reply.ip) ||
-            !integer_of(r->element[5], port) || port <= 0 || port > 65535)
+    case Kind::info:
+        if (!decode_redis_info(r, reply.ip, reply.port))
             return bad();
-        reply.port = static_cast<std::uint16_t>(port);
         break;
-    }
     case Kind::users:
     case Kind::content: {
-        // count, snapshot key ("" when inline), inline entries...
-        if (r->elements < 6 || !integer_of(r->element[4], n) || n < 0 ||
-            r->element[5]->type != REDIS_REPLY_STRING)
+        std::size_t count;
+        std::string key;
+        if (!decode_redis_list(r, count, key))
             return bad();
-        std::string key(text_of(r->element[5]));
-        if (key.empty() && r->elements - 6 != static_cast<std::size_t>(n))
-            return bad();
-        auto list = std::make_unique<List>(*this, p.kind, static_cast<std::size_t>(n), std::move(key));
-        list->take(r, 6);
+        auto list = std::make_unique<List>(*this, p.kind, count, std::move(key));
+        list->take(r, kRedisListFirst);
         if (!list->intact())  // nothing sent yet: the request gets its generic code
             return bad();
         reply.list = std::move(list);
         break;
     }
     case Kind::search: {
-        // hits, then user, ip, port, path, description, size, content id for each
-        constexpr std::size_t kHitFields = 7;
-        // The count is checked against the elements there, never multiplied: a count that
-        // wraps the product would ask for a vector of billions of hits.
-        if (r->elements < 5 || !integer_of(r->element[4], n) || n < 0 || (r->elements - 5) % kHitFields != 0 ||
-            static_cast<std::size_t>(n) != (r->elements - 5) / kHitFields)
+        std::vector<SearchHit> hits;
+        if (!decode_redis_hits(r, hits))
             return bad();
-        std::vector<SearchHit> hits(static_cast<std::size_t>(n));
-        for (std::size_t i = 0; i < hits.size(); ++i) {
-            redisReply** f = r->element + 5 + kHitFields * i;
-            long long port;
-            SearchHit& h = hits[i];
-            h.user.assign(text_of(f[0]));
-            h.path.assign(text_of(f[3]));
-            h.description.assign(text_of(f[4]));
-            if (!Address::parse(std::string(text_of(f[1])), h.ip) || !integer_of(f[2], port) || port <= 0 ||
-                port > 65535 || !parse_content_meta(text_of(f[5]), text_of(f[6]), h.meta))
-                return bad();
-            h.port = static_cast<std::uint16_t>(port);
-        }
         reply.list = std::make_unique<HitStream>(std::move(hits));
         break;
     }
     case Kind::sources: {
-        // sources, then user, ip, port, path, size for each
-        constexpr std::size_t kSourceFields = 5;
-        if (r->elements < 5 || !integer_of(r->element[4], n) || n < 0 || (r->elements - 5) % kSourceFields != 0 ||
-            static_cast<std::size_t>(n) != (r->elements - 5) / kSourceFields)
+        std::vector<ContentSource> sources;
+        if (!decode_redis_sources(r, sources))
             return bad();
-        std::vector<ContentSource> sources(static_cast<std::size_t>(n));
-        for (std::size_t i = 0; i < sources.size(); ++i) {
-            redisReply** f = r->element + 5 + kSourceFields * i;
-            long long port;
-            ContentSource& s = sources[i];
-            s.user.assign(text_of(f[0]));
-            s.path.assign(text_of(f[3]));
-            ContentMeta meta;
-            if (!Address::parse(std::string(text_of(f[1])), s.ip) || !integer_of(f[2], port) || port <= 0 ||
-                port > 65535 || !parse_content_meta(text_of(f[4]), {}, meta) || !meta.has_size)
-                return bad();
-            s.port = static_cast<std::uint16_t>(port);
-            s.size = meta.size;
-        }
         reply.list = std::make_unique<SourceStream>(std::move(sources));
         break;
     }
