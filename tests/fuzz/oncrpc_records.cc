@@ -25,25 +25,20 @@ std::vector<std::string> records(std::string_view bytes, fuzz::Pieces* pieces, b
     std::vector<std::string> out;
     oncrpc::RecordReader reader(kCap);
     too_large = false;
-    std::size_t at = 0;
-    while (at < bytes.size() && !too_large) {
-        const std::size_t n = pieces ? pieces->next(bytes.size() - at) : bytes.size() - at;
-        const char* p = bytes.data() + at;
-        const char* end = p + n;
+    fuzz::for_each_piece(bytes, pieces, [&](const char* p, const char* end) {
         while (p < end) {
             const auto st = reader.next(p, end);
-            if (st == oncrpc::RecordReader::Status::record) {
-                check(reader.record().size() <= kCap, "a record over the cap was assembled");
-                out.emplace_back(reader.record());
-            } else if (st == oncrpc::RecordReader::Status::too_large) {
+            if (st == oncrpc::RecordReader::Status::too_large) {
                 too_large = true;
-                break;
-            } else {
-                break;
+                return false;
             }
+            if (st != oncrpc::RecordReader::Status::record)
+                break;
+            check(reader.record().size() <= kCap, "a record over the cap was assembled");
+            out.emplace_back(reader.record());
         }
-        at += n;
-    }
+        return true;
+    });
     return out;
 }
 

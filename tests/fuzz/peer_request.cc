@@ -29,26 +29,20 @@ Seen parse(std::string_view bytes, fuzz::Pieces* pieces)
 {
     Seen s;
     PeerRequestParser parser;
-    std::size_t at = 0;
-    bool done = false;
-    while (at < bytes.size() && !done) {
-        const std::size_t n = pieces ? pieces->next(bytes.size() - at) : bytes.size() - at;
-        const char* p = bytes.data() + at;
-        const char* end = p + n;
-        while (!done) {
+    fuzz::for_each_piece(bytes, pieces, [&](const char* p, const char* end) {
+        for (;;) {
             const auto r = parser.feed(p, end);
             if (r == PeerRequestParser::Result::need_more)
-                break;
+                return true;
             s.results.push_back(static_cast<int>(r));
             const bool whole_at_op = r == PeerRequestParser::Result::op &&
                                      (parser.op() == PeerOp::list_files || parser.op() == PeerOp::unknown);
             if (r != PeerRequestParser::Result::op || whole_at_op) {
-                done = true;
-                s.body_at = at + static_cast<std::size_t>(p - (bytes.data() + at));
+                s.body_at = static_cast<std::size_t>(p - bytes.data());
+                return false;
             }
         }
-        at += n;
-    }
+    });
     s.op = parser.op();
     s.fields = parser.fields();
     s.refusal = parser.refusal();

@@ -41,6 +41,20 @@ struct Input {
     }
 };
 
+// Feeds `bytes` to `feed(p, end)` piece by piece, as `pieces` cuts them (whole when null),
+// until `feed` returns false; `feed` advances `p` over what it took.
+template <class Feed>
+void for_each_piece(std::string_view bytes, Pieces* pieces, Feed feed)
+{
+    for (std::size_t at = 0; at < bytes.size();) {
+        const std::size_t n = pieces ? pieces->next(bytes.size() - at) : bytes.size() - at;
+        const char* p = bytes.data() + at;
+        at += n;
+        if (!feed(p, p + n))
+            break;
+    }
+}
+
 // A property that does not hold: abort, so libFuzzer keeps the input and the driver fails.
 [[noreturn]] inline void violated(const char* what)
 {

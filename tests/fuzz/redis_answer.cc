@@ -94,20 +94,19 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     fuzz::Pieces pieces(in.seed);
     redisReader* reader = redisReaderCreate();
     cap_redis_reader(reader);
-    bool broken = false;
-    for (std::size_t at = 0; at < in.bytes.size() && !broken;) {
-        const std::size_t n = pieces.next(in.bytes.size() - at);
-        broken = redisReaderFeed(reader, in.bytes.data() + at, n) != REDIS_OK;
-        at += n;
-        for (void* reply = nullptr; !broken;) {
-            broken = redisReaderGetReply(reader, &reply) != REDIS_OK;
+    fuzz::for_each_piece(in.bytes, &pieces, [&](const char* p, const char* end) {
+        if (redisReaderFeed(reader, p, static_cast<std::size_t>(end - p)) != REDIS_OK)
+            return false;
+        for (;;) {
+            void* reply = nullptr;
+            if (redisReaderGetReply(reader, &reply) != REDIS_OK)
+                return false;
             if (!reply)
-                break;
+                return true;
             decode(static_cast<redisReply*>(reply));
             freeReplyObject(reply);
-            reply = nullptr;
         }
-    }
+    });
     redisReaderFree(reader);
     return 0;
 }

@@ -41,13 +41,10 @@ Seen decode(std::string_view bytes, std::uint8_t seed, fuzz::Pieces* pieces)
     ReplyDecoder d;
     expect(d, seed);
     ReplyDecoder::Status st = ReplyDecoder::Status::need_more;
-    std::size_t at = 0;
-    while (at < bytes.size() && st == ReplyDecoder::Status::need_more) {
-        const std::size_t n = pieces ? pieces->next(bytes.size() - at) : bytes.size() - at;
-        const char* p = bytes.data() + at;
-        st = d.feed(p, p + n);
-        at += n;
-    }
+    fuzz::for_each_piece(bytes, pieces, [&](const char* p, const char* end) {
+        st = d.feed(p, end);
+        return st == ReplyDecoder::Status::need_more;
+    });
     if (st == ReplyDecoder::Status::need_more)
         st = d.eof();  // the peer closed
     return Seen{st, d.code(), d.count(), d.fields(), d.error()};

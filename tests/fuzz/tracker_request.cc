@@ -31,12 +31,8 @@ std::vector<Seen> parse(std::string_view bytes, Dialect first, fuzz::Pieces* pie
     std::vector<Seen> out;
     RequestParser parser;
     parser.set_dialect(first);
-    std::size_t at = 0;
     bool dead = false;
-    while (at < bytes.size() && !dead) {
-        const std::size_t n = pieces ? pieces->next(bytes.size() - at) : bytes.size() - at;
-        const char* p = bytes.data() + at;
-        const char* end = p + n;
+    fuzz::for_each_piece(bytes, pieces, [&](const char* p, const char* end) {
         while (p < end && !dead) {
             const RequestParser::Result r = parser.feed(p, end);
             if (r == RequestParser::Result::need_more)
@@ -63,8 +59,8 @@ std::vector<Seen> parse(std::string_view bytes, Dialect first, fuzz::Pieces* pie
             }
             out.push_back(std::move(s));
         }
-        at += n;
-    }
+        return !dead;
+    });
     return out;
 }
 

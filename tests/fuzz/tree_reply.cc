@@ -29,13 +29,10 @@ Seen read(std::string_view bytes, fuzz::Pieces* pieces)
 {
     TreeReply r;
     Seen s;
-    std::size_t at = 0;
-    while (at < bytes.size() && s.status == TreeReply::Status::need_more) {
-        const std::size_t n = pieces ? pieces->next(bytes.size() - at) : bytes.size() - at;
-        const char* p = bytes.data() + at;
-        s.status = r.feed(p, p + n);
-        at += n;
-    }
+    fuzz::for_each_piece(bytes, pieces, [&](const char* p, const char* end) {
+        s.status = r.feed(p, end);
+        return s.status == TreeReply::Status::need_more;
+    });
     if (s.status == TreeReply::Status::need_more)
         s.status = r.eof();
     s.fault = r.fault();

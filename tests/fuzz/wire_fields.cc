@@ -23,20 +23,16 @@ Outcome read_fields(std::string_view bytes, std::size_t cap, fuzz::Pieces* piece
 {
     Outcome out;
     FieldReader reader(cap);
-    std::size_t at = 0;
-    while (at < bytes.size() && out.last != FieldReader::Status::too_long) {
-        const std::size_t n = pieces ? pieces->next(bytes.size() - at) : bytes.size() - at;
-        const char* p = bytes.data() + at;
-        const char* end = p + n;
+    fuzz::for_each_piece(bytes, pieces, [&](const char* p, const char* end) {
         while (p < end) {
             out.last = reader.next(p, end);
             if (out.last == FieldReader::Status::field)
                 out.fields.emplace_back(reader.field());
             if (out.last == FieldReader::Status::too_long)
-                break;
+                return false;
         }
-        at += n;
-    }
+        return true;
+    });
     if (out.last == FieldReader::Status::field)
         out.last = FieldReader::Status::need_more;  // ended between fields
     out.partial = out.last != FieldReader::Status::too_long && reader.partial();
