@@ -24,6 +24,16 @@ struct PollCtx {
 };
 }  // namespace
 
+const char* default_clock()
+{
+    return "http://127.0.0.1:5000/datetime";
+}
+
+bool clock_urls_supported()
+{
+    return true;
+}
+
 struct ClockClient::Request {
     CURL* easy = nullptr;
     curl_slist* headers = nullptr;
@@ -36,7 +46,7 @@ ClockClient::ClockClient(uv_loop_t* loop, std::string url, std::uint64_t timeout
 {
     uv_timer_init(loop_, &timer_);
     timer_.data = this;
-    if (url_.empty())
+    if (url_.empty() || url_ == kLocalClock)
         return;
     multi_ = curl_multi_init();
     curl_multi_setopt(multi_, CURLMOPT_SOCKETFUNCTION, &ClockClient::on_socket);
@@ -74,7 +84,7 @@ void ClockClient::fetch(Done done)
         done(std::string());
         return;
     }
-    if (uv_now(loop_) < skip_until_) {
+    if (url_ == kLocalClock || uv_now(loop_) < skip_until_) {
         done(course_timestamp(std::time(nullptr)));
         return;
     }

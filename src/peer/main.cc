@@ -10,7 +10,9 @@
 #include <cstring>
 #include <string>
 
+#ifdef PEERDEX_HAVE_CURL
 #include <curl/curl.h>
+#endif
 
 #include "cli.hh"
 #include "console.hh"
@@ -35,7 +37,8 @@ void usage(FILE* out)
                  "      --listen-addr ADDR   address of this peer's file server (default: every address)\n"
                  "      --timeout S          seconds to wait for the tracker (default 10)\n"
                  "      --clock URL          date-time service giving each operation's timestamp\n"
-                 "                           (default http://127.0.0.1:5000/datetime); 'none': send none\n"
+                 "                           (default %s); 'local': this machine's\n"
+                 "                           clock; 'none': send none\n"
                  "      --stall-timeout S    seconds a download may make no progress (default 30)\n"
                  "      --no-resume          GET_FILE drops what a cut download kept and starts over\n"
                  "      --sources N          GET_FILE fetches from up to N peers that publish the same\n"
@@ -60,7 +63,8 @@ void usage(FILE* out)
                  "Exit status: 0 when every command succeeded, 1 when one failed, 2 usage error.\n"
                  "\n"
                  "Without a tracker: 'peerdex serve' shares a directory; 'peerdex upload', 'download'\n"
-                 "and 'ls' talk to such a server ('peerdex COMMAND --help'). See peerdex(1).\n");
+                 "and 'ls' talk to such a server ('peerdex COMMAND --help'). See peerdex(1).\n",
+                 peerdex::default_clock());
 }
 
 }  // namespace
@@ -130,7 +134,7 @@ int main(int argc, char** argv)
     std::string host;
     std::uint64_t port = 0;
     peerdex::ShellOptions opt;
-    opt.clock_url = "http://127.0.0.1:5000/datetime";
+    opt.clock_url = peerdex::default_clock();
     int c;
     while ((c = getopt_long(argc, argv, "s:p:qvhV", longs, nullptr)) != -1) {
         switch (c) {
@@ -173,6 +177,12 @@ int main(int argc, char** argv)
             break;
         case opt_clock:
             opt.clock_url = std::strcmp(optarg, "none") == 0 ? "" : optarg;
+            if (!opt.clock_url.empty() && opt.clock_url != peerdex::kLocalClock && !peerdex::clock_urls_supported()) {
+                std::fprintf(stderr, "%s: --clock %s: this peerdex was built without libcurl: give 'local' (this "
+                                     "machine's clock, the default) or 'none'\n",
+                             prog, optarg);
+                return 2;
+            }
             break;
         case 'q':
             opt.quiet = true;
@@ -205,7 +215,9 @@ int main(int argc, char** argv)
     peerdex::Console::init(opt.quiet     ? peerdex::Verbosity::quiet
                            : opt.verbose ? peerdex::Verbosity::verbose
                                          : peerdex::Verbosity::normal);
+#ifdef PEERDEX_HAVE_CURL
     curl_global_init(CURL_GLOBAL_DEFAULT);
+#endif
     uv_loop_t* loop = uv_default_loop();
     peerdex::Shell shell(loop, opt);
     uv_signal_t signals[2];

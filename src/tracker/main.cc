@@ -12,7 +12,10 @@
 
 #include "cli.hh"
 #include "console.hh"
+#include "operation_log.hh"
+#ifdef PEERDEX_HAVE_OPLOG
 #include "oplog.hh"
+#endif
 #include "server.hh"
 #include "wire.hh"
 
@@ -140,7 +143,7 @@ int main(int argc, char** argv)
     // The default protects every user without changing a course client: it is the ip rule
     // for them, and peerdex clients keep their users across addresses with their keys.
     store_config.auth = peerdex::keys_supported() ? peerdex::AuthMode::key : peerdex::AuthMode::ip;
-    std::size_t log_queue = peerdex::OplogForwarder::kDefaultQueue;
+    std::size_t log_queue = peerdex::kDefaultLogQueue;
     auto verbosity = peerdex::Verbosity::normal;
     int c;
     while ((c = getopt_long(argc, argv, "p:l:qvhV", long_options, nullptr)) != -1) {
@@ -249,9 +252,10 @@ int main(int argc, char** argv)
     peerdex::Console::init(verbosity, /*nonblocking=*/true);
 
     // Where the operation log goes: --log (direct), else LOG_RPC_IP (rpcbind), else nowhere.
-    peerdex::OplogTarget target;
     std::string error;
     const char* rpc_ip = std::getenv("LOG_RPC_IP");
+#ifdef PEERDEX_HAVE_OPLOG
+    peerdex::OplogTarget target;
     bool logging = false;
     if (!log_spec.empty())
         logging = peerdex::parse_log_target(log_spec, target, error);
@@ -261,6 +265,17 @@ int main(int argc, char** argv)
         std::fprintf(stderr, "peerdex-tracker: %s\n", error.c_str());
         return 2;
     }
+#else
+    if (!log_spec.empty()) {
+        std::fprintf(stderr, "peerdex-tracker: --log: this peerdex-tracker was built without operation-log forwarding "
+                             "(meson setup -Doplog=enabled, with libtirpc)\n");
+        return 2;
+    }
+    if (rpc_ip && *rpc_ip)
+        peerdex::Console::error("s> oplog: LOG_RPC_IP ignored: this peerdex-tracker was built without operation-log "
+                                "forwarding");
+    (void)log_queue;
+#endif
 
     // A shared store's probe leases outlive a round twice: the tracker holding a user keeps
     // it while alive, and another takes it over once that one is gone.
@@ -275,10 +290,15 @@ int main(int argc, char** argv)
     }
     options.auth = store_config.auth;
     peerdex::TrackerServer server(loop, options, std::move(store));
-    std::unique_ptr<peerdex::OplogForwarder> oplog;
+    std::unique_ptr<peerdex::OperationLog> oplog;
+#ifdef PEERDEX_HAVE_OPLOG
     if (logging) {
-        oplog = std::make_unique<peerdex::OplogForwarder>(loop, target, log_queue);
-        oplog->start();
+        auto forwarder = std::make_unique<peerdex::OplogForwarder>(loop, target, log_queue);
+        forwarder->start();
+        oplog = std::move(forwarder);
+    }
+#endif
+    if (oplog) {
         server.set_oplog(oplog.get());
     } else {
         peerdex::Console::info("s> oplog: no log server configured (--log HOST:PORT or LOG_RPC_IP): logging off");
@@ -286,7 +306,7 @@ int main(int argc, char** argv)
 
     struct Context {
         peerdex::TrackerServer* server;
-        peerdex::OplogForwarder* oplog;
+        peerdex::OperationLog* oplog;
     } context{&server, oplog.get()};
     uv_signal_t signals[3];
     const int signums[3] = {SIGINT, SIGTERM, SIGUSR1};

@@ -21,6 +21,7 @@
 #include <string_view>
 #include <vector>
 
+#include "operation_log.hh"
 #include "wire.hh"
 
 struct oplog_entry;  // rpcgen's, from oplog.h
@@ -38,21 +39,20 @@ bool parse_log_target(const std::string& spec, OplogTarget& out, std::string& er
 // LOG_RPC_IP: the host whose rpcbind knows the log server.
 bool rpcbind_log_target(const std::string& host, OplogTarget& out, std::string& error);
 
-class OplogForwarder {
+class OplogForwarder final : public OperationLog {
 public:
-    static constexpr std::size_t kDefaultQueue = 100000;
 
     OplogForwarder(uv_loop_t* loop, OplogTarget target, std::size_t queue_cap);
     OplogForwarder(const OplogForwarder&) = delete;
     OplogForwarder& operator=(const OplogForwarder&) = delete;
-    ~OplogForwarder();
+    ~OplogForwarder() override;
 
     void start();
     // Queues one entry; the oldest is dropped (and counted) when the queue is full.
-    void record(std::string_view operation, std::string_view user, std::string_view path, std::string_view ts);
-    // Delivers what it can within flush_ms, then closes every handle.
-    void stop(std::uint64_t flush_ms);
-    void print_stats() const;
+    void record(std::string_view operation, std::string_view user, std::string_view path,
+                std::string_view ts) override;
+    void stop(std::uint64_t flush_ms) override;
+    void print_stats() const override;
 
 private:
     struct Pending {

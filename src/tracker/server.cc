@@ -13,7 +13,7 @@
 #include "answer.hh"
 #include "console.hh"
 #include "datetime.hh"
-#include "oplog.hh"
+#include "operation_log.hh"
 #include "request.hh"
 
 namespace peerdex {
@@ -194,7 +194,7 @@ static LogFields log_fields(const Request& r)
 
 // Gives a completed operation to the operation log: from the request while it is still the
 // parser's, else from the copies kept in the slot.
-static void record(OplogForwarder& oplog, ReplySlot& slot)
+static void record(OperationLog& oplog, ReplySlot& slot)
 {
     const LogFields f = slot.request ? log_fields(*slot.request) : LogFields{slot.user, slot.path, slot.timestamp};
     oplog.record(spec(slot.op).name, f.user, f.path, f.timestamp);

@@ -35,7 +35,7 @@ struct TrackerOptions {
 };
 
 class Session;
-class OplogForwarder;
+class OperationLog;
 
 class TrackerServer {
 public:
@@ -59,7 +59,7 @@ public:
     std::uint64_t searches() const { return searches_; }
     std::uint64_t search_throttled() const { return search_throttled_; }
     // Every handled operation is also given to `oplog` (may be null: logging off).
-    void set_oplog(OplogForwarder* oplog) { oplog_ = oplog; }
+    void set_oplog(OperationLog* oplog) { oplog_ = oplog; }
 
 private:
     friend class Session;
@@ -83,7 +83,7 @@ private:
     std::vector<Session*> starved_;    // sessions waiting for a free reply slot
     std::vector<Session*> flush_due_;  // sessions with answers to write at the end of the turn
     std::vector<Session*> throttled_;  // sessions over their search rate
-    OplogForwarder* oplog_ = nullptr;
+    OperationLog* oplog_ = nullptr;
     std::unique_ptr<Prober> prober_;
     std::uint64_t ownership_refused_ = 0;
     std::uint64_t searches_ = 0;

@@ -98,6 +98,17 @@ class Timestamps(unittest.TestCase):
         finally:
             srv.close()
 
+    def test_clock_local_stamps_from_this_machine_without_asking_a_service(self):
+        env = dict(os.environ, TZ="Asia/Kolkata")  # half-hour offset: a zone no default gives
+        with Client(self.t.port, "--clock", "local", env=env) as c:
+            self.assertEqual(c.run("REGISTER l1"), ["c> REGISTER OK"])
+            self.assertEqual(c.run("REGISTER l2"), ["c> REGISTER OK"])
+            c.quit()
+        ts = received(self.t, "REGISTER", 2)
+        self.assertEqual(len(ts), 2)
+        self.assertTrue(all(close_to_now(x, "Asia/Kolkata") for x in ts), ts)
+        self.assertEqual([e for e in c.errors if "clock" in e], [])  # no service tried, none missed
+
     def test_clock_none_sends_no_timestamp(self):
         with Client(self.t.port, "--clock", "none") as c:
             self.assertEqual(c.run("REGISTER plain"), ["c> REGISTER OK"])
