@@ -161,7 +161,7 @@ int main(int argc, char** argv)
         {MHD_OPTION_CONNECTION_LIMIT, kConnectionLimit, nullptr},
         {MHD_OPTION_PER_IP_CONNECTION_LIMIT, kPerIpLimit, nullptr},
         {MHD_OPTION_CONNECTION_MEMORY_LIMIT, static_cast<intptr_t>(kConnectionMemory), nullptr},
-        {threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, threads, nullptr},
+        {threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, static_cast<intptr_t>(threads), nullptr},
         {MHD_OPTION_END, 0, nullptr},
     };
     MHD_Daemon* d = MHD_start_daemon(flags, port, nullptr, nullptr, &handle, nullptr, MHD_OPTION_ARRAY, options,

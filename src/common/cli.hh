@@ -1,6 +1,7 @@
 // Command-line helpers shared by the programs' main.cc files.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <cstdio>
 
@@ -21,5 +22,12 @@ void no_arguments_left(const char* program, int optind, int argc, char** argv);
 // A decimal option value in [min, max], or bad_option().
 std::uint64_t number_option(const char* program, const char* what, const char* value, std::uint64_t min,
                             std::uint64_t max);
+
+// The same for a count held in a size_t: `max` fits one on every target, 32-bit ones too.
+inline std::size_t size_option(const char* program, const char* what, const char* value, std::size_t min,
+                               std::size_t max)
+{
+    return static_cast<std::size_t>(number_option(program, what, value, min, max));
+}
 
 }  // namespace peerdex

@@ -10,10 +10,10 @@ std::uint64_t leaf_size_for(std::uint64_t size)
     return leaf;
 }
 
-std::uint64_t leaf_count(std::uint64_t size)
+std::size_t leaf_count(std::uint64_t size)
 {
     const std::uint64_t leaf = leaf_size_for(size);
-    return size == 0 ? 1 : size / leaf + (size % leaf != 0);
+    return static_cast<std::size_t>(size == 0 ? 1 : size / leaf + (size % leaf != 0));  // <= kMaxLeaves
 }
 
 std::string content_id_text(const Digest& root)

@@ -27,8 +27,9 @@ constexpr std::size_t kContentIdLength = 7 + 64;
 
 // The leaf size of a file of `size` bytes.
 std::uint64_t leaf_size_for(std::uint64_t size);
-// How many leaves it has (an empty file has one).
-std::uint64_t leaf_count(std::uint64_t size);
+// How many leaves it has (an empty file has one): at most kMaxLeaves, so a leaf's index is a
+// size_t on every target, 32-bit ones included.
+std::size_t leaf_count(std::uint64_t size);
 
 // "sha256:" and the hex digits of `root`.
 std::string content_id_text(const Digest& root);

@@ -121,7 +121,7 @@ int main(int argc, char** argv)
                 bad_option("--rpcbind mode", optarg);
             break;
         case opt_max_conns:
-            options.max_conns = number_option("--max-conns", optarg, 1, 1000000);
+            options.max_conns = peerdex::size_option("peerdex-logd", "--max-conns", optarg, 1, 1000000);
             break;
         case opt_idle_timeout:
             options.idle_timeout_ms = 1000 * number_option("--idle-timeout", optarg, 1, 24 * 3600);

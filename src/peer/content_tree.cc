@@ -186,7 +186,7 @@ bool cache_load(const std::string& dir, const FileKey& key, ContentTree& out)
     const int fd = ::open(entry_path(dir, key).c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return false;
-    const std::uint64_t count = leaf_count(key.size);
+    const std::size_t count = leaf_count(key.size);
     const std::string expected = header(key, count);
     const std::size_t total = expected.size() + (count + 1) * sizeof(Digest);
     std::string data(total + 1, '\0');  // one more: a longer file is not ours

@@ -223,10 +223,10 @@ struct Download::State final : Exchange {
     void got_tree(TreeFetch& t);
     void partial_opened(int err);
     void schedule();
-    bool next_segment(std::uint64_t& first, std::uint64_t& count) const;
+    bool next_segment(std::size_t& first, std::size_t& count) const;
     RangeFetch* slowest(double& seconds_left) const;
     void start_fetch(std::size_t src, std::uint64_t begin, std::uint64_t end);
-    void matched(const std::vector<std::uint64_t>& leaves);
+    void matched(const std::vector<std::size_t>& leaves);
     void bad_data(RangeFetch& f, std::uint64_t leaf);
     void fetch_done(RangeFetch& f);
     void refresh();
@@ -546,12 +546,12 @@ void Download::State::partial_opened(int err)
 
 // The first run of leaves nobody holds or fetches, cut to a share of what is left: large
 // segments at first, smaller ones near the end, so that every source stays busy.
-bool Download::State::next_segment(std::uint64_t& first, std::uint64_t& count) const
+bool Download::State::next_segment(std::size_t& first, std::size_t& count) const
 {
-    const std::uint64_t leaves = partial.leaves();
-    std::uint64_t missing = 0;
+    const std::size_t leaves = partial.leaves();
+    std::size_t missing = 0;
     first = leaves;
-    for (std::uint64_t i = 0; i < leaves; ++i)
+    for (std::size_t i = 0; i < leaves; ++i)
         if (!assigned[i] && !partial.has(i)) {
             ++missing;
             if (first == leaves)
@@ -564,8 +564,8 @@ bool Download::State::next_segment(std::uint64_t& first, std::uint64_t& count) c
         ++count;
     const std::size_t n = usable();
     if (n > 1) {
-        const std::uint64_t cap = std::max<std::uint64_t>(1, kMaxSegment / partial.leaf_size());
-        count = std::min(count, std::clamp<std::uint64_t>(missing / (2 * n), 1, cap));
+        const auto cap = static_cast<std::size_t>(std::max<std::uint64_t>(1, kMaxSegment / partial.leaf_size()));
+        count = std::min(count, std::clamp<std::size_t>(missing / (2 * n), 1, cap));
     }
     return true;
 }
@@ -601,7 +601,7 @@ void Download::State::schedule()
     for (std::size_t i = 0; i < sources.size() && running < std::max<std::size_t>(1, opt.max_sources); ++i) {
         if (sources[i].status != Src::Status::idle)
             continue;
-        std::uint64_t first = 0, count = 0;
+        std::size_t first = 0, count = 0;
         if (next_segment(first, count)) {
             const std::uint64_t leaf = partial.leaf_size();
             start_fetch(i, first * leaf, std::min(size, (first + count) * leaf));
@@ -654,7 +654,7 @@ void Download::State::schedule()
 void Download::State::start_fetch(std::size_t src, std::uint64_t b, std::uint64_t e)
 {
     const std::uint64_t leaf = partial.leaf_size();
-    for (std::uint64_t i = b / leaf; i * leaf < e; ++i)
+    for (auto i = static_cast<std::size_t>(b / leaf); i * leaf < e; ++i)  // b < size: a leaf's index
         assigned[i] = 1;
     auto* f = new RangeFetch(this, src, b, e);  // deletes itself in done()
     ++busy;
@@ -663,9 +663,9 @@ void Download::State::start_fetch(std::size_t src, std::uint64_t b, std::uint64_
     f->go(sources[src].s.addr);
 }
 
-void Download::State::matched(const std::vector<std::uint64_t>& leaves)
+void Download::State::matched(const std::vector<std::size_t>& leaves)
 {
-    for (const std::uint64_t leaf : leaves)
+    for (const std::size_t leaf : leaves)
         partial.mark(leaf);
     written = partial.verified();
     if (finished || saving || written - saved < kSaveBytes || partial.complete())
@@ -697,7 +697,7 @@ void Download::State::fetch_done(RangeFetch& f)
 {
     fetches.erase(std::find(fetches.begin(), fetches.end(), &f));
     const std::uint64_t leaf = partial.leaf_size();
-    for (std::uint64_t i = f.begin / leaf; i * leaf < f.end; ++i)
+    for (auto i = static_cast<std::size_t>(f.begin / leaf); i * leaf < f.end; ++i)
         assigned[i] = 0;
     Src& src = sources[f.src];
     src.bytes += f.accepted;

@@ -160,7 +160,7 @@ int main(int argc, char** argv)
             opt.resume = false;
             break;
         case opt_slots:
-            opt.upload_slots = peerdex::number_option(prog, "--upload-slots", optarg, 0, 1000);
+            opt.upload_slots = peerdex::size_option(prog, "--upload-slots", optarg, 0, 1000);
             break;
         case opt_rate: {
             const auto n = peerdex::parse_size(optarg);
@@ -170,10 +170,10 @@ int main(int argc, char** argv)
             break;
         }
         case opt_sources:
-            opt.sources = peerdex::number_option(prog, "--sources", optarg, 1, 16);
+            opt.sources = peerdex::size_option(prog, "--sources", optarg, 1, 16);
             break;
         case opt_search_walk:
-            opt.search_walk = peerdex::number_option(prog, "--search-walk", optarg, 1, 10000000);
+            opt.search_walk = peerdex::size_option(prog, "--search-walk", optarg, 1, 10000000);
             break;
         case opt_clock:
             opt.clock_url = std::strcmp(optarg, "none") == 0 ? "" : optarg;

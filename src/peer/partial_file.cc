@@ -97,7 +97,7 @@ std::uint64_t PartialFile::leaf_length(std::uint64_t leaf) const
 
 std::uint64_t PartialFile::kept_end() const
 {
-    for (std::uint64_t i = have_.size(); i-- > 0;)
+    for (std::size_t i = have_.size(); i-- > 0;)
         if (have_[i])
             return i * leaf_ + leaf_length(i);
     return 0;
@@ -127,13 +127,13 @@ bool parse_part_record(const std::string& text, std::string_view id, std::uint64
         return false;
     if (!next_line(text, at, line) || !parse_u64(line, recorded) || recorded != size)
         return false;
-    const std::uint64_t count = have.size();
+    const std::size_t count = have.size();
     if (v1) {
         std::uint64_t verified = 0;
         if (!next_line(text, at, line) || !parse_u64(line, verified) || at != text.size() || verified > size ||
             (verified % leaf != 0 && verified != size))
             return false;
-        for (std::uint64_t i = 0; i < count && i * leaf + length(i) <= verified && verified > 0; ++i)
+        for (std::size_t i = 0; i < count && i * leaf + length(i) <= verified && verified > 0; ++i)
             have[i] = 1;
         return true;
     }
@@ -145,7 +145,8 @@ bool parse_part_record(const std::string& text, std::string_view id, std::uint64
         if (space == std::string::npos || !parse_u64(line.substr(0, space), first) ||
             !parse_u64(line.substr(space + 1), n) || n == 0 || first >= count || n > count - first)
             return false;
-        for (std::uint64_t i = first; i < first + n; ++i)
+        // Both within count (checked above), so each fits a size_t.
+        for (auto i = static_cast<std::size_t>(first), e = i + static_cast<std::size_t>(n); i < e; ++i)
             have[i] = 1;
     }
     return true;
@@ -176,7 +177,7 @@ int PartialFile::open(int dir_fd, const std::string& name, const ContentTree& tr
     if (same && tree.size > 0) {
         // A record that claims bytes the file does not hold is not trusted at all.
         bool fits = true;
-        for (std::uint64_t i = 0; i < have_.size() && fits; ++i)
+        for (std::size_t i = 0; i < have_.size() && fits; ++i)
             fits = !recorded[i] || i * leaf_ + leaf_length(i) <= file_size;
         if (fits)
             have_ = recorded;
@@ -184,7 +185,7 @@ int PartialFile::open(int dir_fd, const std::string& name, const ContentTree& tr
         // written) are skipped without reading them.
         std::vector<char> buf(kReadBytes);
         TreeHasher hasher;
-        for (std::uint64_t i = 0; i < have_.size(); ++i) {
+        for (std::size_t i = 0; i < have_.size(); ++i) {
             const std::uint64_t start = i * leaf_, len = leaf_length(i);
             if (start + len > file_size)
                 break;
@@ -209,7 +210,7 @@ int PartialFile::open(int dir_fd, const std::string& name, const ContentTree& tr
                 have_[i] = 1;
         }
     }
-    for (std::uint64_t i = 0; i < have_.size(); ++i)
+    for (std::size_t i = 0; i < have_.size(); ++i)
         if (have_[i])
             verified_ += leaf_length(i);
     reused_ = verified_;
@@ -227,11 +228,12 @@ PartialFile::Write PartialFile::write_at(Cursor& c, const char* p, std::size_t n
 {
     c.matched.clear();
     while (n > 0) {
-        const std::uint64_t leaf = c.pos / leaf_;
-        if (leaf >= have_.size()) {
+        const std::uint64_t at_leaf = c.pos / leaf_;
+        if (at_leaf >= have_.size()) {
             c.err = EFBIG;  // more than the file's size: the caller checks, this is a backstop
             return Write::error;
         }
+        const auto leaf = static_cast<std::size_t>(at_leaf);  // below have_.size()
         const std::uint64_t start = leaf * leaf_, end = start + leaf_length(leaf);
         const auto take = static_cast<std::size_t>(std::min<std::uint64_t>(end - c.pos, n));
         if (take == 0) {
@@ -263,7 +265,7 @@ PartialFile::Write PartialFile::write_at(Cursor& c, const char* p, std::size_t n
     return Write::ok;
 }
 
-void PartialFile::mark(std::uint64_t leaf)
+void PartialFile::mark(std::size_t leaf)
 {
     if (leaf < have_.size() && !have_[leaf]) {
         have_[leaf] = 1;
@@ -276,15 +278,15 @@ std::string PartialFile::record_text() const
     char line[64];
     std::string text = "peerdex-part 2\n" + id_ + "\n" + std::to_string(tree_->size) + "\n";
     std::size_t runs = 0;
-    for (std::uint64_t i = 0; i < have_.size() && runs < kMaxRuns;) {
+    for (std::size_t i = 0; i < have_.size() && runs < kMaxRuns;) {
         if (!have_[i]) {
             ++i;
             continue;
         }
-        std::uint64_t j = i;
+        std::size_t j = i;
         while (j < have_.size() && have_[j])
             ++j;
-        std::snprintf(line, sizeof line, "%" PRIu64 " %" PRIu64 "\n", i, j - i);
+        std::snprintf(line, sizeof line, "%zu %zu\n", i, j - i);
         text += line;
         ++runs;
         i = j;

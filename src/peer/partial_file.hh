@@ -44,8 +44,8 @@ public:
     // since that matches the tree; anything else there is dropped. Returns 0 or an errno.
     int open(int dir_fd, const std::string& name, const ContentTree& tree, bool resume);
     std::uint64_t leaf_size() const { return leaf_; }
-    std::uint64_t leaves() const { return have_.size(); }
-    bool has(std::uint64_t leaf) const { return have_[leaf] != 0; }
+    std::size_t leaves() const { return have_.size(); }
+    bool has(std::size_t leaf) const { return have_[leaf] != 0; }
     // Bytes verified so far; reused(): what open() kept from an earlier run.
     std::uint64_t verified() const { return verified_; }
     std::uint64_t reused() const { return reused_; }
@@ -56,8 +56,8 @@ public:
         std::uint64_t pos = 0;
         TreeHasher hasher;
         bool leaf_open = false;
-        std::vector<std::uint64_t> matched;  // leaves the last write_at() completed, each matching
-        std::uint64_t bad_leaf = 0;          // bad_leaf: the leaf that did not match
+        std::vector<std::size_t> matched;  // leaves the last write_at() completed, each matching
+        std::size_t bad_leaf = 0;          // bad_leaf: the leaf that did not match
         int err = 0;                          // error: the errno
     };
     enum class Write { ok, bad_leaf, error };
@@ -66,7 +66,7 @@ public:
     // start and the bytes after it in this call are not written.
     Write write_at(Cursor& c, const char* p, std::size_t n);
     // A leaf that write_at() matched: it counts as verified from now on.
-    void mark(std::uint64_t leaf);
+    void mark(std::size_t leaf);
     // The record of the leaves marked so far, for save().
     std::string record_text() const;
     // Makes the data durable, then the record `text` (data synced before the record).

@@ -798,7 +798,10 @@ void PeerConn::read_ahead()
         return;
     }
     ahead_busy_ = true;
-    pool([fd = file_, from, len = ahead_next_ - from] { (void)::readahead(fd, static_cast<off64_t>(from), len); },
+    // At most kSendfileBytes: a size_t on every target.
+    pool([fd = file_, from, len = static_cast<std::size_t>(ahead_next_ - from)] {
+        (void)::readahead(fd, static_cast<off64_t>(from), len);
+    },
          &PeerConn::read_ahead_done);
 }
 

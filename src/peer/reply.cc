@@ -90,7 +90,7 @@ ReplyDecoder::Status ReplyDecoder::feed(const char*& p, const char* end)
                                                        : std::nullopt;
             if (!n)
                 return fail("malformed list count");
-            count_ = *n;
+            count_ = static_cast<std::size_t>(*n);  // at most kMaxListEntries
             wanted_ = count_ * static_cast<std::size_t>(n_);
             state_ = State::fields;
             fields_.reserve(std::min<std::size_t>(wanted_, 4096));

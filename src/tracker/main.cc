@@ -155,7 +155,7 @@ int main(int argc, char** argv)
             options.listen_addr = optarg;
             break;
         case opt_max_conns:
-            options.max_conns = number_option("--max-conns", optarg, 1, 1000000);
+            options.max_conns = peerdex::size_option("peerdex-tracker", "--max-conns", optarg, 1, 1000000);
             break;
         case opt_idle_timeout:
             options.idle_timeout_ms = 1000 * number_option("--idle-timeout", optarg, 1, kMaxIdleTimeoutS);
@@ -164,7 +164,7 @@ int main(int argc, char** argv)
             log_spec = optarg;
             break;
         case opt_log_queue:
-            log_queue = number_option("--log-queue", optarg, 1, 100000000);
+            log_queue = peerdex::size_option("peerdex-tracker", "--log-queue", optarg, 1, 100000000);
             break;
         case opt_store:
             store_config.name = optarg;
@@ -229,7 +229,7 @@ int main(int argc, char** argv)
             options.search_rate = static_cast<unsigned>(number_option("--search-rate", optarg, 0, 1000000));
             break;
         case opt_search_budget:
-            store_config.search_budget = number_option("--search-budget", optarg, 1, 100000000);
+            store_config.search_budget = peerdex::size_option("peerdex-tracker", "--search-budget", optarg, 1, 100000000);
             break;
         case 'q':
             verbosity = peerdex::Verbosity::quiet;

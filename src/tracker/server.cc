@@ -51,7 +51,8 @@ std::size_t default_max_conns()
     rlimit rl{};
     if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur <= kReservedFds * 2)
         return 64;
-    return std::min<std::size_t>(rl.rlim_cur - kReservedFds, kDefaultMaxConns);
+    // Compared as 64 bits: a limit past 2^32 (or RLIM_INFINITY) must not wrap a 32-bit size_t.
+    return static_cast<std::size_t>(std::min<std::uint64_t>(rl.rlim_cur - kReservedFds, kDefaultMaxConns));
 }
 
 // The "host's primary address" of the init line: the first non-loopback IPv4 address

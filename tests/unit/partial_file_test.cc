@@ -92,7 +92,7 @@ protected:
         auto& c = cursors[&p];
         if (!c) {
             c = std::make_unique<PartialFile::Cursor>();
-            std::uint64_t first = 0;
+            std::size_t first = 0;
             while (first < p.leaves() && p.has(first))
                 ++first;
             c->pos = first * p.leaf_size();
@@ -107,7 +107,7 @@ protected:
     {
         PartialFile::Cursor c;
         c.pos = leaf * kLeaf;
-        const auto w = p.write_at(c, data.data() + c.pos, std::min<std::size_t>(kLeaf, data.size() - c.pos));
+        const auto w = p.write_at(c, data.data() + c.pos, static_cast<std::size_t>(std::min<std::uint64_t>(kLeaf, data.size() - c.pos)));
         for (const auto l : c.matched)
             p.mark(l);
         last_bad = c.bad_leaf;

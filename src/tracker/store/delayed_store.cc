@@ -56,7 +56,7 @@ void DelayedStore::on_inner(void* ctx, std::uint64_t token, StoreReply&& reply)
     auto* self = static_cast<DelayedStore*>(ctx);
     if (reply.list)
         reply.list = std::make_unique<Stream>(*self, std::move(reply.list));
-    self->pending_[token].reply = std::move(reply);
+    self->pending_[static_cast<std::size_t>(token)].reply = std::move(reply);  // an index it gave
 }
 
 void DelayedStore::arm()

@@ -791,7 +791,7 @@ void RedisStore::answer(Pending& p, redisReply* r)
     case Kind::load:
         loading_ -= loading_ > 0;
         if (r && r->type == REDIS_REPLY_STRING && p.stream < shas_.size())
-            shas_[p.stream].assign(r->str, r->len);
+            shas_[static_cast<std::size_t>(p.stream)].assign(r->str, r->len);
         else if (r)
             Console::error("s> store: Redis refused the script: %.*s", static_cast<int>(redis_text(r).size()),
                            redis_text(r).data());
@@ -808,7 +808,7 @@ void RedisStore::answer(Pending& p, redisReply* r)
         return;
     case Kind::users:
     case Kind::content:
-        snapshot_entries_ -= p.stream;  // what was set aside for it; its List counts what it holds
+        snapshot_entries_ -= static_cast<std::size_t>(p.stream);  // set aside for it; its List counts what it holds
         break;
     case Kind::plain:
     case Kind::info:
