@@ -28,6 +28,16 @@ def scaled(seconds):
     return seconds * SLOW
 
 
+def hold_fsync_env(gate, **extra):
+    """The environment of a daemon whose flushes wait while the file `gate` exists: a slow
+    disk (hold_fsync.c, preloaded). A cross build's programs run under an emulator, whose
+    wrapper (tests/emulated.sh.in) hands PEERDEX_PRELOAD to the guest's loader instead."""
+    asan = (os.environ.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0").lstrip(":")
+    preload = "PEERDEX_PRELOAD" if os.environ.get("PEERDEX_EMULATED") else "LD_PRELOAD"
+    return dict(os.environ, **{preload: os.environ["PEERDEX_HOLD_FSYNC_LIB"]}, PEERDEX_HOLD_FSYNC=gate,
+                ASAN_OPTIONS=asan, **extra)
+
+
 def slow_rate(bytes_per_s):
     """An upload rate that keeps a transfer going for as long on a slow build as a fixed
     rate does on a fast one: the steps that must happen during it take longer there too."""

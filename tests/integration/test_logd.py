@@ -11,7 +11,7 @@ import tempfile
 import time
 import unittest
 
-from harness import Logd, TS, read_all, scaled, wait_until
+from harness import Logd, TS, hold_fsync_env, read_all, scaled, wait_until
 
 PROG, VERS = 0x20504458, 1
 
@@ -108,9 +108,7 @@ class LogdTest(unittest.TestCase):
         # idle timeout: waiting for the disk is not idleness, and the reply must arrive.
         gate = os.path.join(self.dir, "hold")
         log = os.path.join(self.dir, "slow.log")
-        asan = (os.environ.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0").lstrip(":")
-        env = dict(os.environ, LD_PRELOAD=os.environ["PEERDEX_HOLD_FSYNC_LIB"], PEERDEX_HOLD_FSYNC=gate,
-                   PEERDEX_HOLD_FSYNC_SUFFIX="/slow.log", ASAN_OPTIONS=asan)
+        env = hold_fsync_env(gate, PEERDEX_HOLD_FSYNC_SUFFIX="/slow.log")
         open(gate, "w").close()
         with Logd("-o", log, "--rpcbind", "no", "--idle-timeout", "1", env=env) as logd, \
                 socket.create_connection(("127.0.0.1", logd.port), timeout=scaled(10)) as s:

@@ -14,7 +14,7 @@ import tempfile
 import threading
 import unittest
 
-from harness import HOST, TIMEOUT, Tracker, enc, parse_list, read_all, scaled, wait_until
+from harness import HOST, TIMEOUT, Tracker, enc, hold_fsync_env, parse_list, read_all, scaled, wait_until
 
 TRACKER = os.environ["PEERDEX_TRACKER"]
 
@@ -175,9 +175,7 @@ class SlowDisk(StateTest):
 
     def held_tracker(self, *args):
         gate = os.path.join(self.dir, "hold")
-        asan = (os.environ.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0").lstrip(":")
-        env = dict(os.environ, LD_PRELOAD=os.environ["PEERDEX_HOLD_FSYNC_LIB"], PEERDEX_HOLD_FSYNC=gate,
-                   ASAN_OPTIONS=asan)
+        env = hold_fsync_env(gate)
         return Tracker("-q", "--state", self.db, *args, env=env), gate
 
     def test_no_reply_leaves_before_its_change_is_flushed(self):
