@@ -36,7 +36,7 @@ struct Rng {
         return z ^ (z >> 31);
     }
     double unit() { return static_cast<double>(next() >> 11) / 9007199254740992.0; }
-    std::size_t below(std::size_t n) { return next() % n; }
+    std::size_t below(std::size_t n) { return static_cast<std::size_t>(next() % n); }  // < n
 };
 
 // Words ranked by frequency: word i is drawn with probability proportional to 1/(i+1)^s.
@@ -182,7 +182,7 @@ int main(int argc, char** argv)
     bool with_fts = true;
     for (int i = 1; i + 1 < argc; i += 2) {
         const std::string a = argv[i];
-        const std::size_t v = std::strtoull(argv[i + 1], nullptr, 10);
+        const auto v = static_cast<std::size_t>(std::strtoull(argv[i + 1], nullptr, 10));
         if (a == "--dump")
             dump = argv[i + 1];
         else if (a == "--publications")
