@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Builds peerdex as two small boxes would (README, "Building only what a box runs") and checks
 # that each links only what it runs:
-#   build-box-tracker  the tracker alone, no operation-log forwarding: no libcurl,
-#                      libmicrohttpd or libtirpc; its unit, fuzz-corpus and man suites pass;
-#                      --log is refused with a clear message
+#   build-box-tracker  the tracker alone, no operation-log forwarding, its C++ runtime linked
+#                      in: no libcurl, libmicrohttpd, libtirpc or libstdc++; its unit,
+#                      fuzz-corpus and man suites pass; --log is refused with a clear message
 #   build-box-client   the client alone, without libcurl: --clock URL is refused, and the
 #                      client stamps operations from the local clock
 # Extra arguments go to both `meson setup`s (e.g. --cross-file). Ends with "N passed, N failed".
@@ -58,12 +58,12 @@ box() {
 
 echo "=== the tracker alone"
 t=build-box-tracker
-if box "$t" -Dclient=disabled -Dclock=disabled -Dlogd=disabled -Doplog=disabled "$@"; then
+if box "$t" -Dclient=disabled -Dclock=disabled -Dlogd=disabled -Doplog=disabled -Dstatic_cxx_runtime=true "$@"; then
   ok "tracker-only build"
   check "only the tracker is built" test -x "$t/src/tracker/peerdex-tracker" -a ! -e "$t/src/peer/peerdex" \
     -a ! -e "$t/src/clock/peerdex-clock" -a ! -e "$t/src/logd/peerdex-logd"
-  check "the tracker loads no libcurl, libmicrohttpd or libtirpc" \
-    lacks "$t/src/tracker/peerdex-tracker" libcurl libmicrohttpd libtirpc
+  check "the tracker loads no libcurl, libmicrohttpd, libtirpc or libstdc++" \
+    lacks "$t/src/tracker/peerdex-tracker" libcurl libmicrohttpd libtirpc libstdc++
   check "--log is refused" refuses "built without operation-log forwarding" \
     "$t/src/tracker/peerdex-tracker" -p 0 --log 127.0.0.1:4001
   rm -f "$t/meson-logs/testlog.json"
