@@ -193,6 +193,10 @@ class VerifiedDownloads(unittest.TestCase):
             victim.wait()
             self.assertFalse(os.path.exists(os.path.join(self.dest, "f.bin")))
             had = os.path.getsize(part)
+            # The server may still be writing to the dead socket (slowly, under emulation): count from
+            # the moment it has closed that connection, or its last writes land in the resume's share.
+            wait_until(lambda: srv.stats()["connections"].endswith("(open 0)"), timeout=scaled(30),
+                       what="the server closing the killed download's connection")
             sent_before = int(srv.stats()["bytes sent"].split()[0])
             r = subprocess.run(argv[:2] + argv[3:], cwd=self.dest, env=self.env, capture_output=True, text=True,
                                timeout=scaled(120))
