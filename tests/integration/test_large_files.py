@@ -8,8 +8,8 @@ import socket
 import tempfile
 import unittest
 
-from harness import HOST, Reader, enc, read_all
-from test_serve import Serve, list_files
+from harness import HOST, Client, Reader, Tracker, enc, read_all
+from test_serve import Serve, cli, list_files
 
 GIB = 1 << 30
 SIZE = 6 * GIB + 3
@@ -89,6 +89,49 @@ class LargeFiles(unittest.TestCase):
             self.assertEqual(srv.request(enc("PUT_FILE", "fits", 1024) + b"z" * 1024), b"\x00")
         self.assertEqual(sorted(os.listdir(self.dir)), ["big.bin", "fits"])
         os.unlink(os.path.join(self.dir, "fits"))
+
+
+class LargeLists(unittest.TestCase):
+    """Replies longer than 64 KiB, read by the client's decoders: a 16-bit length or a 64 KiB
+    buffer taken for the whole reply would cut them short."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="peerdex-lists-")
+
+    def tearDown(self):
+        shutil.rmtree(self.tmp)
+
+    def test_list_content_of_3000_paths_through_the_shell(self):
+        paths = ["/a/path/long/enough/that/three/thousand/make/a/big/list/%05d" % i for i in range(3000)]
+        t = Tracker("-q")
+        try:
+            s, r = t.hello()
+            with s:
+                s.sendall(enc("REGISTER", "many") + enc("CONNECT", "many", 777) +
+                          b"".join(enc("PUBLISH", "many", p, "") for p in paths))
+                self.assertEqual([r.byte() for _ in range(3002)], [0] * 3002)
+                s.sendall(enc("LIST_CONTENT", "many", "many"))
+                code, listed = r.list_reply(1)
+                self.assertGreater(sum(len(p) + 1 for p in paths), 2 * 65536)
+                self.assertEqual((code, listed), (0, [(p,) for p in paths]))
+                with Client(t.port) as c:
+                    self.assertEqual(c.run("REGISTER reader"), ["c> REGISTER OK"])
+                    self.assertEqual(c.run("CONNECT reader")[0], "c> CONNECT OK")
+                    self.assertEqual(c.run("LIST_CONTENT many"), ["c> LIST_CONTENT OK"] + ["\t" + p for p in paths])
+        finally:
+            t.stop()
+
+    def test_list_files_of_2000_names_on_the_wire_and_through_ls(self):
+        share = os.path.join(self.tmp, "share")
+        os.mkdir(share)
+        names = sorted("a-name-long-enough-that-two-thousand-make-a-list-past-64-KiB-%04d" % i for i in range(2000))
+        for name in names:
+            open(os.path.join(share, name), "wb").close()
+        with Serve(share) as srv:
+            self.assertEqual([n for n, _, _ in list_files(srv)], names)
+            r = cli(srv, "ls", "--bytes")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertEqual([line.split()[3] for line in r.stdout.decode().splitlines()], names)
 
 
 if __name__ == "__main__":
