@@ -6,6 +6,7 @@
 #include <netdb.h>
 #include <signal.h>
 
+#include <atomic>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
@@ -15,6 +16,7 @@
 #include "address.hh"
 #include "cli.hh"
 #include "datetime.hh"
+#include "metrics.hh"
 
 namespace {
 
@@ -24,9 +26,41 @@ constexpr unsigned kConnectionLimit = 1024;
 constexpr unsigned kPerIpLimit = 256;
 constexpr std::size_t kConnectionMemory = 16 * 1024;  // request line and headers included
 
+// GET /metrics: replies by status, counted by every serving thread.
+constexpr unsigned kStatuses[] = {200, 400, 404, 405, 500};
+std::atomic<std::uint64_t> replies_by_status[std::size(kStatuses) + 1];  // the last: any other
+std::atomic<std::uint64_t> datetime_replies[2];                          // course, iso8601
+std::uint64_t start_time_s;
+
+std::string metrics_text()
+{
+    peerdex::MetricsText out;
+    out.family("peerdex_clock_build_info", peerdex::MetricsText::Type::gauge, "The running version, as a label");
+    out.sample("peerdex_clock_build_info", std::uint64_t{1}, {{"version", PEERDEX_VERSION}});
+    out.gauge("peerdex_clock_start_time_seconds", "When the clock started, in seconds since the epoch",
+              static_cast<double>(start_time_s));
+    out.family("peerdex_clock_responses_total", peerdex::MetricsText::Type::counter, "HTTP responses, by status");
+    for (std::size_t i = 0; i <= std::size(kStatuses); ++i) {
+        const std::string code = i < std::size(kStatuses) ? std::to_string(kStatuses[i]) : "other";
+        out.sample("peerdex_clock_responses_total", replies_by_status[i].load(std::memory_order_relaxed),
+                   {{"code", code}});
+    }
+    out.family("peerdex_clock_timestamps_total", peerdex::MetricsText::Type::counter,
+               "Timestamps served by GET /datetime, by format");
+    out.sample("peerdex_clock_timestamps_total", datetime_replies[0].load(std::memory_order_relaxed),
+               {{"format", "course"}});
+    out.sample("peerdex_clock_timestamps_total", datetime_replies[1].load(std::memory_order_relaxed),
+               {{"format", "iso8601"}});
+    return out.take();
+}
+
 MHD_Result reply(MHD_Connection* c, unsigned status, const std::string& body, const char* type,
                  const char* allow = nullptr)
 {
+    std::size_t i = 0;
+    while (i < std::size(kStatuses) && kStatuses[i] != status)
+        ++i;
+    replies_by_status[i].fetch_add(1, std::memory_order_relaxed);
     MHD_Response* r = MHD_create_response_from_buffer(body.size(), const_cast<char*>(body.data()),
                                                       MHD_RESPMEM_MUST_COPY);
     if (!r)
@@ -62,6 +96,8 @@ MHD_Result handle(void*, MHD_Connection* c, const char* url, const char* method,
     }
     if (std::strcmp(url, "/healthz") == 0)
         return reply(c, MHD_HTTP_OK, "ok\n", "text/plain; charset=utf-8");
+    if (std::strcmp(url, "/metrics") == 0)
+        return reply(c, MHD_HTTP_OK, metrics_text(), "text/plain; version=0.0.4; charset=utf-8");
     if (std::strcmp(url, "/datetime") != 0)
         return reply(c, MHD_HTTP_NOT_FOUND, "not found: try /datetime\n", "text/plain; charset=utf-8");
     const std::time_t now = std::time(nullptr);
@@ -69,10 +105,12 @@ MHD_Result handle(void*, MHD_Connection* c, const char* url, const char* method,
     std::string ts;
     if (format && std::strcmp(format, "iso8601") == 0) {
         ts = peerdex::iso8601_timestamp(now);
+        datetime_replies[1].fetch_add(1, std::memory_order_relaxed);
     } else if (format && *format) {
         return reply(c, MHD_HTTP_BAD_REQUEST, "unknown format: try format=iso8601\n", "text/plain; charset=utf-8");
     } else {
         ts = peerdex::course_timestamp(now);
+        datetime_replies[0].fetch_add(1, std::memory_order_relaxed);
     }
     const char* accept = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT);
     if (accept && peerdex::prefers_json(accept))
@@ -85,6 +123,7 @@ void usage(FILE* out)
     std::fprintf(out,
                  "Usage: peerdex-clock [options]\n"
                  "Serves the date and time over HTTP: GET /datetime (peerdex-protocol(7), DATE-TIME SERVICE).\n"
+                 "Also GET /healthz, and GET /metrics for Prometheus (peerdex-clock(8), METRICS).\n"
                  "\n"
                  "  -p, --port PORT      TCP port (default %u; 0 picks a free one)\n"
                  "  -l, --listen ADDR    address to listen on (default 127.0.0.1)\n"
@@ -132,6 +171,7 @@ int main(int argc, char** argv)
     }
     peerdex::no_arguments_left("peerdex-clock", optind, argc, argv);
     tzset();
+    start_time_s = static_cast<std::uint64_t>(std::time(nullptr));
 
     addrinfo hints{};
     hints.ai_socktype = SOCK_STREAM;

@@ -6,10 +6,15 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "cli.hh"
 #include "console.hh"
+#ifdef PEERDEX_HAVE_HTTP
+#include "logd_http.hh"
+#endif
 #include "server.hh"
 #include "store.hh"
 #include "wire.hh"
@@ -33,6 +38,11 @@ void usage(FILE* out)
                  "      --idle-timeout S     close a connection silent for S seconds (default 60)\n"
                  "      --allow ADDR[/PREFIX] take calls only from there (repeatable); default: loopback\n"
                  "                           when listening on loopback, otherwise required\n"
+                 "      --http [ADDR:]PORT   serve GET /metrics (Prometheus) and /healthz over HTTP on ADDR\n"
+                 "                           (default 127.0.0.1) port PORT; off by default\n"
+                 "      --http-allow NET     also let ADDR[/PREFIX] connect to --http (default: loopback only)\n"
+                 "      --http-token-file FILE  /metrics wants 'Authorization: Bearer TOKEN', TOKEN the first\n"
+                 "                           line of FILE (mode 600)\n"
                  "  -q, --quiet              print errors only\n"
                  "  -v, --verbose            also print refused records and timeouts\n"
                  "  -h, --help               show this help\n"
@@ -55,6 +65,11 @@ std::uint64_t number_option(const char* what, const char* value, std::uint64_t m
 
 struct Signals {
     peerdex::LogdServer* server;
+#ifdef PEERDEX_HAVE_HTTP
+    peerdex::LogdHttp* http;
+#else
+    void* http;
+#endif
     uv_signal_t handles[4];
 };
 
@@ -62,7 +77,17 @@ struct Signals {
 
 int main(int argc, char** argv)
 {
-    enum { opt_state = 256, opt_fsync, opt_rpcbind, opt_max_conns, opt_idle_timeout, opt_allow };
+    enum {
+        opt_state = 256,
+        opt_fsync,
+        opt_rpcbind,
+        opt_max_conns,
+        opt_idle_timeout,
+        opt_allow,
+        opt_http,
+        opt_http_allow,
+        opt_http_token_file,
+    };
     static const option long_options[] = {
         {"port", required_argument, nullptr, 'p'},
         {"listen", required_argument, nullptr, 'l'},
@@ -73,6 +98,9 @@ int main(int argc, char** argv)
         {"max-conns", required_argument, nullptr, opt_max_conns},
         {"idle-timeout", required_argument, nullptr, opt_idle_timeout},
         {"allow", required_argument, nullptr, opt_allow},
+        {"http", required_argument, nullptr, opt_http},
+        {"http-allow", required_argument, nullptr, opt_http_allow},
+        {"http-token-file", required_argument, nullptr, opt_http_token_file},
         {"quiet", no_argument, nullptr, 'q'},
         {"verbose", no_argument, nullptr, 'v'},
         {"help", no_argument, nullptr, 'h'},
@@ -84,6 +112,8 @@ int main(int argc, char** argv)
     bool state_given = false;
     auto fsync = peerdex::FsyncPolicy::batch;
     auto verbosity = peerdex::Verbosity::normal;
+    std::string http_spec, http_token_file;
+    std::vector<std::string> http_allow;
     int c;
     while ((c = getopt_long(argc, argv, "p:l:o:qvhV", long_options, nullptr)) != -1) {
         switch (c) {
@@ -133,6 +163,15 @@ int main(int argc, char** argv)
             options.allow.push_back(s);
             break;
         }
+        case opt_http:
+            http_spec = optarg;
+            break;
+        case opt_http_allow:
+            http_allow.emplace_back(optarg);
+            break;
+        case opt_http_token_file:
+            http_token_file = optarg;
+            break;
         case 'q':
             verbosity = peerdex::Verbosity::quiet;
             break;
@@ -144,6 +183,19 @@ int main(int argc, char** argv)
         }
     }
     peerdex::no_arguments_left("peerdex-logd", optind, argc, argv);
+#ifdef PEERDEX_HAVE_HTTP
+    peerdex::HttpOptions http_options;
+    if (std::string problem; !peerdex::http_options_from(http_spec, http_allow, http_token_file, http_options, problem)) {
+        std::fprintf(stderr, "peerdex-logd: %s\n", problem.c_str());
+        return 2;
+    }
+#else
+    if (!http_spec.empty() || !http_allow.empty() || !http_token_file.empty()) {
+        std::fprintf(stderr, "peerdex-logd: --http: this peerdex-logd was built without its HTTP side "
+                             "(meson setup -Dhttp=enabled, with libmicrohttpd)\n");
+        return 2;
+    }
+#endif
     if (!state_given && !output.empty())
         state = output + ".state";
     if (options.allow.empty()) {
@@ -174,21 +226,42 @@ int main(int argc, char** argv)
     uv_loop_t* loop = uv_default_loop();
     peerdex::LogdServer server(loop, store, options);
 
-    Signals sig{&server, {}};
+#ifdef PEERDEX_HAVE_HTTP
+    std::unique_ptr<peerdex::LogdHttp> http;
+    if (!http_spec.empty()) {
+        http = std::make_unique<peerdex::LogdHttp>(loop, server);
+        if (std::string error; !http->start(http_options, error)) {
+            peerdex::Console::error("peerdex-logd: %s", error.c_str());
+            return 1;
+        }
+        peerdex::Console::error("peerdex-logd: http: listening on %s%s%s:%u", http_options.addr.find(':') != std::string::npos ? "[" : "",
+                                http_options.addr.c_str(), http_options.addr.find(':') != std::string::npos ? "]" : "",
+                                http->port());
+    }
+    Signals sig{&server, http.get(), {}};
+#else
+    Signals sig{&server, nullptr, {}};
+#endif
     const int signums[4] = {SIGINT, SIGTERM, SIGHUP, SIGUSR1};
     for (int i = 0; i < 4; ++i) {
         uv_signal_init(loop, &sig.handles[i]);
-        sig.handles[i].data = &server;
+        sig.handles[i].data = &sig;
         uv_signal_start(
             &sig.handles[i],
             [](uv_signal_t* h, int signum) {
-                auto* s = static_cast<peerdex::LogdServer*>(h->data);
-                if (signum == SIGHUP)
+                auto* sigs = static_cast<Signals*>(h->data);
+                peerdex::LogdServer* s = sigs->server;
+                if (signum == SIGHUP) {
                     s->reopen();
-                else if (signum == SIGUSR1)
+                } else if (signum == SIGUSR1) {
                     s->print_stats();
-                else
+                } else {
                     s->stop();
+#ifdef PEERDEX_HAVE_HTTP
+                    if (sigs->http)
+                        sigs->http->stop();
+#endif
+                }
             },
             signums[i]);
         uv_unref(reinterpret_cast<uv_handle_t*>(&sig.handles[i]));

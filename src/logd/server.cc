@@ -73,6 +73,7 @@ public:
             close();  // not one byte read: nothing from there is decoded
             return;
         }
+        ++server_.connections_;
         touch();
         uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), on_alloc, on_read);
     }
@@ -349,6 +350,11 @@ void LogdServer::job_done(uv_work_t* req, int)
     std::unique_ptr<StoreJob> job = std::move(self->jobs_.front());
     self->jobs_.pop_front();
     self->job_running_ = false;
+    self->store_seen_.written = self->store_.written();
+    self->store_seen_.duplicates = self->store_.duplicates();
+    self->store_seen_.syncs = self->store_.syncs();
+    if (job->rc != 0)
+        ++self->store_seen_.store_failures;
     if (job->rc != 0) {
         if (self->store_.message() != self->last_error_)
             Console::error("peerdex-logd: %s", self->store_.message().c_str());
@@ -366,6 +372,17 @@ void LogdServer::reopen()
     auto job = std::make_unique<StoreJob>();
     job->reopen = true;
     submit(std::move(job));
+}
+
+LogdServer::Metrics LogdServer::metrics() const
+{
+    Metrics m = store_seen_;
+    m.calls = calls_;
+    m.rejected = rejected_;
+    m.not_allowed = not_allowed_;
+    m.connections = connections_;
+    m.open = acceptor_.open();
+    return m;
 }
 
 void LogdServer::print_stats() const

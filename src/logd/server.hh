@@ -46,6 +46,16 @@ public:
     void reopen();  // SIGHUP
     void print_stats() const;
 
+    // For GET /metrics: the store's figures as of its last finished job (read on the loop,
+    // never while the worker writes them), and the server's own.
+    struct Metrics {
+        std::uint64_t written = 0, duplicates = 0, store_failures = 0;
+        Histogram syncs;
+        std::uint64_t calls = 0, rejected = 0, not_allowed = 0, connections = 0;
+        std::size_t open = 0;
+    };
+    Metrics metrics() const;
+
 private:
     friend class LogdSession;
 
@@ -67,6 +77,8 @@ private:
     std::uint64_t calls_ = 0;
     std::uint64_t rejected_ = 0;
     std::uint64_t not_allowed_ = 0;  // connections closed unread (--allow)
+    std::uint64_t connections_ = 0;
+    Metrics store_seen_;             // written, duplicates, syncs, failures: copied at each job's end
 };
 
 }  // namespace peerdex

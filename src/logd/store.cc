@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -205,8 +206,15 @@ int LogStore::sync(int fd, const char* what)
 {
     if (fsync_ == FsyncPolicy::never || fd == STDOUT_FILENO)
         return 0;
-    if (fdatasync(fd) != 0 && errno != EINVAL)  // EINVAL: a pipe or terminal
+    timespec t0{}, t1{};
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    const int rc = fdatasync(fd);
+    if (rc != 0 && errno != EINVAL)  // EINVAL: a pipe or terminal
         return fail(errno, std::string("cannot sync ") + what);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    if (rc == 0)
+        syncs_.observe_ns(static_cast<std::uint64_t>(t1.tv_sec - t0.tv_sec) * 1000000000u +
+                          static_cast<std::uint64_t>(t1.tv_nsec) - static_cast<std::uint64_t>(t0.tv_nsec));
     return 0;
 }
 

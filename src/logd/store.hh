@@ -16,6 +16,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "metrics.hh"
+
 namespace peerdex {
 
 enum class FsyncPolicy { always, batch, never };
@@ -90,6 +92,8 @@ public:
     const std::string& message() const { return message_; }
     std::uint64_t written() const { return written_; }
     std::uint64_t duplicates() const { return duplicates_; }
+    // Every fdatasync of the log and the journal, timed (on the thread that writes).
+    const Histogram& syncs() const { return syncs_; }
     std::uint64_t last_seq(std::uint64_t instance) const;
 
 private:
@@ -111,6 +115,7 @@ private:
     std::unordered_map<std::uint64_t, std::uint64_t> last_seq_;
     std::uint64_t written_ = 0;
     std::uint64_t duplicates_ = 0;
+    Histogram syncs_;
     std::string message_;
     std::string lines_;    // reused buffers
     std::vector<std::size_t> line_ends_;

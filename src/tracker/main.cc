@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "cli.hh"
 #include "console.hh"
@@ -17,6 +18,9 @@
 #include "oplog.hh"
 #endif
 #include "server.hh"
+#ifdef PEERDEX_HAVE_HTTP
+#include "status.hh"
+#endif
 #include "wire.hh"
 
 namespace {
@@ -66,6 +70,13 @@ void usage(FILE* out)
                  "                         (default %u; 0: no limit); beyond, it is not read until it may\n"
                  "      --search-budget N  publications one SEARCH may examine before it answers with\n"
                  "                         what it found (default %zu)\n"
+                 "      --http [ADDR:]PORT serve GET /metrics (Prometheus), /healthz and a status page / over\n"
+                 "                         HTTP on ADDR (default 127.0.0.1) port PORT; off by default\n"
+                 "      --http-allow NET   also let ADDR[/PREFIX] connect to --http (default: loopback only);\n"
+                 "                         may be repeated\n"
+                 "      --http-token-file FILE\n"
+                 "                         /metrics wants 'Authorization: Bearer TOKEN', TOKEN the first line\n"
+                 "                         of FILE (mode 600)\n"
                  "  -q, --quiet            print only the init line and errors\n"
                  "  -v, --verbose          also print refused and malformed requests with the peer address\n"
                  "  -h, --help             show this help\n"
@@ -112,6 +123,9 @@ int main(int argc, char** argv)
         opt_max_results,
         opt_search_rate,
         opt_search_budget,
+        opt_http,
+        opt_http_allow,
+        opt_http_token_file,
     };
     static const option long_options[] = {
         {"port", required_argument, nullptr, 'p'},
@@ -135,6 +149,9 @@ int main(int argc, char** argv)
         {"verbose", no_argument, nullptr, 'v'},
         {"help", no_argument, nullptr, 'h'},
         {"version", no_argument, nullptr, 'V'},
+        {"http", required_argument, nullptr, opt_http},
+        {"http-allow", required_argument, nullptr, opt_http_allow},
+        {"http-token-file", required_argument, nullptr, opt_http_token_file},
         {nullptr, 0, nullptr, 0},
     };
     peerdex::TrackerOptions options;
@@ -144,6 +161,8 @@ int main(int argc, char** argv)
     // for them, and peerdex clients keep their users across addresses with their keys.
     store_config.auth = peerdex::keys_supported() ? peerdex::AuthMode::key : peerdex::AuthMode::ip;
     std::size_t log_queue = peerdex::kDefaultLogQueue;
+    std::string http_spec, http_token_file;
+    std::vector<std::string> http_allow;
     auto verbosity = peerdex::Verbosity::normal;
     int c;
     while ((c = getopt_long(argc, argv, "p:l:qvhV", long_options, nullptr)) != -1) {
@@ -231,6 +250,15 @@ int main(int argc, char** argv)
         case opt_search_budget:
             store_config.search_budget = peerdex::size_option("peerdex-tracker", "--search-budget", optarg, 1, 100000000);
             break;
+        case opt_http:
+            http_spec = optarg;
+            break;
+        case opt_http_allow:
+            http_allow.emplace_back(optarg);
+            break;
+        case opt_http_token_file:
+            http_token_file = optarg;
+            break;
         case 'q':
             verbosity = peerdex::Verbosity::quiet;
             break;
@@ -242,6 +270,19 @@ int main(int argc, char** argv)
         }
     }
     peerdex::no_arguments_left("peerdex-tracker", optind, argc, argv);
+#ifdef PEERDEX_HAVE_HTTP
+    peerdex::HttpOptions http_options;
+    if (std::string problem; !peerdex::http_options_from(http_spec, http_allow, http_token_file, http_options, problem)) {
+        std::fprintf(stderr, "peerdex-tracker: %s\n", problem.c_str());
+        return 2;
+    }
+#else
+    if (!http_spec.empty() || !http_allow.empty() || !http_token_file.empty()) {
+        std::fprintf(stderr, "peerdex-tracker: --http: this peerdex-tracker was built without its HTTP side "
+                             "(meson setup -Dhttp=enabled, with libmicrohttpd)\n");
+        return 2;
+    }
+#endif
     if (!store_config.state.empty() && !store_config.name.empty()) {
         std::fprintf(stderr, "peerdex-tracker: --state and --store name two different stores: give one\n");
         return 2;
@@ -304,10 +345,28 @@ int main(int argc, char** argv)
         peerdex::Console::info("s> oplog: no log server configured (--log HOST:PORT or LOG_RPC_IP): logging off");
     }
 
+#ifdef PEERDEX_HAVE_HTTP
+    std::unique_ptr<peerdex::TrackerHttp> http;
+    if (!http_spec.empty()) {
+        uv_loop_configure(loop, UV_METRICS_IDLE_TIME);  // the busy time per turn, before the loop runs
+        http = std::make_unique<peerdex::TrackerHttp>(loop, server);
+        if (!http->start(http_options, error)) {
+            std::fprintf(stderr, "peerdex-tracker: %s\n", error.c_str());
+            return 1;
+        }
+        peerdex::Console::banner("s> http: listening on %s%s%s:%u", http_options.addr.find(':') != std::string::npos ? "[" : "",
+                               http_options.addr.c_str(), http_options.addr.find(':') != std::string::npos ? "]" : "",
+                               http->port());
+    }
+    peerdex::TrackerHttp* http_side = http.get();
+#else
+    void* http_side = nullptr;
+#endif
     struct Context {
         peerdex::TrackerServer* server;
         peerdex::OperationLog* oplog;
-    } context{&server, oplog.get()};
+        decltype(http_side) http;
+    } context{&server, oplog.get(), http_side};
     uv_signal_t signals[3];
     const int signums[3] = {SIGINT, SIGTERM, SIGUSR1};
     for (int i = 0; i < 3; ++i) {
@@ -345,6 +404,10 @@ int main(int argc, char** argv)
                 ctx->server->stop();
                 if (ctx->oplog)
                     ctx->oplog->stop(kOplogFlushMs);
+#ifdef PEERDEX_HAVE_HTTP
+                if (ctx->http)
+                    ctx->http->stop();
+#endif
             },
             signums[i]);
     }

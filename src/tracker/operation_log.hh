@@ -21,6 +21,15 @@ public:
     // Delivers what it can within flush_ms, then closes every handle.
     virtual void stop(std::uint64_t flush_ms) = 0;
     virtual void print_stats() const = 0;
+
+    // For GET /metrics: entries delivered, dropped (queue full), waiting; whether the log
+    // server answered the last call (false while it is unreachable).
+    struct Counts {
+        std::uint64_t delivered = 0, dropped = 0;
+        std::size_t queued = 0;
+        bool reachable = true;
+    };
+    virtual Counts counts() const = 0;
 };
 
 }  // namespace peerdex

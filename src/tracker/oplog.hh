@@ -53,6 +53,7 @@ public:
                 std::string_view ts) override;
     void stop(std::uint64_t flush_ms) override;
     void print_stats() const override;
+    Counts counts() const override { return {delivered_, dropped_, queue_.size(), healthy_}; }
 
 private:
     struct Pending {

@@ -28,6 +28,7 @@ struct ReplySlot {
     bool done = false;
     bool logged = false;  // the operation log is still to record it
     bool orphan = false;  // its session closed; kept only until the store answers, to log it
+    std::uint64_t started_ns = 0;  // when the request was read: its latency for GET /metrics
     StoreReply reply;
     // The request, while the store is being called (its fields are the parser's buffers);
     // afterwards the copies below, kept only when the answer comes later.

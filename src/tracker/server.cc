@@ -218,6 +218,7 @@ const Address& Session::peer()
 
 void Session::start()
 {
+    ++server_.metrics_.sessions;
     progress();
     reading_ = uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), on_alloc, on_read) == 0;
     if (!reading_)
@@ -293,6 +294,7 @@ void Session::on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf)
     if (s->state_ != State::open)
         return;  // closing: input after the last reply is discarded
     s->progress();
+    s->server_.metrics_.bytes_in += static_cast<std::uint64_t>(nread);
     s->process(buf->base, buf->base + nread);
     s->flush();
 }
@@ -341,6 +343,7 @@ std::uint32_t Session::take_slot(Op op, bool last)
     ReplySlot& slot = slots()[i];
     slot.op = op;
     slot.dialect = dialect_;
+    slot.started_ns = uv_hrtime();
     (back_ == kNoSlot ? front_ : slots()[back_].next) = i;
     back_ = i;
     ++owed_;
@@ -583,6 +586,12 @@ void Session::advance()
             return;
         if (!streaming_) {
             const std::uint8_t code = encode_answer(out_, slot.op, slot.reply, slot.dialect);
+            TrackerMetrics& m = server_.metrics_;
+            const auto op = static_cast<std::size_t>(slot.op);
+            ++m.replies[op][std::min<std::size_t>(code, TrackerMetrics::kCodes - 1)];
+            m.latency[op].observe_ns(uv_hrtime() - slot.started_ns);
+            if (code == 0 && slot.op == Op::search && slot.reply.list)
+                m.search_hits += slot.reply.list->count();
             if (code != 0 && Console::verbose())
                 Console::debug("s> %s from %s refused with code %u", spec(slot.op).name.data(), peer_text().c_str(),
                                code);
@@ -674,6 +683,7 @@ void Session::flush()
             return;
         }
         written += static_cast<std::size_t>(n);
+        server_.metrics_.bytes_out += static_cast<std::uint64_t>(n);
         if (static_cast<std::size_t>(n) == out_.size()) {
             out_.clear();  // as on_write does after a write: more may be read and answered
             progress();
@@ -715,6 +725,8 @@ void Session::on_write(uv_write_t* req, int status)
 {
     auto* s = static_cast<Session*>(req->handle->data);
     s->writing_ = false;
+    if (status == 0)
+        s->server_.metrics_.bytes_out += s->inflight_.size();
     s->inflight_.clear();
     if (status < 0 || s->state_ == State::closed) {
         s->close();

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "acceptor.hh"
+#include "metrics.hh"
 #include "prober.hh"
 #include "reply_slots.hh"
 #include "store.hh"
@@ -32,6 +33,18 @@ struct TrackerOptions {
     AuthMode auth = AuthMode::none;  // --auth: what the store checks; here, for messages
     unsigned max_results = kDefaultMaxResults;  // --max-results: SEARCH's limit is capped to it
     unsigned search_rate = kDefaultSearchRate;  // --search-rate: SEARCHes per second and session
+};
+
+// What GET /metrics reports of the sessions (peerdex-tracker(8), METRICS): replies by
+// operation and code, their latency, bytes moved.
+struct TrackerMetrics {
+    static constexpr std::size_t kOps = static_cast<std::size_t>(Op::sources) + 1;
+    static constexpr std::size_t kCodes = 11;  // 0 to 9, then every other code counted as one
+    std::uint64_t replies[kOps][kCodes] = {};
+    Histogram latency[kOps];
+    std::uint64_t bytes_in = 0, bytes_out = 0;
+    std::uint64_t sessions = 0;  // accepted since start
+    std::uint64_t search_hits = 0;  // entries of the SEARCH answers given
 };
 
 class Session;
@@ -58,6 +71,12 @@ public:
     // SEARCHes submitted, and times a session was held back by its search rate.
     std::uint64_t searches() const { return searches_; }
     std::uint64_t search_throttled() const { return search_throttled_; }
+    unsigned max_results() const { return options_.max_results; }
+    const TrackerMetrics& metrics() const { return metrics_; }
+    std::size_t open_sessions() const { return acceptor_.open(); }
+    // Store::counts() for the status page; the store itself, for the page's own requests.
+    Store& store() { return *store_; }
+    const OperationLog* oplog() const { return oplog_; }
     // Every handled operation is also given to `oplog` (may be null: logging off).
     void set_oplog(OperationLog* oplog) { oplog_ = oplog; }
 
@@ -85,6 +104,7 @@ private:
     std::vector<Session*> throttled_;  // sessions over their search rate
     OperationLog* oplog_ = nullptr;
     std::unique_ptr<Prober> prober_;
+    TrackerMetrics metrics_;
     std::uint64_t ownership_refused_ = 0;
     std::uint64_t searches_ = 0;
     std::uint64_t search_throttled_ = 0;

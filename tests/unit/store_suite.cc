@@ -674,6 +674,27 @@ SearchQuery search_query(const std::string& text)
     return q;
 }
 
+TEST_P(StoreSuite, TheOperatorListsAndSearchesWithoutBeingAUser)
+{
+    // The status page's reads (kOperator): no requester checks, the same answers a
+    // connected user gets; every other verb sees no such user.
+    using V = std::vector<std::string>;
+    EXPECT_EQ(entries(list_users(std::string(kOperator))), V{});
+    connected("alice", 4001);
+    connected("bob", 4002);
+    ASSERT_EQ(publish("bob", "/music/song.ogg", "live"), Outcome::ok);
+    ASSERT_EQ(register_user("carol"), Outcome::ok);  // not connected: not listed
+    StoreReply r = list_users(std::string(kOperator));
+    ASSERT_TRUE(r.list);
+    EXPECT_EQ(r.list->count(), 2u);
+    EXPECT_EQ(entries(std::move(r)), (V{"alice 127.0.0.1 4001", "bob 127.0.0.1 4002"}));
+    const SearchQuery q = search_query("song");
+    EXPECT_EQ(entries(call([&](Store& s, Completion d) { s.search(kOperator, {&q, 10}, d); })),
+              V{"bob 127.0.0.1 4002 /music/song.ogg (live)"});
+    EXPECT_EQ(list_content(std::string(kOperator), "bob").outcome, Outcome::no_such_user);
+    EXPECT_EQ(get_user_info(std::string(kOperator), "bob").outcome, Outcome::no_such_user);
+}
+
 TEST_P(StoreSuite, SearchCodesOrderAndConnectedOwnersOnly)
 {
     const auto search = [&](const std::string& requester, const std::string& text, std::size_t limit) {

@@ -309,7 +309,7 @@ end
 )lua"},
     {"list_users", {kLists, nullptr}, R"lua(
 function ops.list_users(name)
-  local o = requester(name, false)
+  local o = name == '' and OK or requester(name, false)  -- '': the tracker's own status page
   if o ~= OK then return answer(o) end
   return list_answer(redis.call('ZCARD', CONN), user_entries)
 end
@@ -387,7 +387,7 @@ end
 -- content id for each ('' when unknown)}: file-name matches first, newest first within each group.
 local WIDE = 64
 function ops.search(name, limit, budget, valid, n_include, ...)
-  local o = requester(name, false)
+  local o = name == '' and OK or requester(name, false)  -- '': the tracker's own status page
   if o ~= OK then return answer(o) end
   if valid ~= '1' then return answer(FAILED) end
   limit, budget, n_include = tonumber(limit), tonumber(budget), tonumber(n_include)

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "address.hh"
+#include "metrics.hh"
 #include "owner.hh"
 #include "protocol.hh"
 #include "search.hh"
@@ -252,6 +253,10 @@ public:
     virtual void sources(std::string_view requester, const SourcesRequest& request, Completion done) = 0;
 
     virtual StoreCounts counts() const = 0;
+    // For GET /metrics: how long the store takes to make a change durable or shared (a
+    // durable store's transaction, a shared store's script round trip); null when it has no
+    // such step (memory).
+    virtual const Histogram* commit_latency() const { return nullptr; }
     // True while the store takes no more requests (its batch is full): sessions stop reading
     // until it is false again, as at their own caps.
     virtual bool saturated() const { return false; }
@@ -259,6 +264,12 @@ public:
     // closed, then `closed(ctx)` is called on the loop. Called once, after the last session.
     virtual void close(void (*closed)(void* ctx), void* ctx) = 0;
 };
+
+// The requester of the tracker's own reads (the status page, peerdex-tracker(8), HTTP):
+// list_users and search take it and skip the requester's checks. Never from the wire: a
+// user name there has 1 to 255 bytes (peerdex-protocol(7), TRACKER REQUESTS). The mutations and
+// the other reads treat it as any name that is not registered.
+inline constexpr std::string_view kOperator{};
 
 // What the command line says about the store.
 struct StoreConfig {
