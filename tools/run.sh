@@ -2,10 +2,12 @@
 # The README's run command: sets up, builds and runs the peerdex system on loopback
 # with its embedded defaults, until Ctrl-C.
 #   TRACKER_PORT (default 4000), LOGD_PORT (default 4001), CLOCK_PORT (default 5000),
-#   DATA_DIR (default run/)
+#   DATA_DIR (default run/); when built with -Dhttp (the default), the tracker's status page
+#   and metrics on HTTP_PORT (default 4080), the log server's metrics on LOGD_HTTP_PORT (4081)
 # With --shared: two trackers sharing one index in a redis-server of the script's own
 # (append-only file in DATA_DIR/redis), the second on TRACKER2_PORT (default 4002),
-# Redis on REDIS_PORT (default 4003); no --state file.
+# Redis on REDIS_PORT (default 4003), the second tracker's page on HTTP2_PORT (4082); no
+# --state file.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 shared=0
@@ -39,10 +41,19 @@ mkdir -p "$data"
 
 tracker_port=${TRACKER_PORT:-4000} logd_port=${LOGD_PORT:-4001} clock_port=${CLOCK_PORT:-5000}
 tracker2_port=${TRACKER2_PORT:-4002} redis_port=${REDIS_PORT:-4003}
+http_port=${HTTP_PORT:-4080} logd_http_port=${LOGD_HTTP_PORT:-4081} http2_port=${HTTP2_PORT:-4082}
 specs=("tracker:$tracker_port:TRACKER_PORT" "log server:$logd_port:LOGD_PORT" "clock:$clock_port:CLOCK_PORT")
+# The daemons' HTTP side, on loopback, when this build has it (-Dhttp).
+http=0
+if "$build/src/tracker/peerdex-tracker" --help | grep -q -- --http; then
+  http=1
+  specs+=("tracker's status page:$http_port:HTTP_PORT" "log server's metrics:$logd_http_port:LOGD_HTTP_PORT")
+fi
 if [ "$shared" = 1 ]; then
   specs+=("second tracker:$tracker2_port:TRACKER2_PORT" "Redis:$redis_port:REDIS_PORT")
+  [ "$http" = 1 ] && specs+=("second tracker's status page:$http2_port:HTTP2_PORT")
 fi
+http_args() { [ "$http" = 1 ] && echo "--http" "127.0.0.1:$1"; true; }
 
 in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
@@ -73,7 +84,9 @@ wait_port() {
 
 # Each daemon in its own session: Ctrl-C reaches only this script, which then stops
 # them in order. The log server first, directly on a port: no rpcbind needed.
-setsid "$build/src/logd/peerdex-logd" -l 127.0.0.1 -p "$logd_port" --rpcbind no -o "$data/ops.log" &
+# shellcheck disable=SC2046 # http_args gives nothing or two words
+setsid "$build/src/logd/peerdex-logd" -l 127.0.0.1 -p "$logd_port" --rpcbind no -o "$data/ops.log" \
+  $(http_args "$logd_http_port") &
 pids+=($!)
 wait_port "$logd_port" peerdex-logd $!
 setsid "$build/src/clock/peerdex-clock" -l 127.0.0.1 -p "$clock_port" &
@@ -86,9 +99,11 @@ if [ "$shared" = 1 ]; then
     --appendonly yes --appendfsync always --logfile redis.log &
   pids+=($!)
   wait_port "$redis_port" redis-server $!
-  for port in "$tracker_port" "$tracker2_port"; do
+  for ports in "$tracker_port:$http_port" "$tracker2_port:$http2_port"; do
+    port=${ports%:*}
+    # shellcheck disable=SC2046
     setsid "$build/src/tracker/peerdex-tracker" -l 127.0.0.1 -p "$port" --log "127.0.0.1:$logd_port" \
-      --store "redis://127.0.0.1:$redis_port" &
+      --store "redis://127.0.0.1:$redis_port" $(http_args "${ports#*:}") &
     pids+=($!)
     wait_port "$port" peerdex-tracker $!
   done
@@ -96,8 +111,9 @@ if [ "$shared" = 1 ]; then
   where+=" (kept in $data/redis)"
 else
   # The index is kept in $data/tracker.db: a restart finds every user where it was.
+  # shellcheck disable=SC2046
   setsid "$build/src/tracker/peerdex-tracker" -l 127.0.0.1 -p "$tracker_port" --log "127.0.0.1:$logd_port" \
-    --state "$data/tracker.db" &
+    --state "$data/tracker.db" $(http_args "$http_port") &
   pids+=($!)
   wait_port "$tracker_port" peerdex-tracker $!
   where="tracker port $tracker_port, index kept in $data/tracker.db"
@@ -105,5 +121,7 @@ fi
 
 echo "peerdex is running on 127.0.0.1: $where," \
      "log server port $logd_port writing $data/ops.log," \
-     "clock http://127.0.0.1:$clock_port/datetime; Ctrl-C stops it." >&2
+     "clock http://127.0.0.1:$clock_port/datetime;" \
+     "$([ "$http" = 1 ] && echo "status page http://127.0.0.1:$http_port/ (metrics: /metrics);")" \
+     "Ctrl-C stops it." >&2
 wait -n

@@ -7,7 +7,7 @@ packages=(
   g++ pkg-config meson ninja-build python3
   libuv1-dev          # the event loop of every daemon
   libtirpc-dev        # ONC-RPC/XDR of the operation log
-  libmicrohttpd-dev   # the HTTP server of peerdex-clock
+  libmicrohttpd-dev   # the HTTP server of peerdex-clock, and the daemons' --http (optional: -Dhttp=disabled)
   libcurl4-openssl-dev  # the client's requests to peerdex-clock
   libedit-dev         # line editing in the shell (optional: -Dline_editing=disabled)
   libsqlite3-dev      # the tracker's durable state, --state (optional: -Dstate=disabled)
@@ -21,6 +21,8 @@ packages=(
   rpcbind             # the course's way to find the log server (tests of LOG_RPC_IP)
   libgtest-dev        # unit tests
   mandoc              # man page lint (test suite 'man')
+  prometheus          # tests: promtool checks every /metrics, a real prometheus scrapes the tracker
+  chromium            # tests: a real headless browser loads the tracker's status page
   tzdata              # time zones the clock and timestamp tests run under
 )
 

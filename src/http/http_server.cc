@@ -309,6 +309,12 @@ bool HttpServer::start(const HttpOptions& options, std::string& error)
     return true;
 }
 
+std::string HttpServer::endpoint() const
+{
+    const bool v6 = options_.addr.find(':') != std::string::npos;
+    return (v6 ? "[" + options_.addr + "]" : options_.addr) + ":" + std::to_string(port_);
+}
+
 void HttpServer::run()
 {
     if (!daemon_ || in_run_)

@@ -104,6 +104,8 @@ public:
     bool start(const HttpOptions& options, std::string& error);
     // The port listened on (after start).
     std::uint16_t port() const { return port_; }
+    // "ADDR:PORT" ("[ADDR]:PORT" for IPv6) for the daemon's console line.
+    std::string endpoint() const;
     // Exchanges still kept for later are answered 503; the daemon stops; the handles close.
     void stop();
 

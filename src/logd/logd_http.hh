@@ -17,7 +17,7 @@ class LogdHttp final : public HttpHandler {
 public:
     LogdHttp(uv_loop_t* loop, const LogdServer& server) : server_(server), http_(loop, *this) {}
     bool start(const HttpOptions& options, std::string& error) { return http_.start(options, error); }
-    std::uint16_t port() const { return http_.port(); }
+    std::string endpoint() const { return http_.endpoint(); }
     void stop() { http_.stop(); }
 
     void handle(HttpExchange& exchange) override;

@@ -234,9 +234,6 @@ int main(int argc, char** argv)
             peerdex::Console::error("peerdex-logd: %s", error.c_str());
             return 1;
         }
-        peerdex::Console::error("peerdex-logd: http: listening on %s%s%s:%u", http_options.addr.find(':') != std::string::npos ? "[" : "",
-                                http_options.addr.c_str(), http_options.addr.find(':') != std::string::npos ? "]" : "",
-                                http->port());
     }
     Signals sig{&server, http.get(), {}};
 #else
@@ -269,6 +266,10 @@ int main(int argc, char** argv)
     // Handlers first: the readiness line invites signals (SIGUSR1's default action kills).
     if (server.start() != 0)
         return 1;
+#ifdef PEERDEX_HAVE_HTTP
+    if (http)  // after the RPC listening line, which stays the first (readiness)
+        peerdex::Console::error("peerdex-logd: http: serving on %s", http->endpoint().c_str());
+#endif
     uv_run(loop, UV_RUN_DEFAULT);
     for (auto& h : sig.handles)
         uv_close(reinterpret_cast<uv_handle_t*>(&h), nullptr);

@@ -354,9 +354,6 @@ int main(int argc, char** argv)
             std::fprintf(stderr, "peerdex-tracker: %s\n", error.c_str());
             return 1;
         }
-        peerdex::Console::banner("s> http: listening on %s%s%s:%u", http_options.addr.find(':') != std::string::npos ? "[" : "",
-                               http_options.addr.c_str(), http_options.addr.find(':') != std::string::npos ? "]" : "",
-                               http->port());
     }
     peerdex::TrackerHttp* http_side = http.get();
 #else
@@ -419,6 +416,10 @@ int main(int argc, char** argv)
     // handlers are in place before it is printed, or SIGUSR1's default action ends the tracker.
     if (server.start() != 0)
         return 1;
+#ifdef PEERDEX_HAVE_HTTP
+    if (http)  // after the init line, which stays the first (readiness)
+        peerdex::Console::banner("s> http: listening on %s", http->endpoint().c_str());
+#endif
     uv_run(loop, UV_RUN_DEFAULT);
     for (auto& s : signals)
         uv_close(reinterpret_cast<uv_handle_t*>(&s), nullptr);

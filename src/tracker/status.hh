@@ -32,7 +32,7 @@ public:
     ~TrackerHttp();
 
     bool start(const HttpOptions& options, std::string& error);
-    std::uint16_t port() const { return http_.port(); }
+    std::string endpoint() const { return http_.endpoint(); }
     // Pages still being built are answered 503; the listener and the handles close.
     void stop();
 

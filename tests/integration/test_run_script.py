@@ -8,14 +8,18 @@ import socket
 import subprocess
 import tempfile
 import unittest
+import urllib.request
 
 from harness import free_port, scaled
 
 ROOT = os.environ["PEERDEX_SOURCE_ROOT"]
 BUILD = os.environ["PEERDEX_BUILD_ROOT"]
+HTTP = b"--http" in subprocess.run([os.environ["PEERDEX_TRACKER"], "--help"], capture_output=True).stdout
 
 
 def run_script(data, tracker, logd, clock, *args, **ports):
+    for name in ("HTTP_PORT", "LOGD_HTTP_PORT", "HTTP2_PORT"):
+        ports.setdefault(name, free_port())
     env = dict(os.environ, BUILD_DIR=BUILD, DATA_DIR=data, TRACKER_PORT=str(tracker), LOGD_PORT=str(logd),
                CLOCK_PORT=str(clock), **{k: str(v) for k, v in ports.items()})
     return subprocess.Popen(["bash", os.path.join(ROOT, "tools", "run.sh")] + list(args), cwd=ROOT, env=env,
@@ -42,8 +46,8 @@ class RunScript(unittest.TestCase):
         self.assertFalse(os.path.exists(os.path.join(self.data, "ops.log")))  # the log server never started
 
     def test_it_runs_until_ctrl_c(self):
-        tracker, logd, clock = free_port(), free_port(), free_port()
-        proc = run_script(self.data, tracker, logd, clock)
+        tracker, logd, clock, http = free_port(), free_port(), free_port(), free_port()
+        proc = run_script(self.data, tracker, logd, clock, HTTP_PORT=http)
         try:
             line = b""
             while b"peerdex is running" not in line:
@@ -52,6 +56,10 @@ class RunScript(unittest.TestCase):
             with socket.create_connection(("127.0.0.1", tracker), timeout=scaled(10)) as s:
                 s.sendall(b"REGISTER\0runner\0")
                 self.assertEqual(s.recv(1), b"\x00")
+            if HTTP:  # the status page and metrics are on, on loopback
+                self.assertIn(("status page http://127.0.0.1:%d/" % http).encode(), line)
+                with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % http, timeout=scaled(10)) as r:
+                    self.assertIn(b"peerdex_tracker_users_registered 1\n", r.read())
         finally:
             os.killpg(proc.pid, signal.SIGINT)
             proc.communicate(timeout=scaled(60))
