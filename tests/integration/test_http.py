@@ -139,6 +139,12 @@ class Http(unittest.TestCase):
         self.assertEqual(m["peerdex_tracker_searches_total"], 1)
         self.assertEqual(m["peerdex_tracker_search_hits_total"], 1)
         self.assertGreater(m["peerdex_tracker_loop_busy_seconds_count"], 0)
+        # The durable and the shared store time their commits; the memory stores have none.
+        commits = m.get("peerdex_tracker_store_commit_duration_seconds_count")
+        if os.environ.get("PEERDEX_TEST_STORE") in ("sqlite", "redis"):
+            self.assertGreater(commits, 0)
+        else:
+            self.assertIsNone(commits)
 
     def test_healthz_other_paths_and_methods(self):
         self.assertEqual(self.t.get("/healthz")[::2], (200, "ok\n"))

@@ -549,6 +549,7 @@ bool RedisStore::send(Pending&& pending, const std::vector<std::string_view>& ar
     if (redisAsyncCommandArgv(ac_, on_reply, this, static_cast<int>(n), args, lens) != REDIS_OK)
         return false;
     pending.sent_ms = uv_now(loop_);
+    pending.sent_ns = uv_hrtime();
     pending_.push_back(std::move(pending));
     return true;
 }
@@ -780,6 +781,8 @@ void RedisStore::on_reply(redisAsyncContext*, void* reply, void* privdata)
     auto* r = static_cast<redisReply*>(reply);
     if (!r)
         self->up_ = false;  // the connection is going: no new command until it is back
+    else if (p.kind != Kind::ignore && p.kind != Kind::load && p.kind != Kind::counts)
+        self->round_trips_.observe_ns(uv_hrtime() - p.sent_ns);
     self->answer(p, r);
 }
 

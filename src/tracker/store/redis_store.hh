@@ -85,6 +85,7 @@ public:
     void expire(std::string_view user, const Address& ip, std::uint16_t port, Completion done) override;
     // The counts the last answer of Redis carried.
     StoreCounts counts() const override { return counts_; }
+    const Histogram* commit_latency() const override { return &round_trips_; }
     bool saturated() const override;
     void close(void (*closed)(void* ctx), void* ctx) override;
 
@@ -97,6 +98,7 @@ private:
         Completion done;
         std::uint64_t stream = 0;  // Kind::chunk: the list it is for; load: the script; users: entries set aside
         std::uint64_t sent_ms = 0;
+        std::uint64_t sent_ns = 0;  // for the round trip of GET /metrics
     };
 
     RedisStore(uv_loop_t* loop, const RedisOptions& options, RedisTarget target, std::vector<std::string> shas);
@@ -142,6 +144,7 @@ private:
     std::unordered_map<std::uint64_t, List*> lists_;
     std::uint64_t next_list_ = 1;
     StoreCounts counts_;
+    Histogram round_trips_;  // each operation's script, sent to answered
     std::uint64_t counts_at_ = 0;  // when the counts were last read
     std::size_t snapshot_entries_ = 0;  // in Redis snapshots held or asked for (capped)
     std::size_t reserved_ = 0;          // set aside for the list request being sent

@@ -421,6 +421,7 @@ struct SqliteStore::Job {
     std::string error;
     std::unique_ptr<Registry> registry;  // reload: the stored state
     std::int64_t next_seq = 1;
+    std::uint64_t commit_ns = 0;  // how long the transaction took, on the pool's thread
 };
 
 std::unique_ptr<SqliteStore> SqliteStore::open(uv_loop_t* loop, const SqliteOptions& options, std::string& error)
@@ -709,7 +710,9 @@ void SqliteStore::work(uv_work_t* req)
         job->rc = self.db_->load(*job->registry, job->next_seq, job->error) ? 0 : 1;
         return;
     }
+    const std::uint64_t start = uv_hrtime();
     job->rc = self.db_->commit(self.committing_->changes);
+    job->commit_ns = uv_hrtime() - start;
     if (job->rc != 0)
         job->error = self.db_->message();
 }
@@ -726,6 +729,7 @@ void SqliteStore::after(uv_work_t* req, int)
 void SqliteStore::committed(Job& job)
 {
     std::unique_ptr<Batch> batch = std::move(committing_);
+    commits_.observe_ns(job.commit_ns);
     if (job.rc == 0) {
         for (Waiter& w : batch->waiters)
             w.done(std::move(w.reply));

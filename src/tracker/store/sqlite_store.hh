@@ -63,6 +63,7 @@ public:
     void walk_connected(std::size_t max, Completion done) override;
     void expire(std::string_view user, const Address& ip, std::uint16_t port, Completion done) override;
     StoreCounts counts() const override;
+    const Histogram* commit_latency() const override { return &commits_; }
     bool saturated() const override;
     void close(void (*closed)(void* ctx), void* ctx) override;
 
@@ -115,6 +116,7 @@ private:
     std::int64_t next_seq_;
     std::string path_;
     Batch open_;
+    Histogram commits_;  // each batch's transaction
     std::unique_ptr<Batch> committing_;
     bool recovering_ = false;
     std::vector<std::function<void()>> held_;
