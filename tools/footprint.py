@@ -28,7 +28,7 @@ PROGRAMS = [("peerdex-tracker", "sbin"), ("peerdex-logd", "sbin"), ("peerdex-clo
 TRACKER_ONLY = ["-Dclient=disabled", "-Dclock=disabled", "-Dlogd=disabled", "-Doplog=disabled"]
 # The smallest tracker: none of the optional stores or keys either; then with the C++ runtime
 # linked in.
-TRACKER_BARE = TRACKER_ONLY + ["-Dstate=disabled", "-Dkeys=disabled", "-Dshared_store=disabled"]
+TRACKER_BARE = TRACKER_ONLY + ["-Dstate=disabled", "-Dkeys=disabled", "-Dshared_store=disabled", "-Dhttp=disabled"]
 TRACKER_STATIC = TRACKER_BARE + ["-Dstatic_cxx_runtime=true"]
 
 

@@ -58,7 +58,8 @@ box() {
 
 echo "=== the tracker alone"
 t=build-box-tracker
-if box "$t" -Dclient=disabled -Dclock=disabled -Dlogd=disabled -Doplog=disabled -Dstatic_cxx_runtime=true "$@"; then
+if box "$t" -Dclient=disabled -Dclock=disabled -Dlogd=disabled -Doplog=disabled -Dhttp=disabled \
+  -Dstatic_cxx_runtime=true "$@"; then
   ok "tracker-only build"
   check "only the tracker is built" test -x "$t/src/tracker/peerdex-tracker" -a ! -e "$t/src/peer/peerdex" \
     -a ! -e "$t/src/clock/peerdex-clock" -a ! -e "$t/src/logd/peerdex-logd"
@@ -66,6 +67,7 @@ if box "$t" -Dclient=disabled -Dclock=disabled -Dlogd=disabled -Doplog=disabled 
     lacks "$t/src/tracker/peerdex-tracker" libcurl libmicrohttpd libtirpc libstdc++
   check "--log is refused" refuses "built without operation-log forwarding" \
     "$t/src/tracker/peerdex-tracker" -p 0 --log 127.0.0.1:4001
+  check "--http is refused" refuses "built without its HTTP side" "$t/src/tracker/peerdex-tracker" -p 0 --http 0
   rm -f "$t/meson-logs/testlog.json"
   meson test -C "$t" --print-errorlogs >/dev/null
   read -r p f < <(python3 -c '

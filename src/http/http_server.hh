@@ -15,31 +15,12 @@
 #include <unordered_map>
 #include <vector>
 
-#include "address.hh"
+#include "http_options.hh"
 
 struct MHD_Daemon;
 struct MHD_Connection;
 
 namespace peerdex {
-
-// --http, --http-allow, --http-token-file as the daemons take them.
-struct HttpOptions {
-    std::string addr = "127.0.0.1";  // where to listen
-    std::uint16_t port = 0;
-    std::vector<Subnet> allow;       // besides loopback, who may connect
-    std::string token;               // when set, /metrics wants "Authorization: Bearer TOKEN"
-};
-
-// "[ADDR:]PORT" ("9100", "127.0.0.1:9100", "[::1]:9100", "0.0.0.0:9100") into options.
-bool parse_http_listen(std::string_view spec, HttpOptions& out, std::string& error);
-// --http-token-file: the first line of FILE, which must be readable by its owner only.
-bool read_http_token(const std::string& path, std::string& token, std::string& error);
-// --http-allow ADDR[/PREFIX]: one more block allowed besides loopback.
-bool add_http_allow(std::string_view spec, HttpOptions& out, std::string& error);
-// The three options as a daemon's command line gave them, checked together (the last two
-// need the first): false and `error` set, for the daemon to print and exit 2.
-bool http_options_from(const std::string& spec, const std::vector<std::string>& allow,
-                       const std::string& token_file, HttpOptions& out, std::string& error);
 
 class HttpExchange;
 

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "cli.hh"
+#include "http_options.hh"
 #include "console.hh"
 #ifdef PEERDEX_HAVE_HTTP
 #include "logd_http.hh"
@@ -112,8 +113,7 @@ int main(int argc, char** argv)
     bool state_given = false;
     auto fsync = peerdex::FsyncPolicy::batch;
     auto verbosity = peerdex::Verbosity::normal;
-    std::string http_spec, http_token_file;
-    std::vector<std::string> http_allow;
+    peerdex::HttpFlags http_flags;
     int c;
     while ((c = getopt_long(argc, argv, "p:l:o:qvhV", long_options, nullptr)) != -1) {
         switch (c) {
@@ -164,13 +164,13 @@ int main(int argc, char** argv)
             break;
         }
         case opt_http:
-            http_spec = optarg;
+            http_flags.spec = optarg;
             break;
         case opt_http_allow:
-            http_allow.emplace_back(optarg);
+            http_flags.allow.emplace_back(optarg);
             break;
         case opt_http_token_file:
-            http_token_file = optarg;
+            http_flags.token_file = optarg;
             break;
         case 'q':
             verbosity = peerdex::Verbosity::quiet;
@@ -183,19 +183,9 @@ int main(int argc, char** argv)
         }
     }
     peerdex::no_arguments_left("peerdex-logd", optind, argc, argv);
-#ifdef PEERDEX_HAVE_HTTP
     peerdex::HttpOptions http_options;
-    if (std::string problem; !peerdex::http_options_from(http_spec, http_allow, http_token_file, http_options, problem)) {
-        std::fprintf(stderr, "peerdex-logd: %s\n", problem.c_str());
+    if (!peerdex::http_options_from("peerdex-logd", http_flags, peerdex::kHttpBuilt, http_options))
         return 2;
-    }
-#else
-    if (!http_spec.empty() || !http_allow.empty() || !http_token_file.empty()) {
-        std::fprintf(stderr, "peerdex-logd: --http: this peerdex-logd was built without its HTTP side "
-                             "(meson setup -Dhttp=enabled, with libmicrohttpd)\n");
-        return 2;
-    }
-#endif
     if (!state_given && !output.empty())
         state = output + ".state";
     if (options.allow.empty()) {
@@ -228,7 +218,7 @@ int main(int argc, char** argv)
 
 #ifdef PEERDEX_HAVE_HTTP
     std::unique_ptr<peerdex::LogdHttp> http;
-    if (!http_spec.empty()) {
+    if (!http_flags.spec.empty()) {
         http = std::make_unique<peerdex::LogdHttp>(loop, server);
         if (std::string error; !http->start(http_options, error)) {
             peerdex::Console::error("peerdex-logd: %s", error.c_str());

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "cli.hh"
+#include "http_options.hh"
 #include "console.hh"
 #include "operation_log.hh"
 #ifdef PEERDEX_HAVE_OPLOG
@@ -161,8 +162,7 @@ int main(int argc, char** argv)
     // for them, and peerdex clients keep their users across addresses with their keys.
     store_config.auth = peerdex::keys_supported() ? peerdex::AuthMode::key : peerdex::AuthMode::ip;
     std::size_t log_queue = peerdex::kDefaultLogQueue;
-    std::string http_spec, http_token_file;
-    std::vector<std::string> http_allow;
+    peerdex::HttpFlags http_flags;
     auto verbosity = peerdex::Verbosity::normal;
     int c;
     while ((c = getopt_long(argc, argv, "p:l:qvhV", long_options, nullptr)) != -1) {
@@ -251,13 +251,13 @@ int main(int argc, char** argv)
             store_config.search_budget = peerdex::size_option("peerdex-tracker", "--search-budget", optarg, 1, 100000000);
             break;
         case opt_http:
-            http_spec = optarg;
+            http_flags.spec = optarg;
             break;
         case opt_http_allow:
-            http_allow.emplace_back(optarg);
+            http_flags.allow.emplace_back(optarg);
             break;
         case opt_http_token_file:
-            http_token_file = optarg;
+            http_flags.token_file = optarg;
             break;
         case 'q':
             verbosity = peerdex::Verbosity::quiet;
@@ -270,19 +270,9 @@ int main(int argc, char** argv)
         }
     }
     peerdex::no_arguments_left("peerdex-tracker", optind, argc, argv);
-#ifdef PEERDEX_HAVE_HTTP
     peerdex::HttpOptions http_options;
-    if (std::string problem; !peerdex::http_options_from(http_spec, http_allow, http_token_file, http_options, problem)) {
-        std::fprintf(stderr, "peerdex-tracker: %s\n", problem.c_str());
+    if (!peerdex::http_options_from("peerdex-tracker", http_flags, peerdex::kHttpBuilt, http_options))
         return 2;
-    }
-#else
-    if (!http_spec.empty() || !http_allow.empty() || !http_token_file.empty()) {
-        std::fprintf(stderr, "peerdex-tracker: --http: this peerdex-tracker was built without its HTTP side "
-                             "(meson setup -Dhttp=enabled, with libmicrohttpd)\n");
-        return 2;
-    }
-#endif
     if (!store_config.state.empty() && !store_config.name.empty()) {
         std::fprintf(stderr, "peerdex-tracker: --state and --store name two different stores: give one\n");
         return 2;
@@ -347,7 +337,7 @@ int main(int argc, char** argv)
 
 #ifdef PEERDEX_HAVE_HTTP
     std::unique_ptr<peerdex::TrackerHttp> http;
-    if (!http_spec.empty()) {
+    if (!http_flags.spec.empty()) {
         uv_loop_configure(loop, UV_METRICS_IDLE_TIME);  // the busy time per turn, before the loop runs
         http = std::make_unique<peerdex::TrackerHttp>(loop, server);
         if (!http->start(http_options, error)) {

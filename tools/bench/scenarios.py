@@ -1162,12 +1162,100 @@ def scenario_multi(a):
         shutil.rmtree(tmp)
 
 
+class HttpAbuse:
+    """What the HTTP side of issue 26 must shrug off, kept up while the protocol load runs:
+    idle connections from 64 loopback addresses (as many as the tracker will hold), garbage
+    requests, a reader that never reads, and a scraper at ten /metrics a second."""
+
+    def __init__(self, port, idle=1000):
+        self.port, self.stop_flag, self.held = port, threading.Event(), []
+        for i in range(idle):
+            try:
+                s = socket.socket()
+                s.bind(("127.0.0.%d" % (2 + i % 64), 0))
+                s.connect(("127.0.0.1", port))
+                self.held.append(s)
+            except OSError:
+                s.close()
+        self.threads = [threading.Thread(target=f, daemon=True) for f in (self._garbage, self._scrape, self._slow)]
+        for t in self.threads:
+            t.start()
+
+    def _garbage(self):
+        while not self.stop_flag.wait(0.01):
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=2) as s:
+                    s.sendall(os.urandom(512) + b"\r\n\r\n")
+            except OSError:
+                pass
+
+    def _scrape(self):
+        while not self.stop_flag.wait(0.1):
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=2) as s:
+                    s.sendall(b"GET /metrics HTTP/1.0\r\n\r\n")
+                    while s.recv(65536):
+                        pass
+            except OSError:
+                pass
+
+    def _slow(self):
+        while not self.stop_flag.is_set():
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=2) as s:
+                    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+                    s.sendall(b"GET /?from=0 HTTP/1.1\r\nHost: x\r\n\r\n" * 20)
+                    self.stop_flag.wait(5)
+            except OSError:
+                self.stop_flag.wait(0.1)
+
+    def stop(self):
+        self.stop_flag.set()
+        for t in self.threads:
+            t.join()
+        for s in self.held:
+            s.close()
+
+
+def scenario_http(a):
+    """HELLO sessions against a tracker without --http, then with --http under HttpAbuse;
+    the two take turns, and the medians of each are compared (throughput, and the
+    tracker's own CPU per operation)."""
+    print("== http: hello load, %d clients, %ds, without --http / with --http and 1000 idle, garbage, slow "
+          "and scraping HTTP clients; %d turns each" % (a.clients, a.seconds, a.repeat))
+    runs = {"off": [], "on": []}
+    for _ in range(a.repeat):
+        for side in ("off", "on"):
+            t = tracker(a.build, *(["--http", "127.0.0.1:0"] if side == "on" else []))
+            abuse = None
+            try:
+                port = t.match.group(1)
+                if side == "on":
+                    http_port = int(t.p.stdout.readline().rsplit(":", 1)[1])
+                    abuse = HttpAbuse(http_port)
+                r, cpu = measured(t.pid, lambda: bench(a.build, port, "-c", a.clients, "-d", a.seconds, "--hello",
+                                                         procs=PROCS))
+                ops = float(r["ops_per_s"])
+                runs[side].append((ops, cpu * 1e6 / (ops * a.seconds)))
+            finally:
+                if abuse:
+                    abuse.stop()
+                t.stop()
+    on = statistics.median(x[0] for x in runs["on"])
+    off = statistics.median(x[0] for x in runs["off"])
+    line("with --http under HTTP abuse (median)", on, "without --http", off)
+    print("  tracker CPU per operation: median %.2f us with, %.2f us without; every turn: %s" % (
+        statistics.median(x[1] for x in runs["on"]), statistics.median(x[1] for x in runs["off"]),
+        " ".join("%s %.0f" % (k, x[0]) for k in ("off", "on") for x in runs[k])))
+
+
 SCENARIOS = {"search": scenario_search, "canonical": scenario_canonical, "hello": scenario_hello, "latency": scenario_latency,
              "expiry": scenario_expiry,
              "oplog": scenario_oplog, "memory": scenario_memory, "scaling": scenario_scaling,
              "getfile": scenario_getfile, "transfer": scenario_transfer, "clock": scenario_clock,
              "hash": scenario_hash, "verify": scenario_verify, "rate": scenario_rate,
-             "multi": scenario_multi, "serving": scenario_serving, "curves": scenario_curves}
+             "multi": scenario_multi, "serving": scenario_serving, "curves": scenario_curves,
+             "http": scenario_http}
 
 
 def main():
