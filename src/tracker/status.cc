@@ -49,6 +49,7 @@ public:
     }
     void user(std::string_view name, const Address& ip, std::uint16_t port) override
     {
+        ++taken_;
         if (seen_++ >= from_ && users_.size() < TrackerHttp::kPageUsers)
             users_.push_back({std::string(name), ip, port});
     }
@@ -59,9 +60,15 @@ public:
         hits_.push_back({std::string(user), ip, port, std::string(path), std::string(description), meta});
     }
     void source(std::string_view, const Address&, std::uint16_t, std::string_view, std::uint64_t) override {}
-    bool full() const override { return users_.size() >= TrackerHttp::kPageUsers; }
+    // Full once the page is, or once this pull has passed kPullEntries: a page far down a
+    // long list is skipped to over several loop turns, never in one.
+    bool full() const override
+    {
+        return users_.size() >= TrackerHttp::kPageUsers || taken_ >= TrackerHttp::kPullEntries;
+    }
 
 private:
+    std::size_t taken_ = 0;
     std::vector<UserEndpoint>& users_;
     std::size_t& seen_;
     std::size_t from_;
@@ -89,6 +96,9 @@ bool TrackerHttp::start(const HttpOptions& options, std::string& error)
     prepare_->data = this;
     uv_prepare_start(prepare_, &TrackerHttp::on_prepare);
     uv_unref(reinterpret_cast<uv_handle_t*>(prepare_));
+    idle_ = std::make_unique<uv_idle_t>().release();
+    uv_idle_init(loop_, idle_);
+    idle_->data = this;
     return true;
 }
 
@@ -101,6 +111,12 @@ void TrackerHttp::stop()
                  [](uv_handle_t* h) { std::unique_ptr<uv_prepare_t>(reinterpret_cast<uv_prepare_t*>(h)); });
         prepare_ = nullptr;
     }
+    if (idle_) {
+        uv_close(reinterpret_cast<uv_handle_t*>(idle_),
+                 [](uv_handle_t* h) { std::unique_ptr<uv_idle_t>(reinterpret_cast<uv_idle_t*>(h)); });
+        idle_ = nullptr;
+    }
+    later_.clear();
 }
 
 void TrackerHttp::on_prepare(uv_prepare_t* prepare)
@@ -235,12 +251,13 @@ void TrackerHttp::page(HttpExchange& x)
     pages_.emplace(id, std::move(p));
     ++pages_served_;
     // Both reads go to the store as the operator; each answers now or later (token: page
-    // id, and which read).
+    // id, and which read). An answer given at once may finish the page and free it: nothing
+    // of it is read after the last call that can.
+    const bool searching = page.searching;
+    const SearchRequest request{&page.query, std::min<std::size_t>(kPageHits, server_.max_results())};
     server_.store().list_users(kOperator, Completion(&TrackerHttp::on_answer, this, id * 2));
-    if (page.searching) {
-        SearchRequest request{&page.query, std::min<std::size_t>(kPageHits, server_.max_results())};
+    if (searching)
         server_.store().search(kOperator, request, Completion(&TrackerHttp::on_answer, this, id * 2 + 1));
-    }
 }
 
 void TrackerHttp::on_answer(void* ctx, std::uint64_t token, StoreReply&& reply)
@@ -262,6 +279,16 @@ void TrackerHttp::on_answer(void* ctx, std::uint64_t token, StoreReply&& reply)
     }
 }
 
+void TrackerHttp::on_idle(uv_idle_t* idle)
+{
+    auto* self = static_cast<TrackerHttp*>(idle->data);
+    uv_idle_stop(idle);
+    std::vector<std::uint64_t> due;
+    due.swap(self->later_);
+    for (std::uint64_t token : due)
+        on_ready(self, token);
+}
+
 void TrackerHttp::on_ready(void* ctx, std::uint64_t token)
 {
     auto* self = static_cast<TrackerHttp*>(ctx);
@@ -278,8 +305,14 @@ void TrackerHttp::pull(Page& p, bool hits)
         PageSink sink(p.shown, p.seen, p.from, p.found);
         switch (stream->pull(sink, ready)) {
         case ListStream::Pull::more:
-            finished = !hits && p.shown.size() >= kPageUsers;  // this page is full: the rest is not needed
-            break;
+            if (!hits && p.shown.size() >= kPageUsers) {
+                finished = true;  // this page is full: the rest is not needed
+                break;
+            }
+            // More to skip: on a later turn, so the sessions are served meanwhile.
+            later_.push_back(p.id * 2 + (hits ? 1 : 0));
+            uv_idle_start(idle_, &TrackerHttp::on_idle);
+            return;
         case ListStream::Pull::later:
             return;
         case ListStream::Pull::end:

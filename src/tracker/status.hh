@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "http_server.hh"
 #include "metrics.hh"
@@ -25,6 +26,8 @@ public:
     static constexpr std::size_t kPageUsers = 100;
     // Hits shown for a search from the page (the tracker's --max-results still caps it).
     static constexpr std::size_t kPageHits = 100;
+    // Entries of a list one loop turn passes over for a page (the rest on later turns).
+    static constexpr std::size_t kPullEntries = 4096;
 
     TrackerHttp(uv_loop_t* loop, TrackerServer& server);
     TrackerHttp(const TrackerHttp&) = delete;
@@ -48,11 +51,14 @@ private:
     static void on_prepare(uv_prepare_t* prepare);
     static void on_answer(void* ctx, std::uint64_t token, StoreReply&& reply);
     static void on_ready(void* ctx, std::uint64_t token);
+    static void on_idle(uv_idle_t* idle);
 
     uv_loop_t* loop_;
     TrackerServer& server_;
     HttpServer http_;
     uv_prepare_t* prepare_ = nullptr;  // freed in its close callback
+    uv_idle_t* idle_ = nullptr;        // pages with more to pull go on at the next turn
+    std::vector<std::uint64_t> later_;  // their tokens
     Histogram turns_;                  // the loop's busy time per turn
     std::uint64_t last_turn_ns_ = 0, last_idle_ns_ = 0;
     std::uint64_t started_ns_;
