@@ -63,11 +63,6 @@ void append_number(std::string& out, double v)
     out += buf;
 }
 
-void append_number(std::string& out, std::uint64_t v)
-{
-    out += std::to_string(v);
-}
-
 }  // namespace
 
 void MetricsText::family(std::string_view name, Type type, std::string_view help)
@@ -113,53 +108,43 @@ void MetricsText::labels(std::initializer_list<MetricLabel> list, std::string_vi
     out_ += '}';
 }
 
-void MetricsText::sample(std::string_view name, double value, std::initializer_list<MetricLabel> list)
+void MetricsText::line(std::string_view name, std::string_view suffix, std::initializer_list<MetricLabel> list,
+                       std::string_view le, const std::string& value)
 {
     out_ += name;
-    labels(list);
+    out_ += suffix;
+    labels(list, le);
     out_ += ' ';
-    append_number(out_, value);
+    out_ += value;
     out_ += '\n';
+}
+
+void MetricsText::sample(std::string_view name, double value, std::initializer_list<MetricLabel> list)
+{
+    std::string v;
+    append_number(v, value);
+    line(name, {}, list, {}, v);
 }
 
 void MetricsText::sample(std::string_view name, std::uint64_t value, std::initializer_list<MetricLabel> list)
 {
-    out_ += name;
-    labels(list);
-    out_ += ' ';
-    append_number(out_, value);
-    out_ += '\n';
+    line(name, {}, list, {}, std::to_string(value));
 }
 
 void MetricsText::histogram(std::string_view name, const Histogram& h, std::initializer_list<MetricLabel> list)
 {
-    const std::string base(name);
     for (std::size_t i = 0; i <= Histogram::kBuckets; ++i) {
-        std::string le;
-        if (i == Histogram::kBuckets) {
-            le = "+Inf";
-        } else {
+        std::string le = "+Inf";
+        if (i < Histogram::kBuckets) {
+            le.clear();
             append_number(le, Histogram::kBounds[i]);
         }
-        out_ += base;
-        out_ += "_bucket";
-        labels(list, le);
-        out_ += ' ';
-        append_number(out_, i == Histogram::kBuckets ? h.count() : h.cumulative(i));
-        out_ += '\n';
+        line(name, "_bucket", list, le, std::to_string(i == Histogram::kBuckets ? h.count() : h.cumulative(i)));
     }
-    out_ += base;
-    out_ += "_sum";
-    labels(list);
-    out_ += ' ';
-    append_number(out_, h.sum_seconds());
-    out_ += '\n';
-    out_ += base;
-    out_ += "_count";
-    labels(list);
-    out_ += ' ';
-    append_number(out_, h.count());
-    out_ += '\n';
+    std::string sum;
+    append_number(sum, h.sum_seconds());
+    line(name, "_sum", list, {}, sum);
+    line(name, "_count", list, {}, std::to_string(h.count()));
 }
 
 void MetricsText::counter(std::string_view name, std::string_view help, std::uint64_t value)

@@ -53,6 +53,9 @@ public:
 
 private:
     void labels(std::initializer_list<MetricLabel> labels, std::string_view le = {});
+    // One sample line: name, suffix (_bucket, _sum, _count or none), labels, le, value.
+    void line(std::string_view name, std::string_view suffix, std::initializer_list<MetricLabel> labels,
+              std::string_view le, const std::string& value);
     std::string out_;
 };
 

@@ -96,7 +96,6 @@ public:
     // Counters for the daemon's own /metrics.
     std::uint64_t requests() const { return requests_; }
     std::uint64_t refused() const { return refused_; }
-    std::uint64_t unauthorized() const { return unauthorized_; }
 
 private:
     friend class HttpExchange;
@@ -115,7 +114,7 @@ private:
     uv_timer_t* timer_ = nullptr;
     std::unordered_map<std::uint64_t, HttpExchange*> kept_;
     std::uint64_t next_token_ = 1;
-    std::uint64_t requests_ = 0, refused_ = 0, unauthorized_ = 0;
+    std::uint64_t requests_ = 0, refused_ = 0;
     bool in_run_ = false;
 };
 
