@@ -471,10 +471,16 @@ class ShellDownloads(unittest.TestCase):
             self.assertFalse(os.path.exists(target))
             had = os.path.getsize(part)
 
-            def sent():
-                stats = dict(line[1:].split(": ", 1) for line in a.run("STATS")[1:])
-                return int(stats["bytes sent"].split()[0])
+            def stats():
+                return dict(line[1:].split(": ", 1) for line in a.run("STATS")[1:])
 
+            def sent():
+                return int(stats()["bytes sent"].split()[0])
+
+            # As above: count from the moment the owner has closed the killed download's connection,
+            # or its last writes to the dead socket (slow under emulation) land in the resume's share.
+            wait_until(lambda: stats()["connections"].endswith("(open 0)"), timeout=scaled(30),
+                       what="the owner closing the killed download's connection")
             before = sent()
             with self.downloader("carol") as c:
                 self.assertEqual(c.run("GET_FILE alice %s %s" % (self.path("f.bin"), target)), ["c> GET_FILE OK"])
