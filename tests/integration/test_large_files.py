@@ -1,6 +1,6 @@
 """Sizes and offsets past 2^31 and 2^32 on the peer protocol (peerdex-protocol(7), PEER REQUESTS
-and FILE RANGES): a 32-bit build (tools/cross.sh armhf) must get them right as a 64-bit one
-does. The file is sparse, so 6 GiB cost no disk; only the bytes asked for cross the wire."""
+and FILE RANGES), and dates past 2038: a 32-bit build (tools/cross.sh armhf) must get them
+right as a 64-bit one does. The file is sparse, so 6 GiB cost no disk; only the bytes asked for cross the wire."""
 
 import os
 import shutil
@@ -132,6 +132,31 @@ class LargeLists(unittest.TestCase):
             r = cli(srv, "ls", "--bytes")
             self.assertEqual(r.returncode, 0, r.stderr)
             self.assertEqual([line.split()[3] for line in r.stdout.decode().splitlines()], names)
+
+
+class Past2038(unittest.TestCase):
+    """A file dated after 2038 (where a 32-bit time_t ends): served, listed with its date on
+    the wire, and shown with it by `peerdex ls`. With a 32-bit time_t, stat() of it fails
+    (EOVERFLOW) and the file would vanish from the listing."""
+
+    def test_a_file_dated_2100_is_listed_with_its_date(self):
+        tmp = tempfile.mkdtemp(prefix="peerdex-2038-")
+        self.addCleanup(shutil.rmtree, tmp)
+        tz = os.environ.get("TZ")
+        os.environ["TZ"] = "UTC"  # for `peerdex ls`, run below
+        self.addCleanup(lambda: os.environ.__setitem__("TZ", tz) if tz is not None else os.environ.pop("TZ"))
+        later = 4102444800  # 2100-01-01 00:00:00 UTC
+        with open(os.path.join(tmp, "later.txt"), "w") as f:
+            f.write("from the future")
+        os.utime(os.path.join(tmp, "later.txt"), (later, later))
+        with Serve(tmp) as srv:
+            self.assertEqual(list_files(srv), [("later.txt", 15, later)])
+            r = cli(srv, "ls", "--bytes")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertEqual(r.stdout.decode().split(), ["2100-01-01", "00:00", "15", "later.txt"])
+            with srv.connect() as s:
+                s.sendall(enc("GET_FILE", "later.txt"))
+                self.assertEqual(read_all(s), b"\x0015\x00from the future")
 
 
 if __name__ == "__main__":

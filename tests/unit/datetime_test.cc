@@ -55,6 +55,16 @@ TEST(Datetime, Iso8601WithOffset)
     }
 }
 
+// Past 2038: a 32-bit time_t ends on 19/01/2038 03:14:07 UTC (the armhf build takes glibc's
+// 64-bit one, meson.build). 2^31 itself, and a date well beyond, in both formats.
+TEST(Datetime, PastTheYear2038)
+{
+    InZone z("UTC");
+    EXPECT_EQ(course_timestamp(static_cast<std::time_t>(2147483648LL)), "19/01/2038 03:14:08");
+    EXPECT_EQ(course_timestamp(static_cast<std::time_t>(4102444800LL)), "01/01/2100 00:00:00");
+    EXPECT_EQ(iso8601_timestamp(static_cast<std::time_t>(4102444800LL)), "2100-01-01T00:00:00+00:00");
+}
+
 TEST(Datetime, AcceptNegotiation)
 {
     EXPECT_TRUE(prefers_json("application/json"));

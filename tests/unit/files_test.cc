@@ -79,6 +79,8 @@ TEST(Listing, AlignsSizesAndShowsLocalTime)
               "2026-11-18 11:06  3221225472  big.iso\n"
               "1970-01-01 00:01        1536  b?ad\n");
     EXPECT_EQ(format_listing({}, false), "");
+    // A file dated past 2038 (a 32-bit time_t would wrap to 1901): its date as it is.
+    EXPECT_EQ(format_listing({{"later", 1, 4102444800LL}}, true), "2100-01-01 00:00  1  later\n");
 }
 
 TEST(Progress, ShowsFractionRateAndEta)

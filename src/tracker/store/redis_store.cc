@@ -14,6 +14,7 @@
 
 #include "console.hh"
 #include "redis_answer.hh"
+#include "redis_connect.h"
 #include "redis_script.hh"
 #include "wire.hh"
 
@@ -351,16 +352,12 @@ std::unique_ptr<RedisStore> RedisStore::open(uv_loop_t* loop, const RedisOptions
         ::freeaddrinfo(found);
         target.host = text;
     }
-    const timeval tv{static_cast<time_t>(options.timeout_ms / 1000),
-                     static_cast<suseconds_t>(options.timeout_ms % 1000 * 1000)};
-    redisContext* c = target.unix_path.empty()
-                          ? redisConnectWithTimeout(target.host.c_str(), target.port, tv)
-                          : redisConnectUnixWithTimeout(target.unix_path.c_str(), tv);
+    redisContext* c = peerdex_redis_connect(target.host.c_str(), target.port,
+                                            target.unix_path.empty() ? nullptr : target.unix_path.c_str(),
+                                            static_cast<long>(options.timeout_ms));
     std::vector<std::string> shas;
-    if (c && !c->err) {
-        redisSetTimeout(c, tv);
+    if (c && !c->err)
         cap_redis_reader(c->reader);
-    }
     if (c && !c->err && target.db != 0) {
         auto* r = static_cast<redisReply*>(redisCommand(c, "SELECT %d", target.db));
         if (r && r->type == REDIS_REPLY_ERROR)
