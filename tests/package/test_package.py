@@ -37,7 +37,7 @@ FILES = {
     ],
     "peerdex-client": ["/usr/bin/peerdex", "/usr/share/man/man1/peerdex.1.gz"],
 }
-# The ports of the defaults (-p, --log, --http) and the option variable of each daemon.
+# The ports in each daemon's default options (-p, --log, --http).
 DEFAULT_PORTS = {"peerdex-logd": [4001, 4081], "peerdex-clock": [5000], "peerdex-tracker": [4000, 4001, 4080]}
 
 
@@ -126,17 +126,13 @@ class Unit:
         self.cwd = None
         if "WorkingDirectory" in s:
             (wd,) = s["WorkingDirectory"]
-            self.assert_state_dir(wd, s)
+            if wd != "/var/lib/" + s["StateDirectory"][0]:
+                raise AssertionError("WorkingDirectory=%s is not the StateDirectory" % wd)
             self.cwd = env["STATE_DIRECTORY"]
         self.env = env
         (exec_start,) = s["ExecStart"]
         self.argv = expand(exec_start, env)
         self.daemon = None
-
-    @staticmethod
-    def assert_state_dir(wd, s):
-        if wd != "/var/lib/" + s["StateDirectory"][0]:
-            raise AssertionError("WorkingDirectory=%s is not the StateDirectory" % wd)
 
     def start(self):
         env = dict(os.environ, **self.env)
