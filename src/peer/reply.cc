@@ -14,7 +14,7 @@ void ReplyDecoder::start(Shape s, int n)
     state_ = State::code;
     code_ = -1;
     digits_.clear();
-    count_ = wanted_ = 0;
+    count_ = wanted_ = held_ = 0;
     fields_.clear();
     error_.clear();
     reader_.start(kMaxFieldBytes);
@@ -106,6 +106,9 @@ ReplyDecoder::Status ReplyDecoder::feed(const char*& p, const char* end)
                 return Status::need_more;
             if (st == FieldReader::Status::too_long)
                 return fail("over-long field");
+            held_ += reader_.field().size() + sizeof(std::string);
+            if (held_ > max_bytes_)
+                return fail("reply larger than the client holds");
             fields_.emplace_back(reader_.field());
             if (fields_.size() == wanted_) {
                 state_ = State::done;

@@ -32,8 +32,13 @@ public:
     std::size_t count() const { return count_; }
     const std::string& error() const { return error_; }
 
-    // Caps on what a peer may send us.
+    // Caps on what a peer may send us: entries in a list, and the memory the fields of one
+    // reply hold (their bytes and each string's own size), so a tracker that sends a count
+    // of ten million and then endless fields is refused before it exhausts the client.
     static constexpr std::size_t kMaxListEntries = 10'000'000;
+    static constexpr std::size_t kMaxReplyBytes = std::size_t{256} << 20;
+    // A lower cap than kMaxReplyBytes for the replies that follow (tests, small boxes).
+    void set_max_bytes(std::size_t n) { max_bytes_ = n; }
 
 private:
     enum class Shape { code_only, list, fields };
@@ -49,6 +54,8 @@ private:
     std::string digits_;
     std::size_t count_ = 0;
     std::size_t wanted_ = 0;
+    std::size_t held_ = 0;
+    std::size_t max_bytes_ = kMaxReplyBytes;
     std::vector<std::string> fields_;
     FieldReader reader_;
     std::string error_;

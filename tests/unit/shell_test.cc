@@ -184,5 +184,24 @@ TEST(ReplyDecoder, CapsAndTruncation)
     EXPECT_EQ(d.code(), 3);
 }
 
+// A count under the entry cap followed by fields without end: refused once the fields held
+// pass the byte cap, not after the count's worth of them.
+TEST(ReplyDecoder, FieldsHeldAreCapped)
+{
+    const std::string field = std::string(100, 'f') + '\0';
+    std::string entries;
+    for (int i = 0; i < 10; ++i)
+        entries += field;
+    ReplyDecoder d;
+    d.set_max_bytes(10 * (100 + sizeof(std::string)));
+    d.expect_list(1);
+    EXPECT_EQ(feed_all(d, std::string("\x00" "10\0", 4) + entries), ReplyDecoder::Status::done);  // at the cap
+    EXPECT_EQ(d.fields().size(), 10u);
+    d.expect_list(1);
+    EXPECT_EQ(feed_all(d, std::string("\x00" "11\0", 4) + entries + field), ReplyDecoder::Status::error);
+    EXPECT_EQ(d.error(), "reply larger than the client holds");
+    EXPECT_LE(d.fields().size(), 10u);
+}
+
 }  // namespace
 }  // namespace peerdex
