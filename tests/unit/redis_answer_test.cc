@@ -147,6 +147,12 @@ TEST(RedisList, ASnapshotKeyComesAlone)
     EXPECT_FALSE(
         decode_redis_list(read(answer(3, integer(1) + bulk("{pdx}:snap:4") + bulk("a"))).reply.get(), count, key));
     EXPECT_FALSE(decode_redis_list(read(answer(2, integer(1) + integer(5))).reply.get(), count, key));
+    // A count no snapshot can hold is refused, not trusted.
+    ASSERT_TRUE(decode_redis_list(read(answer(2, integer(static_cast<long long>(kRedisMaxListEntries)) + bulk("{pdx}:snap:5"))).reply.get(),
+                                  count, key));
+    EXPECT_FALSE(decode_redis_list(
+        read(answer(2, integer(static_cast<long long>(kRedisMaxListEntries) + 1) + bulk("{pdx}:snap:6"))).reply.get(), count, key));
+    EXPECT_FALSE(decode_redis_list(read(answer(2, integer(1LL << 62) + bulk("{pdx}:snap:7"))).reply.get(), count, key));
 }
 
 TEST(RedisEntry, UsersAndContent)

@@ -7,6 +7,7 @@
 #include <charconv>
 
 #include "protocol.hh"
+#include "wire.hh"
 
 namespace peerdex {
 
@@ -36,18 +37,6 @@ bool port_of(const redisReply* r, std::uint16_t& out)
 {
     long long v;
     if (!integer_of(r, v) || v <= 0 || v > 65535)
-        return false;
-    out = static_cast<std::uint16_t>(v);
-    return true;
-}
-
-bool port_of(std::string_view s, std::uint16_t& out)
-{
-    unsigned v = 0;
-    if (s.empty() || s.size() > 5)
-        return false;
-    const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-    if (ec != std::errc() || end != s.data() + s.size() || v > 65535)
         return false;
     out = static_cast<std::uint16_t>(v);
     return true;
@@ -169,7 +158,7 @@ bool decode_redis_list(const redisReply* r, std::size_t& count, std::string& key
 {
     long long n;
     if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < kRedisListFirst || !integer_of(r->element[4], n) ||
-        n < 0 || r->element[5]->type != REDIS_REPLY_STRING)
+        n < 0 || static_cast<unsigned long long>(n) > kRedisMaxListEntries || r->element[5]->type != REDIS_REPLY_STRING)
         return false;
     const std::string_view k = redis_text(r->element[5]);
     // Inline, the entries are all there; with a key, none are.
@@ -185,10 +174,12 @@ bool parse_redis_entry(RedisListKind kind, std::string_view entry, ListSink& sin
     std::string_view f[4];
     if (kind == RedisListKind::users) {
         Address ip;
-        std::uint16_t port;
-        if (!split(entry, f, 3) || !Address::parse(std::string(f[1]), ip) || !port_of(f[2], port) || port == 0)
+        if (!split(entry, f, 3) || !Address::parse(std::string(f[1]), ip))
             return false;
-        sink.user(f[0], ip, port);
+        const std::optional<std::uint16_t> port = parse_port(f[2]);
+        if (!port)
+            return false;
+        sink.user(f[0], ip, *port);
         return true;
     }
     // path, description, size, content id (empty when unknown)

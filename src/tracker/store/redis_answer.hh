@@ -48,8 +48,10 @@ bool decode_redis_counts(const redisReply* r, StoreCounts& counts);
 bool decode_redis_info(const redisReply* r, Address& ip, std::uint16_t& port);
 
 // LIST_USERS and LIST_CONTENT: head, count, snapshot key ("" when the entries follow
-// inline), then the inline entries, from element kRedisListFirst on.
+// inline), then the inline entries, from element kRedisListFirst on. The count of a snapshot
+// is at most kRedisMaxListEntries (what a tracker lets its snapshots hold in all).
 inline constexpr std::size_t kRedisListFirst = 6;
+inline constexpr std::size_t kRedisMaxListEntries = 4000000;
 bool decode_redis_list(const redisReply* r, std::size_t& count, std::string& key);
 
 // One entry of a list: "user\0ip\0port" (users) or "path\0description\0size\0id" (content),

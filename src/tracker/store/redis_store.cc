@@ -24,7 +24,7 @@ namespace {
 
 constexpr std::size_t kChunk = 256;          // snapshot entries per read
 constexpr std::size_t kMaxPending = 16384;   // answers owed before sessions stop reading
-constexpr std::size_t kMaxSnapshotEntries = 4000000;  // list entries held in Redis snapshots, per tracker
+constexpr std::size_t kMaxSnapshotEntries = kRedisMaxListEntries;  // list entries held in Redis snapshots, per tracker
 constexpr std::size_t kWalkStep = 512;       // users one walk call of the script gives at most
 constexpr std::uint64_t kSnapshotMs = 600000;
 constexpr std::uint64_t kMaxBackoffMs = 5000;
