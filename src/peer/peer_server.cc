@@ -1064,11 +1064,17 @@ void PeerServer::list_slot_freed()
     }
 }
 
-RateGate::RateGate(uv_loop_t* loop) : loop_(loop)
+RateGate::RateGate(uv_loop_t* loop) : loop_(loop), timer_(new uv_timer_t{})
 {
-    uv_timer_init(loop, &timer_);
-    timer_.data = this;
-    uv_unref(reinterpret_cast<uv_handle_t*>(&timer_));
+    uv_timer_init(loop, timer_);
+    timer_->data = this;
+    uv_unref(reinterpret_cast<uv_handle_t*>(timer_));
+}
+
+RateGate::~RateGate()
+{
+    timer_->data = nullptr;
+    uv_close(reinterpret_cast<uv_handle_t*>(timer_), [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
 }
 
 bool RateGate::take(std::uint64_t n, PeerConn* c)
@@ -1097,7 +1103,7 @@ void RateGate::arm()
     uv_update_time(loop_);
     const std::uint64_t wait = std::max<std::uint64_t>(bucket_.wait_ms(uv_now(loop_)), 1);
     uv_timer_start(
-        &timer_,
+        timer_,
         [](uv_timer_t* t) {
             auto* self = static_cast<RateGate*>(t->data);
             self->armed_ = false;
@@ -1122,7 +1128,7 @@ void RateGate::halt()
 {
     waiting_.clear();
     armed_ = false;
-    uv_timer_stop(&timer_);
+    uv_timer_stop(timer_);
 }
 
 void PeerServer::stop()

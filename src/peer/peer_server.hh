@@ -60,6 +60,7 @@ struct SlotQueue {
 class RateGate {
 public:
     explicit RateGate(uv_loop_t* loop);
+    ~RateGate();
     RateGate(const RateGate&) = delete;
     RateGate& operator=(const RateGate&) = delete;
     void set_rate(std::uint64_t bytes_per_s) { bucket_.set_rate(bytes_per_s, uv_now(loop_)); }
@@ -71,7 +72,7 @@ public:
     void forget(PeerConn* c);
     std::size_t waiting() const { return waiting_.size(); }
     // Forgets every waiting sender (all closed) and stops the timer; the timer handle stays
-    // (unreferenced) for a later start.
+    // (unreferenced) for a later start, until the gate is destroyed.
     void halt();
 
 private:
@@ -79,7 +80,9 @@ private:
     void fire();
 
     uv_loop_t* loop_;
-    uv_timer_t timer_{};
+    // On the heap: the gate may be destroyed before the loop runs its close callback, which
+    // frees the handle, so the loop never holds a handle in freed memory.
+    uv_timer_t* timer_;
     TokenBucket bucket_;
     std::deque<PeerConn*> waiting_;
     PeerConn* granting_ = nullptr;  // the sender whose turn it is, inside fire()
