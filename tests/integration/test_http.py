@@ -224,7 +224,7 @@ class Access(unittest.TestCase):
         shutil.rmtree(self.tmp)
 
     def token_file(self, token, mode=0o600):
-        path = os.path.join(self.tmp, "token-%s-%o" % (token, mode))
+        path = os.path.join(self.tmp, "token-%d-%d-%o" % (len(os.listdir(self.tmp)), len(token), mode))
         with open(path, "w") as f:
             f.write(token + "\n")
         os.chmod(path, mode)
@@ -252,7 +252,10 @@ class Access(unittest.TestCase):
             (["--http-allow", "10.0.0.0/8"], "need --http"),
             (["--http", "0", "--http-allow", "10.0.0.0/33"], "--http-allow: '10.0.0.0/33'"),
                     ]
-        for token, mode, message in [("x" * 20, 0o644, "chmod 600"), ("short", 0o600, "16 to 256 characters")]:
+        for token, mode, message in [("x" * 20, 0o644, "chmod 600"), ("short", 0o600, "16 to 256 characters"),
+                                     ("y" * 257, 0o600, "16 to 256 characters"),
+                                     ("z" * 300, 0o600, "16 to 256 characters"),
+                                     ("nul-inside-the\0token", 0o600, "must be printable")]:
             cases.append((["--http", "0", "--http-token-file", self.token_file(token, mode)], message))
         for args, message in cases:
             r = subprocess.run([tracker, "-p", "0"] + args, capture_output=True, text=True, timeout=TIMEOUT)
