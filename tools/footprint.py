@@ -25,23 +25,34 @@ ARCHS = {
     "arm64": ("cross/aarch64-linux-gnu.ini", "aarch64-linux-gnu-", "qemu-aarch64", "/lib/ld-linux-aarch64.so.1"),
 }
 PROGRAMS = [("peerdex-tracker", "sbin"), ("peerdex-logd", "sbin"), ("peerdex-clock", "sbin"), ("peerdex", "bin")]
-TRACKER_ONLY = ["-Dclient=disabled", "-Dclock=disabled", "-Dlogd=disabled", "-Doplog=disabled"]
+# The tracker-only build as README ("Building only what a box runs") gives it.
+TRACKER_ONLY = ["-Dclient=disabled", "-Dclock=disabled", "-Dlogd=disabled", "-Doplog=disabled", "-Dhttp=disabled"]
 # The smallest tracker: none of the optional stores or keys either; then with the C++ runtime
 # linked in.
-TRACKER_BARE = TRACKER_ONLY + ["-Dstate=disabled", "-Dkeys=disabled", "-Dshared_store=disabled", "-Dhttp=disabled"]
+TRACKER_BARE = TRACKER_ONLY + ["-Dstate=disabled", "-Dkeys=disabled", "-Dshared_store=disabled"]
 TRACKER_STATIC = TRACKER_BARE + ["-Dstatic_cxx_runtime=true"]
 
 
 def run(*argv, **kw):
-    return subprocess.run(argv, check=True, capture_output=True, text=True, **kw).stdout
+    p = subprocess.run(argv, capture_output=True, text=True, **kw)
+    if p.returncode != 0:
+        raise SystemExit("footprint: %s failed:\n%s%s" % (" ".join(argv), p.stdout[-2000:], p.stderr[-2000:]))
+    return p.stdout
 
 
 def build(name, arch, extra):
     cross, _, _, _ = ARCHS[arch]
     d = os.path.join(ROOT, "build-min-" + name)
-    if not os.path.exists(os.path.join(d, "build.ninja")):
-        run("meson", "setup", d, "-Dbuildtype=minsize", "-Db_lto=true", "-Dtests=false", "--prefix=/usr",
-            *(["--cross-file", os.path.join(ROOT, cross)] if cross else []), *extra, cwd=ROOT)
+    options = ["-Dbuildtype=minsize", "-Db_lto=true", "-Dtests=false", "--prefix=/usr",
+               *(["--cross-file", os.path.join(ROOT, cross)] if cross else []), *extra]
+    # A directory left by a run with other options is set up again from nothing, so the table
+    # always describes the variant it names (a reconfigure would keep options not given).
+    stamp = os.path.join(d, "footprint-options")
+    if not os.path.exists(stamp) or open(stamp).read() != " ".join(options):
+        shutil.rmtree(d, ignore_errors=True)
+        run("meson", "setup", d, *options, cwd=ROOT)
+        with open(stamp, "w") as f:
+            f.write(" ".join(options))
     run("meson", "compile", "-C", d)
     dest = os.path.join(d, "root")
     shutil.rmtree(dest, ignore_errors=True)
