@@ -143,6 +143,7 @@ private:
     void reply(std::string bytes, bool then_stream);
     void read_chunk();
     void send_chunk();     // sendfile from the page cache, after read-ahead on the pool
+    void cork(bool on);
     void read_ahead();     // the next window into the page cache, on the pool
     void read_ahead_done();
     void read_chunk_copy();  // the same by read and write, where sendfile cannot serve
@@ -186,6 +187,10 @@ private:
     std::unique_ptr<char[]> buf_;          // GET_FILE
     std::size_t in_flight_ = 0;            // GET_FILE: bytes of the socket write under way
     bool copy_ = false;        // sendfile refused this file: read and write instead
+    // sendfile without a rate cap: the socket is corked (TCP_CORK) for the transfer, so the
+    // kernel sends only full segments rather than pushing the tail of every internal batch;
+    // uncorked after the last byte, so nothing waits.
+    bool corked_ = false;
     std::uint64_t chunk_end_ = 0;  // where the chunk under way ends
     std::uint64_t ahead_end_ = 0;  // sendfile: the file is read ahead up to here
     std::uint64_t ahead_next_ = 0;  // ... and up to here once the read-ahead under way ends
@@ -768,6 +773,7 @@ void PeerConn::reply(std::string bytes, bool then_stream)
 void PeerConn::read_chunk()
 {
     if (offset_ >= size_) {
+        cork(false);
         ++(range_ ? server_.stats_.ranges_sent : server_.stats_.files_downloaded);
         close();
         return;
@@ -827,6 +833,8 @@ void PeerConn::send_chunk()
         ahead_wanted_ = true;  // read_ahead_done() calls again
         return;
     }
+    if (!server_.rate_.limited())
+        cork(true);
     int sock = -1;
     uv_fileno(reinterpret_cast<uv_handle_t*>(&tcp_), &sock);
     while (offset_ < chunk_end_) {
@@ -859,6 +867,18 @@ void PeerConn::send_chunk()
     // a reader as fast as the disk must not keep every other connection waiting, nor
     // nest a call per chunk.
     wait_writable();
+}
+
+// Corks or uncorks the socket (corked_ says which it is). Uncorking sends what is held.
+void PeerConn::cork(bool on)
+{
+    if (corked_ == on)
+        return;
+    int sock = -1;
+    uv_fileno(reinterpret_cast<uv_handle_t*>(&tcp_), &sock);
+    const int v = on ? 1 : 0;
+    if (::setsockopt(sock, IPPROTO_TCP, TCP_CORK, &v, sizeof v) == 0)
+        corked_ = on;
 }
 
 void PeerConn::wait_writable()
