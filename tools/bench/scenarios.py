@@ -444,9 +444,28 @@ def scenario_getfile(a):
 
             sampler = threading.Thread(target=sample)
             sampler.start()
-            # The shell's GET_FILE (verified: the owner serves its tree) and curl from nginx
-            # take turns; medians.
-            times, curl_times = [], []
+            # The owner's peer, for the plain download and the raw reader.
+            with socket.create_connection(("127.0.0.1", int(t.match.group(1)))) as s:
+                s.sendall(b"GET_USER_INFO\0getter\0owner\0")
+                reply = s.recv(100)
+            peer_port = int(reply[1:].split(b"\0")[1])
+            exe = os.path.join(a.build, "src/peer/peerdex")
+
+            def plain_once():
+                dest = os.path.join(tmp, "plain.bin")
+                started = time.time()
+                subprocess.run([exe, "download", "-q", "-p", str(peer_port), "--no-verify", src, "-d", dest],
+                               check=True)
+                took = time.time() - started
+                if os.path.getsize(dest) != size:
+                    raise SystemExit("download --no-verify wrote %d bytes" % os.path.getsize(dest))
+                os.remove(dest)
+                return took
+
+            # The shell's GET_FILE (verified: the owner serves its tree), `peerdex download
+            # --no-verify` from the same peer (a plain GET_FILE, as a course client makes) and
+            # curl from nginx take turns; medians.
+            times, plain_times, curl_times = [], [], []
             for i in range(a.repeat):
                 dest = os.path.join(tmp, "peer.bin")
                 started = time.time()
@@ -457,16 +476,13 @@ def scenario_getfile(a):
                 if os.path.getsize(dest) != size:
                     raise SystemExit("GET_FILE wrote %d bytes" % os.path.getsize(dest))
                 os.remove(dest)
+                plain_times.append(plain_once())
                 if nginx:
                     curl_times.append(curl_once(nginx))
             done.set()
             sampler.join()
             best["peer"] = statistics.median(times)
-            # Serving only: the owner's endpoint, then the same raw reader as for nginx.
-            with socket.create_connection(("127.0.0.1", int(t.match.group(1)))) as s:
-                s.sendall(b"GET_USER_INFO\0getter\0owner\0")
-                reply = s.recv(100)
-            peer_port = int(reply[1:].split(b"\0")[1])
+            # Serving only: the same raw reader as for nginx.
             best["peer_raw"] = min(raw_fetch(peer_port, b"GET_FILE\0" + src.encode() + b"\0", size)
                                    for _ in range(a.repeat))
             # Many downloaders at once: peerdex-bench's GET_FILE mode, an 8 MiB file.
@@ -490,8 +506,11 @@ def scenario_getfile(a):
         mib = size / 2**20
         line("peerdex GET_FILE (verified), into a file, median", mib / best["peer"], "curl from nginx, median",
              ref and mib / ref, unit="MiB/s")
-        print("  runs, alternated: peerdex %s s; curl %s s" % (", ".join("%.2f" % x for x in times),
-                                                            ", ".join("%.2f" % x for x in curl_times)))
+        line("peerdex download --no-verify, into a file, median", mib / statistics.median(plain_times),
+             "curl from nginx, median", ref and mib / ref, unit="MiB/s")
+        print("  runs, alternated: GET_FILE %s s; --no-verify %s s; curl %s s" % (
+            ", ".join("%.2f" % x for x in times), ", ".join("%.2f" % x for x in plain_times),
+            ", ".join("%.2f" % x for x in curl_times)))
         line("serving only: one raw reader, discarding", mib / best["peer_raw"], "same reader from nginx",
              ref_raw and mib / ref_raw, unit="MiB/s")
         print("  serving peer RSS: %.1f MiB before, peak %.1f MiB during: growth %.1f MiB" % (
