@@ -2,10 +2,11 @@
 
 import signal
 import socket
+import threading
 import time
 import unittest
 
-from harness import Reader, Tracker, enc, read_all, scaled
+from harness import TIMEOUT, Reader, Tracker, enc, read_all, scaled
 
 
 class Shutdown(unittest.TestCase):
@@ -41,9 +42,27 @@ class Shutdown(unittest.TestCase):
             # About 10 MB of reply: more than the kernel buffers on both sides hold.
             n = 40000
             path = "/" + "p" * 240 + "/%06d"
-            s.sendall(enc("REGISTER", "owner") + enc("CONNECT", "owner", 1000) +
-                      b"".join(enc("PUBLISH", "owner", path % i, "") for i in range(n)))
+            requests = (enc("REGISTER", "owner") + enc("CONNECT", "owner", 1000) +
+                        b"".join(enc("PUBLISH", "owner", path % i, "") for i in range(n)))
+            # The replies are read while the requests go out. A client that sends megabytes
+            # without reading its small window can deadlock in its own kernel: once it drops
+            # a reply segment for want of receive memory, its window is shrunk to zero and
+            # Linux (6.17 and later) discards every later segment of the tracker, the ACKs of
+            # its own data included, so its sendall waits until it reads.
+            failed = []
+
+            def send():
+                try:
+                    s.sendall(requests)
+                except OSError as e:
+                    failed.append(e)
+
+            sender = threading.Thread(target=send, daemon=True)
+            sender.start()
             self.assertEqual([r.byte() for _ in range(n + 2)], [0] * (n + 2))
+            sender.join(TIMEOUT)
+            self.assertFalse(sender.is_alive(), "the requests were not all sent")
+            self.assertEqual(failed, [])
             s.sendall(enc("LIST_CONTENT", "owner", "owner"))
             s.recv(1, socket.MSG_PEEK)  # the reply has begun: the request was read
             t.send_signal(signal.SIGTERM)
