@@ -408,27 +408,28 @@ def scenario_getfile(a):
                 pass
         best = {}
 
-        def curl_once(n):
-            dest = os.path.join(tmp, "curl.bin")
+        def timed(what, fetch):
+            """Seconds fetch(dest) took to write the whole file at dest, which then goes."""
+            dest = os.path.join(tmp, "fetched.bin")
             started = time.time()
-            subprocess.run([shutil.which("curl"), "-sf", "-o", dest, "http://127.0.0.1:%d/files/big.bin" % n.port],
-                           check=True)
+            fetch(dest)
             took = time.time() - started
             if os.path.getsize(dest) != size:
-                raise SystemExit("curl wrote %d bytes" % os.path.getsize(dest))
+                raise SystemExit("%s wrote %d bytes" % (what, os.path.getsize(dest)))
             os.remove(dest)
             return took
 
-        try:
-            nginx = Nginx(tmp) if shutil.which("curl") else None
-        except FileNotFoundError:
-            nginx = None
-        if nginx is None:
-            print("  (nginx or curl not installed: reference not measured)")
+        nginx = None
         t = tracker(a.build)
         owner = Shell(a.build, t.match.group(1), tmp)
         getter = Shell(a.build, t.match.group(1), tmp)
         try:
+            try:
+                nginx = Nginx(tmp) if shutil.which("curl") else None
+            except FileNotFoundError:
+                pass
+            if nginx is None:
+                print("  (nginx or curl not installed: reference not measured)")
             for sh, name in ((owner, "owner"), (getter, "getter")):
                 assert sh.run("REGISTER " + name).endswith("OK")
                 assert sh.run("CONNECT " + name).endswith("OK")
@@ -451,34 +452,23 @@ def scenario_getfile(a):
             peer_port = int(reply[1:].split(b"\0")[1])
             exe = os.path.join(a.build, "src/peer/peerdex")
 
-            def plain_once():
-                dest = os.path.join(tmp, "plain.bin")
-                started = time.time()
-                subprocess.run([exe, "download", "-q", "-p", str(peer_port), "--no-verify", src, "-d", dest],
-                               check=True)
-                took = time.time() - started
-                if os.path.getsize(dest) != size:
-                    raise SystemExit("download --no-verify wrote %d bytes" % os.path.getsize(dest))
-                os.remove(dest)
-                return took
+            def get_file(dest):
+                result = getter.run("GET_FILE owner %s %s" % (src, dest))
+                if result != "c> GET_FILE OK":
+                    raise SystemExit("GET_FILE failed: " + result)
 
             # The shell's GET_FILE (verified: the owner serves its tree), `peerdex download
             # --no-verify` from the same peer (a plain GET_FILE, as a course client makes) and
             # curl from nginx take turns; medians.
             times, plain_times, curl_times = [], [], []
             for i in range(a.repeat):
-                dest = os.path.join(tmp, "peer.bin")
-                started = time.time()
-                result = getter.run("GET_FILE owner %s %s" % (src, dest))
-                times.append(time.time() - started)
-                if result != "c> GET_FILE OK":
-                    raise SystemExit("GET_FILE failed: " + result)
-                if os.path.getsize(dest) != size:
-                    raise SystemExit("GET_FILE wrote %d bytes" % os.path.getsize(dest))
-                os.remove(dest)
-                plain_times.append(plain_once())
+                times.append(timed("GET_FILE", get_file))
+                plain_times.append(timed("download --no-verify", lambda dest: subprocess.run(
+                    [exe, "download", "-q", "-p", str(peer_port), "--no-verify", src, "-d", dest], check=True)))
                 if nginx:
-                    curl_times.append(curl_once(nginx))
+                    curl_times.append(timed("curl", lambda dest: subprocess.run(
+                        [shutil.which("curl"), "-sf", "-o", dest, "http://127.0.0.1:%d/files/big.bin" % nginx.port],
+                        check=True)))
             done.set()
             sampler.join()
             best["peer"] = statistics.median(times)
