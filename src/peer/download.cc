@@ -27,6 +27,12 @@ namespace {
 // download over loopback, with 1 MiB 0.56 s (docs/PERFORMANCE.md), fewer hand-offs to the
 // pool and fewer stops of the socket.
 constexpr std::size_t kBufferBytes = 1024 * 1024;
+
+// A transfer buffer, not zeroed: every byte is read from a socket before it is used.
+std::unique_ptr<char[]> new_buffer()
+{
+    return std::unique_ptr<char[]>(new char[kBufferBytes]);
+}
 // Files up to 16 EiB announce at most 20 digits.
 constexpr std::uint64_t kMaxSize = UINT64_MAX / 2;
 constexpr std::string_view kTempPrefix = ".peerdex-download-";
@@ -157,8 +163,8 @@ struct Download::State final : Exchange {
     PendingFile out;  // unverified: the download, named only when complete
     uv_fs_t fs{};
     int commit_err = 0;
-    std::unique_ptr<char[]> buf = std::make_unique<char[]>(kBufferBytes);
-    std::unique_ptr<char[]> pending = std::make_unique<char[]>(kBufferBytes);
+    std::unique_ptr<char[]> buf = new_buffer();
+    std::unique_ptr<char[]> pending = new_buffer();
     std::size_t buffered = 0;  // bytes in buf not yet handed to a write
     bool writing = false;
     bool cancelled = false;
@@ -178,6 +184,17 @@ struct Download::State final : Exchange {
     std::vector<Src> sources;            // sources[0]: the peer given to start()
     std::vector<std::uint8_t> assigned;  // per leaf: a segment under way covers it
     std::vector<RangeFetch*> fetches;    // the segments under way, one connection each
+    // Buffers of ended segments, for the next ones: a segment is a new connection, but
+    // its 2 MiB are not allocated and faulted in again. At most two per segment at once.
+    std::vector<std::unique_ptr<char[]>> spare;
+    std::unique_ptr<char[]> take_buffer()
+    {
+        if (spare.empty())
+            return new_buffer();
+        auto b = std::move(spare.back());
+        spare.pop_back();
+        return b;
+    }
     uv_timer_t ticker{};                 // progress and SOURCES refreshes
     std::uint64_t last_refresh = 0;
     bool refreshing = false;
@@ -276,8 +293,7 @@ struct RangeFetch final : Exchange {
     bool header_done = false;
     int refused = 0;  // the peer's code, when it refused the range
     enum class Outcome { done, bad, gone } outcome = Outcome::gone;
-    std::unique_ptr<char[]> buf = std::make_unique<char[]>(kBufferBytes);
-    std::unique_ptr<char[]> pending = std::make_unique<char[]>(kBufferBytes);
+    std::unique_ptr<char[]> buf, pending;  // taken from the download's spares, given back in done()
     std::size_t buffered = 0;
     bool writing = false;
     PartialFile::Cursor cursor;
@@ -308,7 +324,8 @@ struct RangeFetch final : Exchange {
 };
 
 RangeFetch::RangeFetch(Download::State* o, std::size_t source, std::uint64_t b, std::uint64_t e)
-    : Exchange(o->loop, o->opt.stall_ms, o->sources[source].s.name.c_str()), owner(o), src(source), begin(b), end(e)
+    : Exchange(o->loop, o->opt.stall_ms, o->sources[source].s.name.c_str()), owner(o), src(source), begin(b), end(e),
+      buf(o->take_buffer()), pending(o->take_buffer())
 {
     cursor.pos = begin;
     first_byte_ms = kQueuedMs;
@@ -431,6 +448,9 @@ void RangeFetch::written_done(std::size_t n)
 void RangeFetch::done()
 {
     Download::State* o = owner;
+    // Nothing is in flight (done() comes once no pool job is): the next segment may use them.
+    o->spare.push_back(std::move(buf));
+    o->spare.push_back(std::move(pending));
     o->fetch_done(*this);
     delete this;
     --o->busy;

@@ -10,6 +10,7 @@ are used when installed; a missing one is reported, never faked.
 """
 
 import argparse
+import filecmp
 import os
 import re
 import shutil
@@ -1152,8 +1153,8 @@ def scenario_multi(a):
                 result = getter.run("GET_FILE s0 %s %s" % (src, dest))
                 took = time.time() - t0
                 cpu = cpu_seconds(getter.p.pid) - before
-                if result != "c> GET_FILE OK" or os.path.getsize(dest) != size:
-                    raise SystemExit("GET_FILE from %d sources: %s" % (sources, result))
+                if result != "c> GET_FILE OK" or not filecmp.cmp(src, dest, shallow=False):
+                    raise SystemExit("GET_FILE from %d sources: %s, or not the source's bytes" % (sources, result))
                 os.remove(dest)
                 return took, cpu
             finally:
