@@ -12,11 +12,14 @@ keeps a 2-core machine's run-to-run spread small enough to compare. Prints media
     tools/bench/ab_cpu.py T T --b-redis [--b-trackers 2]  # B on a fresh redis-server per run
       (with --b-trackers N: N trackers on it, the clients split among N load generators;
       Redis's own CPU per operation is printed too, and Redis shares the trackers' core)
+The load generator's CPU per operation is printed as well (its processes' own rusage), so
+that what a load costs the whole machine is the sum of the three.
 """
 
 import argparse
 import os
 import re
+import resource
 import socket
 import statistics
 import subprocess
@@ -49,7 +52,8 @@ def start_redis(pin):
 
 
 def one(tracker, bench, mode, seconds, pin, extra=(), clients=64, pipeline=1, redis=False, trackers=1):
-    """One run: (tracker CPU per op in us, ops/s, Redis CPU per op in us or None)."""
+    """One run: (tracker CPU per op in us, ops/s, Redis CPU per op in us or None, load
+    generator CPU per op in us)."""
     taskset = (lambda core: ["taskset", "-c", str(core)]) if pin else (lambda core: [])
     procs, benches = [], []
     store = None
@@ -64,6 +68,7 @@ def one(tracker, bench, mode, seconds, pin, extra=(), clients=64, pipeline=1, re
             ports.append(int(re.search(rb":(\d+)$", procs[-1].stdout.readline().strip()).group(1)))
         watched = procs + ([store] if store else [])
         before = [cpu_seconds(p.pid) for p in watched]
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
         for i, port in enumerate(ports):
             share = clients // trackers + (1 if i < clients % trackers else 0)
             benches.append(subprocess.Popen(
@@ -71,6 +76,8 @@ def one(tracker, bench, mode, seconds, pin, extra=(), clients=64, pipeline=1, re
                 (["--hello", "--pipeline", str(pipeline)] if mode == "hello" else []),
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
         outs = [b.communicate() for b in benches]
+        reaped = resource.getrusage(resource.RUSAGE_CHILDREN)  # the generators alone: nothing else ended yet
+        generator = (reaped.ru_utime + reaped.ru_stime) - (children.ru_utime + children.ru_stime)
         used = [cpu_seconds(p.pid) - t for p, t in zip(watched, before)]
         for b, (_, err) in zip(benches, outs):
             if b.returncode != 0:
@@ -82,7 +89,7 @@ def one(tracker, bench, mode, seconds, pin, extra=(), clients=64, pipeline=1, re
     ops = sum(int(re.search(r"\bops=(\d+)", out).group(1)) for out, _ in outs)
     tracker_us = sum(used[:len(procs)]) / ops * 1e6
     redis_us = used[-1] / ops * 1e6 if store else None
-    return tracker_us, ops / seconds, redis_us
+    return tracker_us, ops / seconds, redis_us, generator / ops * 1e6
 
 
 def main():
@@ -134,8 +141,11 @@ def main():
         for name, on in (("A", args.a_redis), ("B", args.b_redis)):
             if on:
                 redis += "; Redis CPU per op (%s) %.2f us" % (name, statistics.median(x[2] for x in results[(mode, name)]))
-        print("%-9s tracker CPU per op: A %.2f us, B %.2f us, B/A %.3f; ops/s A %.0f, B %.0f, B/A %.3f%s "
-              "(medians of %d)" % (mode, a, b, b / a, ta, tb, tb / ta, redis, args.rounds))
+        ga = statistics.median(x[3] for x in results[(mode, "A")])
+        gb = statistics.median(x[3] for x in results[(mode, "B")])
+        print("%-9s tracker CPU per op: A %.2f us, B %.2f us, B/A %.3f; ops/s A %.0f, B %.0f, B/A %.3f%s; "
+              "load generator CPU per op A %.2f us, B %.2f us (medians of %d)"
+              % (mode, a, b, b / a, ta, tb, tb / ta, redis, ga, gb, args.rounds))
 
 
 if __name__ == "__main__":

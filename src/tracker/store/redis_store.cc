@@ -1,11 +1,16 @@
 #include "redis_store.hh"
 
 #include <arpa/inet.h>
+extern "C" {  // sds.h (included by the others too) declares no C linkage itself
+#include <hiredis/sds.h>
+}
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
+#include <sys/socket.h>
 #include <netdb.h>
 
 #include <algorithm>
+#include <climits>
 #include <cstdio>
 #include <cstring>
 #include <initializer_list>
@@ -24,6 +29,10 @@ namespace {
 
 constexpr std::size_t kChunk = 256;          // snapshot entries per read
 constexpr std::size_t kMaxPending = 16384;   // answers owed before sessions stop reading
+// Commands queued in one loop turn before they go to Redis without waiting for the turn's
+// end: Redis starts on the first ones while the loop still reads the sessions, instead of
+// the whole turn's batch arriving at once (docs/PERFORMANCE.md, Shared store).
+constexpr std::size_t kFlushEvery = 8;
 constexpr std::size_t kMaxSnapshotEntries = kRedisMaxListEntries;  // list entries held in Redis snapshots, per tracker
 constexpr std::size_t kWalkStep = 512;       // users one walk call of the script gives at most
 constexpr std::uint64_t kSnapshotMs = 600000;
@@ -314,14 +323,36 @@ struct RedisStore::Io {
 
 void RedisStore::on_prepare(uv_prepare_t* prepare)
 {
-    auto* self = static_cast<RedisStore*>(prepare->data);
-    if (!self->ac_)
+    static_cast<RedisStore*>(prepare->data)->flush();
+}
+
+void RedisStore::flush_early()
+{
+    unflushed_ = 0;
+    if (!ac_ || !(ac_->c.flags & REDIS_CONNECTED) || static_cast<Io*>(ac_->ev.data)->poll_write)
         return;
-    auto* io = static_cast<Io*>(self->ac_->ev.data);
+    // Written here, not by redisAsyncHandleWrite: this may run inside one of hiredis's reply
+    // callbacks, where a failed write would make hiredis free the connection under its own
+    // feet. A failure is left to the end of the turn's write (flush), which hiredis handles.
+    redisContext* c = &ac_->c;
+    const std::size_t len = std::min<std::size_t>(sdslen(c->obuf), INT_MAX);  // sdsrange takes an int in 0.14
+    if (len == 0)
+        return;
+    const ssize_t n = ::send(c->fd, c->obuf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n > 0)
+        sdsrange(c->obuf, static_cast<int>(n), -1);
+}
+
+void RedisStore::flush()
+{
+    unflushed_ = 0;
+    if (!ac_)
+        return;
+    auto* io = static_cast<Io*>(ac_->ev.data);
     if (!io->write || io->poll_write)
         return;
-    redisAsyncHandleWrite(self->ac_);  // may drop the connection (on_disconnect)
-    if (self->ac_ && io->write) {  // the socket took part of it: wait until it takes more
+    redisAsyncHandleWrite(ac_);  // may drop the connection (on_disconnect)
+    if (ac_ && io->write) {  // the socket took part of it: wait until it takes more
         io->poll_write = true;
         io->update();
     }
@@ -548,6 +579,8 @@ bool RedisStore::send(Pending&& pending, const std::vector<std::string_view>& ar
     pending.sent_ms = uv_now(loop_);
     pending.sent_ns = uv_hrtime();
     pending_.push_back(std::move(pending));
+    if (++unflushed_ >= kFlushEvery)
+        flush_early();
     return true;
 }
 

@@ -126,6 +126,10 @@ private:
     static void on_tick(uv_timer_t* timer);
     struct Io;
     static void on_prepare(uv_prepare_t* prepare);
+    // Writes what hiredis has queued: at the end of a loop turn (flush), or in the middle of
+    // one once kFlushEvery commands wait (flush_early).
+    void flush();
+    void flush_early();
     void tick();
 
     uv_loop_t* loop_;
@@ -141,6 +145,7 @@ private:
     std::uint64_t backoff_ms_ = 0;
     std::uint64_t retry_at_ = 0;  // when to dial again (loop time, ms); 0: not waiting
     std::deque<Pending> pending_;
+    std::size_t unflushed_ = 0;  // commands queued since the last write to Redis
     std::unordered_map<std::uint64_t, List*> lists_;
     std::uint64_t next_list_ = 1;
     StoreCounts counts_;
