@@ -33,6 +33,7 @@ std::unique_ptr<char[]> new_buffer()
 {
     return std::unique_ptr<char[]>(new char[kBufferBytes]);
 }
+
 // Files up to 16 EiB announce at most 20 digits.
 constexpr std::uint64_t kMaxSize = UINT64_MAX / 2;
 constexpr std::string_view kTempPrefix = ".peerdex-download-";
