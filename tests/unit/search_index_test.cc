@@ -66,6 +66,24 @@ std::vector<const Doc*> brute(const Live& live, const SearchQuery& q)
     return out;
 }
 
+// The matching documents among every candidate the index offers, in its order; and what
+// the index decided alone is what match() says.
+std::vector<const Doc*> matching(const SearchIndex& index, const SearchQuery& q)
+{
+    std::vector<const Doc*> got;
+    index.candidates(q, SIZE_MAX, [&](const SearchIndex::Candidate& c) {
+        const auto* d = static_cast<const Doc*>(c.doc);
+        const Match m = match(q, d->path, d->description);
+        if (m != Match::none)
+            got.push_back(d);
+        if (c.decided) {
+            EXPECT_EQ(c.named ? Match::name : Match::other, m) << d->path << " " << d->description;
+        }
+        return SearchIndex::Want::all;
+    });
+    return got;
+}
+
 TEST(SearchIndex, AgreesWithABruteForceScan)
 {
     SearchIndex index;
@@ -86,19 +104,7 @@ TEST(SearchIndex, AgreesWithABruteForceScan)
         SearchQuery q;
         const std::string text = words(r, 1 + r.below(2), " ") + (r.below(3) == 0 ? " -" + words(r, 1, "") : "");
         ASSERT_EQ(parse_query(text, q), QueryFault::none) << text;
-        std::vector<const Doc*> got;
-        index.candidates(q, SIZE_MAX, [&](const SearchIndex::Candidate& c) {
-            const auto* d = static_cast<const Doc*>(c.doc);
-            const Match m = match(q, d->path, d->description);
-            if (m != Match::none)
-                got.push_back(d);
-            // What the index decided alone is what match() says.
-            if (c.decided) {
-                EXPECT_EQ(c.named ? Match::name : Match::other, m) << d->path << " " << d->description;
-            }
-            return SearchIndex::Want::all;
-        });
-        ASSERT_EQ(got, brute(live, q)) << "query \"" << text << "\" at step " << step;
+        ASSERT_EQ(matching(index, q), brute(live, q)) << "query \"" << text << "\" at step " << step;
     }
 }
 
@@ -111,18 +117,20 @@ TEST(SearchIndex, WideTermsAndNamesOnlyAgreeWithABruteForceScan)
     SearchIndex index;
     Live live;
     Rng r;
-    // w0 .. w299: the prefix "w1" covers w1, w10-w19 and w100-w199 (111 tokens).
+    // w0 .. w299: the prefix "w1" covers w1, w10-w19 and w100-w199 (111 tokens); w1 is also
+    // in a quarter of the file names, so it is dense (a bitmap) among sparse lists.
     const auto word = [&] { return "w" + std::to_string(r.below(300)); };
     for (int step = 0; step < 3 * static_cast<int>(SearchIndex::kWindow); ++step) {
         if (live.empty() || r.below(8) != 0) {
             auto d = std::make_unique<Doc>();
-            d->path = "/" + word() + "/" + word() + " " + word() + ".bin";
+            d->path = "/" + word() + "/" + word() + " " + (r.below(4) == 0 ? "w1" : word()) + ".bin";
             d->description = word();
             add(index, live, std::move(d));
         } else {
             remove_one(index, live, r);
         }
     }
+    ASSERT_EQ(index.dense_tokens(), 2u);  // "bin" and "w1"
     for (int round = 0; round < 300; ++round) {
         SearchQuery q;
         std::string text = word() + " w" + std::to_string(r.below(30));
@@ -202,17 +210,61 @@ TEST(SearchIndex, RemovedDocumentsLeaveTheirListsWithin2xOfTheLive)
 {
     SearchIndex index;
     std::vector<std::unique_ptr<Doc>> docs;
-    for (int i = 0; i < 10000; ++i) {
-        docs.push_back(std::make_unique<Doc>(Doc{"/a/common.bin", "", 0}));
+    for (int i = 0; i < 10000; ++i) {  // "common" in half of them, "rare" in a hundredth
+        const std::string word = i % 100 == 0 ? "rare" : i % 2 ? "common" : "other";
+        docs.push_back(std::make_unique<Doc>(Doc{"/a/" + word + ".bin", "", 0}));
         docs.back()->id = index.add(docs.back().get(), docs.back()->path, "");
     }
+    // Five tokens; "a" and "bin" (every document), "common" and "other" (half) are dense:
+    // 2 bits per id, where a list would cost 32 bits per document holding the token.
+    const std::size_t lists = (10000 + 10000 + 5000 + 4900 + 100) * sizeof(SearchIndex::Id);
     const std::size_t full = index.list_bytes() - index.id_table_bytes();
+    EXPECT_EQ(index.dense_tokens(), 4u);
+    EXPECT_LT(full, lists / 8);
     for (int i = 0; i < 9990; ++i)
         index.remove(docs[static_cast<std::size_t>(i)]->id, docs[static_cast<std::size_t>(i)]->path, "");
     EXPECT_EQ(index.size(), 10u);
-    // The id table keeps its 8 bytes per id ever given; the lists shrank with their documents.
-    EXPECT_GE(full, 3 * 10000 * sizeof(SearchIndex::Id));  // three tokens in each document
-    EXPECT_LT(index.list_bytes() - index.id_table_bytes(), full / 100);
+    // The id table keeps its 8 bytes per id ever given; the bitmaps became lists again and
+    // the lists shrank with their documents.
+    EXPECT_EQ(index.dense_tokens(), 0u);
+    EXPECT_LT(index.list_bytes() - index.id_table_bytes(), lists / 200);
+}
+
+// A token that turns dense (a bitmap), sparse again and dense again as documents holding it
+// come and go, queried alone, with sparse tokens in one prefix range and as a check and an
+// exclusion of others, agrees with a brute-force scan at every step.
+TEST(SearchIndex, TokensChangingFormAgreeWithABruteForceScan)
+{
+    SearchIndex index;
+    Live live;
+    Rng r;
+    const char* const queries[] = {"hot", "h", "ho", "h1", "hot h1", "h1 hot", "h -hot", "h1 -hot", "cold hot", "hot -h2"};
+    std::size_t changes = 0;
+    bool was_dense = false;
+    for (int step = 0; step < 8000; ++step) {
+        const bool growing = step / 1000 % 2 == 0;  // "hot" in half the new documents, then in none
+        if (live.empty() || r.below(4) < (growing ? 3u : 1u)) {
+            const std::string h = "h" + std::to_string(r.below(200));
+            auto d = std::make_unique<Doc>();
+            if (growing && r.below(2) == 0)
+                d->path = r.below(2) ? "/hot/" + h + ".x" : "/" + h + "/hot.x";
+            else
+                d->path = "/" + h + "/cold.x";
+            add(index, live, std::move(d));
+        } else {
+            remove_one(index, live, r);
+        }
+        const bool dense = index.dense_tokens() > 2;  // "x" and "cold" are dense throughout
+        changes += dense != was_dense;
+        was_dense = dense;
+        if (step % 7 != 0)
+            continue;
+        SearchQuery q;
+        const std::string text = queries[r.below(std::size(queries))];
+        ASSERT_EQ(parse_query(text, q), QueryFault::none) << text;
+        ASSERT_EQ(matching(index, q), brute(live, q)) << "query \"" << text << "\" at step " << step;
+    }
+    EXPECT_GE(changes, 3u);  // dense, sparse, dense again at least
 }
 
 TEST(SearchIndex, TokensLeftWithoutPostingsGoAndComeBack)

@@ -12,6 +12,10 @@ constexpr std::uint32_t kNameBit = 1u << 31;
 constexpr std::size_t kAhead = 8;
 // The share of the budget left for file-name matches once the visitor holds enough others.
 constexpr std::size_t kNamedShare = 4;
+// A token becomes dense when it is in more than one id in kDense of those given, and sparse
+// again below one in kSparse: a bitmap costs 2 bits per id, a posting 32 bits.
+constexpr std::size_t kDense = 32;
+constexpr std::size_t kSparse = 128;
 
 char fold_byte(char c)
 {
@@ -75,10 +79,25 @@ SearchIndex::Id SearchIndex::add(const void* doc, std::string_view path, std::st
             t = fresh.release();
             by_text_.insert(t);
             ordered_.emplace(t->text, t);
-        } else if (t->postings.empty()) {
+        } else if (t->live == 0) {
             --empty_;  // a token seen before, back in use
         }
-        append(t->postings, id << 1 | ((n & kNameBit) ? 1 : 0));
+        ++t->live;
+        const bool named = (n & kNameBit) != 0;
+        if (t->dense()) {
+            const std::size_t w = std::size_t{id} / 64 * 2;
+            if (w + 2 > t->bits.size()) {
+                if (w + 2 > t->bits.capacity())  // a quarter more, as the lists
+                    t->bits.reserve(std::max(w + 2, t->bits.capacity() + t->bits.capacity() / 4));
+                t->bits.resize(w + 2, 0);
+            }
+            t->bits[w] |= std::uint64_t{1} << (id % 64);
+            t->bits[w + 1] |= std::uint64_t{named} << (id % 64);
+        } else {
+            append(t->postings, id << 1 | (named ? 1 : 0));
+            if (t->live * kDense > docs_.size() && t->live >= 64)
+                densify(*t);
+        }
     }
     return id;
 }
@@ -94,11 +113,18 @@ void SearchIndex::remove(Id id, std::string_view path, std::string_view descript
         Token* t = by_text_.find(std::string_view(scratch_.text.data() + offset, n & ~kNameBit));
         if (!t)
             continue;
-        if (++t->dead * 2 > t->postings.size()) {
+        --t->live;
+        if (t->dense()) {
+            const std::size_t w = std::size_t{id} / 64 * 2;
+            t->bits[w] &= ~(std::uint64_t{1} << (id % 64));
+            t->bits[w + 1] &= ~(std::uint64_t{1} << (id % 64));
+            if (t->live * kSparse < docs_.size())
+                sparsify(*t);
+        } else if (++t->dead * 2 > t->postings.size()) {
             compact(*t);
-            if (t->postings.empty())
-                ++empty_;
         }
+        if (t->live == 0)
+            ++empty_;
     }
     // A token whose last posting went stays (a rare word often comes back) until the
     // empty ones are as many as the others: then they all go, at an amortised constant cost.
@@ -110,7 +136,7 @@ void SearchIndex::drop_empty()
 {
     std::vector<Token*> empty;
     by_text_.for_each([&](Token* t) {
-        if (t->postings.empty())
+        if (t->live == 0)
             empty.push_back(t);
     });
     for (Token* t : empty) {
@@ -130,10 +156,48 @@ void SearchIndex::compact(Token& t)
     t.dead = 0;
 }
 
+void SearchIndex::densify(Token& t)
+{
+    t.bits.assign((docs_.size() + 63) / 64 * 2, 0);
+    for (const Id p : t.postings) {
+        const Id id = p >> 1;
+        if (!docs_[id])
+            continue;  // dead
+        t.bits[id / 64 * 2] |= std::uint64_t{1} << (id % 64);
+        t.bits[id / 64 * 2 + 1] |= std::uint64_t{p & 1} << (id % 64);
+    }
+    std::vector<Id>().swap(t.postings);
+    t.dead = 0;
+}
+
+void SearchIndex::sparsify(Token& t)
+{
+    std::vector<Id> postings;
+    postings.reserve(t.live);
+    for (std::size_t w = 0; w + 1 < t.bits.size(); w += 2)
+        for (std::uint64_t any = t.bits[w]; any != 0; any &= any - 1) {
+            const auto b = static_cast<unsigned>(__builtin_ctzll(any));
+            const auto id = static_cast<Id>(w / 2 * 64 + b);
+            postings.push_back(id << 1 | static_cast<Id>(t.bits[w + 1] >> b & 1));
+        }
+    t.postings.swap(postings);
+    std::vector<std::uint64_t>().swap(t.bits);
+    t.dead = 0;
+}
+
+std::size_t SearchIndex::dense_tokens() const
+{
+    std::size_t n = 0;
+    by_text_.for_each([&](const Token* t) { n += t->dense(); });
+    return n;
+}
+
 std::size_t SearchIndex::list_bytes() const
 {
     std::size_t n = docs_.capacity() * sizeof(const void*);
-    by_text_.for_each([&](const Token* t) { n += t->postings.capacity() * sizeof(Id); });
+    by_text_.for_each([&](const Token* t) {
+        n += t->postings.capacity() * sizeof(Id) + t->bits.capacity() * sizeof(std::uint64_t);
+    });
     return n;
 }
 
@@ -156,7 +220,7 @@ std::size_t SearchIndex::candidates(const SearchQuery& q, std::size_t budget,
                 break;
             }
             lists.push_back(it->second);
-            count += it->second->postings.size();
+            count += it->second->weight();
         }
         if (count < best_count) {
             best_count = count;
@@ -177,7 +241,9 @@ std::size_t SearchIndex::candidates(const SearchQuery& q, std::size_t budget,
     // The other terms, when each is narrow enough to check in its lists.
     struct Check {
         const std::vector<Id>* list;
-        std::size_t pos;  // postings at or after it are newer than every candidate to come
+        std::size_t pos;             // postings at or after it are newer than every candidate to come
+        const std::uint64_t* bits;  // a dense token's bitmap (its words), else null
+        std::size_t words;
     };
     struct Term {
         std::size_t first, end;  // its lists in `checks`
@@ -205,7 +271,8 @@ std::size_t SearchIndex::candidates(const SearchQuery& q, std::size_t budget,
                 checkable = false;
                 return;
             }
-            checks.push_back({&it->second->postings, it->second->postings.size()});
+            const Token& t = *it->second;
+            checks.push_back({&t.postings, t.postings.size(), t.dense() ? t.bits.data() : nullptr, t.bits.size()});
         }
         std::size_t window = SIZE_MAX;
         if (checks.size() - first > kMaxCheckLists) {
@@ -224,6 +291,13 @@ std::size_t SearchIndex::candidates(const SearchQuery& q, std::size_t budget,
     }
     // Is `id` in this list? Looks back from where the previous (newer) search stopped.
     const auto find = [](Check& c, Id id, bool& named) {
+        if (c.bits) {  // dense: one word pair
+            const std::size_t w = std::size_t{id} / 64 * 2;
+            if (w >= c.words || (c.bits[w] >> (id % 64) & 1) == 0)
+                return false;
+            named = named || (c.bits[w + 1] >> (id % 64) & 1) != 0;
+            return true;
+        }
         const Id* v = c.list->data();
         const Id key = id << 1 | 1;  // a posting above it is of a newer document
         std::size_t hi = c.pos;
@@ -267,6 +341,13 @@ std::size_t SearchIndex::candidates(const SearchQuery& q, std::size_t budget,
         bool unused = false;
         for (std::size_t i = t.first; i < t.end; ++i) {
             Check& c = checks[i];
+            if (c.bits) {  // dense: the window's words, as they are
+                for (std::size_t k = 0, at = w.lo / 64 * 2; k < kWindow / 64 && at < c.words; ++k, at += 2) {
+                    w.any[k] |= c.bits[at];
+                    w.named[k] |= c.bits[at + 1];
+                }
+                continue;
+            }
             find(c, w.lo + (kWindow - 1), unused);  // past the postings newer than the window
             const Id* v = c.list->data();
             for (; c.pos > 0 && (v[c.pos - 1] >> 1) >= w.lo; --c.pos) {
@@ -367,7 +448,7 @@ std::size_t SearchIndex::candidates(const SearchQuery& q, std::size_t budget,
         }
         return push(id, named, true);
     };
-    if (best.size() == 1) {  // one token: its list alone, no merge
+    if (best.size() == 1 && !best[0]->dense()) {  // one list alone, no merge
         const std::vector<Id>& p = best[0]->postings;
         for (std::size_t i = p.size(); i-- > 0 && examined < budget;) {
             ++examined;
@@ -377,30 +458,58 @@ std::size_t SearchIndex::candidates(const SearchQuery& q, std::size_t budget,
         drain();
         return examined;
     }
-    // Merge the lists of the range newest first; a document in two of them is given once,
-    // named when any of its tokens in the range is in its file name.
+    // Merge the tokens of the range newest first; a document in two of them is given once,
+    // named when any of its tokens in the range is in its file name. A dense token's
+    // cursor looks down its bitmap; each word of it passed over empty counts as a posting
+    // examined, so that the budget bounds that too.
     struct Cursor {
-        const std::vector<Id>* list;
-        std::size_t next;  // one past the next posting to give
+        const Token* token;
+        std::size_t next;  // sparse: one past the next posting; dense: the ids below it are left
+        Id head;           // the posting to give next
     };
-    const auto newer = [](const Cursor& a, const Cursor& b) { return (*a.list)[a.next - 1] < (*b.list)[b.next - 1]; };
+    const auto advance = [&examined](Cursor& c) {
+        const Token& t = *c.token;
+        if (!t.dense()) {
+            if (c.next == 0)
+                return false;
+            c.head = t.postings[--c.next];
+            return true;
+        }
+        while (c.next > 0) {
+            const std::size_t w = (c.next - 1) / 64 * 2;
+            const unsigned top = static_cast<unsigned>((c.next - 1) % 64);  // bits 0 to top are left
+            const std::uint64_t any = t.bits[w] & (top == 63 ? ~std::uint64_t{0} : (std::uint64_t{2} << top) - 1);
+            if (any != 0) {
+                const auto b = static_cast<unsigned>(63 - __builtin_clzll(any));
+                const auto id = static_cast<Id>(w / 2 * 64 + b);
+                c.head = id << 1 | static_cast<Id>(t.bits[w + 1] >> b & 1);
+                c.next = id;
+                return true;
+            }
+            ++examined;
+            c.next = w / 2 * 64;
+        }
+        return false;
+    };
+    const auto newer = [](const Cursor& a, const Cursor& b) { return a.head < b.head; };
     std::priority_queue<Cursor, std::vector<Cursor>, decltype(newer)> heap(newer);
-    for (const Token* t : best)
-        if (!t->postings.empty())
-            heap.push({&t->postings, t->postings.size()});
+    for (const Token* t : best) {
+        Cursor c{t, t->dense() ? t->bits.size() / 2 * 64 : t->postings.size(), 0};
+        if (advance(c))
+            heap.push(c);
+    }
     while (!heap.empty() && examined < budget) {
         Cursor c = heap.top();
         heap.pop();
-        const Id id = (*c.list)[--c.next] >> 1;
-        bool named = ((*c.list)[c.next] & 1) != 0;
-        if (c.next > 0)
+        const Id id = c.head >> 1;
+        bool named = (c.head & 1) != 0;
+        if (advance(c))
             heap.push(c);
-        while (!heap.empty() && ((*heap.top().list)[heap.top().next - 1] >> 1) == id) {
+        while (!heap.empty() && (heap.top().head >> 1) == id) {
             Cursor d = heap.top();
             heap.pop();
-            const Id posting = (*d.list)[--d.next];
-            named = named || (posting & 1) != 0;
-            if (d.next > 0)
+            named = named || (d.head & 1) != 0;
+            if (advance(d))
                 heap.push(d);
         }
         ++examined;

@@ -11,7 +11,9 @@
 // leaves the posting (the id table says it is gone) and counts it dead in each of its
 // lists, and a list with more dead postings than live ones is rewritten without them, so
 // lists stay within twice their live size at an amortised constant cost. Lists grow by a
-// quarter, not double, to keep their slack small.
+// quarter, not double, to keep their slack small. A token in more than one id in 32 is held
+// as a bitmap instead (2 bits per id: any, in the file name), checked with one load; below
+// one in 128 it is a list again.
 //
 // Tokens are found by a hash set (one probe per token on PUBLISH and DELETE) and kept in
 // order by a second, ordered map used only by queries, where a prefix is one range of it,
@@ -95,12 +97,22 @@ public:
     // Bytes held by the lists and the id table (not the tokens' nodes).
     std::size_t list_bytes() const;
     std::size_t id_table_bytes() const { return docs_.capacity() * sizeof(const void*); }
+    // Tokens held as a bitmap rather than a list.
+    std::size_t dense_tokens() const;
 
 private:
     struct Token {
         std::string text;  // folded
+        // Sparse form: the postings (id << 1 | in the file name), dead ones included.
         std::vector<Id> postings;
-        std::uint32_t dead = 0;
+        // Dense form, when not empty (postings then empty): per 64 ids from id 0, a word of
+        // the documents holding the token, then a word of those holding it in the file name.
+        std::vector<std::uint64_t> bits;
+        std::uint32_t dead = 0;  // sparse form: removed postings still in the list
+        std::uint32_t live = 0;  // documents holding the token, in either form
+        bool dense() const { return !bits.empty(); }
+        // What a walk over the token costs, for choosing the rarest term.
+        std::size_t weight() const { return dense() ? live : postings.size(); }
     };
     struct TokenText {
         std::string_view operator()(const Token* t) const { return t->text; }
@@ -114,6 +126,10 @@ private:
     // in the file name.
     void gather(std::string_view path, std::string_view description);
     void compact(Token& t);
+    // Between the two forms: dense once the token is in more than a 32nd of the ids given
+    // (the bitmap then costs at most twice the list), sparse again below a 128th.
+    void densify(Token& t);
+    void sparsify(Token& t);
     void drop_empty();
 
     FlatSet<Token, std::string_view, TokenText, std::hash<std::string_view>> by_text_;  // owns the tokens
