@@ -230,6 +230,35 @@ TEST(SearchIndex, RemovedDocumentsLeaveTheirListsWithin2xOfTheLive)
     EXPECT_LT(index.list_bytes() - index.id_table_bytes(), lists / 200);
 }
 
+// A bitmap covers ids up to the newest of its documents: a token dense among the first ids
+// and rare among all of them becomes a list before it grows to the newest id.
+TEST(SearchIndex, ATokenRareAmongManyIdsDoesNotGrowItsBitmap)
+{
+    SearchIndex index;
+    std::vector<std::unique_ptr<Doc>> docs;
+    const auto add_doc = [&](const char* path) {
+        docs.push_back(std::make_unique<Doc>(Doc{path, "", 0}));
+        docs.back()->id = index.add(docs.back().get(), docs.back()->path, "");
+    };
+    for (int i = 0; i < 2000; ++i)
+        add_doc("/early.x");
+    for (int i = 0; i < 200000; ++i)
+        add_doc("/f.x");
+    EXPECT_EQ(index.dense_tokens(), 3u);  // early (untouched since), f, x
+    const std::size_t before = index.list_bytes() - index.id_table_bytes();
+    add_doc("/early.x");
+    EXPECT_EQ(index.dense_tokens(), 2u);
+    // A list of 2001 postings (8 KB), not a bitmap of 202001 ids (50 KB).
+    EXPECT_LT(index.list_bytes() - index.id_table_bytes(), before + 16 * 1024);
+    SearchQuery q;
+    ASSERT_EQ(parse_query("early", q), QueryFault::none);
+    std::vector<const void*> found;
+    index.candidates(q, SIZE_MAX, [&](const SearchIndex::Candidate& c) { return found.push_back(c.doc), SearchIndex::Want::all; });
+    ASSERT_EQ(found.size(), 2001u);
+    EXPECT_EQ(found.front(), docs.back().get());
+    EXPECT_EQ(found.back(), docs.front().get());
+}
+
 // A token that turns dense (a bitmap), sparse again and dense again as documents holding it
 // come and go, queried alone, with sparse tokens in one prefix range and as a check and an
 // exclusion of others, agrees with a brute-force scan at every step.

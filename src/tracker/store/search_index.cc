@@ -13,9 +13,10 @@ constexpr std::size_t kAhead = 8;
 // The share of the budget left for file-name matches once the visitor holds enough others.
 constexpr std::size_t kNamedShare = 4;
 // A token becomes dense when it is in more than one id in kDense of those given, and sparse
-// again below one in kSparse: a bitmap costs 2 bits per id, a posting 32 bits.
+// again below one in kSparse: a bitmap costs 2 bits per id, a posting 32 bits, so a bitmap
+// costs at most twice its list when it is made and four times before it is undone.
 constexpr std::size_t kDense = 32;
-constexpr std::size_t kSparse = 128;
+constexpr std::size_t kSparse = 64;
 
 char fold_byte(char c)
 {
@@ -84,6 +85,10 @@ SearchIndex::Id SearchIndex::add(const void* doc, std::string_view path, std::st
         }
         ++t->live;
         const bool named = (n & kNameBit) != 0;
+        // A bitmap grows to the newest id: a token that was dense among few ids and is rare
+        // among many becomes a list before it grows.
+        if (t->dense() && t->live * kSparse < docs_.size())
+            sparsify(*t);
         if (t->dense()) {
             const std::size_t w = std::size_t{id} / 64 * 2;
             if (w + 2 > t->bits.size()) {

@@ -13,7 +13,7 @@
 // lists stay within twice their live size at an amortised constant cost. Lists grow by a
 // quarter, not double, to keep their slack small. A token in more than one id in 32 is held
 // as a bitmap instead (2 bits per id: any, in the file name), checked with one load; below
-// one in 128 it is a list again.
+// one in 64 it is a list again.
 //
 // Tokens are found by a hash set (one probe per token on PUBLISH and DELETE) and kept in
 // order by a second, ordered map used only by queries, where a prefix is one range of it,
@@ -127,7 +127,7 @@ private:
     void gather(std::string_view path, std::string_view description);
     void compact(Token& t);
     // Between the two forms: dense once the token is in more than a 32nd of the ids given
-    // (the bitmap then costs at most twice the list), sparse again below a 128th.
+    // (the bitmap then costs at most twice the list), sparse again below a 64th.
     void densify(Token& t);
     void sparsify(Token& t);
     void drop_empty();
