@@ -18,6 +18,25 @@ constexpr std::size_t kNamedShare = 4;
 constexpr std::size_t kDense = 32;
 constexpr std::size_t kSparse = 64;
 
+// A dense token's bitmap holds, per 64 ids from id 0, a word of the documents holding the
+// token and then a word of those holding it in the file name: the pair of an id starts at
+// word_of(id), and bit_of(id) is the id's bit in each word of it.
+std::size_t word_of(SearchIndex::Id id)
+{
+    return std::size_t{id} / 64 * 2;
+}
+
+std::uint64_t bit_of(SearchIndex::Id id)
+{
+    return std::uint64_t{1} << (id % 64);
+}
+
+void set_bits(std::uint64_t* pair, SearchIndex::Id id, bool named)
+{
+    pair[0] |= bit_of(id);
+    pair[1] |= named ? bit_of(id) : 0;
+}
+
 char fold_byte(char c)
 {
     return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
@@ -90,14 +109,13 @@ SearchIndex::Id SearchIndex::add(const void* doc, std::string_view path, std::st
         if (t->dense() && t->live * kSparse < docs_.size())
             sparsify(*t);
         if (t->dense()) {
-            const std::size_t w = std::size_t{id} / 64 * 2;
+            const std::size_t w = word_of(id);
             if (w + 2 > t->bits.size()) {
                 if (w + 2 > t->bits.capacity())  // a quarter more, as the lists
                     t->bits.reserve(std::max(w + 2, t->bits.capacity() + t->bits.capacity() / 4));
                 t->bits.resize(w + 2, 0);
             }
-            t->bits[w] |= std::uint64_t{1} << (id % 64);
-            t->bits[w + 1] |= std::uint64_t{named} << (id % 64);
+            set_bits(&t->bits[w], id, named);
         } else {
             append(t->postings, id << 1 | (named ? 1 : 0));
             if (t->live * kDense > docs_.size() && t->live >= 64)
@@ -120,9 +138,9 @@ void SearchIndex::remove(Id id, std::string_view path, std::string_view descript
             continue;
         --t->live;
         if (t->dense()) {
-            const std::size_t w = std::size_t{id} / 64 * 2;
-            t->bits[w] &= ~(std::uint64_t{1} << (id % 64));
-            t->bits[w + 1] &= ~(std::uint64_t{1} << (id % 64));
+            const std::size_t w = word_of(id);
+            t->bits[w] &= ~bit_of(id);
+            t->bits[w + 1] &= ~bit_of(id);
             if (t->live * kSparse < docs_.size())
                 sparsify(*t);
         } else if (++t->dead * 2 > t->postings.size()) {
@@ -168,8 +186,7 @@ void SearchIndex::densify(Token& t)
         const Id id = p >> 1;
         if (!docs_[id])
             continue;  // dead
-        t.bits[id / 64 * 2] |= std::uint64_t{1} << (id % 64);
-        t.bits[id / 64 * 2 + 1] |= std::uint64_t{p & 1} << (id % 64);
+        set_bits(&t.bits[word_of(id)], id, (p & 1) != 0);
     }
     std::vector<Id>().swap(t.postings);
     t.dead = 0;
@@ -297,10 +314,10 @@ std::size_t SearchIndex::candidates(const SearchQuery& q, std::size_t budget,
     // Is `id` in this list? Looks back from where the previous (newer) search stopped.
     const auto find = [](Check& c, Id id, bool& named) {
         if (c.bits) {  // dense: one word pair
-            const std::size_t w = std::size_t{id} / 64 * 2;
-            if (w >= c.words || (c.bits[w] >> (id % 64) & 1) == 0)
+            const std::size_t w = word_of(id);
+            if (w >= c.words || (c.bits[w] & bit_of(id)) == 0)
                 return false;
-            named = named || (c.bits[w + 1] >> (id % 64) & 1) != 0;
+            named = named || (c.bits[w + 1] & bit_of(id)) != 0;
             return true;
         }
         const Id* v = c.list->data();
@@ -347,7 +364,7 @@ std::size_t SearchIndex::candidates(const SearchQuery& q, std::size_t budget,
         for (std::size_t i = t.first; i < t.end; ++i) {
             Check& c = checks[i];
             if (c.bits) {  // dense: the window's words, as they are
-                for (std::size_t k = 0, at = w.lo / 64 * 2; k < kWindow / 64 && at < c.words; ++k, at += 2) {
+                for (std::size_t k = 0, at = word_of(w.lo); k < kWindow / 64 && at < c.words; ++k, at += 2) {
                     w.any[k] |= c.bits[at];
                     w.named[k] |= c.bits[at + 1];
                 }
