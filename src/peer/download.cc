@@ -28,11 +28,6 @@ namespace {
 // pool and fewer stops of the socket.
 constexpr std::size_t kBufferBytes = 1024 * 1024;
 
-// A transfer buffer, not zeroed: every byte is read from a socket before it is used.
-std::unique_ptr<char[]> new_buffer()
-{
-    return std::unique_ptr<char[]>(new char[kBufferBytes]);
-}
 
 // Files up to 16 EiB announce at most 20 digits.
 constexpr std::uint64_t kMaxSize = UINT64_MAX / 2;
@@ -164,8 +159,8 @@ struct Download::State final : Exchange {
     PendingFile out;  // unverified: the download, named only when complete
     uv_fs_t fs{};
     int commit_err = 0;
-    std::unique_ptr<char[]> buf = new_buffer();
-    std::unique_ptr<char[]> pending = new_buffer();
+    std::unique_ptr<char[]> buf = new_buffer(kBufferBytes);
+    std::unique_ptr<char[]> pending = new_buffer(kBufferBytes);
     std::size_t buffered = 0;  // bytes in buf not yet handed to a write
     bool writing = false;
     bool cancelled = false;
@@ -191,7 +186,7 @@ struct Download::State final : Exchange {
     std::unique_ptr<char[]> take_buffer()
     {
         if (spare.empty())
-            return new_buffer();
+            return new_buffer(kBufferBytes);
         auto b = std::move(spare.back());
         spare.pop_back();
         return b;

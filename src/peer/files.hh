@@ -3,13 +3,22 @@
 // progress line, and the server's statistics.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 namespace peerdex {
+
+// A buffer for file data, not zeroed: every byte of it used was first read into it (from
+// a file or a socket), so zeroing would only cost a pass over it per transfer.
+inline std::unique_ptr<char[]> new_buffer(std::size_t bytes)
+{
+    return std::unique_ptr<char[]>(new char[bytes]);
+}
 
 // Uploads are written under this prefix until complete; such names are neither listed
 // nor served nor accepted.

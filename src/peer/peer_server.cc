@@ -21,6 +21,7 @@
 #ifdef PEERDEX_CONTENT_IDS
 #include "content_tree.hh"
 #endif
+#include "files.hh"
 #include "listen.hh"
 #include "peer_request.hh"
 #include "upload_file.hh"
@@ -910,7 +911,7 @@ void PeerConn::wait_writable()
 void PeerConn::read_chunk_copy()
 {
     if (!buf_)
-        buf_ = std::make_unique<char[]>(kChunkBytes);
+        buf_ = new_buffer(kChunkBytes);
     const auto want = static_cast<unsigned>(std::min<std::uint64_t>(kChunkBytes, chunk_end_ - offset_));
     uv_buf_t b = uv_buf_init(buf_.get(), want);
     busy_ = true;

@@ -10,6 +10,7 @@
 #include <memory>
 
 #include "exchange.hh"
+#include "files.hh"
 #include "wire.hh"
 
 namespace peerdex {
@@ -24,7 +25,7 @@ struct Upload final : Exchange {
     uv_file file = -1;
     std::uint64_t size = 0, read_off = 0, sent = 0;
     struct Chunk {
-        std::unique_ptr<char[]> data = std::make_unique<char[]>(kChunkBytes);
+        std::unique_ptr<char[]> data = new_buffer(kChunkBytes);
         std::size_t len = 0;
         uv_fs_t fs{};
         uv_write_t write{};

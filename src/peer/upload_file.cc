@@ -24,8 +24,8 @@ constexpr time_t kStaleSeconds = 600;               // far beyond the 30 s stall
 void UploadFile::start(std::uint64_t size, const char* body, std::size_t n)
 {
     size_ = size;
-    filling_ = std::make_unique<char[]>(kBufferBytes);
-    draining_ = std::make_unique<char[]>(kBufferBytes);
+    filling_ = new_buffer(kBufferBytes);
+    draining_ = new_buffer(kBufferBytes);
     // At most one read's worth came with the request, less than a buffer.
     filled_ = static_cast<std::size_t>(std::min<std::uint64_t>(std::min(n, kBufferBytes), size_));
     std::memcpy(filling_.get(), body, filled_);
