@@ -26,11 +26,24 @@ build=${BUILD_DIR:-build}
 
 pids=()
 # Newest first: the tracker flushes its operation log while the log server still runs.
+# A daemon still there 15 s after SIGTERM is killed, and said so: Ctrl-C always ends
+# the script, and never leaves a daemon behind.
 stop() {
   trap - INT TERM EXIT
+  local pid timer
   for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
-    kill -TERM "${pids[i]}" 2>/dev/null
-    wait "${pids[i]}" 2>/dev/null
+    pid=${pids[i]}
+    kill -TERM "$pid" 2>/dev/null || continue
+    sleep 15 >/dev/null 2>&1 &
+    timer=$!
+    wait -n "$pid" "$timer" 2>/dev/null || true  # (set -e: statuses are not failures here)
+    if kill -0 "$timer" 2>/dev/null; then  # the daemon ended first
+      kill -KILL "$timer" 2>/dev/null || true  # (a TERM can be lost before it runs sleep)
+    else
+      echo "run: pid $pid did not stop within 15 s of SIGTERM: killed" >&2
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
+    wait "$pid" "$timer" 2>/dev/null || true
   done
 }
 trap stop EXIT

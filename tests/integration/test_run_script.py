@@ -2,11 +2,13 @@
 stops them on Ctrl-C; with a port already taken it says which and starts nothing."""
 
 import os
+import select
 import shutil
 import signal
 import socket
 import subprocess
 import tempfile
+import time
 import unittest
 import urllib.request
 
@@ -22,9 +24,39 @@ def run_script(data, tracker, logd, clock, *args, **ports):
         ports.setdefault(name, free_port())
     env = dict(os.environ, BUILD_DIR=BUILD, DATA_DIR=data, TRACKER_PORT=str(tracker), LOGD_PORT=str(logd),
                CLOCK_PORT=str(clock), **{k: str(v) for k, v in ports.items()})
+    # Ctrl-C reaches the script as it would from a terminal, even when this test was
+    # started with SIGINT ignored (a shell's background job): bash cannot trap a signal it
+    # was started ignoring.
     return subprocess.Popen(["bash", os.path.join(ROOT, "tools", "run.sh")] + list(args), cwd=ROOT, env=env,
                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            start_new_session=True)
+                            start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+
+
+def said_running(proc, seconds):
+    """What run.sh said on stderr up to "peerdex is running", read for at most `seconds`:
+    a script that hangs or ends first fails the test with what it said."""
+    fd = proc.stderr.fileno()
+    said = b""
+    end = time.monotonic() + seconds
+    while b"peerdex is running" not in said:
+        ready, _, _ = select.select([fd], [], [], max(end - time.monotonic(), 0))
+        chunk = os.read(fd, 65536) if ready else None
+        if not chunk:
+            raise AssertionError("run.sh %s before it said it runs; it said:\n%s" %
+                                 ("ended" if chunk == b"" else "said nothing more for %d s" % seconds,
+                                  said.decode(errors="replace")))
+        said += chunk
+    return said
+
+
+def stop(proc):
+    """Ctrl-C, then what the script said as it stopped."""
+    os.killpg(proc.pid, signal.SIGINT)
+    try:
+        return proc.communicate(timeout=scaled(120))
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        raise
 
 
 class RunScript(unittest.TestCase):
@@ -49,10 +81,7 @@ class RunScript(unittest.TestCase):
         tracker, logd, clock, http = free_port(), free_port(), free_port(), free_port()
         proc = run_script(self.data, tracker, logd, clock, HTTP_PORT=http)
         try:
-            line = b""
-            while b"peerdex is running" not in line:
-                line = proc.stderr.readline()
-                self.assertTrue(line, "run.sh ended before it said it runs")
+            line = said_running(proc, scaled(120))
             with socket.create_connection(("127.0.0.1", tracker), timeout=scaled(10)) as s:
                 s.sendall(b"REGISTER\0runner\0")
                 self.assertEqual(s.recv(1), b"\x00")
@@ -61,9 +90,9 @@ class RunScript(unittest.TestCase):
                 with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % http, timeout=scaled(10)) as r:
                     self.assertIn(b"peerdex_tracker_users_registered 1\n", r.read())
         finally:
-            os.killpg(proc.pid, signal.SIGINT)
-            proc.communicate(timeout=scaled(60))
-        self.assertEqual(proc.returncode, 0)
+            err = stop(proc)[1]
+        self.assertEqual(proc.returncode, 0, err)
+        self.assertNotIn(b"did not stop", err)  # each daemon ended on SIGTERM, none was killed
         for port in (tracker, logd, clock):  # every daemon stopped with it
             with self.assertRaises(OSError):
                 socket.create_connection(("127.0.0.1", port), timeout=scaled(5)).close()
@@ -75,18 +104,15 @@ class RunScript(unittest.TestCase):
         tracker, tracker2, redis, logd, clock = (free_port() for _ in range(5))
         proc = run_script(self.data, tracker, logd, clock, "--shared", TRACKER2_PORT=tracker2, REDIS_PORT=redis)
         try:
-            line = b""
-            while b"peerdex is running" not in line:
-                line = proc.stderr.readline()
-                self.assertTrue(line, "run.sh --shared ended before it said it runs")
+            said_running(proc, scaled(120))
             for port, code in ((tracker, b"\x00"), (tracker2, b"\x01")):  # the second sees the first's user
                 with socket.create_connection(("127.0.0.1", port), timeout=scaled(10)) as s:
                     s.sendall(b"REGISTER\0runner\0")
                     self.assertEqual(s.recv(1), code)
         finally:
-            os.killpg(proc.pid, signal.SIGINT)
-            proc.communicate(timeout=scaled(60))
-        self.assertEqual(proc.returncode, 0)
+            err = stop(proc)[1]
+        self.assertEqual(proc.returncode, 0, err)
+        self.assertNotIn(b"did not stop", err)  # each daemon ended on SIGTERM, none was killed
         for port in (tracker, tracker2, redis, logd, clock):
             with self.assertRaises(OSError):
                 socket.create_connection(("127.0.0.1", port), timeout=scaled(5)).close()
