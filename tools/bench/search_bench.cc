@@ -180,6 +180,7 @@ int main(int argc, char** argv)
     std::string dump;
     double slow_us = 0;  // --slow: print each query slower than this, with its hits
     bool with_fts = true;
+    std::string only;  // --only: every query is this one (to profile it)
     for (int i = 1; i + 1 < argc; i += 2) {
         const std::string a = argv[i];
         const auto v = static_cast<std::size_t>(std::strtoull(argv[i + 1], nullptr, 10));
@@ -195,14 +196,17 @@ int main(int argc, char** argv)
             vocab = v;
         else if (a == "--slow")
             slow_us = static_cast<double>(v);
+        else if (a == "--only")
+            only = argv[i + 1];
         else if (a == "--fts")
             with_fts = v != 0;
         else {
             std::fprintf(stderr, "usage: peerdex-search-bench [--publications N] [--users U] [--queries Q] "
-                                 "[--vocabulary V] [--dump DIR] [--slow US] [--fts 0|1]\n"
+                                 "[--vocabulary V] [--dump DIR] [--slow US] [--fts 0|1] [--only QUERY]\n"
                                  "--dump DIR writes the corpus as the requests of one HELLO session (DIR/load.bin),\n"
                                  "the queries (DIR/queries.txt) and a worst case (DIR/worst.txt), and stops.\n"
-                                 "--slow US prints each query slower than US microseconds; --fts 0 skips FTS5.\n");
+                                 "--slow US prints each query slower than US microseconds; --fts 0 skips FTS5;\n"
+                                 "--only QUERY makes every query QUERY, to profile one.\n");
             return 2;
         }
     }
@@ -241,7 +245,7 @@ int main(int argc, char** argv)
                 w.resize(3 + rng.below(w.size() - 3));
             q += (k ? " " : "") + w;
         }
-        queries.push_back(q);
+        queries.push_back(only.empty() ? q : only);
     }
 
     if (!dump.empty())

@@ -1,6 +1,7 @@
 #include "search_index.hh"
 
 #include <algorithm>
+#include <deque>
 #include <queue>
 
 namespace peerdex {
@@ -12,6 +13,8 @@ constexpr std::uint32_t kNameBit = 1u << 31;
 constexpr std::size_t kAhead = 8;
 // The share of the budget left for file-name matches once the visitor holds enough others.
 constexpr std::size_t kNamedShare = 4;
+// The postings a query may merge from its terms' small lists (see candidates()).
+constexpr std::size_t kMergeCap = 2048;
 // A token becomes dense when it is in more than one id in kDense of those given, and sparse
 // again below one in kSparse: a bitmap costs 2 bits per id, a posting 32 bits, so a bitmap
 // costs at most twice its list when it is made and four times before it is undone.
@@ -271,6 +274,7 @@ std::size_t SearchIndex::candidates(const SearchQuery& q, std::size_t budget,
         std::size_t first, end;  // its lists in `checks`
         bool exclude;
         std::size_t window;  // a wide term's window in `windows`, else SIZE_MAX
+        std::size_t weight;  // its postings
     };
     // A term over more than kMaxCheckLists tokens is checked in a window: which of the
     // kWindow ids below the window's top are in any of its lists (and in which file
@@ -285,23 +289,71 @@ std::size_t SearchIndex::candidates(const SearchQuery& q, std::size_t budget,
     std::vector<Term> terms;
     std::vector<Window> windows;
     bool checkable = true;
+    // Several small lists as one, in id order. A prefix often covers one common token and
+    // a few rare ones (pco: pcod and seven others of 12 to 59 postings); each list costs a
+    // search for every candidate, so the rare ones are merged into one list first, when
+    // they hold at most what is left of kMergeCap postings for the whole query.
+    std::deque<std::vector<Id>> merged;
+    std::size_t merge_left = kMergeCap;
+    // The sparse lists of `tokens`: every one of them, or the largest and the others merged.
+    const auto sparse_lists = [&](const std::vector<const Token*>& tokens, std::vector<const std::vector<Id>*>& out) {
+        const Token* largest = nullptr;
+        std::size_t total = 0, n = 0;
+        for (const Token* t : tokens)
+            if (!t->dense()) {
+                ++n;
+                total += t->postings.size();
+                if (!largest || t->postings.size() > largest->postings.size())
+                    largest = t;
+            }
+        const std::size_t rest = largest ? total - largest->postings.size() : 0;
+        if (n <= 2 || rest > merge_left) {
+            for (const Token* t : tokens)
+                if (!t->dense())
+                    out.push_back(&t->postings);
+            return;
+        }
+        merge_left -= rest;
+        std::vector<Id>& m = merged.emplace_back();
+        m.reserve(rest);
+        for (const Token* t : tokens)
+            if (!t->dense() && t != largest)
+                m.insert(m.end(), t->postings.begin(), t->postings.end());
+        std::sort(m.begin(), m.end());
+        out.push_back(&largest->postings);
+        out.push_back(&m);
+    };
+    // The walk's own lists first: every candidate passes through them.
+    std::vector<const std::vector<Id>*> walk;
+    const bool walk_sparse = std::none_of(best.begin(), best.end(), [](const Token* t) { return t->dense(); });
+    sparse_lists(best, walk);
+    std::vector<const std::vector<Id>*> sparse;
     const auto add_term = [&](const std::string& term, bool exclude) {
-        const std::size_t first = checks.size();
+        lists.clear();
+        std::size_t weight = 0;
         for (auto it = ordered_.lower_bound(term); it != ordered_.end() && it->first.substr(0, term.size()) == term;
              ++it) {
-            if (checks.size() - first == kMaxRangeLists) {
+            if (lists.size() == kMaxRangeLists) {
                 checkable = false;
                 return;
             }
-            const Token& t = *it->second;
-            checks.push_back({&t.postings, t.postings.size(), t.dense() ? t.bits.data() : nullptr, t.bits.size()});
+            lists.push_back(it->second);
+            weight += it->second->weight();
         }
+        const std::size_t first = checks.size();
+        for (const Token* t : lists)
+            if (t->dense())
+                checks.push_back({nullptr, 0, t->bits.data(), t->bits.size()});
+        sparse.clear();
+        sparse_lists(lists, sparse);
+        for (const std::vector<Id>* v : sparse)
+            checks.push_back({v, v->size(), nullptr, 0});
         std::size_t window = SIZE_MAX;
         if (checks.size() - first > kMaxCheckLists) {
             window = windows.size();
             windows.emplace_back();
         }
-        terms.push_back({first, checks.size(), exclude, window});
+        terms.push_back({first, checks.size(), exclude, window, weight});
     };
     for (std::size_t i = 0; i < q.include.size() && checkable; ++i)
         if (i != best_term)  // the rarest term is the walk itself
@@ -311,6 +363,13 @@ std::size_t SearchIndex::candidates(const SearchQuery& q, std::size_t budget,
             break;
         add_term(term, true);
     }
+    // The order of the checks: the rarest include term first, as it turns away the most
+    // candidates, then the commonest exclusion. The result does not depend on it.
+    std::sort(terms.begin(), terms.end(), [](const Term& a, const Term& b) {
+        if (a.exclude != b.exclude)
+            return !a.exclude;
+        return a.exclude ? a.weight > b.weight : a.weight < b.weight;
+    });
     // Is `id` in this list? Looks back from where the previous (newer) search stopped.
     const auto find = [](Check& c, Id id, bool& named) {
         if (c.bits) {  // dense: one word pair
@@ -323,10 +382,19 @@ std::size_t SearchIndex::candidates(const SearchQuery& q, std::size_t budget,
         const Id* v = c.list->data();
         const Id key = id << 1 | 1;  // a posting above it is of a newer document
         std::size_t hi = c.pos;
-        // The next candidate is usually a few postings back: a short linear walk, whose
-        // loop branch the processor predicts, then galloping for a long way.
-        for (std::size_t n = 0; n < 16 && hi > 0 && v[hi - 1] > key; ++n)
-            --hi;
+        // The next candidate is usually a few postings back. How many of the eight before
+        // the cursor are newer is counted without a branch: a loop stepping back one at a
+        // time mispredicted its exit at nearly every candidate, which was most of the
+        // check's time. Further back, galloping.
+        if (hi >= 8) {
+            std::size_t newer = 0;
+            for (std::size_t k = 1; k <= 8; ++k)
+                newer += v[hi - k] > key;
+            hi -= newer;
+        } else {
+            while (hi > 0 && v[hi - 1] > key)
+                --hi;
+        }
         if (hi > 0 && v[hi - 1] > key) {
             std::size_t step = 16;
             std::size_t lo = hi > step ? hi - step : 0;
@@ -470,11 +538,103 @@ std::size_t SearchIndex::candidates(const SearchQuery& q, std::size_t budget,
         }
         return push(id, named, true);
     };
-    if (best.size() == 1 && !best[0]->dense()) {  // one list alone, no merge
-        const std::vector<Id>& p = best[0]->postings;
+    // A walk that holds a dense token goes a block of 64 ids at a time, newest first: each
+    // term gives the block's word of the ids in any of its lists (a dense token's word as it
+    // is, a list's postings in the block), and the words are combined before any
+    // candidate is looked at. Most of the walk's candidates are then turned away 64 at a
+    // time. Not for a term checked in a window: a block would visit each of its lists.
+    const bool by_blocks = !walk_sparse && checkable &&
+                           std::none_of(terms.begin(), terms.end(), [](const Term& t) { return t.window != SIZE_MAX; });
+    if (by_blocks) {
+        std::vector<Check> walked;  // the walk's tokens, as checks
+        for (const Token* t : best)
+            if (t->dense())
+                walked.push_back({nullptr, 0, t->bits.data(), t->bits.size()});
+        for (const std::vector<Id>* v : walk)
+            walked.push_back({v, v->size(), nullptr, 0});
+        // ORs the block from `lo` into `any` and `named`; the list's cursor passes over
+        // the postings of newer blocks, left by a block in which the term was not needed.
+        const auto block = [](Check& c, Id lo, std::uint64_t& any, std::uint64_t& named) {
+            if (c.bits) {
+                if (word_of(lo) < c.words) {
+                    any |= c.bits[word_of(lo)];
+                    named |= c.bits[word_of(lo) + 1];
+                }
+                return;
+            }
+            const Id* v = c.list->data();
+            while (c.pos > 0 && std::uint64_t{v[c.pos - 1] >> 1} >= std::uint64_t{lo} + 64)
+                --c.pos;
+            for (; c.pos > 0 && (v[c.pos - 1] >> 1) >= lo; --c.pos) {
+                const Id b = (v[c.pos - 1] >> 1) - lo;
+                any |= std::uint64_t{1} << b;
+                named |= std::uint64_t{v[c.pos - 1] & 1} << b;
+            }
+        };
+        for (std::size_t k = (docs_.size() + 63) / 64; k-- > 0 && examined < budget;) {
+            const auto lo = static_cast<Id>(k * 64);
+            std::uint64_t any = 0, named = 0;
+            for (Check& c : walked)
+                block(c, lo, any, named);
+            if (any == 0) {
+                ++examined;  // an empty word, as the bitmap walk counts it
+                continue;
+            }
+            // The budget, in candidates: the newest of the block first.
+            for (auto n = static_cast<std::size_t>(__builtin_popcountll(any)); n > budget - examined; --n)
+                any &= any - 1;
+            examined += static_cast<std::size_t>(__builtin_popcountll(any));
+            for (const Term& t : terms) {
+                if (want == Want::named)
+                    any &= named;
+                if (any == 0)
+                    break;
+                std::uint64_t in = 0, in_name = 0;
+                for (std::size_t i = t.first; i < t.end; ++i)
+                    block(checks[i], lo, in, in_name);
+                if (t.exclude) {
+                    any &= ~in;
+                } else {
+                    any &= in;
+                    named &= in_name;
+                }
+            }
+            while (any != 0) {
+                const auto b = static_cast<unsigned>(63 - __builtin_clzll(any));
+                any &= ~(std::uint64_t{1} << b);
+                const bool in_name = (named >> b & 1) != 0;
+                if (want == Want::named && !in_name)
+                    continue;
+                if (!push(lo + b, in_name, true))
+                    return examined;
+            }
+        }
+        drain();
+        return examined;
+    }
+    if (walk_sparse && walk.size() == 1) {  // one list alone, no merge
+        const std::vector<Id>& p = *walk[0];
         for (std::size_t i = p.size(); i-- > 0 && examined < budget;) {
             ++examined;
             if (!offer(p[i] >> 1, (p[i] & 1) != 0))
+                return examined;
+        }
+        drain();
+        return examined;
+    }
+    if (walk_sparse && walk.size() == 2) {  // two lists (one of them perhaps merged), newest first
+        const std::vector<Id>& a = *walk[0];
+        const std::vector<Id>& b = *walk[1];
+        std::size_t i = a.size(), j = b.size();
+        while ((i > 0 || j > 0) && examined < budget) {
+            const Id id = j == 0 || (i > 0 && a[i - 1] > b[j - 1]) ? a[i - 1] >> 1 : b[j - 1] >> 1;
+            bool named = false;
+            for (; i > 0 && (a[i - 1] >> 1) == id; --i)  // a merged list may hold an id twice
+                named = named || (a[i - 1] & 1) != 0;
+            for (; j > 0 && (b[j - 1] >> 1) == id; --j)
+                named = named || (b[j - 1] & 1) != 0;
+            ++examined;
+            if (!offer(id, named))
                 return examined;
         }
         drain();

@@ -25,11 +25,14 @@
 //
 // A query starts from its rarest include term (fewest postings over its prefix range) and
 // walks those postings newest first, merging the lists of the range; a term whose prefix
-// covers more than kMaxRangeLists tokens walks the id table instead. Each candidate is
-// checked against the other terms in the index: a narrow term in each of its lists (a
-// short walk, then galloping, from where the previous, newer candidate left each list), a
-// wider one in a window of ids filled from its lists; so the publication itself is never
-// read for a document that does not match. Only a term over more than kMaxRangeLists
+// covers more than kMaxRangeLists tokens walks the id table instead. The small lists of a
+// range (the rare tokens a prefix also covers) are first merged into one. A walk that
+// holds a dense token goes 64 ids at a time: every term gives the block's word of ids,
+// and the words are combined, so candidates are turned away 64 at a time. Otherwise each
+// candidate is checked against the other terms in the index: a narrow term in each of its
+// lists (a branch-free look at the eight postings back, then galloping, from where the
+// previous, newer candidate left each list), a wider one in a window of ids filled from
+// its lists; so the publication itself is never read for a document that does not match. Only a term over more than kMaxRangeLists
 // tokens leaves the check to match(). Candidates that pass reach the visitor through two
 // short queues that fetch their memory ahead. The walk stops when the visitor says it has
 // enough, or after `budget` postings examined (a quarter of what is left once the visitor
