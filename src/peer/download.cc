@@ -28,7 +28,6 @@ namespace {
 // pool and fewer stops of the socket.
 constexpr std::size_t kBufferBytes = 1024 * 1024;
 
-
 // Files up to 16 EiB announce at most 20 digits.
 constexpr std::uint64_t kMaxSize = UINT64_MAX / 2;
 constexpr std::string_view kTempPrefix = ".peerdex-download-";
