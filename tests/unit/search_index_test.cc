@@ -259,6 +259,32 @@ TEST(SearchIndex, ATokenRareAmongManyIdsDoesNotGrowItsBitmap)
     EXPECT_EQ(found.back(), docs.front().get());
 }
 
+// The walk of a dense token starts at its newest document: the ids given since, none of
+// which holds it, do not count against the budget.
+TEST(SearchIndex, ADenseTokenUntouchedSinceEarlyIdsIsWalkedFromItsNewest)
+{
+    SearchIndex index;
+    std::vector<std::unique_ptr<Doc>> docs;
+    const auto add_doc = [&](const char* path) {
+        docs.push_back(std::make_unique<Doc>(Doc{path, "", 0}));
+        docs.back()->id = index.add(docs.back().get(), docs.back()->path, "");
+    };
+    for (int i = 0; i < 2000; ++i)
+        add_doc("/early.x");
+    for (int i = 0; i < 20000; ++i)  // 312 blocks of 64 ids without it
+        add_doc("/f.x");
+    ASSERT_EQ(index.dense_tokens(), 3u);  // early (untouched since), f, x
+    SearchQuery q;
+    ASSERT_EQ(parse_query("early", q), QueryFault::none);
+    std::vector<const void*> found;
+    EXPECT_EQ(index.candidates(q, 100, [&](const SearchIndex::Candidate& c) {
+        return found.push_back(c.doc), SearchIndex::Want::all;
+    }), 100u);
+    ASSERT_EQ(found.size(), 100u);
+    EXPECT_EQ(found.front(), docs[1999].get());
+    EXPECT_EQ(found.back(), docs[1900].get());
+}
+
 // A token that turns dense (a bitmap), sparse again and dense again as documents holding it
 // come and go, queried alone, with sparse tokens in one prefix range and as a check and an
 // exclusion of others, agrees with a brute-force scan at every step.

@@ -276,7 +276,8 @@ std::size_t SearchIndex::candidates(const SearchQuery& q, std::size_t budget,
         std::size_t window;  // a wide term's window in `windows`, else SIZE_MAX
         std::size_t weight;  // its postings
     };
-    // A term over more than kMaxCheckLists tokens is checked in a window: which of the
+    // A term over more than kMaxCheckLists lists (after the merge below) is checked in a
+    // window: which of the
     // kWindow ids below the window's top are in any of its lists (and in which file
     // names), filled from its lists when the walk first reaches it. Its cursors only go
     // back, so filling costs at most the term's postings over the whole walk.
@@ -418,8 +419,9 @@ std::size_t SearchIndex::candidates(const SearchQuery& q, std::size_t budget,
         c.pos = hi;
         if (hi > 0 && (v[hi - 1] >> 1) == id) {
             named = named || (v[hi - 1] & 1) != 0;
-            // A document has one posting per list, and each list is searched once per
-            // candidate: the next candidate is older.
+            // Each list is searched once per candidate, and the next candidate is older. A
+            // merged list may hold two postings of the document (two of its tokens): the key
+            // puts the cursor past both, and the later one is named if either is.
             return true;
         }
         return false;
@@ -544,16 +546,17 @@ std::size_t SearchIndex::candidates(const SearchQuery& q, std::size_t budget,
     // term gives the block's word of the ids in any of its lists (a dense token's word as it
     // is, a list's postings in the block), and the words are combined before any
     // candidate is looked at. Most of the walk's candidates are then turned away 64 at a
-    // time. Not for a term checked in a window: a block would visit each of its lists.
-    const bool by_blocks = !walk_sparse && checkable &&
+    // time. Not for a term checked in a window, nor a walk over more than kMaxCheckLists
+    // lists: a block would visit each of them.
+    std::vector<Check> walked;  // the walk's tokens, as checks
+    for (const Token* t : best)
+        if (t->dense())
+            walked.push_back({nullptr, 0, t->bits.data(), t->bits.size()});
+    for (const std::vector<Id>* v : walk)
+        walked.push_back({v, v->size(), nullptr, 0});
+    const bool by_blocks = !walk_sparse && checkable && walked.size() <= kMaxCheckLists &&
                            std::none_of(terms.begin(), terms.end(), [](const Term& t) { return t.window != SIZE_MAX; });
     if (by_blocks) {
-        std::vector<Check> walked;  // the walk's tokens, as checks
-        for (const Token* t : best)
-            if (t->dense())
-                walked.push_back({nullptr, 0, t->bits.data(), t->bits.size()});
-        for (const std::vector<Id>* v : walk)
-            walked.push_back({v, v->size(), nullptr, 0});
         // ORs the block from `lo` into `any` and `named`; the list's cursor passes over
         // the postings of newer blocks, left by a block in which the term was not needed.
         const auto block = [](Check& c, Id lo, std::uint64_t& any, std::uint64_t& named) {
@@ -573,7 +576,12 @@ std::size_t SearchIndex::candidates(const SearchQuery& q, std::size_t budget,
                 named |= std::uint64_t{v[c.pos - 1] & 1} << b;
             }
         };
-        for (std::size_t k = (docs_.size() + 63) / 64; k-- > 0 && examined < budget;) {
+        // From the block of the walk's newest id: a dense token's bitmap ends at the last id
+        // it was given, and the empty blocks above it would count against the budget.
+        std::size_t top = 0;
+        for (const Check& c : walked)
+            top = std::max(top, c.bits ? c.words / 2 : c.pos > 0 ? std::size_t{(*c.list)[c.pos - 1] >> 1} / 64 + 1 : 0);
+        for (std::size_t k = top; k-- > 0 && examined < budget;) {
             const auto lo = static_cast<Id>(k * 64);
             std::uint64_t any = 0, named = 0;
             for (Check& c : walked)

@@ -27,13 +27,14 @@
 // walks those postings newest first, merging the lists of the range; a term whose prefix
 // covers more than kMaxRangeLists tokens walks the id table instead. The small lists of a
 // range (the rare tokens a prefix also covers) are first merged into one. A walk that
-// holds a dense token goes 64 ids at a time: every term gives the block's word of ids,
-// and the words are combined, so candidates are turned away 64 at a time. Otherwise each
-// candidate is checked against the other terms in the index: a narrow term in each of its
-// lists (a branch-free look at the eight postings back, then galloping, from where the
-// previous, newer candidate left each list), a wider one in a window of ids filled from
-// its lists; so the publication itself is never read for a document that does not match. Only a term over more than kMaxRangeLists
-// tokens leaves the check to match(). Candidates that pass reach the visitor through two
+// holds a dense token goes 64 ids at a time (unless a term is checked in a window, or the
+// walk has more than kMaxCheckLists lists): every term gives the block's word of ids, and
+// the words are combined, so candidates are turned away 64 at a time. Otherwise each
+// candidate is checked against the other terms in the index: a term over a few lists in
+// each of them (a branch-free look at the eight postings back, then galloping, from where
+// the previous, newer candidate left each list), a wider one in a window of ids filled
+// from its lists; so the publication itself is never read for a document that does not
+// match. Only a term over more than kMaxRangeLists tokens leaves the check to match(). Candidates that pass reach the visitor through two
 // short queues that fetch their memory ahead. The walk stops when the visitor says it has
 // enough, or after `budget` postings examined (a quarter of what is left once the visitor
 // wants file-name matches only): the work of one query is bounded.
@@ -57,8 +58,8 @@ class SearchIndex {
 public:
     using Id = std::uint32_t;
     static constexpr std::size_t kMaxRangeLists = 1024;
-    // A term whose prefix covers at most this many tokens is checked in the index, list by
-    // list, for each candidate of the rarest term.
+    // A term over at most this many lists (a prefix's rare lists merged into one) is
+    // checked in the index, list by list, for each candidate of the rarest term.
     static constexpr std::size_t kMaxCheckLists = 8;
     // A wider one (up to kMaxRangeLists tokens) is checked in windows of this many ids;
     // a term wider still leaves the check to match().
