@@ -230,23 +230,35 @@ TEST(SearchIndex, RemovedDocumentsLeaveTheirListsWithin2xOfTheLive)
     EXPECT_LT(index.list_bytes() - index.id_table_bytes(), lists / 200);
 }
 
+// 2000 documents holding "early", then `later` ones holding "f": "early" is dense among the
+// first ids, its bitmap ending at the 2000th, and left untouched since.
+struct EarlyThenMany {
+    SearchIndex index;
+    std::vector<std::unique_ptr<Doc>> docs;
+    explicit EarlyThenMany(int later)
+    {
+        for (int i = 0; i < 2000; ++i)
+            add("/early.x");
+        for (int i = 0; i < later; ++i)
+            add("/f.x");
+    }
+    void add(const char* path)
+    {
+        docs.push_back(std::make_unique<Doc>(Doc{path, "", 0}));
+        docs.back()->id = index.add(docs.back().get(), docs.back()->path, "");
+    }
+};
+
 // A bitmap covers ids up to the newest of its documents: a token dense among the first ids
 // and rare among all of them becomes a list before it grows to the newest id.
 TEST(SearchIndex, ATokenRareAmongManyIdsDoesNotGrowItsBitmap)
 {
-    SearchIndex index;
-    std::vector<std::unique_ptr<Doc>> docs;
-    const auto add_doc = [&](const char* path) {
-        docs.push_back(std::make_unique<Doc>(Doc{path, "", 0}));
-        docs.back()->id = index.add(docs.back().get(), docs.back()->path, "");
-    };
-    for (int i = 0; i < 2000; ++i)
-        add_doc("/early.x");
-    for (int i = 0; i < 200000; ++i)
-        add_doc("/f.x");
+    EarlyThenMany corpus(200000);
+    SearchIndex& index = corpus.index;
+    const auto& docs = corpus.docs;
     EXPECT_EQ(index.dense_tokens(), 3u);  // early (untouched since), f, x
     const std::size_t before = index.list_bytes() - index.id_table_bytes();
-    add_doc("/early.x");
+    corpus.add("/early.x");
     EXPECT_EQ(index.dense_tokens(), 2u);
     // A list of 2001 postings (8 KB), not a bitmap of 202001 ids (50 KB).
     EXPECT_LT(index.list_bytes() - index.id_table_bytes(), before + 16 * 1024);
@@ -263,16 +275,9 @@ TEST(SearchIndex, ATokenRareAmongManyIdsDoesNotGrowItsBitmap)
 // which holds it, do not count against the budget.
 TEST(SearchIndex, ADenseTokenUntouchedSinceEarlyIdsIsWalkedFromItsNewest)
 {
-    SearchIndex index;
-    std::vector<std::unique_ptr<Doc>> docs;
-    const auto add_doc = [&](const char* path) {
-        docs.push_back(std::make_unique<Doc>(Doc{path, "", 0}));
-        docs.back()->id = index.add(docs.back().get(), docs.back()->path, "");
-    };
-    for (int i = 0; i < 2000; ++i)
-        add_doc("/early.x");
-    for (int i = 0; i < 20000; ++i)  // 312 blocks of 64 ids without it
-        add_doc("/f.x");
+    EarlyThenMany corpus(20000);  // 312 blocks of 64 ids without "early"
+    const SearchIndex& index = corpus.index;
+    const auto& docs = corpus.docs;
     ASSERT_EQ(index.dense_tokens(), 3u);  // early (untouched since), f, x
     SearchQuery q;
     ASSERT_EQ(parse_query("early", q), QueryFault::none);
