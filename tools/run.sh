@@ -24,26 +24,27 @@ fi
 bash tools/build.sh
 build=${BUILD_DIR:-build}
 
-pids=()
+pids=() names=()
 # Newest first: the tracker flushes its operation log while the log server still runs.
 # A daemon still there 15 s after SIGTERM is killed, and said so: Ctrl-C always ends
-# the script, and never leaves a daemon behind.
+# the script, and never leaves a daemon behind. The end is polled (kill -0) rather than
+# waited for with `wait -n`, which misses a daemon that ended before it was called and
+# then waits out the whole 15 s.
 stop() {
   trap - INT TERM EXIT
-  local pid timer
+  local pid ticks
   for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
     pid=${pids[i]}
     kill -TERM "$pid" 2>/dev/null || continue
-    sleep 15 >/dev/null 2>&1 &
-    timer=$!
-    wait -n "$pid" "$timer" 2>/dev/null || true  # (set -e: statuses are not failures here)
-    if kill -0 "$timer" 2>/dev/null; then  # the daemon ended first
-      kill -KILL "$timer" 2>/dev/null || true  # (a TERM can be lost before it runs sleep)
-    else
-      echo "run: pid $pid did not stop within 15 s of SIGTERM: killed" >&2
+    for ((ticks = 0; ticks < 150; ticks++)); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+      echo "run: ${names[i]} (pid $pid) did not stop within 15 s of SIGTERM: killed" >&2
       kill -KILL "$pid" 2>/dev/null || true
     fi
-    wait "$pid" "$timer" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true  # (set -e: statuses are not failures here)
   done
 }
 trap stop EXIT
@@ -100,24 +101,24 @@ wait_port() {
 # shellcheck disable=SC2046 # http_args gives nothing or two words
 setsid "$build/src/logd/peerdex-logd" -l 127.0.0.1 -p "$logd_port" --rpcbind no -o "$data/ops.log" \
   $(http_args "$logd_http_port") &
-pids+=($!)
+pids+=($!) names+=(peerdex-logd)
 wait_port "$logd_port" peerdex-logd $!
 setsid "$build/src/clock/peerdex-clock" -l 127.0.0.1 -p "$clock_port" &
-pids+=($!)
+pids+=($!) names+=(peerdex-clock)
 wait_port "$clock_port" peerdex-clock $!
 if [ "$shared" = 1 ]; then
   # One index in Redis (kept in its append-only file), served by two trackers.
   mkdir -p "$data/redis"
   setsid redis-server --bind 127.0.0.1 --port "$redis_port" --dir "$data/redis" --save "" \
     --appendonly yes --appendfsync always --logfile redis.log &
-  pids+=($!)
+  pids+=($!) names+=(redis-server)
   wait_port "$redis_port" redis-server $!
   for ports in "$tracker_port:$http_port" "$tracker2_port:$http2_port"; do
     port=${ports%:*}
     # shellcheck disable=SC2046
     setsid "$build/src/tracker/peerdex-tracker" -l 127.0.0.1 -p "$port" --log "127.0.0.1:$logd_port" \
       --store "redis://127.0.0.1:$redis_port" $(http_args "${ports#*:}") &
-    pids+=($!)
+    pids+=($!) names+=("peerdex-tracker on port $port")
     wait_port "$port" peerdex-tracker $!
   done
   where="trackers on ports $tracker_port and $tracker2_port sharing one index in Redis on port $redis_port"
@@ -127,7 +128,7 @@ else
   # shellcheck disable=SC2046
   setsid "$build/src/tracker/peerdex-tracker" -l 127.0.0.1 -p "$tracker_port" --log "127.0.0.1:$logd_port" \
     --state "$data/tracker.db" $(http_args "$http_port") &
-  pids+=($!)
+  pids+=($!) names+=(peerdex-tracker)
   wait_port "$tracker_port" peerdex-tracker $!
   where="tracker port $tracker_port, index kept in $data/tracker.db"
 fi
