@@ -327,6 +327,37 @@ TEST(SearchIndex, TokensChangingFormAgreeWithABruteForceScan)
     EXPECT_GE(changes, 3u);  // dense, sparse, dense again at least
 }
 
+// Walks that merge their lists in a heap, under additions and removals, agree with a
+// brute-force scan: "k" alone walks its 40 lists (too many postings to merge); "h k" walks
+// "h" (a dense token, the largest of h0-h49 and the rest of them merged into one list)
+// while "k", over 40 lists, is checked in a window, so the walk cannot go by blocks.
+TEST(SearchIndex, WalksOverManyListsAgreeWithABruteForceScan)
+{
+    SearchIndex index;
+    Live live;
+    Rng r;
+    const char* const queries[] = {"k", "k -h", "h k", "h1 k", "h k -k1", "k h2", "h -k3", "k1 h"};
+    for (int step = 0; step < 9000; ++step) {
+        if (live.empty() || r.below(4) != 0) {
+            auto d = std::make_unique<Doc>();
+            const std::string k = "k" + std::to_string(r.below(40));
+            const std::size_t h = r.below(8);  // "h" in a quarter of the names, h0-h49 in an eighth
+            d->path = "/" + k + "/" + (h < 2 ? "h" : h == 2 ? "h" + std::to_string(r.below(50)) : "other") + ".x";
+            d->description = r.below(8) == 0 ? "h" : "";
+            add(index, live, std::move(d));
+        } else {
+            remove_one(index, live, r);
+        }
+        if (step % 11 != 0 || step < 4500)  // from 2250 documents: "k" has too many to merge
+            continue;
+        ASSERT_EQ(index.dense_tokens(), 3u);  // "h", "other" and "x"
+        SearchQuery q;
+        const std::string text = queries[r.below(std::size(queries))];
+        ASSERT_EQ(parse_query(text, q), QueryFault::none) << text;
+        ASSERT_EQ(matching(index, q), brute(live, q)) << "query \"" << text << "\" at step " << step;
+    }
+}
+
 TEST(SearchIndex, TokensLeftWithoutPostingsGoAndComeBack)
 {
     SearchIndex index;
