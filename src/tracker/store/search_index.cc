@@ -277,10 +277,9 @@ std::size_t SearchIndex::candidates(const SearchQuery& q, std::size_t budget,
         std::size_t weight;  // its postings
     };
     // A term over more than kMaxCheckLists lists (after the merge below) is checked in a
-    // window: which of the
-    // kWindow ids below the window's top are in any of its lists (and in which file
-    // names), filled from its lists when the walk first reaches it. Its cursors only go
-    // back, so filling costs at most the term's postings over the whole walk.
+    // window: which of the kWindow ids below the window's top are in any of its lists (and
+    // in which file names), filled from its lists when the walk first reaches it. Its
+    // cursors only go back, so filling costs at most the term's postings over the walk.
     struct Window {
         Id lo = 0;
         bool filled = false;
@@ -650,31 +649,31 @@ std::size_t SearchIndex::candidates(const SearchQuery& q, std::size_t budget,
         drain();
         return examined;
     }
-    // Merge the tokens of the range newest first; a document in two of them is given once,
-    // named when any of its tokens in the range is in its file name. A dense token's
-    // cursor looks down its bitmap; each word of it passed over empty counts as a posting
-    // examined, so that the budget bounds that too.
+    // Merge the walk's lists (a merged one among them) and dense tokens newest first; a
+    // document in two of them is given once, named when any of its tokens in the range is
+    // in its file name. A dense token's cursor looks down its bitmap; each word of it passed
+    // over empty counts as a posting examined, so that the budget bounds that too.
     struct Cursor {
-        const Token* token;
-        std::size_t next;  // sparse: one past the next posting; dense: the ids below it are left
-        Id head;           // the posting to give next
+        const Check* from;  // one of `walked`
+        std::size_t next;   // sparse: one past the next posting; dense: the ids below it are left
+        Id head;            // the posting to give next
     };
     const auto advance = [&examined](Cursor& c) {
-        const Token& t = *c.token;
-        if (!t.dense()) {
+        const Check& f = *c.from;
+        if (!f.bits) {
             if (c.next == 0)
                 return false;
-            c.head = t.postings[--c.next];
+            c.head = (*f.list)[--c.next];
             return true;
         }
         while (c.next > 0) {
             const std::size_t w = (c.next - 1) / 64 * 2;
             const unsigned top = static_cast<unsigned>((c.next - 1) % 64);  // bits 0 to top are left
-            const std::uint64_t any = t.bits[w] & (top == 63 ? ~std::uint64_t{0} : (std::uint64_t{2} << top) - 1);
+            const std::uint64_t any = f.bits[w] & (top == 63 ? ~std::uint64_t{0} : (std::uint64_t{2} << top) - 1);
             if (any != 0) {
                 const auto b = static_cast<unsigned>(63 - __builtin_clzll(any));
                 const auto id = static_cast<Id>(w / 2 * 64 + b);
-                c.head = id << 1 | static_cast<Id>(t.bits[w + 1] >> b & 1);
+                c.head = id << 1 | static_cast<Id>(f.bits[w + 1] >> b & 1);
                 c.next = id;
                 return true;
             }
@@ -685,8 +684,8 @@ std::size_t SearchIndex::candidates(const SearchQuery& q, std::size_t budget,
     };
     const auto newer = [](const Cursor& a, const Cursor& b) { return a.head < b.head; };
     std::priority_queue<Cursor, std::vector<Cursor>, decltype(newer)> heap(newer);
-    for (const Token* t : best) {
-        Cursor c{t, t->dense() ? t->bits.size() / 2 * 64 : t->postings.size(), 0};
+    for (const Check& w : walked) {
+        Cursor c{&w, w.bits ? w.words / 2 * 64 : w.list->size(), 0};
         if (advance(c))
             heap.push(c);
     }
