@@ -8,13 +8,16 @@
 # (append-only file in DATA_DIR/redis), the second on TRACKER2_PORT (default 4002),
 # Redis on REDIS_PORT (default 4003), the second tracker's page on HTTP2_PORT (4082); no
 # --state file.
+# Ctrl-C stops the daemons one by one, newest first; one still running 15 s after its
+# SIGTERM is killed, and a second Ctrl-C kills at once what is left. A daemon that ends by
+# itself makes the script stop the others and exit 1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 shared=0
 case "${1:-}" in
   "") ;;
   --shared) shared=1 ;;
-  -h|--help) sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
   *) echo "run: unknown argument '$1' (use --shared, or nothing)" >&2; exit 2 ;;
 esac
 if [ "$shared" = 1 ] && ! command -v redis-server >/dev/null; then
@@ -24,31 +27,36 @@ fi
 bash tools/build.sh
 build=${BUILD_DIR:-build}
 
-pids=() names=()
+pids=() names=() hurry=0
 # Newest first: the tracker flushes its operation log while the log server still runs.
-# A daemon still there 15 s after SIGTERM is killed, and said so: Ctrl-C always ends
-# the script, and never leaves a daemon behind. The end is polled (kill -0) rather than
-# waited for with `wait -n`, which misses a daemon that ended before it was called and
-# then waits out the whole 15 s.
+# A daemon still there 15 s after SIGTERM is killed, and said so; so is every daemon left
+# when Ctrl-C comes again while they stop. Ctrl-C always ends the script, and never leaves
+# a daemon behind. Each end is polled (kill -0) rather than waited for with `wait -n`,
+# which misses a daemon that ended before it was called.
 stop() {
-  trap - INT TERM EXIT
-  local pid ticks
+  trap - EXIT
+  trap 'hurry=1' INT TERM HUP
+  local i pid ticks
   for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
     pid=${pids[i]}
     kill -TERM "$pid" 2>/dev/null || continue
-    for ((ticks = 0; ticks < 150; ticks++)); do
+    for ((ticks = 0; ticks < 150 && !hurry; ticks++)); do
       kill -0 "$pid" 2>/dev/null || break
-      sleep 0.1
+      sleep 0.1 || true  # (a second Ctrl-C ends it too; set -e must not end the script)
     done
     if kill -0 "$pid" 2>/dev/null; then
-      echo "run: ${names[i]} (pid $pid) did not stop within 15 s of SIGTERM: killed" >&2
       kill -KILL "$pid" 2>/dev/null || true
+      if ((hurry)); then
+        echo "run: ${names[i]} (pid $pid) killed: interrupted again while it stopped" >&2 || true
+      else
+        echo "run: ${names[i]} (pid $pid) did not stop within 15 s of SIGTERM: killed" >&2 || true
+      fi
     fi
     wait "$pid" 2>/dev/null || true  # (set -e: statuses are not failures here)
   done
 }
 trap stop EXIT
-trap 'stop; exit 0' INT TERM  # Ctrl-C is how it is meant to end
+trap 'stop; exit 0' INT TERM HUP  # Ctrl-C is how it is meant to end
 
 data=${DATA_DIR:-run}
 mkdir -p "$data"
@@ -85,8 +93,9 @@ done
 wait_port() {
   for _ in $(seq 100); do
     if ! kill -0 "$3" 2>/dev/null; then
-      wait "$3"
-      echo "run: $2 exited (status $?) instead of listening on port $1; see its message above" >&2
+      local status=0
+      wait "$3" || status=$?
+      echo "run: $2 exited (status $status) instead of listening on port $1; see its message above" >&2
       exit 1
     fi
     in_use "$1" && return 0
@@ -138,4 +147,17 @@ echo "peerdex is running on 127.0.0.1: $where," \
      "clock http://127.0.0.1:$clock_port/datetime;" \
      "$([ "$http" = 1 ] && echo "status page http://127.0.0.1:$http_port/ (metrics: /metrics);")" \
      "Ctrl-C stops it." >&2
-wait -n
+# Until Ctrl-C, or until a daemon ends by itself: then the others are stopped too. Polled,
+# as in stop(). Ctrl-C ends the sleep as well; a SIGTERM to the script alone is acted on
+# when the current second's sleep is over.
+while :; do
+  for i in "${!pids[@]}"; do
+    if ! kill -0 "${pids[i]}" 2>/dev/null; then
+      status=0
+      wait "${pids[i]}" || status=$?
+      echo "run: ${names[i]} ended by itself (status $status): stopping the others" >&2
+      exit 1
+    fi
+  done
+  sleep 1 || true
+done

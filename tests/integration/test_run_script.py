@@ -59,12 +59,45 @@ def stop(proc):
         raise
 
 
+def daemon_pids(logd, clock, tracker):
+    """The pids of the three daemons run.sh started on these ports, by name."""
+    pids = {}
+    for name, pattern in (("logd", "peerdex-logd -l 127.0.0.1 -p %d " % logd),
+                          ("clock", "peerdex-clock -l 127.0.0.1 -p %d$" % clock),
+                          ("tracker", "peerdex-tracker -l 127.0.0.1 -p %d " % tracker)):
+        found = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True).stdout.split()
+        assert len(found) == 1, (name, found)
+        pids[name] = int(found[0])
+    return pids
+
+
+def kill_left(proc, pids):
+    """After a failed test: the script and any daemon it left, so that none outlives it."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGKILL)
+    for pid in pids.values():
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    proc.communicate()
+
+
 class RunScript(unittest.TestCase):
     def setUp(self):
         self.data = tempfile.mkdtemp(prefix="peerdex-run-")
 
     def tearDown(self):
         shutil.rmtree(self.data, True)
+
+    def test_help_prints_the_whole_header(self):
+        r = subprocess.run(["bash", os.path.join(ROOT, "tools", "run.sh"), "--help"], capture_output=True,
+                           timeout=scaled(30))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn(b"TRACKER_PORT (default 4000)", r.stdout)
+        self.assertIn(b"--state file.\n", r.stdout)  # the --shared paragraph to its end
+        self.assertIn(b"exit 1.\n", r.stdout)  # and the last line of the header
+        self.assertNotIn(b"set -euo", r.stdout)
 
     def test_a_port_in_use_is_named_and_nothing_starts(self):
         taken = socket.create_server(("127.0.0.1", 0))
@@ -98,6 +131,91 @@ class RunScript(unittest.TestCase):
                 socket.create_connection(("127.0.0.1", port), timeout=scaled(5)).close()
         with open(os.path.join(self.data, "ops.log")) as f:
             self.assertIn("runner REGISTER", f.read())
+
+    def test_a_daemon_that_cannot_start_is_named_with_its_status(self):
+        with open(os.path.join(self.data, "tracker.db"), "wb") as f:
+            f.write(b"not a database, " * 512)
+        tracker = free_port()
+        proc = run_script(self.data, tracker, free_port(), free_port())
+        out, err = proc.communicate(timeout=scaled(120))
+        self.assertEqual(proc.returncode, 1, err)
+        self.assertIn(("run: peerdex-tracker exited (status 1) instead of listening on port %d" % tracker).encode(),
+                      err)
+        self.assertNotIn(b"peerdex is running", err)
+        self.assertNotIn(b"did not stop", err)  # the log server and the clock were stopped
+
+    def test_a_daemon_ending_by_itself_stops_the_others(self):
+        tracker, logd, clock = free_port(), free_port(), free_port()
+        proc = run_script(self.data, tracker, logd, clock)
+        pids = {}
+        try:
+            said_running(proc, scaled(120))
+            pids = daemon_pids(logd, clock, tracker)
+            os.kill(pids["clock"], signal.SIGTERM)
+            err = proc.communicate(timeout=scaled(120))[1]
+        finally:
+            if proc.returncode is None:
+                kill_left(proc, pids)
+        self.assertEqual(proc.returncode, 1, err)
+        self.assertIn(b"run: peerdex-clock ended by itself (status 0): stopping the others", err)
+        self.assertNotIn(b"did not stop", err)
+        for port in (tracker, logd, clock):
+            with self.assertRaises(OSError):
+                socket.create_connection(("127.0.0.1", port), timeout=scaled(5)).close()
+
+    def test_ctrl_c_again_kills_what_has_not_stopped(self):
+        tracker, logd, clock = free_port(), free_port(), free_port()
+        proc = run_script(self.data, tracker, logd, clock)
+        pids = {}
+        try:
+            said_running(proc, scaled(120))
+            pids = daemon_pids(logd, clock, tracker)
+            os.kill(pids["tracker"], signal.SIGSTOP)  # a tracker that does not act on SIGTERM
+            os.killpg(proc.pid, signal.SIGINT)
+            # The script is waiting for it once its SIGTERM is pending.
+            deadline = time.monotonic() + scaled(30)
+            while not self.pending_term(pids["tracker"]):
+                self.assertLess(time.monotonic(), deadline, "run.sh never sent SIGTERM to the tracker")
+                time.sleep(0.05)
+            os.killpg(proc.pid, signal.SIGINT)
+            err = proc.communicate(timeout=scaled(60))[1]
+        finally:
+            if proc.returncode is None:
+                kill_left(proc, pids)
+        self.assertEqual(proc.returncode, 0, err)
+        # At once, not after 15 s; and the daemons not yet stopped with it.
+        self.assertIn(("run: peerdex-tracker (pid %d) killed: interrupted again while it stopped" %
+                       pids["tracker"]).encode(), err)
+        self.assertNotIn(b"did not stop", err)
+        for port in (tracker, logd, clock):
+            with self.assertRaises(OSError):
+                socket.create_connection(("127.0.0.1", port), timeout=scaled(5)).close()
+
+    def test_a_daemon_still_running_15_s_after_sigterm_is_killed(self):
+        tracker, logd, clock = free_port(), free_port(), free_port()
+        proc = run_script(self.data, tracker, logd, clock)
+        pids = {}
+        try:
+            said_running(proc, scaled(120))
+            pids = daemon_pids(logd, clock, tracker)
+            os.kill(pids["clock"], signal.SIGSTOP)  # a clock that does not act on SIGTERM
+            err = stop(proc)[1]
+        finally:
+            if proc.returncode is None:
+                kill_left(proc, pids)
+        self.assertEqual(proc.returncode, 0, err)
+        self.assertIn(("run: peerdex-clock (pid %d) did not stop within 15 s of SIGTERM: killed" %
+                       pids["clock"]).encode(), err)
+        self.assertIn(b"entries written", err)  # the log server, after it, still stopped on SIGTERM
+        for port in (tracker, logd, clock):
+            with self.assertRaises(OSError):
+                socket.create_connection(("127.0.0.1", port), timeout=scaled(5)).close()
+
+    @staticmethod
+    def pending_term(pid):
+        with open("/proc/%d/status" % pid) as f:
+            fields = dict(line.split(":", 1) for line in f if ":" in line)
+        return any(int(fields[k], 16) & (1 << (signal.SIGTERM - 1)) for k in ("SigPnd", "ShdPnd"))
 
     @unittest.skipUnless(shutil.which("redis-server"), "no redis-server on this machine")
     def test_shared_runs_two_trackers_on_one_index(self):
