@@ -547,7 +547,7 @@ std::size_t SearchIndex::candidates(const SearchQuery& q, std::size_t budget,
     // candidate is looked at. Most of the walk's candidates are then turned away 64 at a
     // time. Not for a term checked in a window, nor a walk over more than kMaxCheckLists
     // lists: a block would visit each of them.
-    std::vector<Check> walked;  // the walk's tokens, as checks
+    std::vector<Check> walked;  // the walk's dense tokens and its lists (the rare ones perhaps merged)
     for (const Token* t : best)
         if (t->dense())
             walked.push_back({nullptr, 0, t->bits.data(), t->bits.size()});
@@ -649,8 +649,8 @@ std::size_t SearchIndex::candidates(const SearchQuery& q, std::size_t budget,
         drain();
         return examined;
     }
-    // Merge the walk's lists (a merged one among them) and dense tokens newest first; a
-    // document in two of them is given once, named when any of its tokens in the range is
+    // Merge the walk's dense tokens and lists newest first; a document in two of them, or
+    // twice in the merged list, is given once, named when any of its tokens in the range is
     // in its file name. A dense token's cursor looks down its bitmap; each word of it passed
     // over empty counts as a posting examined, so that the budget bounds that too.
     struct Cursor {
