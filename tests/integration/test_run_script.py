@@ -144,32 +144,36 @@ class RunScript(unittest.TestCase):
         self.assertNotIn(b"peerdex is running", err)
         self.assertNotIn(b"did not stop", err)  # the log server and the clock were stopped
 
-    def test_a_daemon_ending_by_itself_stops_the_others(self):
+    def disturbed(self, act):
+        """Starts the script, has act(proc, pids) disturb it and return what it said on
+        stderr, and checks that no daemon is left listening: (exit status, stderr, pids)."""
         tracker, logd, clock = free_port(), free_port(), free_port()
         proc = run_script(self.data, tracker, logd, clock)
         pids = {}
         try:
             said_running(proc, scaled(120))
             pids = daemon_pids(logd, clock, tracker)
-            os.kill(pids["clock"], signal.SIGTERM)
-            err = proc.communicate(timeout=scaled(120))[1]
+            err = act(proc, pids)
         finally:
             if proc.returncode is None:
                 kill_left(proc, pids)
-        self.assertEqual(proc.returncode, 1, err)
-        self.assertIn(b"run: peerdex-clock ended by itself (status 0): stopping the others", err)
-        self.assertNotIn(b"did not stop", err)
         for port in (tracker, logd, clock):
             with self.assertRaises(OSError):
                 socket.create_connection(("127.0.0.1", port), timeout=scaled(5)).close()
+        return proc.returncode, err, pids
+
+    def test_a_daemon_ending_by_itself_stops_the_others(self):
+        def clock_ends(proc, pids):
+            os.kill(pids["clock"], signal.SIGTERM)
+            return proc.communicate(timeout=scaled(120))[1]
+
+        code, err, _ = self.disturbed(clock_ends)
+        self.assertEqual(code, 1, err)
+        self.assertIn(b"run: peerdex-clock ended by itself (status 0): stopping the others", err)
+        self.assertNotIn(b"did not stop", err)
 
     def test_ctrl_c_again_kills_what_has_not_stopped(self):
-        tracker, logd, clock = free_port(), free_port(), free_port()
-        proc = run_script(self.data, tracker, logd, clock)
-        pids = {}
-        try:
-            said_running(proc, scaled(120))
-            pids = daemon_pids(logd, clock, tracker)
+        def twice(proc, pids):
             os.kill(pids["tracker"], signal.SIGSTOP)  # a tracker that does not act on SIGTERM
             os.killpg(proc.pid, signal.SIGINT)
             # The script is waiting for it once its SIGTERM is pending.
@@ -178,38 +182,25 @@ class RunScript(unittest.TestCase):
                 self.assertLess(time.monotonic(), deadline, "run.sh never sent SIGTERM to the tracker")
                 time.sleep(0.05)
             os.killpg(proc.pid, signal.SIGINT)
-            err = proc.communicate(timeout=scaled(60))[1]
-        finally:
-            if proc.returncode is None:
-                kill_left(proc, pids)
-        self.assertEqual(proc.returncode, 0, err)
+            return proc.communicate(timeout=scaled(60))[1]
+
+        code, err, pids = self.disturbed(twice)
+        self.assertEqual(code, 0, err)
         # At once, not after 15 s; and the daemons not yet stopped with it.
         self.assertIn(("run: peerdex-tracker (pid %d) killed: interrupted again while it stopped" %
                        pids["tracker"]).encode(), err)
         self.assertNotIn(b"did not stop", err)
-        for port in (tracker, logd, clock):
-            with self.assertRaises(OSError):
-                socket.create_connection(("127.0.0.1", port), timeout=scaled(5)).close()
 
     def test_a_daemon_still_running_15_s_after_sigterm_is_killed(self):
-        tracker, logd, clock = free_port(), free_port(), free_port()
-        proc = run_script(self.data, tracker, logd, clock)
-        pids = {}
-        try:
-            said_running(proc, scaled(120))
-            pids = daemon_pids(logd, clock, tracker)
+        def clock_stuck(proc, pids):
             os.kill(pids["clock"], signal.SIGSTOP)  # a clock that does not act on SIGTERM
-            err = stop(proc)[1]
-        finally:
-            if proc.returncode is None:
-                kill_left(proc, pids)
-        self.assertEqual(proc.returncode, 0, err)
+            return stop(proc)[1]
+
+        code, err, pids = self.disturbed(clock_stuck)
+        self.assertEqual(code, 0, err)
         self.assertIn(("run: peerdex-clock (pid %d) did not stop within 15 s of SIGTERM: killed" %
                        pids["clock"]).encode(), err)
         self.assertIn(b"entries written", err)  # the log server, after it, still stopped on SIGTERM
-        for port in (tracker, logd, clock):
-            with self.assertRaises(OSError):
-                socket.create_connection(("127.0.0.1", port), timeout=scaled(5)).close()
 
     @staticmethod
     def pending_term(pid):
