@@ -89,19 +89,22 @@ for spec in "${specs[@]}"; do
   fi
 done
 
-# Waits (at most 10 s) until our own daemon $2 (pid $3) accepts connections on port $1.
-wait_port() {
+# Records the daemon just started in the background ($!) as $1, for the stop below, and
+# waits (at most 10 s) until it accepts connections on port $2.
+started() {
+  local pid=$!
+  pids+=("$pid") names+=("$1")
   for _ in $(seq 100); do
-    if ! kill -0 "$3" 2>/dev/null; then
+    if ! kill -0 "$pid" 2>/dev/null; then
       local status=0
-      wait "$3" || status=$?
-      echo "run: $2 exited (status $status) instead of listening on port $1; see its message above" >&2
+      wait "$pid" || status=$?
+      echo "run: $1 exited (status $status) instead of listening on port $2; see its message above" >&2
       exit 1
     fi
-    in_use "$1" && return 0
+    in_use "$2" && return 0
     sleep 0.1
   done
-  echo "run: $2 does not listen on port $1 after 10 s" >&2
+  echo "run: $1 (pid $pid) does not listen on port $2 after 10 s" >&2
   exit 1
 }
 
@@ -110,25 +113,21 @@ wait_port() {
 # shellcheck disable=SC2046 # http_args gives nothing or two words
 setsid "$build/src/logd/peerdex-logd" -l 127.0.0.1 -p "$logd_port" --rpcbind no -o "$data/ops.log" \
   $(http_args "$logd_http_port") &
-pids+=($!) names+=(peerdex-logd)
-wait_port "$logd_port" peerdex-logd $!
+started peerdex-logd "$logd_port"
 setsid "$build/src/clock/peerdex-clock" -l 127.0.0.1 -p "$clock_port" &
-pids+=($!) names+=(peerdex-clock)
-wait_port "$clock_port" peerdex-clock $!
+started peerdex-clock "$clock_port"
 if [ "$shared" = 1 ]; then
   # One index in Redis (kept in its append-only file), served by two trackers.
   mkdir -p "$data/redis"
   setsid redis-server --bind 127.0.0.1 --port "$redis_port" --dir "$data/redis" --save "" \
     --appendonly yes --appendfsync always --logfile redis.log &
-  pids+=($!) names+=(redis-server)
-  wait_port "$redis_port" redis-server $!
+  started redis-server "$redis_port"
   for ports in "$tracker_port:$http_port" "$tracker2_port:$http2_port"; do
     port=${ports%:*}
     # shellcheck disable=SC2046
     setsid "$build/src/tracker/peerdex-tracker" -l 127.0.0.1 -p "$port" --log "127.0.0.1:$logd_port" \
       --store "redis://127.0.0.1:$redis_port" $(http_args "${ports#*:}") &
-    pids+=($!) names+=("peerdex-tracker on port $port")
-    wait_port "$port" peerdex-tracker $!
+    started peerdex-tracker "$port"
   done
   where="trackers on ports $tracker_port and $tracker2_port sharing one index in Redis on port $redis_port"
   where+=" (kept in $data/redis)"
@@ -137,8 +136,7 @@ else
   # shellcheck disable=SC2046
   setsid "$build/src/tracker/peerdex-tracker" -l 127.0.0.1 -p "$tracker_port" --log "127.0.0.1:$logd_port" \
     --state "$data/tracker.db" $(http_args "$http_port") &
-  pids+=($!) names+=(peerdex-tracker)
-  wait_port "$tracker_port" peerdex-tracker $!
+  started peerdex-tracker "$tracker_port"
   where="tracker port $tracker_port, index kept in $data/tracker.db"
 fi
 
@@ -155,7 +153,7 @@ while :; do
     if ! kill -0 "${pids[i]}" 2>/dev/null; then
       status=0
       wait "${pids[i]}" || status=$?
-      echo "run: ${names[i]} ended by itself (status $status): stopping the others" >&2
+      echo "run: ${names[i]} (pid ${pids[i]}) ended by itself (status $status): stopping the others" >&2
       exit 1
     fi
   done

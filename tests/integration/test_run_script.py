@@ -167,9 +167,10 @@ class RunScript(unittest.TestCase):
             os.kill(pids["clock"], signal.SIGTERM)
             return proc.communicate(timeout=scaled(120))[1]
 
-        code, err, _ = self.disturbed(clock_ends)
+        code, err, pids = self.disturbed(clock_ends)
         self.assertEqual(code, 1, err)
-        self.assertIn(b"run: peerdex-clock ended by itself (status 0): stopping the others", err)
+        self.assertIn(("run: peerdex-clock (pid %d) ended by itself (status 0): stopping the others" %
+                       pids["clock"]).encode(), err)
         self.assertNotIn(b"did not stop", err)
 
     def test_ctrl_c_again_kills_what_has_not_stopped(self):
