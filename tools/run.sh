@@ -127,7 +127,7 @@ if [ "$shared" = 1 ]; then
     # shellcheck disable=SC2046
     setsid "$build/src/tracker/peerdex-tracker" -l 127.0.0.1 -p "$port" --log "127.0.0.1:$logd_port" \
       --store "redis://127.0.0.1:$redis_port" $(http_args "${ports#*:}") &
-    started peerdex-tracker "$port"
+    started "peerdex-tracker on port $port" "$port"
   done
   where="trackers on ports $tracker_port and $tracker2_port sharing one index in Redis on port $redis_port"
   where+=" (kept in $data/redis)"
