@@ -327,6 +327,123 @@ TEST(SearchIndex, TokensChangingFormAgreeWithABruteForceScan)
     EXPECT_GE(changes, 3u);  // dense, sparse, dense again at least
 }
 
+// Walks of one or two sparse lists whose first term to check goes 64 candidates at a time
+// (merged with the term's lists, looked up in its bitmap): sparse words a000-a199 (the
+// prefix "a00" covers ten of them), "d" in a quarter of the documents (a bitmap: in the file
+// name or in the description) beside the rarer dx0-dx9 (the prefix "d" covers all eleven;
+// their lists are merged into one).
+// With additions, removals and a visitor that wants file-name matches only once it holds
+// enough others, the index agrees with a brute-force scan, and what it decided is what
+// match() says, file-name group included.
+TEST(SearchIndex, ChunkedWalksAgreeWithABruteForceScan)
+{
+    SearchIndex index;
+    Live live;
+    Rng r;
+    const auto a = [&] {
+        const std::size_t n = r.below(200);
+        return "a" + std::string(n < 100 ? "0" : "") + (n < 10 ? "0" : "") + std::to_string(n);
+    };
+    for (int step = 0; step < 12000; ++step) {
+        if (live.empty() || r.below(10) != 0) {
+            auto d = std::make_unique<Doc>();
+            const std::size_t kind = r.below(32);
+            const std::string dx = "dx" + std::to_string(r.below(10));
+            d->path = "/" + a() + "/" + a() + (kind < 4 ? " d" : kind == 4 ? " " + dx : "") + ".bin";
+            d->description = a() + (kind >= 5 && kind < 9 ? " d" : "") + (kind == 9 ? " " + dx : "");
+            add(index, live, std::move(d));
+        } else {
+            remove_one(index, live, r);
+        }
+    }
+    ASSERT_EQ(index.dense_tokens(), 2u);  // "bin" and "d"
+    const auto term = [&] {
+        switch (r.below(5)) {
+        case 0: return std::string("d");
+        case 1: return std::string("dx");
+        case 2: return "a0" + std::to_string(r.below(2));  // a prefix of ten tokens
+        default: return a();
+        }
+    };
+    for (int round = 0; round < 400; ++round) {
+        SearchQuery q;
+        // The walk: one sparse list, or two (a000-a009: the largest and the others merged).
+        // Two such prefixes: merged lists on both sides, a document perhaps twice in each.
+        std::string text = (round % 3 == 0 ? "a0" + std::to_string(r.below(2)) : a()) + " " +
+                           (round % 3 == 1 ? "a0" + std::to_string(r.below(2)) : term());
+        if (round % 2 == 0)
+            text += " " + term();
+        if (round % 5 == 0)
+            text += " -" + term();
+        ASSERT_EQ(parse_query(text, q), QueryFault::none) << text;
+        const std::size_t enough = r.below(20);
+        std::vector<const Doc*> names, others;
+        index.candidates(q, SIZE_MAX, [&](const SearchIndex::Candidate& c) {
+            const auto* d = static_cast<const Doc*>(c.doc);
+            const Match m = match(q, d->path, d->description);
+            if (c.decided) {
+                EXPECT_EQ(c.named ? Match::name : Match::other, m) << text << ": " << d->path << " " << d->description;
+            }
+            if (m == Match::name)
+                names.push_back(d);
+            else if (m == Match::other && others.size() < enough)
+                others.push_back(d);
+            return others.size() < enough ? SearchIndex::Want::all : SearchIndex::Want::named;
+        });
+        std::vector<const Doc*> want_names, want_others;
+        for (const Doc* d : brute(live, q))
+            (match(q, d->path, d->description) == Match::name ? want_names : want_others).push_back(d);
+        want_others.resize(std::min(want_others.size(), enough));
+        ASSERT_EQ(names, want_names) << "query \"" << text << "\"";
+        ASSERT_EQ(others, want_others) << "query \"" << text << "\"";
+    }
+}
+
+// The budget counts the walk's candidates one by one whether the first term to check is
+// merged with them 64 at a time or not: "t u" (u in exactly the documents of t, checked in
+// chunks) examines and offers what "t" alone (a plain walk) does, with a budget that ends
+// inside a chunk, and when the visitor asks for file-name matches only (a quarter of the
+// budget left from the candidate it said so at).
+TEST(SearchIndex, ChunkedWalksCountTheBudgetAsAPlainWalk)
+{
+    SearchIndex index;
+    std::vector<std::unique_ptr<Doc>> docs;
+    for (int i = 0; i < 66000; ++i) {  // t and u in one document in 33: sparse lists
+        const char* path = i % 33 != 32 ? "/filler/f.bin" : i % 66 == 32 ? "/t/u/f.bin" : "/g/t u.bin";
+        docs.push_back(std::make_unique<Doc>(Doc{path, "", 0}));
+        docs.back()->id = index.add(docs.back().get(), docs.back()->path, "");
+    }
+    ASSERT_EQ(index.dense_tokens(), 3u);  // filler, f, bin (t and u: half in the file name)
+    SearchQuery plain, chunked;
+    ASSERT_EQ(parse_query("t", plain), QueryFault::none);
+    ASSERT_EQ(parse_query("t u", chunked), QueryFault::none);
+    const auto run = [&](const SearchQuery& q, std::size_t budget, std::size_t named_after, std::vector<const void*>& seen) {
+        return index.candidates(q, budget, [&](const SearchIndex::Candidate& c) {
+            seen.push_back(c.doc);
+            return seen.size() < named_after ? SearchIndex::Want::all : SearchIndex::Want::named;
+        });
+    };
+    // At 200, a quarter of the budget is less than a chunk: it may end inside one, wherever
+    // in it the visitor asks for file-name matches (one of the tries below).
+    std::vector<std::size_t> tries{SIZE_MAX};
+    for (std::size_t k = 1; k <= 130; k += 3)
+        tries.push_back(k);
+    for (const std::size_t budget : {std::size_t{1000}, std::size_t{200}})
+        for (const std::size_t named_after : tries) {
+            std::vector<const void*> a, b;
+            const std::size_t ea = run(plain, budget, named_after, a);
+            const std::size_t eb = run(chunked, budget, named_after, b);
+            EXPECT_EQ(ea, eb) << "budget " << budget << ", named after " << named_after;
+            EXPECT_EQ(a, b) << "budget " << budget << ", named after " << named_after;
+            if (named_after == SIZE_MAX) {
+                EXPECT_EQ(eb, budget);
+                EXPECT_EQ(b.size(), budget);
+            } else {
+                EXPECT_LT(eb, budget);
+            }
+        }
+}
+
 // Walks that merge their lists in a heap, under additions and removals, agree with a
 // brute-force scan: "k" alone walks its 40 lists (too many postings to merge); "h k" walks
 // "h" (a dense token, the largest of h0-h49 and the rest of them merged into one list,

@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <deque>
 #include <queue>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 namespace peerdex {
 
@@ -15,6 +18,9 @@ constexpr std::size_t kAhead = 8;
 constexpr std::size_t kNamedShare = 4;
 // The postings a query may merge from its terms' small lists (see candidates()).
 constexpr std::size_t kMergeCap = 2048;
+// A walk of one list merges 64 candidates at a time with the first term's lists when those
+// hold at most this many times the walk's postings (see candidates()).
+constexpr std::size_t kMergeRatio = 8;
 // A token becomes dense when it is in more than one id in kDense of those given, and sparse
 // again below one in kSparse: a bitmap costs 2 bits per id, a posting 32 bits, so a bitmap
 // costs at most twice its list when it is made and four times before it is undone.
@@ -52,6 +58,52 @@ void append(std::vector<SearchIndex::Id>& v, SearchIndex::Id x)
     if (v.size() == v.capacity())
         v.reserve(v.size() + v.size() / 4 + 2);
     v.push_back(x);
+}
+
+
+// Which of the postings w[0..n) (n <= 64, ascending, one per id) have their id in the list
+// l[0..m) (ascending; a merged list may hold an id twice): bit k of `any` for w[k], and of
+// `named` when one of those postings in l is in a file name. A merge of the two, four
+// postings of each at a time where SSE2 is there (every pair of the two fours compared at
+// once), one at a time for the rest. Keys are compared whole, w's with the name bit set,
+// so that a block of l is passed only when its last posting is the last one an id of w
+// can have: a merged list's second posting of an id is never left behind.
+void intersect(const SearchIndex::Id* w, std::size_t n, const SearchIndex::Id* l, std::size_t m,
+               std::uint64_t& any, std::uint64_t& named)
+{
+    std::size_t a = 0, b = 0;
+#if defined(__SSE2__)
+    const __m128i one = _mm_set1_epi32(1);
+    const auto any_of = [](__m128i x, __m128i y) {  // lanes of x equal to some lane of y
+        const __m128i e0 = _mm_cmpeq_epi32(x, y);
+        const __m128i e1 = _mm_cmpeq_epi32(x, _mm_shuffle_epi32(y, 0x39));
+        const __m128i e2 = _mm_cmpeq_epi32(x, _mm_shuffle_epi32(y, 0x4e));
+        const __m128i e3 = _mm_cmpeq_epi32(x, _mm_shuffle_epi32(y, 0x93));
+        return static_cast<unsigned>(
+            _mm_movemask_ps(_mm_castsi128_ps(_mm_or_si128(_mm_or_si128(e0, e1), _mm_or_si128(e2, e3)))));
+    };
+    while (a + 4 <= n && b + 4 <= m) {
+        const __m128i wv = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w + a));
+        const __m128i lv = _mm_loadu_si128(reinterpret_cast<const __m128i*>(l + b));
+        const unsigned hit = any_of(_mm_srli_epi32(wv, 1), _mm_srli_epi32(lv, 1));
+        if (hit != 0) {
+            any |= std::uint64_t{hit} << a;
+            named |= std::uint64_t{any_of(_mm_or_si128(wv, one), lv)} << a;
+        }
+        const SearchIndex::Id wl = w[a + 3] | 1, ll = l[b + 3];
+        a += wl <= ll ? 4 : 0;
+        b += ll <= wl ? 4 : 0;
+    }
+#endif
+    while (a < n && b < m) {
+        const SearchIndex::Id wk = w[a] | 1, lk = l[b];
+        if ((wk >> 1) == (lk >> 1)) {
+            any |= std::uint64_t{1} << a;
+            named |= std::uint64_t{lk & 1} << a;
+        }
+        a += wk <= lk ? 1 : 0;
+        b += lk <= wk ? 1 : 0;
+    }
 }
 
 }  // namespace
@@ -514,12 +566,14 @@ std::size_t SearchIndex::candidates(const SearchQuery& q, std::size_t budget,
     };
     // The candidate `id` (whose rarest term is named or not): skipped when the checks say
     // it does not match, else queued for the visitor.
-    const auto offer = [&](Id id, bool named) __attribute__((always_inline)) {
+    // `from`: the terms before it were checked already.
+    const auto offer = [&](Id id, bool named, std::size_t from = 0) __attribute__((always_inline)) {
         if (want == Want::named && !named)
             return true;  // the rarest term is not in its file name
         if (!checkable)
             return push(id, named, false);
-        for (const Term& t : terms) {
+        for (std::size_t ti = from; ti < terms.size(); ++ti) {
+            const Term& t = terms[ti];
             bool in = false, in_name = false;
             if (t.window != SIZE_MAX) {
                 Window& w = windows[t.window];
@@ -620,6 +674,84 @@ std::size_t SearchIndex::candidates(const SearchQuery& q, std::size_t budget,
         }
         drain();
         return examined;
+    }
+    // A walk of one or two lists whose first term to check is in lists not much longer than
+    // the walk (and perhaps in dense tokens) goes 64 candidates at a time: they are taken in
+    // id order, merged with each of the term's lists (intersect()) and looked up in its
+    // bitmaps, and only those in the term reach offer(), which checks the other terms. It
+    // replaces a search per candidate and list, and most of the work per candidate: at
+    // 2,000,000 publications the slowest such queries took half the time. The budget still
+    // counts each candidate, and the visitor sees the same ones in the same order.
+    if (walk_sparse && !walk.empty() && walk.size() <= 2 && checkable && !terms.empty() && !terms[0].exclude &&
+        terms[0].window == SIZE_MAX) {
+        std::size_t term_postings = 0, walk_postings = 0;
+        for (std::size_t k = terms[0].first; k < terms[0].end; ++k)
+            term_postings += checks[k].bits ? 0 : checks[k].list->size();
+        for (const std::vector<Id>* v : walk)
+            walk_postings += v->size();
+        if (term_postings <= kMergeRatio * walk_postings) {
+            const std::vector<Id>& a = *walk[0];
+            static const std::vector<Id> none;
+            const std::vector<Id>& b = walk.size() == 2 ? *walk[1] : none;
+            std::size_t i = a.size(), j = b.size();
+            Id buf[64];
+            while ((i > 0 || j > 0) && examined < budget) {
+                // The next candidates, at most 64 and what the budget allows, oldest first.
+                const std::size_t cap = std::min<std::size_t>(64, budget - examined);
+                const Id* w;
+                std::size_t n;
+                if (j == 0) {  // one list (or one left): its postings as they are
+                    n = std::min(i, cap);
+                    i -= n;
+                    w = a.data() + i;
+                } else {
+                    std::size_t k = 64;
+                    while (64 - k < cap && (i > 0 || j > 0)) {
+                        const Id id = j == 0 || (i > 0 && a[i - 1] > b[j - 1]) ? a[i - 1] >> 1 : b[j - 1] >> 1;
+                        Id named = 0;
+                        for (; i > 0 && (a[i - 1] >> 1) == id; --i)  // a merged list may hold an id twice
+                            named |= a[i - 1] & 1;
+                        for (; j > 0 && (b[j - 1] >> 1) == id; --j)
+                            named |= b[j - 1] & 1;
+                        buf[--k] = id << 1 | named;
+                    }
+                    n = 64 - k;
+                    w = buf + k;
+                }
+                std::uint64_t in = 0, in_name = 0;
+                bool unused = false;
+                for (std::size_t k = terms[0].first; k < terms[0].end; ++k) {
+                    Check& c = checks[k];
+                    if (c.bits) {
+                        for (std::size_t e = 0; e < n; ++e) {
+                            const Id id = w[e] >> 1;
+                            if (word_of(id) < c.words) {
+                                in |= (c.bits[word_of(id)] >> (id % 64) & 1) << e;
+                                in_name |= (c.bits[word_of(id) + 1] >> (id % 64) & 1) << e;
+                            }
+                        }
+                        continue;
+                    }
+                    if ((w[0] >> 1) > 0)
+                        find(c, (w[0] >> 1) - 1, unused);  // the cursor to the chunk's oldest id
+                    else
+                        c.pos = 0;
+                    intersect(w, n, c.list->data() + c.pos, c.list->size() - c.pos, in, in_name);
+                }
+                const std::size_t base = examined;
+                for (; in != 0; in &= ~(std::uint64_t{1} << (63 - __builtin_clzll(in)))) {
+                    const auto e = static_cast<std::size_t>(63 - __builtin_clzll(in));
+                    if (base + (n - 1 - e) >= budget)  // the budget, lowered by the visitor meanwhile
+                        break;
+                    examined = base + (n - e);  // as if one at a time: the visitor may lower the budget from it
+                    if (!offer(w[e] >> 1, (w[e] & 1) != 0 && (in_name >> e & 1) != 0, 1))
+                        return examined;
+                }
+                examined = std::min(base + n, budget);
+            }
+            drain();
+            return examined;
+        }
     }
     if (walk_sparse && walk.size() == 1) {  // one list alone, no merge
         const std::vector<Id>& p = *walk[0];
