@@ -20,7 +20,7 @@ constexpr std::size_t kNamedShare = 4;
 constexpr std::size_t kMergeCap = 2048;
 // A walk of one list merges 64 candidates at a time with the first term's lists when those
 // hold at most this many times the walk's postings (see candidates()).
-constexpr std::size_t kMergeRatio = 8;
+constexpr std::size_t kMergeRatio = 16;
 // A token becomes dense when it is in more than one id in kDense of those given, and sparse
 // again below one in kSparse: a bitmap costs 2 bits per id, a posting 32 bits, so a bitmap
 // costs at most twice its list when it is made and four times before it is undone.
@@ -718,6 +718,16 @@ std::size_t SearchIndex::candidates(const SearchQuery& q, std::size_t budget,
                     n = 64 - k;
                     w = buf + k;
                 }
+                // The bitmap words the next chunk will need from the first term's dense
+                // tokens (for its ids in the walk's first list, one in two: they are about
+                // a hundred ids apart, four word pairs to a cache line) are asked for now,
+                // so that they arrive while this chunk is checked: a query that walks
+                // thousands of candidates against a cold bitmap waited on each line.
+                for (std::size_t k = terms[0].first; k < terms[0].end; ++k)
+                    if (checks[k].bits)
+                        for (std::size_t e = 1; e <= std::min<std::size_t>(i, 64); e += 2)
+                            if (word_of(a[i - e] >> 1) < checks[k].words)
+                                __builtin_prefetch(checks[k].bits + word_of(a[i - e] >> 1));
                 std::uint64_t in = 0, in_name = 0;
                 bool unused = false;
                 for (std::size_t k = terms[0].first; k < terms[0].end; ++k) {
