@@ -84,6 +84,33 @@ std::vector<const Doc*> matching(const SearchIndex& index, const SearchQuery& q)
     return got;
 }
 
+// A visitor like the registry's: it wants file-name matches only once it holds `enough`
+// others. Every file-name match still reaches it, in order, the first `enough` others too,
+// and what the index decided is what match() says.
+void agree_names_first(const SearchIndex& index, const Live& live, const SearchQuery& q, const std::string& text,
+                       std::size_t enough)
+{
+    std::vector<const Doc*> names, others;
+    index.candidates(q, SIZE_MAX, [&](const SearchIndex::Candidate& c) {
+        const auto* d = static_cast<const Doc*>(c.doc);
+        const Match m = match(q, d->path, d->description);
+        if (c.decided) {
+            EXPECT_EQ(c.named ? Match::name : Match::other, m) << text << ": " << d->path << " " << d->description;
+        }
+        if (m == Match::name)
+            names.push_back(d);
+        else if (m == Match::other && others.size() < enough)
+            others.push_back(d);
+        return others.size() < enough ? SearchIndex::Want::all : SearchIndex::Want::named;
+    });
+    std::vector<const Doc*> want_names, want_others;
+    for (const Doc* d : brute(live, q))
+        (match(q, d->path, d->description) == Match::name ? want_names : want_others).push_back(d);
+    want_others.resize(std::min(want_others.size(), enough));
+    EXPECT_EQ(names, want_names) << "query \"" << text << "\"";
+    EXPECT_EQ(others, want_others) << "query \"" << text << "\"";
+}
+
 TEST(SearchIndex, AgreesWithABruteForceScan)
 {
     SearchIndex index;
@@ -137,26 +164,7 @@ TEST(SearchIndex, WideTermsAndNamesOnlyAgreeWithABruteForceScan)
         if (round % 3 == 0)
             text += " -w" + std::to_string(r.below(30));
         ASSERT_EQ(parse_query(text, q), QueryFault::none) << text;
-        const std::size_t enough = r.below(20);  // others held before asking for names only
-        std::vector<const Doc*> names, others;
-        index.candidates(q, SIZE_MAX, [&](const SearchIndex::Candidate& c) {
-            const auto* d = static_cast<const Doc*>(c.doc);
-            const Match m = match(q, d->path, d->description);
-            if (c.decided) {
-                EXPECT_EQ(c.named ? Match::name : Match::other, m) << text << ": " << d->path;
-            }
-            if (m == Match::name)
-                names.push_back(d);
-            else if (m == Match::other && others.size() < enough)
-                others.push_back(d);
-            return others.size() < enough ? SearchIndex::Want::all : SearchIndex::Want::named;
-        });
-        std::vector<const Doc*> want_names, want_others;
-        for (const Doc* d : brute(live, q))
-            (match(q, d->path, d->description) == Match::name ? want_names : want_others).push_back(d);
-        want_others.resize(std::min(want_others.size(), enough));
-        ASSERT_EQ(names, want_names) << "query \"" << text << "\"";
-        ASSERT_EQ(others, want_others) << "query \"" << text << "\"";
+        agree_names_first(index, live, q, text, r.below(20));
     }
 }
 
@@ -376,26 +384,7 @@ TEST(SearchIndex, ChunkedWalksAgreeWithABruteForceScan)
         if (round % 5 == 0)
             text += " -" + term();
         ASSERT_EQ(parse_query(text, q), QueryFault::none) << text;
-        const std::size_t enough = r.below(20);
-        std::vector<const Doc*> names, others;
-        index.candidates(q, SIZE_MAX, [&](const SearchIndex::Candidate& c) {
-            const auto* d = static_cast<const Doc*>(c.doc);
-            const Match m = match(q, d->path, d->description);
-            if (c.decided) {
-                EXPECT_EQ(c.named ? Match::name : Match::other, m) << text << ": " << d->path << " " << d->description;
-            }
-            if (m == Match::name)
-                names.push_back(d);
-            else if (m == Match::other && others.size() < enough)
-                others.push_back(d);
-            return others.size() < enough ? SearchIndex::Want::all : SearchIndex::Want::named;
-        });
-        std::vector<const Doc*> want_names, want_others;
-        for (const Doc* d : brute(live, q))
-            (match(q, d->path, d->description) == Match::name ? want_names : want_others).push_back(d);
-        want_others.resize(std::min(want_others.size(), enough));
-        ASSERT_EQ(names, want_names) << "query \"" << text << "\"";
-        ASSERT_EQ(others, want_others) << "query \"" << text << "\"";
+        agree_names_first(index, live, q, text, r.below(20));
     }
 }
 
