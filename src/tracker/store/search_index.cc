@@ -18,8 +18,8 @@ constexpr std::size_t kAhead = 8;
 constexpr std::size_t kNamedShare = 4;
 // The postings a query may merge from its terms' small lists (see candidates()).
 constexpr std::size_t kMergeCap = 2048;
-// A walk of one list merges 64 candidates at a time with the first term's lists when those
-// hold at most this many times the walk's postings (see candidates()).
+// A walk of one or two sparse lists merges 64 candidates at a time with the first term's
+// lists when those hold at most this many times the walk's postings (see candidates()).
 constexpr std::size_t kMergeRatio = 16;
 // A token becomes dense when it is in more than one id in kDense of those given, and sparse
 // again below one in kSparse: a bitmap costs 2 bits per id, a posting 32 bits, so a bitmap
@@ -59,7 +59,6 @@ void append(std::vector<SearchIndex::Id>& v, SearchIndex::Id x)
         v.reserve(v.size() + v.size() / 4 + 2);
     v.push_back(x);
 }
-
 
 // Which of the postings w[0..n) (n <= 64, ascending, one per id) have their id in the list
 // l[0..m) (ascending; a merged list may hold an id twice): bit k of `any` for w[k], and of
