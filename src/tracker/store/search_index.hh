@@ -30,9 +30,10 @@
 // holds a dense token goes 64 ids at a time (unless a term is checked in a window, or the
 // walk has more than kMaxCheckLists lists): every term gives the block's word of ids, and
 // the words are combined, so candidates are turned away 64 at a time. A walk of one or two
-// sparse lists takes its candidates 64 at a time, merged with the first term's lists (when
-// they are not much longer) and looked up in its bitmaps, so that only those in the term
-// are checked further. Otherwise each
+// sparse lists takes its candidates 64 at a time when the first term to check is an include
+// term not checked in a window and its lists hold at most 16 times the walk's postings:
+// they are merged with its lists and looked up in its bitmaps, so that only those in the
+// term are checked further. Otherwise each
 // candidate is checked against the other terms in the index: a term over a few lists in
 // each of them (a branch-free look at the eight postings back, then galloping, from where
 // the previous, newer candidate left each list), a wider one in a window of ids filled
