@@ -674,6 +674,18 @@ std::size_t SearchIndex::candidates(const SearchQuery& q, std::size_t budget,
         drain();
         return examined;
     }
+    // The newest document left in two lists walked side by side (i and j postings left), as
+    // a posting: named when any of its postings there is. A merged list may hold an id
+    // twice; both are passed.
+    const auto next_of_two = [](const std::vector<Id>& a, std::size_t& i, const std::vector<Id>& b, std::size_t& j) {
+        const Id id = j == 0 || (i > 0 && a[i - 1] > b[j - 1]) ? a[i - 1] >> 1 : b[j - 1] >> 1;
+        Id named = 0;
+        for (; i > 0 && (a[i - 1] >> 1) == id; --i)
+            named |= a[i - 1] & 1;
+        for (; j > 0 && (b[j - 1] >> 1) == id; --j)
+            named |= b[j - 1] & 1;
+        return id << 1 | named;
+    };
     // A walk of one or two lists whose first term to check is in lists not much longer than
     // the walk (and perhaps in dense tokens) goes 64 candidates at a time: they are taken in
     // id order, merged with each of the term's lists (intersect()) and looked up in its
@@ -706,13 +718,7 @@ std::size_t SearchIndex::candidates(const SearchQuery& q, std::size_t budget,
                 } else {
                     std::size_t k = 64;
                     while (64 - k < cap && (i > 0 || j > 0)) {
-                        const Id id = j == 0 || (i > 0 && a[i - 1] > b[j - 1]) ? a[i - 1] >> 1 : b[j - 1] >> 1;
-                        Id named = 0;
-                        for (; i > 0 && (a[i - 1] >> 1) == id; --i)  // a merged list may hold an id twice
-                            named |= a[i - 1] & 1;
-                        for (; j > 0 && (b[j - 1] >> 1) == id; --j)
-                            named |= b[j - 1] & 1;
-                        buf[--k] = id << 1 | named;
+                        buf[--k] = next_of_two(a, i, b, j);
                     }
                     n = 64 - k;
                     w = buf + k;
@@ -777,14 +783,9 @@ std::size_t SearchIndex::candidates(const SearchQuery& q, std::size_t budget,
         const std::vector<Id>& b = *walk[1];
         std::size_t i = a.size(), j = b.size();
         while ((i > 0 || j > 0) && examined < budget) {
-            const Id id = j == 0 || (i > 0 && a[i - 1] > b[j - 1]) ? a[i - 1] >> 1 : b[j - 1] >> 1;
-            bool named = false;
-            for (; i > 0 && (a[i - 1] >> 1) == id; --i)  // a merged list may hold an id twice
-                named = named || (a[i - 1] & 1) != 0;
-            for (; j > 0 && (b[j - 1] >> 1) == id; --j)
-                named = named || (b[j - 1] & 1) != 0;
+            const Id p = next_of_two(a, i, b, j);
             ++examined;
-            if (!offer(id, named))
+            if (!offer(p >> 1, (p & 1) != 0))
                 return examined;
         }
         drain();
