@@ -733,6 +733,11 @@ std::size_t SearchIndex::candidates(const SearchQuery& q, std::size_t budget,
                         for (std::size_t e = 1; e <= std::min<std::size_t>(i, 64); e += 2)
                             if (word_of(a[i - e] >> 1) < checks[k].words)
                                 __builtin_prefetch(checks[k].bits + word_of(a[i - e] >> 1));
+                // And the walk's next postings.
+                for (std::size_t o = 16; o <= std::min<std::size_t>(i, 64); o += 16)
+                    __builtin_prefetch(a.data() + i - o);
+                for (std::size_t o = 16; o <= std::min<std::size_t>(j, 64); o += 16)
+                    __builtin_prefetch(b.data() + j - o);
                 std::uint64_t in = 0, in_name = 0;
                 bool unused = false;
                 for (std::size_t k = terms[0].first; k < terms[0].end; ++k) {
@@ -747,11 +752,15 @@ std::size_t SearchIndex::candidates(const SearchQuery& q, std::size_t budget,
                         }
                         continue;
                     }
+                    const std::size_t before = c.pos;
                     if ((w[0] >> 1) > 0)
                         find(c, (w[0] >> 1) - 1, unused);  // the cursor to the chunk's oldest id
                     else
                         c.pos = 0;
                     intersect(w, n, c.list->data() + c.pos, c.list->size() - c.pos, in, in_name);
+                    // The next chunk reads about as many postings below the cursor: asked for now.
+                    for (std::size_t o = 16; o <= std::min<std::size_t>(before - c.pos, 1024) && o <= c.pos; o += 16)
+                        __builtin_prefetch(c.list->data() + c.pos - o);
                 }
                 const std::size_t base = examined;
                 for (; in != 0; in &= ~(std::uint64_t{1} << (63 - __builtin_clzll(in)))) {
