@@ -449,6 +449,42 @@ TEST(SearchIndex, ChunkedWalksCountTheBudgetAsAWalkOneByOne)
         }
 }
 
+// A walk of two lists takes the first list's next 64 postings as they are when the
+// second's next is older than all of them. "ra" (every 40th document, in its directory)
+// is the walk's first list; ra1 and ra2 (a few of the same documents, in the file name)
+// are merged into its second. The newest of those is the 192nd newest "ra" document, the
+// oldest of the walk's third 64: not a run, since it is in both lists. It is given once,
+// and named (every term of "ra zz" is in its file name).
+TEST(SearchIndex, TwoListWalksGiveADocumentInBothOnceAtTheEdgeOfARun)
+{
+    SearchIndex index;
+    Live live;
+    for (std::size_t i = 0; i < 40000; ++i) {
+        auto d = std::make_unique<Doc>();
+        const std::size_t k = i / 40;  // the "ra" documents' order
+        if (i % 40 == 0) {
+            const std::string rare = k == 1000 - 192            ? " ra1"
+                                     : k < 800 && k % 97 == 5 ? " ra" + std::to_string(1 + k % 2)
+                                                              : "";
+            d->path = "/ra/zz" + rare + ".bin";
+        } else {
+            d->path = i % 40 == 20 ? "/filler/zz.bin" : "/filler/f.bin";  // zz: a bitmap
+        }
+        add(index, live, std::move(d));
+    }
+    SearchQuery q;
+    ASSERT_EQ(parse_query("ra zz", q), QueryFault::none);
+    const std::vector<const Doc*> want = brute(live, q);
+    ASSERT_EQ(want.size(), 1000u);
+    EXPECT_EQ(matching(index, q), want);
+    std::size_t named = 0;
+    index.candidates(q, SIZE_MAX, [&](const SearchIndex::Candidate& c) {
+        named += c.decided && c.named;
+        return SearchIndex::Want::all;
+    });
+    EXPECT_EQ(named, 10u);  // ra1 or ra2 in the file name: nine older documents and that one
+}
+
 // Walks that merge their lists in a heap, under additions and removals, agree with a
 // brute-force scan: "k" alone walks its 40 lists (too many postings to merge); "h k" walks
 // "h" (a dense token, the largest of h0-h49 and the rest of them merged into one list,

@@ -711,7 +711,10 @@ std::size_t SearchIndex::candidates(const SearchQuery& q, std::size_t budget,
                 const std::size_t cap = std::min<std::size_t>(64, budget - examined);
                 const Id* w;
                 std::size_t n;
-                if (j == 0) {  // one list (or one left): its postings as they are
+                // One list (or one left), or the next `cap` postings of the first all newer
+                // than the second's next (the second is often a few rare tokens merged):
+                // the first's postings as they are. It holds one posting per id.
+                if (j == 0 || (i >= cap && (b[j - 1] >> 1) < (a[i - cap] >> 1))) {
                     n = std::min(i, cap);
                     i -= n;
                     w = a.data() + i;
