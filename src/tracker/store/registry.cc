@@ -317,12 +317,22 @@ Outcome Registry::search(std::string_view requester, const SearchRequest& reques
         if (!pub->owner->connection)
             return wanted();  // a disconnected user's publications stay indexed, unseen
         const Match m = c.decided ? (c.named ? Match::name : Match::other) : match(q, pub->path, pub->description);
+        // What the answer will copy from a hit is asked for now: it arrives while the walk
+        // goes on, where the copy at the end would wait for each hit's in turn.
+        const auto keep = [&](std::vector<const Publication*>& group) {
+            group.push_back(pub);
+            __builtin_prefetch(pub->owner->connection);
+            __builtin_prefetch(pub->path.data());
+            __builtin_prefetch(pub->description.data());
+            if (pub->meta)
+                __builtin_prefetch(pub->meta.get());
+        };
         if (m == Match::name) {
-            names.push_back(pub);
+            keep(names);
             return names.size() < limit ? wanted() : Want::stop;
         }
         if (m == Match::other && others.size() < limit)
-            others.push_back(pub);
+            keep(others);
         return wanted();
     };
     // A candidate is taken kLag candidates after it arrives. The index fetched its
