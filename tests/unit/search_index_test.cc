@@ -139,6 +139,30 @@ TEST(SearchIndex, AgreesWithABruteForceScan)
 // documents than one window, and a visitor that, like the registry's, wants only file-name
 // matches once it holds enough of the others: every file-name match still reaches it, in
 // order, and what the index decided is what match() says.
+// Tokens are kept in order by a key holding their first eight bytes: tokens that share
+// them, terms longer than them and terms of exactly eight are matched on the whole text.
+TEST(SearchIndex, TermsLongerThanEightBytesMatchTheWholeToken)
+{
+    SearchIndex index;
+    Live live;
+    const char* const tokens[] = {"songbook", "songbooks", "songbookx1", "songbooka", "songboo",
+                                  "songbooksx", "caf\xc3\xa9" "caf\xc3\xa9", "caf\xc3\xa9" "caf\xc3\xa9" "s", "zzzzzzzzzz"};
+    Rng r;
+    for (int i = 0; i < 300; ++i) {
+        auto d = std::make_unique<Doc>();
+        d->path = "/" + std::string(tokens[r.below(std::size(tokens))]) + "/" + tokens[r.below(std::size(tokens))];
+        d->description = tokens[r.below(std::size(tokens))];
+        add(index, live, std::move(d));
+    }
+    for (const char* text : {"songbook", "songbooks", "songbookx", "songbookx1", "songbooka", "songbookz", "songbooksx",
+                             "songboo", "songbo", "caf\xc3\xa9" "caf", "caf\xc3\xa9" "caf\xc3\xa9", "caf\xc3\xa9" "caf\xc3\xa9" "s",
+                             "zzzzzzzzz", "zzzzzzzzzzz", "songbooks -songbooksx"}) {
+        SearchQuery q;
+        ASSERT_EQ(parse_query(text, q), QueryFault::none) << text;
+        EXPECT_EQ(matching(index, q), brute(live, q)) << text;
+    }
+}
+
 TEST(SearchIndex, WideTermsAndNamesOnlyAgreeWithABruteForceScan)
 {
     SearchIndex index;

@@ -46,6 +46,15 @@ void set_bits(std::uint64_t* pair, SearchIndex::Id id, bool named)
     pair[1] |= named ? bit_of(id) : 0;
 }
 
+// The first eight bytes of `text` as a number whose order is theirs (zero-padded).
+std::uint64_t head_of(std::string_view text)
+{
+    std::uint64_t h = 0;
+    for (std::size_t i = 0; i < 8; ++i)
+        h = h << 8 | (i < text.size() ? static_cast<unsigned char>(text[i]) : 0u);
+    return h;
+}
+
 char fold_byte(char c)
 {
     return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
@@ -152,7 +161,7 @@ SearchIndex::Id SearchIndex::add(const void* doc, std::string_view path, std::st
             fresh->text.assign(text);
             t = fresh.release();
             by_text_.insert(t);
-            ordered_.emplace(t->text, t);
+            ordered_.insert({head_of(t->text), t});
         } else if (t->live == 0) {
             --empty_;  // a token seen before, back in use
         }
@@ -217,7 +226,7 @@ void SearchIndex::drop_empty()
             empty.push_back(t);
     });
     for (Token* t : empty) {
-        ordered_.erase(t->text);
+        ordered_.erase(ordered_.find(Probe{head_of(t->text), t->text}));
         by_text_.erase(t->text);
         delete t;
     }
@@ -280,6 +289,15 @@ std::size_t SearchIndex::list_bytes() const
 std::size_t SearchIndex::candidates(const SearchQuery& q, std::size_t budget,
                                     const std::function<Want(const Candidate&)>& visit) const
 {
+    // Whether a token starts with `term` (whose head is `th`): by the key's eight bytes when
+    // the term fits in them, so the token itself is not read.
+    const auto has_prefix = [](const Ordered& o, std::string_view term, std::uint64_t th) {
+        if (term.size() <= 8) {
+            const std::uint64_t mask = term.size() == 8 ? ~std::uint64_t{0} : ~(~std::uint64_t{0} >> (8 * term.size()));
+            return (o.head & mask) == th;
+        }
+        return o.head == th && o.token->text.compare(0, term.size(), term) == 0;
+    };
     // The rarest include term: the fewest postings over the tokens its prefix covers.
     std::vector<const Token*> lists, best;
     std::size_t best_count = SIZE_MAX;
@@ -289,14 +307,14 @@ std::size_t SearchIndex::candidates(const SearchQuery& q, std::size_t budget,
         const std::string& term = q.include[i];
         lists.clear();
         std::size_t count = 0;
-        for (auto it = ordered_.lower_bound(term); it != ordered_.end() && it->first.substr(0, term.size()) == term;
-             ++it) {
+        const std::uint64_t th = head_of(term);
+        for (auto it = ordered_.lower_bound(Probe{th, term}); it != ordered_.end() && has_prefix(*it, term, th); ++it) {
             if (lists.size() == kMaxRangeLists) {
                 count = SIZE_MAX;  // too wide to merge: not a starting point
                 break;
             }
-            lists.push_back(it->second);
-            count += it->second->weight();
+            lists.push_back(it->token);
+            count += it->token->weight();
         }
         if (count < best_count) {
             best_count = count;
@@ -382,14 +400,14 @@ std::size_t SearchIndex::candidates(const SearchQuery& q, std::size_t budget,
     const auto add_term = [&](const std::string& term, bool exclude) {
         lists.clear();
         std::size_t weight = 0;
-        for (auto it = ordered_.lower_bound(term); it != ordered_.end() && it->first.substr(0, term.size()) == term;
-             ++it) {
+        const std::uint64_t th = head_of(term);
+        for (auto it = ordered_.lower_bound(Probe{th, term}); it != ordered_.end() && has_prefix(*it, term, th); ++it) {
             if (lists.size() == kMaxRangeLists) {
                 checkable = false;
                 return;
             }
-            lists.push_back(it->second);
-            weight += it->second->weight();
+            lists.push_back(it->token);
+            weight += it->token->weight();
         }
         const std::size_t first = checks.size();
         for (const Token* t : lists)

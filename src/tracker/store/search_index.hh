@@ -16,7 +16,7 @@
 // one in 64 it is a list again.
 //
 // Tokens are found by a hash set (one probe per token on PUBLISH and DELETE) and kept in
-// order by a second, ordered map used only by queries, where a prefix is one range of it,
+// order by a second, ordered set used only by queries, where a prefix is one range of it,
 // and when a token is first seen. A token left without postings stays until such tokens
 // are half of all, then they go together. Adding and removing allocate
 // nothing for tokens already known. Not done yet: the id table is never compacted (8
@@ -47,7 +47,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
-#include <map>
+#include <set>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -141,7 +141,28 @@ private:
     void drop_empty();
 
     FlatSet<Token, std::string_view, TokenText, std::hash<std::string_view>> by_text_;  // owns the tokens
-    std::map<std::string_view, Token*> ordered_;  // the same tokens in order, for prefixes
+    // The same tokens in order, for prefixes. A key holds the token's first eight bytes
+    // (big-endian, zero-padded: their order is the text's), so that a search down the tree
+    // reads the token itself only where two keys share them: one cache miss a level, not two.
+    struct Ordered {
+        std::uint64_t head;
+        Token* token;
+    };
+    struct Probe {
+        std::uint64_t head;
+        std::string_view text;
+    };
+    struct OrderedLess {
+        using is_transparent = void;
+        static std::string_view text(const Ordered& o) { return o.token->text; }
+        static std::string_view text(const Probe& p) { return p.text; }
+        template <class A, class B>
+        bool operator()(const A& a, const B& b) const
+        {
+            return a.head != b.head ? a.head < b.head : text(a) < text(b);
+        }
+    };
+    std::set<Ordered, OrderedLess> ordered_;
     std::vector<const void*> docs_;               // by id; null: removed
     std::size_t live_ = 0;
     std::size_t empty_ = 0;  // tokens without postings, kept until drop_empty()
