@@ -321,6 +321,7 @@ Outcome Registry::search(std::string_view requester, const SearchRequest& reques
         // goes on, where the copy at the end would wait for each hit's in turn.
         const auto keep = [&](std::vector<const Publication*>& group) {
             group.push_back(pub);
+            __builtin_prefetch(pub->owner);  // its name
             __builtin_prefetch(pub->owner->connection);
             __builtin_prefetch(pub->path.data());
             __builtin_prefetch(pub->description.data());
@@ -352,7 +353,7 @@ Outcome Registry::search(std::string_view requester, const SearchRequest& reques
         if (c.exact && !c.named && wanted() == Want::named)
             return Want::named;  // as take() would
         const auto* pub = static_cast<const Publication*>(c.doc);
-        __builtin_prefetch(pub->owner);
+        __builtin_prefetch(&pub->owner->connection);  // take() reads it (past the name: maybe another line)
         if (!c.decided) {
             __builtin_prefetch(pub->path.data());
             __builtin_prefetch(pub->description.data());

@@ -17,7 +17,7 @@
 //
 // Tokens are found by a hash set (one probe per token on PUBLISH and DELETE) and kept in
 // order by a second, ordered set used only by queries, where a prefix is one range of it,
-// and when a token is first seen. A token left without postings stays until such tokens
+// and when a token is first seen or dropped. A token left without postings stays until such tokens
 // are half of all, then they go together. Adding and removing allocate
 // nothing for tokens already known. Not done yet: the id table is never compacted (8
 // bytes per document ever added in this run; a renumbering pass is the plan), and the
