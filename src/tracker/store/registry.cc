@@ -310,9 +310,14 @@ Outcome Registry::search(std::string_view requester, const SearchRequest& reques
     using Want = SearchIndex::Want;
     std::vector<const Publication*> names, others;
     const auto wanted = [&] { return others.size() < limit ? Want::all : Want::named; };
+    // Once the other group is full, a candidate whose rarest term is not in its file name
+    // cannot enter the answer.
+    const auto passed_over = [&](const SearchIndex::Candidate& c) {
+        return c.exact && !c.named && wanted() == Want::named;
+    };
     const auto take = [&](const SearchIndex::Candidate& c) {
-        if (c.exact && !c.named && wanted() == Want::named)
-            return Want::named;  // its rarest term is not in its file name
+        if (passed_over(c))
+            return Want::named;
         const auto* pub = static_cast<const Publication*>(c.doc);
         if (!pub->owner->connection)
             return wanted();  // a disconnected user's publications stay indexed, unseen
@@ -350,8 +355,8 @@ Outcome Registry::search(std::string_view requester, const SearchRequest& reques
     std::size_t lag_head = 0, lag_n = 0;
     bool stopped = false;
     index_.candidates(q, search_budget_, [&](const SearchIndex::Candidate& c) {
-        if (c.exact && !c.named && wanted() == Want::named)
-            return Want::named;  // as take() would
+        if (passed_over(c))
+            return Want::named;
         const auto* pub = static_cast<const Publication*>(c.doc);
         __builtin_prefetch(&pub->owner->connection);  // take() reads it (past the name: maybe another line)
         if (!c.decided) {

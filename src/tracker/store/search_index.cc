@@ -299,24 +299,27 @@ std::size_t SearchIndex::candidates(const SearchQuery& q, std::size_t budget,
         }
         return o.head == th && o.token->text.compare(0, term.size(), term) == 0;
     };
+    // The tokens `term` is a prefix of, into `out`, and their postings: at most
+    // kMaxRangeLists of them, else SIZE_MAX (too wide for a walk or a check in the lists).
+    const auto prefix_range = [&](const std::string& term, std::vector<const Token*>& out) {
+        out.clear();
+        std::size_t weight = 0;
+        const std::uint64_t th = head_of(term);
+        for (auto it = ordered_.lower_bound(Probe{th, term}); it != ordered_.end() && has_prefix(*it, term, th); ++it) {
+            if (out.size() == kMaxRangeLists)
+                return SIZE_MAX;
+            out.push_back(it->token);
+            weight += it->token->weight();
+        }
+        return weight;
+    };
     // The rarest include term: the fewest postings over the tokens its prefix covers.
     std::vector<const Token*> lists, best;
     std::size_t best_count = SIZE_MAX;
     std::size_t best_term = 0;  // in q.include
     bool scan = true;
     for (std::size_t i = 0; i < q.include.size(); ++i) {
-        const std::string& term = q.include[i];
-        lists.clear();
-        std::size_t count = 0;
-        const std::uint64_t th = head_of(term);
-        for (auto it = ordered_.lower_bound(Probe{th, term}); it != ordered_.end() && has_prefix(*it, term, th); ++it) {
-            if (lists.size() == kMaxRangeLists) {
-                count = SIZE_MAX;  // too wide to merge: not a starting point
-                break;
-            }
-            lists.push_back(it->token);
-            count += it->token->weight();
-        }
+        const std::size_t count = prefix_range(q.include[i], lists);  // SIZE_MAX: not a starting point
         if (count < best_count) {
             best_count = count;
             best_term = i;
@@ -399,16 +402,10 @@ std::size_t SearchIndex::candidates(const SearchQuery& q, std::size_t budget,
     sparse_lists(best, walk);
     std::vector<const std::vector<Id>*> sparse;
     const auto add_term = [&](const std::string& term, bool exclude) {
-        lists.clear();
-        std::size_t weight = 0;
-        const std::uint64_t th = head_of(term);
-        for (auto it = ordered_.lower_bound(Probe{th, term}); it != ordered_.end() && has_prefix(*it, term, th); ++it) {
-            if (lists.size() == kMaxRangeLists) {
-                checkable = false;
-                return;
-            }
-            lists.push_back(it->token);
-            weight += it->token->weight();
+        const std::size_t weight = prefix_range(term, lists);
+        if (weight == SIZE_MAX) {
+            checkable = false;
+            return;
         }
         const std::size_t first = checks.size();
         for (const Token* t : lists)

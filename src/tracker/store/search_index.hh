@@ -17,8 +17,8 @@
 //
 // Tokens are found by a hash set (one probe per token on PUBLISH and DELETE) and kept in
 // order by a second, ordered set used only by queries, where a prefix is one range of it,
-// and when a token is first seen or dropped. A token left without postings stays until such tokens
-// are half of all, then they go together. Adding and removing allocate
+// and when a token is first seen or dropped. A token left without postings stays until
+// such tokens are half of all, then they go together. Adding and removing allocate
 // nothing for tokens already known. Not done yet: the id table is never compacted (8
 // bytes per document ever added in this run; a renumbering pass is the plan), and the
 // lists are plain postings (delta coding is the plan if memory needs it).
@@ -47,8 +47,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
-#include <set>
 #include <memory>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
