@@ -35,7 +35,7 @@ struct TrackerHttp::Page {
     Outcome users_outcome = Outcome::ok, hits_outcome = Outcome::ok;
     std::size_t users_total = 0, hits_total = 0, seen = 0;
     std::vector<UserEndpoint> shown;
-    std::vector<SearchHit> found;
+    SearchHits found;
 };
 
 namespace {
@@ -43,7 +43,7 @@ namespace {
 // Takes the entries a page shows: the connected users from `from`, and the hits.
 class PageSink final : public ListSink {
 public:
-    PageSink(std::vector<UserEndpoint>& users, std::size_t& seen, std::size_t from, std::vector<SearchHit>& hits)
+    PageSink(std::vector<UserEndpoint>& users, std::size_t& seen, std::size_t from, SearchHits& hits)
         : users_(users), seen_(seen), from_(from), hits_(hits)
     {
     }
@@ -57,7 +57,7 @@ public:
     void hit(std::string_view user, const Address& ip, std::uint16_t port, std::string_view path,
              std::string_view description, const ContentMeta& meta) override
     {
-        hits_.push_back({std::string(user), ip, port, std::string(path), std::string(description), meta});
+        hits_.add(user, ip, port, path, description, meta);
     }
     void source(std::string_view, const Address&, std::uint16_t, std::string_view, std::uint64_t) override {}
     // Full once the page is, or once this pull has passed kPullEntries: a page far down a
@@ -72,7 +72,7 @@ private:
     std::vector<UserEndpoint>& users_;
     std::size_t& seen_;
     std::size_t from_;
-    std::vector<SearchHit>& hits_;
+    SearchHits& hits_;
 };
 
 }  // namespace
@@ -373,12 +373,14 @@ std::string TrackerHttp::render(const Page& p) const
                  "</b>. To download one, type its command in the <code>peerdex</code> shell:</p>\n"
                  "<table id=\"results\"><tr><th>User</th><th>Path</th><th>Description</th><th>Size</th>"
                  "<th>Command</th></tr>\n";
-            for (const SearchHit& hit : p.found) {
+            for (std::size_t i = 0; i < p.found.size(); ++i) {
+                const SearchHit hit = p.found[i];
                 const std::string local(file_name_of(hit.path));
                 h += "<tr><td>" + html_escape(hit.user) + "</td><td>" + html_escape(hit.path) + "</td><td>" +
                      html_escape(hit.description) + "</td><td>" +
                      (hit.meta.has_size ? std::to_string(hit.meta.size) : std::string()) + "</td><td><code>" +
-                     html_escape("GET_FILE " + hit.user + " " + hit.path + " " + local) + "</code></td></tr>\n";
+                     html_escape("GET_FILE " + std::string(hit.user) + " " + std::string(hit.path) + " " + local) +
+                     "</code></td></tr>\n";
             }
             h += "</table>\n";
         }

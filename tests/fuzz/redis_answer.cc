@@ -66,11 +66,11 @@ void decode(const redisReply* r)
             check(sink.entries == parsed, "an entry was refused after it was given");
         }
     }
-    std::vector<SearchHit> hits;
+    SearchHits hits;
     if (decode_redis_hits(r, hits)) {
         check(5 + 7 * hits.size() == r->elements, "hits are not the answer's rows");
-        for (const SearchHit& h : hits)
-            check(h.port != 0, "a hit with port 0");
+        for (std::size_t i = 0; i < hits.size(); ++i)
+            check(hits[i].port != 0, "a hit with port 0");
     }
     std::vector<ContentSource> sources;
     if (decode_redis_sources(r, sources)) {

@@ -136,6 +136,43 @@ TEST(Answer, SearchHitsOfEachDialect)
     EXPECT_EQ(out, head);
 }
 
+// SEARCH's answer holds its hits' strings in one buffer, which grows as hits are added:
+// every hit still gives its own strings after the buffer has moved, empty ones included,
+// and the stream gives them in order. A short answer (its buffer inside the string
+// itself) moved into its stream too.
+TEST(Answer, SearchHitsKeepTheirStringsAsTheAnswerGrows)
+{
+    SearchHits hits;
+    const ContentMeta sized = meta("7", "");
+    for (int i = 0; i < 1000; ++i)
+        hits.add("u" + std::to_string(i), test::ipv4("127.0.0.1"), static_cast<std::uint16_t>(1000 + i),
+                 "/p/" + std::to_string(i) + ".ogg", i % 2 ? "d" + std::to_string(i) : "",
+                 i % 3 ? sized : kUnknownContent);
+    ASSERT_EQ(hits.size(), 1000u);
+    for (int i = 0; i < 1000; ++i) {
+        const SearchHit h = hits[static_cast<std::size_t>(i)];
+        EXPECT_EQ(h.user, "u" + std::to_string(i));
+        EXPECT_EQ(h.port, 1000 + i);
+        EXPECT_EQ(h.path, "/p/" + std::to_string(i) + ".ogg");
+        EXPECT_EQ(h.description, i % 2 ? "d" + std::to_string(i) : "");
+        EXPECT_EQ(h.meta, i % 3 ? sized : kUnknownContent);
+    }
+    std::string out;
+    HitStream stream(std::move(hits));
+    ListEncoder enc(out, 1000);
+    EXPECT_EQ(stream.pull(enc, {}), ListStream::Pull::more);  // the encoder's window is full
+    const std::string first = "u0\0" "127.0.0.1\0" "1000\0" "/p/0.ogg\0" "\0" "u1\0" "127.0.0.1\0" "1001\0"s;
+    EXPECT_EQ(out.substr(0, first.size()), first);
+
+    SearchHits small;
+    small.add("a", test::ipv4("127.0.0.1"), 7, "/b", "", kUnknownContent);
+    out.clear();
+    HitStream short_stream(std::move(small));
+    ListEncoder enc2(out, 1000);
+    EXPECT_EQ(short_stream.pull(enc2, {}), ListStream::Pull::end);
+    EXPECT_EQ(out, "a\0" "127.0.0.1\0" "7\0" "/b\0" "\0"s);
+}
+
 // SOURCES: the count, then user, ip, port, path and size per source.
 TEST(Answer, SourcesCountAndEntries)
 {

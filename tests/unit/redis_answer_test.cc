@@ -181,7 +181,7 @@ std::string hit(const std::string& user, long long port)
 
 TEST(RedisHits, CountMatchesTheRows)
 {
-    std::vector<SearchHit> hits;
+    SearchHits hits;
     ASSERT_TRUE(decode_redis_hits(read(answer(15, integer(2) + hit("ann", 4001) + hit("bob", 4002))).reply.get(), hits));
     ASSERT_EQ(hits.size(), 2u);
     EXPECT_EQ(hits[1].user, "bob");

@@ -61,19 +61,19 @@ bool split(std::string_view entry, std::string_view* fields, std::size_t n)
     return entry.find('\0') == std::string_view::npos;
 }
 
-// A head, then a count at element 4 and `fields` elements for each row, each given to `fill`.
-// The count is checked against the elements there, never multiplied: a count that wraps the
-// product would otherwise ask for a vector of billions of rows.
-template <class Row, class Fill>
-bool decode_rows(const redisReply* r, std::size_t fields, std::vector<Row>& rows, Fill fill)
+// A head, then a count at element 4 and `fields` elements for each row: `start` is given the
+// count, then `fill` each row. The count is checked against the elements there, never
+// multiplied: a count that wraps the product would otherwise ask for billions of rows.
+template <class Start, class Fill>
+bool decode_rows(const redisReply* r, std::size_t fields, Start start, Fill fill)
 {
     long long count;
     if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 5 || !integer_of(r->element[4], count) || count < 0 ||
         (r->elements - 5) % fields != 0 || static_cast<unsigned long long>(count) != (r->elements - 5) / fields)
         return false;
-    rows.assign(static_cast<std::size_t>(count), Row());
-    for (std::size_t i = 0; i < rows.size(); ++i)
-        if (!fill(r->element + 5 + fields * i, rows[i]))
+    start(static_cast<std::size_t>(count));
+    for (std::size_t i = 0; i < static_cast<std::size_t>(count); ++i)
+        if (!fill(r->element + 5 + fields * i, i))
             return false;
     return true;
 }
@@ -190,29 +190,46 @@ bool parse_redis_entry(RedisListKind kind, std::string_view entry, ListSink& sin
     return true;
 }
 
-bool decode_redis_hits(const redisReply* r, std::vector<SearchHit>& hits)
+bool decode_redis_hits(const redisReply* r, SearchHits& hits)
 {
-    return decode_rows(r, 7, hits, [](redisReply* const* f, SearchHit& h) {
-        h.user.assign(redis_text(f[0]));
-        h.path.assign(redis_text(f[3]));
-        h.description.assign(redis_text(f[4]));
-        return address_of(f[1], h.ip) && port_of(f[2], h.port) &&
-               parse_content_meta(redis_text(f[5]), redis_text(f[6]), h.meta);
-    });
+    return decode_rows(
+        r, 7,
+        [&](std::size_t count) {  // the strings sized first: one allocation for them
+            std::size_t text = 0;
+            for (std::size_t i = 0; i < count; ++i) {
+                redisReply* const* f = r->element + 5 + 7 * i;
+                text += redis_text(f[0]).size() + redis_text(f[3]).size() + redis_text(f[4]).size();
+            }
+            hits.clear();
+            hits.reserve(count, text);
+        },
+        [&](redisReply* const* f, std::size_t) {
+            Address ip;
+            std::uint16_t port;
+            ContentMeta meta;
+            if (!address_of(f[1], ip) || !port_of(f[2], port) ||
+                !parse_content_meta(redis_text(f[5]), redis_text(f[6]), meta))
+                return false;
+            hits.add(redis_text(f[0]), ip, port, redis_text(f[3]), redis_text(f[4]), meta);
+            return true;
+        });
 }
 
 bool decode_redis_sources(const redisReply* r, std::vector<ContentSource>& sources)
 {
-    return decode_rows(r, 5, sources, [](redisReply* const* f, ContentSource& s) {
-        s.user.assign(redis_text(f[0]));
-        s.path.assign(redis_text(f[3]));
-        ContentMeta meta;
-        if (!address_of(f[1], s.ip) || !port_of(f[2], s.port) || !parse_content_meta(redis_text(f[4]), {}, meta) ||
-            !meta.has_size)
-            return false;
-        s.size = meta.size;
-        return true;
-    });
+    return decode_rows(
+        r, 5, [&](std::size_t count) { sources.assign(count, ContentSource()); },
+        [&](redisReply* const* f, std::size_t i) {
+            ContentSource& s = sources[i];
+            s.user.assign(redis_text(f[0]));
+            s.path.assign(redis_text(f[3]));
+            ContentMeta meta;
+            if (!address_of(f[1], s.ip) || !port_of(f[2], s.port) || !parse_content_meta(redis_text(f[4]), {}, meta) ||
+                !meta.has_size)
+                return false;
+            s.size = meta.size;
+            return true;
+        });
 }
 
 bool decode_redis_walk(const redisReply* r, RedisWalkStep& step)

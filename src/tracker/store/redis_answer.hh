@@ -60,7 +60,7 @@ enum class RedisListKind : std::uint8_t { users, content };
 bool parse_redis_entry(RedisListKind kind, std::string_view entry, ListSink& sink);
 
 // SEARCH: head, hits, then user, ip, port, path, description, size, content id for each.
-bool decode_redis_hits(const redisReply* r, std::vector<SearchHit>& hits);
+bool decode_redis_hits(const redisReply* r, SearchHits& hits);
 
 // SOURCES: head, sources, then user, ip, port, path, size for each.
 bool decode_redis_sources(const redisReply* r, std::vector<ContentSource>& sources);

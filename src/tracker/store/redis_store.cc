@@ -896,7 +896,7 @@ void RedisStore::answer(Pending& p, redisReply* r)
         break;
     }
     case Kind::search: {
-        std::vector<SearchHit> hits;
+        SearchHits hits;
         if (!decode_redis_hits(r, hits))
             return bad();
         reply.list = std::make_unique<HitStream>(std::move(hits));

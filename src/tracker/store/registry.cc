@@ -175,7 +175,7 @@ void Registry::walk_connected(std::size_t max, std::vector<UserEndpoint>& out)
 StoreReply search_reply(const Registry& registry, std::string_view requester, const SearchRequest& request)
 {
     StoreReply r;
-    std::vector<SearchHit> hits;
+    SearchHits hits;
     r.outcome = registry.search(requester, request, hits);
     if (r.outcome == Outcome::ok)
         r.list = std::make_unique<HitStream>(std::move(hits));
@@ -293,7 +293,7 @@ void Registry::drop_publication(User& user, Publication* pub)
     zombies_.push_back({pub->died, nullptr, pub, &user, nullptr});
 }
 
-Outcome Registry::search(std::string_view requester, const SearchRequest& request, std::vector<SearchHit>& out) const
+Outcome Registry::search(std::string_view requester, const SearchRequest& request, SearchHits& out) const
 {
     User* user;
     if (Outcome o = requester == kOperator ? Outcome::ok : check_requester(requester, user); o != Outcome::ok)
@@ -376,15 +376,23 @@ Outcome Registry::search(std::string_view requester, const SearchRequest& reques
     });
     for (; !stopped && lag_n > 0; --lag_n, lag_head = (lag_head + 1) % kLag)
         stopped = take(lag[lag_head]) == Want::stop;
+    // The answer: `limit` hits at most, file-name matches first. Its strings are sized
+    // first, so that it allocates once for them.
+    const std::size_t n = std::min(limit, names.size() + others.size());
+    const auto each = [&](const auto& f) {
+        std::size_t k = 0;
+        for (const auto* group : {&names, &others})
+            for (auto p = group->begin(); p != group->end() && k < n; ++p, ++k)
+                f(**p);
+    };
+    std::size_t text = 0;
+    each([&](const Publication& pub) { text += pub.owner->name.size() + pub.path.size() + pub.description.size(); });
     out.clear();
-    out.reserve(std::min(limit, names.size() + others.size()));
-    for (const auto* group : {&names, &others})
-        for (const Publication* pub : *group) {
-            if (out.size() == limit)
-                return Outcome::ok;
-            const Connection& c = *pub->owner->connection;
-            out.push_back({pub->owner->name, c.ip, c.port, pub->path, pub->description, pub->content()});
-        }
+    out.reserve(n, text);
+    each([&](const Publication& pub) {
+        const Connection& c = *pub.owner->connection;
+        out.add(pub.owner->name, c.ip, c.port, pub.path, pub.description, pub.content());
+    });
     return Outcome::ok;
 }
 

@@ -237,7 +237,7 @@ public:
     // SEARCH (peerdex-protocol(7), SEARCH): on ok, `out` holds up to `limit` hits, file-name
     // matches first, newest first within each group; at most the search budget of candidates
     // is examined. A null query (out of the rules) is `failed` after the requester's checks.
-    Outcome search(std::string_view requester, const SearchRequest& request, std::vector<SearchHit>& out) const;
+    Outcome search(std::string_view requester, const SearchRequest& request, SearchHits& out) const;
     bool searchable() const { return search_budget_ != 0; }
     // SOURCES (peerdex-protocol(7), SOURCES): on ok, `out` holds up to `limit` publications
     // with the request's id whose owners are connected, newest first; a null id (out of the

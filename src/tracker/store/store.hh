@@ -101,32 +101,77 @@ private:
     std::size_t next_ = 0;
 };
 
-// One hit of SEARCH, copied: the answer is a snapshot however long its stream takes.
+// One hit of SEARCH, as SearchHits gives it: its strings are the answer's.
 struct SearchHit {
-    std::string user;
+    std::string_view user;
     Address ip;
     std::uint16_t port = 0;
-    std::string path;
-    std::string description;
+    std::string_view path;
+    std::string_view description;
     ContentMeta meta;
 };
 
-// SEARCH's answer: its hits, in the order of peerdex-protocol(7), SEARCH.
+// SEARCH's answer, copied (a snapshot however long its stream takes), in the order of
+// peerdex-protocol(7), SEARCH. The hits' strings are in one buffer: an answer of a hundred
+// hits allocates a few times, not once or twice a hit (docs/PERFORMANCE.md, Search).
+class SearchHits {
+public:
+    void clear()
+    {
+        entries_.clear();
+        text_.clear();
+    }
+    void reserve(std::size_t hits, std::size_t text)
+    {
+        entries_.reserve(hits);
+        text_.reserve(text);
+    }
+    // The strings are copied; they must not be views of this answer's.
+    void add(std::string_view user, const Address& ip, std::uint16_t port, std::string_view path,
+             std::string_view description, const ContentMeta& meta)
+    {
+        const std::size_t at = text_.size();
+        text_.append(user).append(path).append(description);
+        entries_.push_back({at, user.size(), path.size(), description.size(), ip, port, meta});
+    }
+    std::size_t size() const { return entries_.size(); }
+    bool empty() const { return entries_.empty(); }
+    // Its views are valid until the answer next changes, moves or goes.
+    SearchHit operator[](std::size_t i) const
+    {
+        const Entry& e = entries_[i];
+        const std::string_view t(text_);
+        return {t.substr(e.at, e.user), e.ip, e.port, t.substr(e.at + e.user, e.path),
+                t.substr(e.at + e.user + e.path, e.description), e.meta};
+    }
+
+private:
+    struct Entry {
+        std::size_t at, user, path, description;  // where its strings start, and their sizes
+        Address ip;
+        std::uint16_t port = 0;
+        ContentMeta meta;
+    };
+    std::vector<Entry> entries_;
+    std::string text_;
+};
+
+// SEARCH's answer as a list.
 class HitStream final : public ListStream {
 public:
-    explicit HitStream(std::vector<SearchHit>&& hits) : hits_(std::move(hits)) {}
+    explicit HitStream(SearchHits&& hits) : hits_(std::move(hits)) {}
     std::size_t count() const override { return hits_.size(); }
     Pull pull(ListSink& sink, Wakeup) override
     {
         for (; next_ < hits_.size() && !sink.full(); ++next_) {
-            const SearchHit& h = hits_[next_];
+            const SearchHit h = hits_[next_];
             sink.hit(h.user, h.ip, h.port, h.path, h.description, h.meta);
         }
         return next_ == hits_.size() ? Pull::end : Pull::more;
     }
 
 private:
-    std::vector<SearchHit> hits_;
+    SearchHits hits_;
     std::size_t next_ = 0;
 };
 
