@@ -309,6 +309,8 @@ Outcome Registry::search(std::string_view requester, const SearchRequest& reques
     // candidates that cannot be one without checking them.
     using Want = SearchIndex::Want;
     std::vector<const Publication*> names, others;
+    names.reserve(std::min<std::size_t>(limit, 128));  // most answers: no regrowth
+    others.reserve(std::min<std::size_t>(limit, 128));
     const auto wanted = [&] { return others.size() < limit ? Want::all : Want::named; };
     // Once the other group is full, a candidate whose rarest term is not in its file name
     // cannot enter the answer.

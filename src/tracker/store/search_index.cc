@@ -1,7 +1,6 @@
 #include "search_index.hh"
 
 #include <algorithm>
-#include <deque>
 #include <queue>
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -366,7 +365,10 @@ std::size_t SearchIndex::candidates(const SearchQuery& q, std::size_t budget,
     // a few rare ones (pco: pcod and seven others of 12 to 59 postings); each list costs a
     // search for every candidate, so the rare ones are merged into one list first, when
     // they hold at most what is left of kMergeCap postings for the whole query.
-    std::deque<std::vector<Id>> merged;
+    // At most one merge for the walk and one for each other term: reserved, so that the
+    // lists never move once their address is taken.
+    std::vector<std::vector<Id>> merged;
+    merged.reserve(q.include.size() + q.exclude.size());
     std::size_t merge_left = kMergeCap;
     // The sparse lists of `tokens`: every one of them, or the largest and the others merged.
     const auto sparse_lists = [&](const std::vector<const Token*>& tokens, std::vector<const std::vector<Id>*>& out) {
@@ -380,7 +382,7 @@ std::size_t SearchIndex::candidates(const SearchQuery& q, std::size_t budget,
                     largest = t;
             }
         const std::size_t rest = largest ? total - largest->postings.size() : 0;
-        if (n <= 2 || rest > merge_left) {
+        if (n <= 2 || rest > merge_left || merged.size() == merged.capacity()) {
             for (const Token* t : tokens)
                 if (!t->dense())
                     out.push_back(&t->postings);
