@@ -73,8 +73,8 @@ void append(std::vector<SearchIndex::Id>& v, SearchIndex::Id x)
 // `named` when one of those postings in l is in a file name. A merge of the two, four
 // postings of each at a time where SSE2 is there (every pair of the two fours compared at
 // once), one at a time for the rest. Keys are compared whole, w's with the name bit set,
-// so that a block of l is passed only when its last posting is the last one an id of w
-// can have: a merged list's second posting of an id is never left behind.
+// so that a four of w is passed only when no later posting of l can hold one of its ids:
+// a merged list's second posting of an id is never left behind.
 void intersect(const SearchIndex::Id* w, std::size_t n, const SearchIndex::Id* l, std::size_t m,
                std::uint64_t& any, std::uint64_t& named)
 {
@@ -89,17 +89,29 @@ void intersect(const SearchIndex::Id* w, std::size_t n, const SearchIndex::Id* l
         return static_cast<unsigned>(
             _mm_movemask_ps(_mm_castsi128_ps(_mm_or_si128(_mm_or_si128(e0, e1), _mm_or_si128(e2, e3)))));
     };
+    // Each four of l is compared with every four of w its range meets, and l moves on by
+    // four each time: where l goes next does not wait on what its last four held, so its
+    // loads (the long list's, from memory) are issued ahead. w is short and in cache.
     while (a + 4 <= n && b + 4 <= m) {
-        const __m128i wv = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w + a));
         const __m128i lv = _mm_loadu_si128(reinterpret_cast<const __m128i*>(l + b));
-        const unsigned hit = any_of(_mm_srli_epi32(wv, 1), _mm_srli_epi32(lv, 1));
-        if (hit != 0) {
-            any |= std::uint64_t{hit} << a;
-            named |= std::uint64_t{any_of(_mm_or_si128(wv, one), lv)} << a;
+        const __m128i lk = _mm_srli_epi32(lv, 1);
+        const SearchIndex::Id ll = l[b + 3];
+        for (;;) {
+            const __m128i wv = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w + a));
+            const unsigned hit = any_of(_mm_srli_epi32(wv, 1), lk);
+            if (hit != 0) {
+                any |= std::uint64_t{hit} << a;
+                named |= std::uint64_t{any_of(_mm_or_si128(wv, one), lv)} << a;
+            }
+            if ((w[a + 3] | 1) > ll)
+                break;  // w's four reach past l's: compared with l's next four too
+            a += 4;
+            if (a + 4 > n)
+                break;
         }
-        const SearchIndex::Id wl = w[a + 3] | 1, ll = l[b + 3];
-        a += wl <= ll ? 4 : 0;
-        b += ll <= wl ? 4 : 0;
+        if (a + 4 > n)
+            break;
+        b += 4;
     }
 #endif
     while (a < n && b < m) {
