@@ -73,7 +73,7 @@ void append(std::vector<SearchIndex::Id>& v, SearchIndex::Id x)
 // `named` when one of those postings in l is in a file name. A merge of the two, four
 // postings of each at a time where SSE2 is there (every pair of the two fours compared at
 // once), one at a time for the rest. Keys are compared whole, w's with the name bit set,
-// so that a four of w is passed only when no later posting of l can hold one of its ids:
+// so that a four of w is passed only once l has reached the last key its ids can have:
 // a merged list's second posting of an id is never left behind.
 void intersect(const SearchIndex::Id* w, std::size_t n, const SearchIndex::Id* l, std::size_t m,
                std::uint64_t& any, std::uint64_t& named)
