@@ -12,7 +12,7 @@ import time
 import unittest
 import urllib.request
 
-from harness import free_port, scaled
+from harness import free_port, scaled, wait_until
 
 ROOT = os.environ["PEERDEX_SOURCE_ROOT"]
 BUILD = os.environ["PEERDEX_BUILD_ROOT"]
@@ -69,6 +69,19 @@ def daemon_pids(logd, clock, tracker):
         assert len(found) == 1, (name, found)
         pids[name] = int(found[0])
     return pids
+
+
+def suspend(pid):
+    """SIGSTOP, and wait until the daemon has stopped. Until then it may still act on a
+    signal sent after (the kernel takes the lowest pending signal first: a Ctrl-C's SIGINT
+    before the SIGSTOP), and stop gracefully where the test wants it stuck."""
+    os.kill(pid, signal.SIGSTOP)
+
+    def stopped():
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "T"  # the state, after the name
+
+    wait_until(stopped, scaled(10), "pid %d to stop on SIGSTOP" % pid)
 
 
 def kill_left(proc, pids):
@@ -175,7 +188,7 @@ class RunScript(unittest.TestCase):
 
     def test_ctrl_c_again_kills_what_has_not_stopped(self):
         def twice(proc, pids):
-            os.kill(pids["tracker"], signal.SIGSTOP)  # a tracker that does not act on SIGTERM
+            suspend(pids["tracker"])  # a tracker that does not act on SIGTERM
             os.killpg(proc.pid, signal.SIGINT)
             # The script is waiting for it once its SIGTERM is pending.
             deadline = time.monotonic() + scaled(30)
@@ -194,7 +207,7 @@ class RunScript(unittest.TestCase):
 
     def test_a_daemon_still_running_15_s_after_sigterm_is_killed(self):
         def clock_stuck(proc, pids):
-            os.kill(pids["clock"], signal.SIGSTOP)  # a clock that does not act on SIGTERM
+            suspend(pids["clock"])  # a clock that does not act on SIGTERM
             return stop(proc)[1]
 
         code, err, pids = self.disturbed(clock_stuck)
